@@ -1,0 +1,200 @@
+//! The `numbering` command line.
+
+use std::{process::ExitCode, time::Duration};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::{
+    config::Config,
+    demo,
+    runtime::{self, Database},
+    serve::{self, AppState},
+    telemetry, token,
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "numbering",
+    version,
+    about = "numbering-service: who may send from which sender identifier"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the all-in-one host: REST and gRPC on NUMBERING_LISTEN (default
+    /// 127.0.0.1:8080). With no DATABASE_URL it starts a private Postgres
+    /// under NUMBERING_DATA_DIR (default .numbering) with demo data.
+    Serve,
+    /// Apply the database migrations (owner credentials: NUMBERING_MIGRATE_DATABASE_URL or DATABASE_URL).
+    Migrate,
+    /// Audit trail operations.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Mint a development token (needs NUMBERING_JWT_HS256_SECRET, or the
+    /// embedded default's secret under NUMBERING_DATA_DIR).
+    Token {
+        /// Tenant id (required for tenant_pool_admin).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// tenant_pool_admin or platform_admin.
+        #[arg(long, default_value = "tenant_pool_admin")]
+        role: String,
+        /// The token's subject (user).
+        #[arg(long, default_value = "dev-user")]
+        subject: String,
+        /// Lifetime, e.g. 12h or 30m.
+        #[arg(long, default_value = "12h")]
+        ttl: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Seal pending entries, then recompute the whole hash chain and report
+    /// the first broken position (exit code 1 if broken).
+    Verify,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let config = Config::from_env()?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let db = Database::open(&config, true).await?;
+            println!("migrations applied");
+            db.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => audit_verify(config).await,
+        Command::Token {
+            tenant,
+            role,
+            subject,
+            ttl,
+        } => {
+            let mut jwt = config.jwt.clone();
+            jwt.hs256_secret = runtime::dev_secret(&config)?;
+            let ttl = numbering_shared::policy::parse_duration(&ttl)
+                .with_context(|| format!("--ttl {ttl:?}"))?;
+            println!(
+                "{}",
+                token::mint(&jwt, &subject, tenant.as_deref(), &role, ttl)?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<ExitCode> {
+    let metrics = telemetry::metrics();
+    let db = Database::open(&config, false).await?;
+    if config.demo_data && demo::seed(&db.owner_url).await? {
+        tracing::info!("seeded demo data");
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    print_banner(&config, &db, addr)?;
+    let state = AppState {
+        store: db.store.clone(),
+        metrics,
+    };
+    let seal_every = Duration::from_millis(config.audit_seal_interval_ms);
+    let result = serve::run(state, listener, seal_every, serve::shutdown_signal()).await;
+    db.close().await;
+    tracing::info!("stopped");
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+fn print_banner(config: &Config, db: &Database, addr: std::net::SocketAddr) -> Result<()> {
+    let mut out = String::new();
+    out.push_str("\nnumbering-service is up\n");
+    out.push_str(&format!(
+        "  REST + gRPC  http://{addr}  (plaintext, one port)\n"
+    ));
+    out.push_str(&format!("  health       http://{addr}/healthz   ready: http://{addr}/readyz   metrics: http://{addr}/metrics\n"));
+    match &db.embedded {
+        Some(pg) => out.push_str(&format!(
+            "  Postgres     {} (embedded; data in {})\n",
+            pg.url("numbering"),
+            pg.data_dir().display()
+        )),
+        None => out.push_str("  Postgres     DATABASE_URL\n"),
+    }
+    let mut jwt = config.jwt.clone();
+    jwt.hs256_secret = runtime::dev_secret(config)?;
+    if jwt.hs256_secret.is_some() {
+        out.push_str("  dev tokens (12 h; more with `numbering token --tenant T --role R`):\n");
+        let ttl = chrono::Duration::hours(12);
+        for tenant in demo::DEMO_TENANTS {
+            let t = token::mint(&jwt, "demo-user", Some(tenant), "tenant_pool_admin", ttl)?;
+            out.push_str(&format!("    {tenant:<16} {t}\n"));
+        }
+        let t = token::mint(&jwt, "demo-admin", None, "platform_admin", ttl)?;
+        out.push_str(&format!("    {:<16} {t}\n", "platform admin"));
+    }
+    println!("{out}");
+    Ok(())
+}
+
+async fn audit_verify(config: Config) -> Result<ExitCode> {
+    let db = Database::open(&config, false).await?;
+    let pool = db.store.pool().clone();
+    let sealed = numbering_store::audit::seal_pending(&pool, Duration::from_secs(30)).await?;
+    let report = numbering_store::audit::verify(&pool).await?;
+    let head = report
+        .head
+        .as_ref()
+        .map(|h| format!("seq {} hash {}", h.seq, h.hash_hex()))
+        .unwrap_or_else(|| "empty".into());
+    let code = match &report.first_break {
+        None => {
+            println!(
+                "audit chain intact: {} entries verified (sealed {sealed} just now, {} still pending); head {head}",
+                report.checked, report.pending
+            );
+            ExitCode::SUCCESS
+        }
+        Some(b) => {
+            println!(
+                "audit chain BROKEN at position {}: {} ({} entries verified before it)",
+                b.position, b.kind, report.checked
+            );
+            ExitCode::from(1)
+        }
+    };
+    db.close().await;
+    Ok(code)
+}

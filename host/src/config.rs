@@ -1,0 +1,181 @@
+//! Configuration from the environment, parsed once at start-up.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::{Context, Result, bail};
+use numbering_shared::{IdentifierKind, LifecyclePolicy, QuarantineReason, policy::parse_duration};
+
+/// Everything `numbering serve` needs to know.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `NUMBERING_LISTEN`: REST and gRPC on one port (default 127.0.0.1:8080).
+    pub listen: SocketAddr,
+    /// `DATABASE_URL`; absent: the embedded cluster under `data_dir`.
+    pub database_url: Option<String>,
+    /// `NUMBERING_DB_ROLE`: role to `SET ROLE` to after connecting (default
+    /// `numbering_app`; empty when the login role already is the app role).
+    pub db_role: Option<String>,
+    /// `NUMBERING_DB_MAX_CONNECTIONS` (default 32).
+    pub db_max_connections: u32,
+    /// `NUMBERING_DATA_DIR`: where embedded services keep their state (default `.numbering`).
+    pub data_dir: PathBuf,
+    /// `NUMBERING_DEMO_DATA`: seed demo tenants and inventory (default: on for the embedded database).
+    pub demo_data: bool,
+    /// `NUMBERING_JWT_HS256_SECRET`, `NUMBERING_JWT_ISSUER`, `NUMBERING_JWT_AUDIENCE`.
+    pub jwt: JwtConfig,
+    /// `NUMBERING_RESERVATION_TTL`, `NUMBERING_HOLD_TTL`, `NUMBERING_LEASE_TERM`,
+    /// `NUMBERING_COOLOFF_<KIND>_<REASON>` (e.g. `NUMBERING_COOLOFF_MSISDN_RELEASED=90d`).
+    pub policy: LifecyclePolicy,
+    /// `NUMBERING_AUDIT_SEAL_INTERVAL_MS` (default 250).
+    pub audit_seal_interval_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    pub hs256_secret: Option<String>,
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Parses configuration from any key lookup (the environment in
+    /// production, a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let listen = get("NUMBERING_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = listen
+            .parse()
+            .with_context(|| format!("NUMBERING_LISTEN={listen:?} is not host:port"))?;
+        let database_url = get("DATABASE_URL");
+        let db_role = match get("NUMBERING_DB_ROLE") {
+            Some(r) if r == "-" => None,
+            Some(r) => Some(r),
+            None => Some("numbering_app".into()),
+        };
+        let db_max_connections = parse_num(&get, "NUMBERING_DB_MAX_CONNECTIONS", 32)?;
+        let data_dir = get("NUMBERING_DATA_DIR")
+            .unwrap_or_else(|| ".numbering".into())
+            .into();
+        let demo_data = match get("NUMBERING_DEMO_DATA").as_deref() {
+            None => database_url.is_none(),
+            Some("1" | "true" | "yes" | "on") => true,
+            Some("0" | "false" | "no" | "off") => false,
+            Some(other) => bail!("NUMBERING_DEMO_DATA={other:?}: expected true or false"),
+        };
+        let jwt = JwtConfig {
+            hs256_secret: get("NUMBERING_JWT_HS256_SECRET"),
+            issuer: get("NUMBERING_JWT_ISSUER").unwrap_or_else(|| "numbering-dev".into()),
+            audience: get("NUMBERING_JWT_AUDIENCE").unwrap_or_else(|| "numbering".into()),
+        };
+        let mut policy = LifecyclePolicy::default();
+        let duration = |k: &str| -> Result<Option<chrono::Duration>> {
+            get(k)
+                .map(|v| parse_duration(&v).with_context(|| format!("{k}={v:?}")))
+                .transpose()
+        };
+        if let Some(d) = duration("NUMBERING_RESERVATION_TTL")? {
+            policy.reservation_ttl = d;
+        }
+        if let Some(d) = duration("NUMBERING_HOLD_TTL")? {
+            policy.hold_ttl = d;
+        }
+        if let Some(d) = duration("NUMBERING_LEASE_TERM")? {
+            policy.lease_term = d;
+        }
+        for kind in IdentifierKind::ALL {
+            for reason in [
+                QuarantineReason::Released,
+                QuarantineReason::Recalled,
+                QuarantineReason::Expired,
+            ] {
+                let key = format!("NUMBERING_COOLOFF_{}_{}", kind.as_str(), reason.as_str());
+                if let Some(d) = duration(&key)? {
+                    policy.cool_off = policy
+                        .cool_off
+                        .with(kind, reason, d)
+                        .with_context(|| key.clone())?;
+                }
+            }
+        }
+        let audit_seal_interval_ms = parse_num(&get, "NUMBERING_AUDIT_SEAL_INTERVAL_MS", 250)?;
+        Ok(Self {
+            listen,
+            database_url,
+            db_role,
+            db_max_connections,
+            data_dir,
+            demo_data,
+            jwt,
+            policy,
+            audit_seal_interval_ms,
+        })
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: T,
+) -> Result<T> {
+    match get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{key}={v:?} is not a number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn no_configuration_means_embedded_defaults_with_demo_data() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert!(c.database_url.is_none());
+        assert!(c.demo_data);
+        assert_eq!(c.db_role.as_deref(), Some("numbering_app"));
+    }
+
+    #[test]
+    fn cool_off_can_be_set_per_kind_and_reason_but_not_below_the_floor() {
+        let c = config(&[("NUMBERING_COOLOFF_MSISDN_RELEASED", "120d")]).unwrap();
+        let d = c
+            .policy
+            .cool_off
+            .cool_off(IdentifierKind::Msisdn, QuarantineReason::Released);
+        assert_eq!(d, chrono::Duration::days(120));
+        let err = config(&[("NUMBERING_COOLOFF_ALPHA_RECALLED", "1h")]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("NUMBERING_COOLOFF_ALPHA_RECALLED"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        for (k, v) in [
+            ("NUMBERING_LISTEN", "nowhere"),
+            ("NUMBERING_HOLD_TTL", "3 weeks"),
+            ("NUMBERING_DEMO_DATA", "maybe"),
+        ] {
+            let err = config(&[(k, v)]).unwrap_err();
+            assert!(format!("{err:#}").contains(k), "{err:#}");
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! A private Postgres cluster for the embedded default and the tests.
+//!
+//! Uses the installed Postgres binaries. `initdb` refuses to run as root, so
+//! as root the cluster runs as the `postgres` user (or `nobody`). The
+//! postmaster runs under a tiny `sh` supervisor whose standard input is a
+//! pipe from this process: when this process exits — cleanly, by panic or by
+//! SIGKILL — the pipe closes and the supervisor shuts Postgres down, so no
+//! cluster outlives its owner.
+
+use std::{
+    fs,
+    os::unix::{fs::MetadataExt, process::CommandExt},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+
+/// Tuning for the cluster's purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync on: the run command's data survives a crash.
+    Durable,
+    /// fsync off: throwaway clusters for tests.
+    Throwaway,
+}
+
+pub struct EmbeddedPostgres {
+    data_dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl EmbeddedPostgres {
+    /// Starts (creating on first use) the cluster in `dir`/data on `port`
+    /// (0: a free port), waiting until it accepts connections.
+    pub fn start(dir: &Path, port: u16, durability: Durability) -> Result<Self> {
+        let bin = find_bin_dir()?;
+        let user = unprivileged_user()?;
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let data_dir = dir.join("data");
+        if let Some((uid, gid)) = user {
+            chown_dir(dir, uid, gid)?;
+        }
+        if !data_dir.join("PG_VERSION").exists() {
+            let _ = fs::remove_dir_all(&data_dir);
+            let out = command(&bin.join("initdb"), user)
+                .args(["-D"])
+                .arg(&data_dir)
+                .args([
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ])
+                .stdin(Stdio::null())
+                .output()
+                .context("running initdb")?;
+            if !out.status.success() {
+                bail!(
+                    "initdb failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+        }
+        let port = if port == 0 { free_port()? } else { port };
+        let mut settings = vec![
+            "listen_addresses=127.0.0.1".to_owned(),
+            format!("unix_socket_directories={}", dir.display()),
+            "max_connections=300".to_owned(),
+            "shared_buffers=128MB".to_owned(),
+        ];
+        if durability == Durability::Throwaway {
+            settings.extend(
+                [
+                    "fsync=off",
+                    "synchronous_commit=off",
+                    "full_page_writes=off",
+                ]
+                .map(String::from),
+            );
+        }
+        let mut postgres = format!(
+            "exec {:?} -D {:?} -p {port}",
+            bin.join("postgres"),
+            data_dir
+        );
+        for s in &settings {
+            postgres.push_str(&format!(" -c {s:?}"));
+        }
+        // The supervisor: run postgres, stop it (fast shutdown) when stdin closes.
+        let script = format!(
+            "({postgres}) >>{log:?} 2>&1 & pid=$!; trap 'kill -INT $pid' TERM; read -r _; kill -INT $pid 2>/dev/null; wait $pid",
+            log = dir.join("postgres.log"),
+        );
+        let child = command(Path::new("/bin/sh"), user)
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting postgres")?;
+        let mut pg = Self {
+            data_dir,
+            port,
+            child: Some(child),
+        };
+        pg.wait_ready(dir)?;
+        Ok(pg)
+    }
+
+    fn wait_ready(&mut self, dir: &Path) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && self.accepts_queries()
+            {
+                return Ok(());
+            }
+            if let Some(child) = &mut self.child {
+                if let Some(status) = child.try_wait()? {
+                    let log = fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
+                    let tail: Vec<_> = log
+                        .lines()
+                        .rev()
+                        .take(8)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
+                    bail!(
+                        "postgres exited ({status}) before accepting connections:\n{}",
+                        tail.join("\n")
+                    );
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "postgres did not accept connections within 60 s (log: {})",
+                    dir.join("postgres.log").display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The startup handshake answers once recovery is over (a TCP accept alone
+    /// may still say "the database system is starting up").
+    fn accepts_queries(&self) -> bool {
+        let pg_isready = find_bin_dir().map(|b| b.join("pg_isready"));
+        match pg_isready {
+            Ok(p) if p.exists() => Command::new(p)
+                .args([
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "postgres",
+                ])
+                .status()
+                .is_ok_and(|s| s.success()),
+            _ => true,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Superuser URL of database `db`.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Fast shutdown, waiting for it.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            drop(child.stdin.take()); // closes the pipe: the supervisor stops postgres
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+        }
+    }
+}
+
+impl Drop for EmbeddedPostgres {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn command(program: &Path, user: Option<(u32, u32)>) -> Command {
+    let mut cmd = Command::new(program);
+    if let Some((uid, gid)) = user {
+        cmd.uid(uid).gid(gid);
+        cmd.env("HOME", "/tmp");
+    }
+    cmd
+}
+
+/// The directory holding initdb/postgres: on PATH, or Debian's layout.
+pub fn find_bin_dir() -> Result<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Ok(dir) = std::env::var("NUMBERING_PG_BIN") {
+        candidates.push(dir.into());
+    }
+    if let Ok(entries) = fs::read_dir("/usr/lib/postgresql") {
+        let mut versions: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("bin")).collect();
+        versions.sort();
+        candidates.extend(versions.into_iter().rev());
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path));
+    }
+    candidates
+        .into_iter()
+        .find(|d| d.join("initdb").is_file() && d.join("postgres").is_file())
+        .context("no Postgres server binaries found (install Debian's postgresql package, or set NUMBERING_PG_BIN)")
+}
+
+/// As root: the uid/gid to run Postgres as. Otherwise `None` (run as ourselves).
+fn unprivileged_user() -> Result<Option<(u32, u32)>> {
+    let me = fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX);
+    if me != 0 {
+        return Ok(None);
+    }
+    let passwd = fs::read_to_string("/etc/passwd").context("reading /etc/passwd")?;
+    for wanted in ["postgres", "nobody"] {
+        for line in passwd.lines() {
+            let f: Vec<&str> = line.split(':').collect();
+            if f.len() > 3 && f[0] == wanted {
+                if let (Ok(uid), Ok(gid)) = (f[2].parse(), f[3].parse()) {
+                    return Ok(Some((uid, gid)));
+                }
+            }
+        }
+    }
+    bail!("running as root and found neither a postgres nor a nobody user to run Postgres as")
+}
+
+fn chown_dir(dir: &Path, uid: u32, gid: u32) -> Result<()> {
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+        .with_context(|| format!("chown {}", dir.display()))?;
+    Ok(())
+}
+
+/// A currently free loopback port.
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}

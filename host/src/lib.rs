@@ -1,0 +1,11 @@
+//! The all-in-one numbering-service host: wires the function libraries into
+//! one axum + tonic server, and the `numbering` CLI.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod embedded;
+pub mod runtime;
+pub mod serve;
+pub mod telemetry;
+pub mod token;

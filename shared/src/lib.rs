@@ -1,0 +1,40 @@
+//! The numbering-service domain: sender identifiers, their lifecycle, and the
+//! rules that decide who may send from which identifier.
+//!
+//! This crate is **pure**: it does no I/O, reads no clock, spawns nothing and
+//! knows no wire format. Functions that depend on time take `now` as a
+//! parameter; storage, caches, buses and HTTP/gRPC live in the crates around
+//! it. That keeps the rules that matter most (the lifecycle table, the
+//! fail-closed validation verdict, identifier canonicalisation, quotas and
+//! cool-offs) deterministic, cheap to test exhaustively, and identical in
+//! every function and in the all-in-one host.
+//!
+//! Values are parsed once at the edge into types that can only hold valid
+//! data ([`Identifier`], [`TenantId`], [`LeaseId`], …), and every fallible
+//! operation has its own error type. Domain types are deliberately not
+//! `Serialize`: each edge owns its serialisable counterparts and converts with
+//! the `as_str()` / `parse` pairs provided here.
+//!
+//! Modules:
+//! - [`identifier`]: MSISDN, short code and alphanumeric sender ID parsing;
+//! - [`operator`]: the seeded Afghan mobile operators and prefix resolution;
+//! - [`ids`]: tenant, lease and reservation ids;
+//! - [`lifecycle`]: states, transitions, the lifecycle table;
+//! - [`validation`]: the hot-path "may this tenant send from this identifier" verdict;
+//! - [`quota`]: per-tenant quotas per kind;
+//! - [`policy`]: TTLs, lease term and quarantine cool-offs.
+
+pub mod identifier;
+pub mod ids;
+pub mod lifecycle;
+pub mod operator;
+pub mod policy;
+pub mod quota;
+pub mod validation;
+
+pub use identifier::{Identifier, IdentifierError, IdentifierKind};
+pub use ids::{LeaseId, ReservationId, TenantId};
+pub use lifecycle::{ActorKind, NumberState, QuarantineReason, Transition};
+pub use policy::{CoolOffPolicy, LifecyclePolicy};
+pub use quota::{Quotas, Usage};
+pub use validation::{NumberSnapshot, ValidationReason, Verdict};

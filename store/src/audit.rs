@@ -1,0 +1,405 @@
+//! The audit hash chain: sealing and verification.
+//!
+//! Writers only INSERT into `audit_log`; nothing serialises them. The sealer
+//! appends `audit_chain` links in `(txid, id)` order, taking only entries
+//! whose transaction is older than the oldest one still running
+//! (`pg_snapshot_xmin`): once that holds, no entry can ever appear before
+//! the sealed head, so the order is final. One sealer runs at a time (an
+//! advisory lock); any number of instances may try.
+//!
+//! Link `seq` hashes: `SHA-256(prev_hash ‖ seq ‖ SHA-256(entry))`, where the
+//! entry is encoded field by field with length prefixes (see
+//! [`entry_digest`]). Verification recomputes every link and reports the
+//! first position that does not hold.
+
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+/// The `prev_hash` of the first link.
+pub const GENESIS: [u8; 32] = [0; 32];
+
+/// Advisory-lock key of the single sealer ("numbering-audit-sealer").
+const SEALER_LOCK: i64 = 0x6e75_6d62_6175_6469;
+
+/// One audit entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub txid: String,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub tenant_id: Option<String>,
+    pub subject: Option<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub request_id: Option<String>,
+}
+
+pub(crate) const ENTRY_COLUMNS: &str = "a.id, a.txid::text AS txid, a.occurred_at, a.actor, a.action, a.tenant_id, \
+     a.subject, a.before::text AS before, a.after::text AS after, a.request_id";
+
+/// SHA-256 of the entry's fields, each length-prefixed (u32 big-endian;
+/// `u32::MAX` marks an absent field), in column order.
+pub fn entry_digest(e: &AuditEntry) -> [u8; 32] {
+    let mut h = Sha256::new();
+    let mut field = |v: Option<&[u8]>| match v {
+        Some(b) => {
+            h.update((b.len() as u32).to_be_bytes());
+            h.update(b);
+        }
+        None => h.update(u32::MAX.to_be_bytes()),
+    };
+    field(Some(&e.id.to_be_bytes()));
+    field(Some(e.txid.as_bytes()));
+    field(Some(&e.occurred_at.timestamp_micros().to_be_bytes()));
+    field(Some(e.actor.as_bytes()));
+    field(Some(e.action.as_bytes()));
+    field(e.tenant_id.as_deref().map(str::as_bytes));
+    field(e.subject.as_deref().map(str::as_bytes));
+    field(e.before.as_deref().map(str::as_bytes));
+    field(e.after.as_deref().map(str::as_bytes));
+    field(e.request_id.as_deref().map(str::as_bytes));
+    h.finalize().into()
+}
+
+/// The hash of link `seq` over `prev` and the entry digest.
+pub fn link_hash(prev: &[u8; 32], seq: i64, digest: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(seq.to_be_bytes());
+    h.update(digest);
+    h.finalize().into()
+}
+
+/// The head of the chain: its last link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: i64,
+    pub hash: [u8; 32],
+}
+
+impl ChainHead {
+    pub fn hash_hex(&self) -> String {
+        hex::encode(self.hash)
+    }
+}
+
+/// Seals up to `max` finished, unsealed entries; returns how many. Sealers
+/// queue on one advisory lock, so any number of instances may call this.
+pub async fn seal(pool: &PgPool, max: i64) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(SEALER_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let head: Option<(i64, Vec<u8>, String, i64)> = sqlx::query_as(
+        "SELECT seq, hash, entry_txid::text, entry_id FROM numbering.audit_chain ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (mut seq, mut prev, after_txid, after_id) = match head {
+        Some((seq, hash, txid, id)) => (seq, to_hash(&hash)?, txid, id),
+        None => (0, GENESIS, "0".to_owned(), 0),
+    };
+    let xmin: String = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+        .fetch_one(&mut *tx)
+        .await?;
+    let entries: Vec<AuditEntry> = sqlx::query_as(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM numbering.audit_log a \
+         WHERE (a.txid, a.id) > ($1::xid8, $2) AND a.txid < $3::xid8 \
+         ORDER BY a.txid, a.id LIMIT $4"
+    ))
+    .bind(&after_txid)
+    .bind(after_id)
+    .bind(&xmin)
+    .bind(max)
+    .fetch_all(&mut *tx)
+    .await?;
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    let mut seqs = Vec::with_capacity(entries.len());
+    let mut ids = Vec::with_capacity(entries.len());
+    let mut txids = Vec::with_capacity(entries.len());
+    let mut prevs = Vec::with_capacity(entries.len());
+    let mut hashes = Vec::with_capacity(entries.len());
+    for e in &entries {
+        seq += 1;
+        let hash = link_hash(&prev, seq, &entry_digest(e));
+        seqs.push(seq);
+        ids.push(e.id);
+        txids.push(e.txid.clone());
+        prevs.push(prev.to_vec());
+        hashes.push(hash.to_vec());
+        prev = hash;
+    }
+    sqlx::query(
+        "INSERT INTO numbering.audit_chain (seq, entry_id, entry_txid, prev_hash, hash) \
+         SELECT s, i, t::xid8, p, h FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::bytea[], $5::bytea[]) \
+              AS u(s, i, t, p, h)",
+    )
+    .bind(&seqs)
+    .bind(&ids)
+    .bind(&txids)
+    .bind(&prevs)
+    .bind(&hashes)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    metrics::counter!("numbering_audit_sealed_total").increment(entries.len() as u64);
+    Ok(entries.len() as u64)
+}
+
+/// Seals until nothing finished is left unsealed.
+pub async fn seal_all(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        let n = seal(pool, 10_000).await?;
+        total += n;
+        if n < 10_000 {
+            return Ok(total);
+        }
+    }
+}
+
+/// Seals every entry committed before this call. Entries become sealable
+/// once every transaction older than them has finished (cluster-wide), so
+/// this waits — up to `timeout` — for the transactions running at the call
+/// to end. Returns how many entries it sealed.
+pub async fn seal_pending(pool: &PgPool, timeout: std::time::Duration) -> Result<u64, sqlx::Error> {
+    let horizon: String =
+        sqlx::query_scalar("SELECT pg_snapshot_xmax(pg_current_snapshot())::text")
+            .fetch_one(pool)
+            .await?;
+    let horizon: u64 = horizon.parse().unwrap_or(u64::MAX);
+    let deadline = std::time::Instant::now() + timeout;
+    let mut total = 0;
+    loop {
+        let xmin: String =
+            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+                .fetch_one(pool)
+                .await?;
+        let passed = xmin.parse::<u64>().is_ok_and(|x| x >= horizon);
+        total += seal_all(pool).await?;
+        if passed || std::time::Instant::now() >= deadline {
+            return Ok(total);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// What is wrong at the first broken position of the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BreakKind {
+    /// A link is missing: the chain jumps from `seq - 1` to a later link.
+    MissingLink,
+    /// The link's entry no longer exists (deleted).
+    MissingEntry { entry_id: i64 },
+    /// The entry's content no longer hashes to the link (edited).
+    EntryAltered { entry_id: i64 },
+    /// The link does not continue the previous one (reordered or forged).
+    BrokenLink { entry_id: i64 },
+    /// Entries are out of their sealed order (swapped).
+    OutOfOrder { entry_id: i64 },
+    /// An entry sits inside the sealed range without a link (inserted).
+    UnsealedEntry { entry_id: i64 },
+}
+
+impl std::fmt::Display for BreakKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::MissingLink => write!(f, "link missing"),
+            Self::MissingEntry { entry_id } => write!(f, "entry {entry_id} deleted"),
+            Self::EntryAltered { entry_id } => write!(f, "entry {entry_id} altered"),
+            Self::BrokenLink { entry_id } => {
+                write!(f, "link of entry {entry_id} does not continue the chain")
+            }
+            Self::OutOfOrder { entry_id } => write!(f, "entry {entry_id} out of order"),
+            Self::UnsealedEntry { entry_id } => {
+                write!(f, "entry {entry_id} inserted inside the sealed range")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    /// The chain position (`seq`, from 1) where verification first failed.
+    pub position: i64,
+    pub kind: BreakKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Links checked up to the first break (all of them if none).
+    pub checked: u64,
+    /// The last link of the chain as stored.
+    pub head: Option<ChainHead>,
+    pub first_break: Option<ChainBreak>,
+    /// Entries after the sealed head, not yet sealed (still in flight, or
+    /// waiting on an older transaction).
+    pub pending: i64,
+}
+
+impl VerifyReport {
+    pub fn is_intact(&self) -> bool {
+        self.first_break.is_none()
+    }
+}
+
+/// Recomputes the whole chain and reports the first position that breaks.
+pub async fn verify(pool: &PgPool) -> Result<VerifyReport, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Link {
+        seq: i64,
+        entry_id: i64,
+        entry_txid: String,
+        prev_hash: Vec<u8>,
+        hash: Vec<u8>,
+        #[sqlx(flatten)]
+        entry: OptionalEntry,
+    }
+    #[derive(sqlx::FromRow)]
+    struct OptionalEntry {
+        id: Option<i64>,
+        txid: Option<String>,
+        occurred_at: Option<DateTime<Utc>>,
+        actor: Option<String>,
+        action: Option<String>,
+        tenant_id: Option<String>,
+        subject: Option<String>,
+        before: Option<String>,
+        after: Option<String>,
+        request_id: Option<String>,
+    }
+    let sql = format!(
+        "SELECT c.seq, c.entry_id, c.entry_txid::text AS entry_txid, c.prev_hash, c.hash, {ENTRY_COLUMNS} \
+         FROM numbering.audit_chain c LEFT JOIN numbering.audit_log a ON a.id = c.entry_id ORDER BY c.seq"
+    );
+    let mut rows = sqlx::query_as::<_, Link>(&sql).fetch(pool);
+    let mut prev = GENESIS;
+    let mut expected_seq = 1;
+    let mut last_order: Option<(u64, i64)> = None;
+    let mut checked = 0u64;
+    let mut head = None;
+    let mut first_break = None;
+    while let Some(link) = rows.try_next().await? {
+        let stored: [u8; 32] = to_hash(&link.hash).unwrap_or([0; 32]);
+        head = Some(ChainHead {
+            seq: link.seq,
+            hash: stored,
+        });
+        if first_break.is_some() {
+            continue;
+        }
+        let fail = |kind| {
+            Some(ChainBreak {
+                position: expected_seq,
+                kind,
+            })
+        };
+        if link.seq != expected_seq {
+            first_break = fail(BreakKind::MissingLink);
+            continue;
+        }
+        if to_hash(&link.prev_hash).ok() != Some(prev) {
+            first_break = fail(BreakKind::BrokenLink {
+                entry_id: link.entry_id,
+            });
+            continue;
+        }
+        let e = link.entry;
+        let (Some(id), Some(txid), Some(occurred_at), Some(actor), Some(action)) =
+            (e.id, e.txid, e.occurred_at, e.actor, e.action)
+        else {
+            first_break = fail(BreakKind::MissingEntry {
+                entry_id: link.entry_id,
+            });
+            continue;
+        };
+        let entry = AuditEntry {
+            id,
+            txid,
+            occurred_at,
+            actor,
+            action,
+            tenant_id: e.tenant_id,
+            subject: e.subject,
+            before: e.before,
+            after: e.after,
+            request_id: e.request_id,
+        };
+        let order = (entry.txid.parse::<u64>().unwrap_or(0), entry.id);
+        if entry.txid != link.entry_txid || last_order.is_some_and(|last| order <= last) {
+            first_break = fail(BreakKind::OutOfOrder {
+                entry_id: link.entry_id,
+            });
+            continue;
+        }
+        if link_hash(&prev, link.seq, &entry_digest(&entry)) != stored {
+            first_break = fail(BreakKind::EntryAltered {
+                entry_id: link.entry_id,
+            });
+            continue;
+        }
+        last_order = Some(order);
+        prev = stored;
+        expected_seq += 1;
+        checked += 1;
+    }
+    drop(rows);
+    if first_break.is_none() {
+        if let Some((txid, id)) = last_order {
+            // every finished entry before the sealed head must be sealed
+            let inserted: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT a.id, (SELECT count(*) FROM numbering.audit_chain c \
+                                WHERE (c.entry_txid, c.entry_id) < (a.txid, a.id)) \
+                 FROM numbering.audit_log a \
+                 WHERE (a.txid, a.id) < ($1::text::xid8, $2) \
+                   AND NOT EXISTS (SELECT 1 FROM numbering.audit_chain c WHERE c.entry_id = a.id) \
+                 ORDER BY a.txid, a.id LIMIT 1",
+            )
+            .bind(txid.to_string())
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            if let Some((entry_id, before)) = inserted {
+                first_break = Some(ChainBreak {
+                    position: before + 1,
+                    kind: BreakKind::UnsealedEntry { entry_id },
+                });
+            }
+        }
+    }
+    let (after_txid, after_id) = last_order
+        .map(|(t, i)| (t.to_string(), i))
+        .unwrap_or(("0".into(), 0));
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM numbering.audit_log a WHERE (a.txid, a.id) > ($1::text::xid8, $2)",
+    )
+    .bind(after_txid)
+    .bind(after_id)
+    .fetch_one(pool)
+    .await?;
+    metrics::gauge!("numbering_audit_chain_intact").set(if first_break.is_none() {
+        1.0
+    } else {
+        0.0
+    });
+    metrics::gauge!("numbering_audit_unsealed_entries").set(pending as f64);
+    Ok(VerifyReport {
+        checked,
+        head,
+        first_break,
+        pending,
+    })
+}
+
+fn to_hash(bytes: &[u8]) -> Result<[u8; 32], sqlx::Error> {
+    bytes
+        .try_into()
+        .map_err(|_| sqlx::Error::Decode("audit hash is not 32 bytes".into()))
+}

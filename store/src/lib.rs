@@ -1,0 +1,27 @@
+//! Postgres adapter for numbering-service: the system of record.
+//!
+//! Every lifecycle transition is one transaction that locks the identifier's
+//! row, checks the transition against the pure rules in `numbering_shared`,
+//! compare-and-swaps the row version, writes the reservation / lease /
+//! quarantine rows, and appends exactly one audit entry and one outbox event.
+//! The database backs every invariant the code relies on (see the
+//! migrations): one live reservation and one active lease per identifier,
+//! row-level security per tenant, an append-only audit trail.
+
+pub mod audit;
+mod error;
+mod lifecycle;
+mod model;
+mod pool;
+mod record;
+mod scope;
+
+pub use error::{LifecycleError, is_constraint_violation};
+pub use lifecycle::Store;
+pub use model::{Lease, LeaseStatus, NumberRecord, Reservation, ReservationStatus};
+pub use pool::{PoolConfig, connect, migrate};
+pub use record::{Actor, Ctx, record_admin_action};
+pub use scope::Scope;
+
+/// The forward-only schema migrations, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

@@ -1,0 +1,1128 @@
+//! The lifecycle transactions of SPEC §2.
+//!
+//! Shape of every transition: begin in the caller's scope, lock the rows it
+//! touches (pool, then reservation or lease, then number), derive the
+//! effective state (a lapsed reservation reads as AVAILABLE), ask the pure
+//! rules whether the transition is allowed, compare-and-swap the number's
+//! version, write the side rows, record one audit entry and one outbox
+//! event, commit. A refused transition writes nothing but an ops event.
+
+use chrono::{DateTime, Duration, Utc};
+use numbering_shared::{
+    ActorKind, Identifier, IdentifierKind, LeaseId, LifecyclePolicy, NumberSnapshot, NumberState,
+    QuarantineReason, Quotas, ReservationId, TenantId, Transition, Usage,
+    lifecycle::{self, TransitionError},
+    quota,
+};
+use serde_json::{Value, json};
+use sqlx::{PgConnection, PgPool};
+
+use crate::{
+    Lease, LifecycleError, NumberRecord, Reservation,
+    model::{
+        self, LEASE_COLUMNS, LeaseRow, LeaseStatus, NUMBER_COLUMNS, NumberRow, RESERVATION_COLUMNS,
+        ReservationRow,
+    },
+    record::{self, Actor, Change, Ctx},
+    scope::{self, Scope},
+};
+
+type Result<T, E = LifecycleError> = std::result::Result<T, E>;
+
+/// The system of record: every read and write of inventory, reservations,
+/// leases and quarantine goes through here.
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+    policy: LifecyclePolicy,
+}
+
+impl Store {
+    pub fn new(pool: PgPool, policy: LifecyclePolicy) -> Self {
+        Self { pool, policy }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn policy(&self) -> &LifecyclePolicy {
+        &self.policy
+    }
+
+    // ----- tenant operations -------------------------------------------------
+
+    /// AVAILABLE → RESERVED for `tenant`, for the reservation TTL.
+    ///
+    /// Refuses with `NotAllowed` (no or suspended pool, kind / operator not
+    /// allowlisted, vanity without the flag), `QuotaExceeded`, `Conflict`
+    /// (held by anyone, or lost the compare-and-swap), `QuarantineActive`,
+    /// `NotFound`, or `InvalidTransition` (retired).
+    pub async fn reserve(
+        &self,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        identifier: &Identifier,
+    ) -> Result<Reservation> {
+        let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
+        let pool = lock_pool(&mut tx, tenant).await?;
+        lapse(&mut tx, ctx, &identifier.key()).await?;
+        let Some(n) = lock_number_by_key(&mut tx, &identifier.key()).await? else {
+            // invisible to this tenant: held by another one, or not in inventory
+            return Err(match inventory_state(&mut tx, &identifier.key()).await? {
+                Some(_) => LifecycleError::Conflict,
+                None => LifecycleError::NotFound("identifier"),
+            });
+        };
+        let from = n.effective_state()?;
+        match from {
+            NumberState::Available => {}
+            NumberState::Quarantined => {
+                let until = open_quarantine_end(&mut tx, n.id).await?;
+                return Err(LifecycleError::QuarantineActive { until });
+            }
+            NumberState::Reserved
+            | NumberState::Held
+            | NumberState::Assigned
+            | NumberState::Suspended => {
+                return Err(LifecycleError::Conflict);
+            }
+            NumberState::Retired => {}
+        }
+        let to = self.decide(ctx, &n, from, Transition::Reserve).await?;
+        let kind = n.kind()?;
+        pool.admits(kind, &n)?;
+        let usage = usage(&mut tx, tenant).await?;
+        quota::check_reserve(kind, &usage, &pool.quotas)?;
+
+        let ttl = self.policy.reservation_ttl;
+        let (version, until) = cas(&mut tx, &n, to, Some(tenant.as_str()), Some(ttl)).await?;
+        let until =
+            until.ok_or_else(|| LifecycleError::Corrupt("reservation without expiry".into()))?;
+        let id = ReservationId::new();
+        let r: ReservationRow = sqlx::query_as(&format!(
+            "INSERT INTO numbering.reservations AS r (id, number_id, identifier, kind, tenant_id, status, expires_at) \
+             VALUES ($1, $2, $3, $4::numbering.identifier_kind, $5, 'RESERVED', $6) RETURNING {RESERVATION_COLUMNS}"
+        ))
+        .bind(id.as_uuid())
+        .bind(n.id)
+        .bind(&n.identifier)
+        .bind(&n.kind)
+        .bind(tenant.as_str())
+        .bind(until)
+        .fetch_one(&mut *tx)
+        .await?;
+        let details = json!({ "reservation_id": id.to_string(), "reserved_until": until });
+        self.record(
+            &mut tx,
+            ctx,
+            Transition::Reserve,
+            &n,
+            from,
+            to,
+            version,
+            Some(tenant.as_str()),
+            details,
+        )
+        .await?;
+        tx.commit().await?;
+        metrics::counter!("numbering_reserve_total", "kind" => kind.as_str()).increment(1);
+        r.into_domain()
+    }
+
+    /// RESERVED → HELD, extending the reservation to the hold TTL.
+    pub async fn hold(
+        &self,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        id: ReservationId,
+    ) -> Result<Reservation> {
+        let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
+        let (r, n, from) = self
+            .live_reservation(&mut tx, ctx, id, Transition::Hold)
+            .await?;
+        let to = self.decide(ctx, &n, from, Transition::Hold).await?;
+        let (version, until) = cas(
+            &mut tx,
+            &n,
+            to,
+            Some(tenant.as_str()),
+            Some(self.policy.hold_ttl),
+        )
+        .await?;
+        let r: ReservationRow = sqlx::query_as(&format!(
+            "UPDATE numbering.reservations AS r SET status = 'HELD', held_at = now(), expires_at = $2 \
+             WHERE id = $1 RETURNING {RESERVATION_COLUMNS}"
+        ))
+        .bind(r.id)
+        .bind(until)
+        .fetch_one(&mut *tx)
+        .await?;
+        let details = json!({ "reservation_id": id.to_string(), "reserved_until": until });
+        self.record(
+            &mut tx,
+            ctx,
+            Transition::Hold,
+            &n,
+            from,
+            to,
+            version,
+            Some(tenant.as_str()),
+            details,
+        )
+        .await?;
+        tx.commit().await?;
+        r.into_domain()
+    }
+
+    /// RESERVED / HELD → AVAILABLE at the tenant's request.
+    pub async fn cancel(
+        &self,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        id: ReservationId,
+    ) -> Result<Reservation> {
+        let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
+        let (r, n, from) = self
+            .live_reservation(&mut tx, ctx, id, Transition::Cancel)
+            .await?;
+        let to = self.decide(ctx, &n, from, Transition::Cancel).await?;
+        let (version, _) = cas(&mut tx, &n, to, None, None).await?;
+        let r = end_reservation(&mut tx, r.id, "CANCELLED").await?;
+        let details = json!({ "reservation_id": id.to_string() });
+        self.record(
+            &mut tx,
+            ctx,
+            Transition::Cancel,
+            &n,
+            from,
+            to,
+            version,
+            Some(tenant.as_str()),
+            details,
+        )
+        .await?;
+        tx.commit().await?;
+        r.into_domain()
+    }
+
+    /// RESERVED / HELD → ASSIGNED: turns the tenant's live reservation into
+    /// a lease for the configured term. (An ALPHA identifier must have been
+    /// confirmed by the sender-id registry before this is called.)
+    pub async fn assign(
+        &self,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        id: ReservationId,
+        auto_renew: bool,
+    ) -> Result<Lease> {
+        let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
+        let (r, n, from) = self
+            .live_reservation(&mut tx, ctx, id, Transition::Assign)
+            .await?;
+        let to = self.decide(ctx, &n, from, Transition::Assign).await?;
+        let (version, _) = cas(&mut tx, &n, to, Some(tenant.as_str()), None).await?;
+        end_reservation(&mut tx, r.id, "CONSUMED").await?;
+        let lease_id = LeaseId::new();
+        let lease: LeaseRow = sqlx::query_as(&format!(
+            "INSERT INTO numbering.leases AS l (id, number_id, identifier, kind, tenant_id, reservation_id, auto_renew, term_end) \
+             VALUES ($1, $2, $3, $4::numbering.identifier_kind, $5, $6, $7, now() + make_interval(secs => $8)) \
+             RETURNING {LEASE_COLUMNS}"
+        ))
+        .bind(lease_id.as_uuid())
+        .bind(n.id)
+        .bind(&n.identifier)
+        .bind(&n.kind)
+        .bind(tenant.as_str())
+        .bind(r.id)
+        .bind(auto_renew)
+        .bind(seconds(self.policy.lease_term))
+        .fetch_one(&mut *tx)
+        .await?;
+        let details = json!({
+            "reservation_id": id.to_string(),
+            "lease_id": lease_id.to_string(),
+            "term_end": lease.term_end,
+            "auto_renew": auto_renew,
+        });
+        self.record(
+            &mut tx,
+            ctx,
+            Transition::Assign,
+            &n,
+            from,
+            to,
+            version,
+            Some(tenant.as_str()),
+            details,
+        )
+        .await?;
+        tx.commit().await?;
+        metrics::counter!("numbering_assign_total", "kind" => n.kind.clone()).increment(1);
+        lease.into_domain()
+    }
+
+    /// ASSIGNED → QUARANTINED at the tenant's request; the cool-off starts.
+    pub async fn release(&self, ctx: &Ctx, tenant: &TenantId, id: LeaseId) -> Result<Lease> {
+        let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
+        let lease = self
+            .end_lease_by_id(&mut tx, ctx, id, Transition::Release)
+            .await?;
+        tx.commit().await?;
+        metrics::counter!("numbering_release_total").increment(1);
+        Ok(lease)
+    }
+
+    // ----- system operations on leases --------------------------------------
+
+    /// ASSIGNED → ASSIGNED: extends the lease by one term. The caller has
+    /// already asked billing (PreviewCharge) and been told yes.
+    pub async fn renew(&self, ctx: &Ctx, id: LeaseId) -> Result<Lease> {
+        let mut tx = scope::begin(&self.pool, Scope::Platform).await?;
+        let l = lock_lease(&mut tx, id)
+            .await?
+            .ok_or(LifecycleError::NotFound("lease"))?;
+        let n = lock_number_by_id(&mut tx, l.number_id)
+            .await?
+            .ok_or(LifecycleError::NotFound("identifier"))?;
+        let from = n.effective_state()?;
+        let to = self.decide(ctx, &n, from, Transition::Renew).await?;
+        current_lease_matches(&l, &n)?;
+        let (version, _) = cas(&mut tx, &n, to, n.tenant_id.as_deref(), None).await?;
+        let lease: LeaseRow = sqlx::query_as(&format!(
+            "UPDATE numbering.leases AS l SET term_end = term_end + make_interval(secs => $2), renewals = renewals + 1 \
+             WHERE id = $1 RETURNING {LEASE_COLUMNS}"
+        ))
+        .bind(l.id)
+        .bind(seconds(self.policy.lease_term))
+        .fetch_one(&mut *tx)
+        .await?;
+        let details = json!({ "lease_id": id.to_string(), "term_end": lease.term_end, "renewals": lease.renewals });
+        self.record(
+            &mut tx,
+            ctx,
+            Transition::Renew,
+            &n,
+            from,
+            to,
+            version,
+            Some(&l.tenant_id),
+            details,
+        )
+        .await?;
+        tx.commit().await?;
+        lease.into_domain()
+    }
+
+    /// ASSIGNED → QUARANTINED when the term has ended without renewal.
+    /// Refuses with `NotDue` before the term end.
+    pub async fn expire_lease(&self, ctx: &Ctx, id: LeaseId) -> Result<Lease> {
+        let mut tx = scope::begin(&self.pool, Scope::Platform).await?;
+        let lease = self
+            .end_lease_by_id(&mut tx, ctx, id, Transition::ExpireLease)
+            .await?;
+        tx.commit().await?;
+        Ok(lease)
+    }
+
+    // ----- admin and system operations by identifier ------------------------
+
+    /// ASSIGNED → SUSPENDED (billing delinquency, or an admin).
+    pub async fn suspend(&self, ctx: &Ctx, identifier: &Identifier) -> Result<NumberRecord> {
+        self.platform_transition(ctx, identifier, Transition::Suspend, None)
+            .await
+    }
+
+    /// SUSPENDED → ASSIGNED (billing paid, or an admin).
+    pub async fn reinstate(&self, ctx: &Ctx, identifier: &Identifier) -> Result<NumberRecord> {
+        self.platform_transition(ctx, identifier, Transition::Reinstate, None)
+            .await
+    }
+
+    /// ASSIGNED / SUSPENDED → QUARANTINED (compliance, a revoked sender id, or an admin).
+    pub async fn recall(&self, ctx: &Ctx, identifier: &Identifier) -> Result<NumberRecord> {
+        self.platform_transition(ctx, identifier, Transition::Recall, None)
+            .await
+    }
+
+    /// QUARANTINED → AVAILABLE once the cool-off has been served.
+    pub async fn end_quarantine(&self, ctx: &Ctx, identifier: &Identifier) -> Result<NumberRecord> {
+        self.platform_transition(ctx, identifier, Transition::EndQuarantine, None)
+            .await
+    }
+
+    /// QUARANTINED → AVAILABLE early, by an admin, with a written
+    /// justification of at least 20 characters kept in the audit trail.
+    pub async fn override_quarantine(
+        &self,
+        ctx: &Ctx,
+        identifier: &Identifier,
+        justification: &str,
+    ) -> Result<NumberRecord> {
+        self.platform_transition(
+            ctx,
+            identifier,
+            Transition::OverrideQuarantine,
+            Some(justification),
+        )
+        .await
+    }
+
+    /// AVAILABLE / QUARANTINED → RETIRED (contract ended, removed from inventory).
+    pub async fn retire(&self, ctx: &Ctx, identifier: &Identifier) -> Result<NumberRecord> {
+        self.platform_transition(ctx, identifier, Transition::Retire, None)
+            .await
+    }
+
+    /// RESERVED / HELD → AVAILABLE once the TTL has passed. `NotDue` before.
+    pub async fn expire_reservation(
+        &self,
+        ctx: &Ctx,
+        identifier: &Identifier,
+    ) -> Result<NumberRecord> {
+        self.platform_transition(ctx, identifier, Transition::ExpireReservation, None)
+            .await
+    }
+
+    /// Lapses up to `limit` reservations whose TTL has passed, recording each.
+    /// Correctness never depends on this running: reads and writes already
+    /// treat a lapsed reservation as expired.
+    pub async fn expire_lapsed_reservations(&self, ctx: &Ctx, limit: i64) -> Result<usize> {
+        let mut tx = scope::begin(&self.pool, Scope::Platform).await?;
+        let keys: Vec<String> = sqlx::query_scalar(
+            "SELECT identity_key FROM numbering.numbers WHERE reserved_until <= now() \
+             ORDER BY reserved_until LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut lapsed = 0;
+        for key in &keys {
+            lapsed += usize::from(lapse(&mut tx, ctx, key).await?);
+        }
+        tx.commit().await?;
+        Ok(lapsed)
+    }
+
+    // ----- reads -------------------------------------------------------------
+
+    /// The inventory row of `identifier` (platform view), if it is in inventory.
+    pub async fn number(&self, identifier: &Identifier) -> Result<Option<NumberRecord>> {
+        let mut tx = scope::begin(&self.pool, Scope::Platform).await?;
+        let row: Option<(NumberRow, Option<String>, Option<String>)> =
+            sqlx::query_as::<_, NumberRow>(&format!(
+                "SELECT {NUMBER_COLUMNS} FROM numbering.numbers n WHERE n.identity_key = $1 \
+             ORDER BY (n.state = 'RETIRED'), n.id DESC LIMIT 1"
+            ))
+            .bind(identifier.key())
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|n| (n, None, None));
+        let Some((n, _, _)) = row else {
+            return Ok(None);
+        };
+        let (mcc, mnc): (Option<String>, Option<String>) =
+            sqlx::query_as("SELECT mcc, mnc FROM numbering.numbers WHERE id = $1")
+                .bind(n.id)
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(Some(NumberRecord {
+            identifier: model::identifier(&n.kind, &n.identifier)?,
+            state: n.effective_state()?,
+            tenant_id: n.tenant_id.as_deref().map(model::tenant).transpose()?,
+            reserved_until: n.reserved_until,
+            operator_id: n.operator_id.clone(),
+            mcc,
+            mnc,
+            vanity: n.vanity,
+            version: n.version,
+        }))
+    }
+
+    /// What ValidateLease needs to know about `identifier`, read from
+    /// Postgres: state, holder and current lease.
+    pub async fn snapshot(&self, identifier: &Identifier) -> Result<Option<NumberSnapshot>> {
+        let mut tx = scope::begin(&self.pool, Scope::Platform).await?;
+        type Row = (
+            String,
+            Option<String>,
+            Option<DateTime<Utc>>,
+            i64,
+            Option<uuid::Uuid>,
+            Option<DateTime<Utc>>,
+            DateTime<Utc>,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT n.state::text, n.tenant_id, n.reserved_until, n.version, l.id, l.term_end, now() \
+             FROM numbering.numbers n \
+             LEFT JOIN numbering.leases l ON l.number_id = n.id AND l.status IN ('ACTIVE', 'SUSPENDED') \
+             WHERE n.identity_key = $1 AND n.state <> 'RETIRED'",
+        )
+        .bind(identifier.key())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let Some((state, tenant_id, reserved_until, version, lease_id, lease_expires_at, now)) =
+            row
+        else {
+            return Ok(None);
+        };
+        let state: NumberState = model::parse("number state", &state)?;
+        Ok(Some(NumberSnapshot {
+            state: lifecycle::effective_state(state, reserved_until, now),
+            tenant_id: tenant_id.as_deref().map(model::tenant).transpose()?,
+            lease_id: lease_id.map(LeaseId::from_uuid),
+            lease_expires_at,
+            reserved_until,
+            version,
+        }))
+    }
+
+    /// One of the tenant's reservations (a lapsed one reads as EXPIRED).
+    pub async fn reservation(
+        &self,
+        tenant: &TenantId,
+        id: ReservationId,
+    ) -> Result<Option<Reservation>> {
+        let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
+        let r: Option<ReservationRow> = sqlx::query_as(&format!(
+            "SELECT {RESERVATION_COLUMNS} FROM numbering.reservations r WHERE r.id = $1"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        r.map(|r| {
+            let lapsed = r.status()?.is_live() && r.expires_at <= r.now;
+            let mut r = r.into_domain()?;
+            if lapsed {
+                r.status = crate::ReservationStatus::Expired;
+            }
+            Ok(r)
+        })
+        .transpose()
+    }
+
+    /// One of the tenant's leases.
+    pub async fn lease(&self, tenant: &TenantId, id: LeaseId) -> Result<Option<Lease>> {
+        let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
+        let l: Option<LeaseRow> = sqlx::query_as(&format!(
+            "SELECT {LEASE_COLUMNS} FROM numbering.leases l WHERE l.id = $1"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        l.map(LeaseRow::into_domain).transpose()
+    }
+
+    // ----- internals ---------------------------------------------------------
+
+    /// Asks the pure rules; a refused transition is recorded as an ops event.
+    async fn decide(
+        &self,
+        ctx: &Ctx,
+        n: &NumberRow,
+        from: NumberState,
+        t: Transition,
+    ) -> Result<NumberState> {
+        match lifecycle::apply(from, t, ctx.actor.kind()) {
+            Ok(to) => Ok(to),
+            Err(TransitionError::NotPermitted { transition, actor }) => {
+                Err(LifecycleError::NotPermitted { transition, actor })
+            }
+            Err(TransitionError::Invalid(invalid)) => {
+                Err(self.invalid(ctx, &n.identifier, invalid).await)
+            }
+        }
+    }
+
+    async fn invalid(
+        &self,
+        ctx: &Ctx,
+        subject: &str,
+        invalid: lifecycle::InvalidTransition,
+    ) -> LifecycleError {
+        if let Err(e) = record::record_invalid_transition(
+            &self.pool,
+            ctx,
+            subject,
+            invalid.from,
+            invalid.transition,
+        )
+        .await
+        {
+            tracing::warn!(error = %e, subject, "could not record the invalid-transition ops event");
+        }
+        LifecycleError::InvalidTransition(invalid)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record(
+        &self,
+        conn: &mut PgConnection,
+        ctx: &Ctx,
+        transition: Transition,
+        n: &NumberRow,
+        from: NumberState,
+        to: NumberState,
+        new_version: i64,
+        tenant_id: Option<&str>,
+        details: Value,
+    ) -> Result<()> {
+        let change = Change {
+            transition,
+            number: n,
+            from,
+            to,
+            new_version,
+            tenant_id,
+            details,
+        };
+        record::record(conn, ctx, change).await?;
+        Ok(())
+    }
+
+    /// Locks the tenant's reservation and its number; refuses one that has
+    /// lapsed (to the second, swept or not) or ended.
+    async fn live_reservation(
+        &self,
+        tx: &mut PgConnection,
+        ctx: &Ctx,
+        id: ReservationId,
+        t: Transition,
+    ) -> Result<(ReservationRow, NumberRow, NumberState)> {
+        let r: ReservationRow = sqlx::query_as(&format!(
+            "SELECT {RESERVATION_COLUMNS} FROM numbering.reservations r WHERE r.id = $1 FOR UPDATE"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(LifecycleError::NotFound("reservation"))?;
+        // A number now held by another tenant is invisible here: the
+        // reservation is stale, so someone else got there first.
+        let n = lock_number_by_id(tx, r.number_id)
+            .await?
+            .ok_or(LifecycleError::Conflict)?;
+        if r.status()?.is_live() && r.expires_at <= n.now {
+            return Err(LifecycleError::ReservationExpired(r.expires_at));
+        }
+        let from = n.effective_state()?;
+        if !r.status()?.is_live() || n.tenant_id.as_deref() != Some(r.tenant_id.as_str()) {
+            // the reservation ended: whatever the number is doing now, this
+            // handle cannot move it
+            return Err(self
+                .invalid(
+                    ctx,
+                    &n.identifier,
+                    lifecycle::InvalidTransition {
+                        from,
+                        transition: t,
+                    },
+                )
+                .await);
+        }
+        Ok((r, n, from))
+    }
+
+    /// Release or lease expiry: end the lease and quarantine the identifier.
+    async fn end_lease_by_id(
+        &self,
+        tx: &mut PgConnection,
+        ctx: &Ctx,
+        id: LeaseId,
+        t: Transition,
+    ) -> Result<Lease> {
+        let l = lock_lease(tx, id)
+            .await?
+            .ok_or(LifecycleError::NotFound("lease"))?;
+        let n = lock_number_by_id(tx, l.number_id)
+            .await?
+            .ok_or(LifecycleError::Conflict)?;
+        let from = n.effective_state()?;
+        let to = self.decide(ctx, &n, from, t).await?;
+        current_lease_matches(&l, &n)?;
+        if t == Transition::ExpireLease && l.term_end > n.now {
+            return Err(LifecycleError::NotDue(format!(
+                "the lease term ends at {}",
+                l.term_end
+            )));
+        }
+        let reason = t.quarantine_reason().ok_or_else(|| {
+            LifecycleError::Corrupt("transition without a quarantine reason".into())
+        })?;
+        let tenant = l.tenant_id.clone();
+        let (details, lease) = self.quarantine(tx, &n, &l, reason).await?;
+        let (version, _) = cas(tx, &n, to, None, None).await?;
+        self.record(tx, ctx, t, &n, from, to, version, Some(&tenant), details)
+            .await?;
+        Ok(lease)
+    }
+
+    /// Ends the current lease and opens a quarantine record for the cool-off
+    /// of the identifier's kind and `reason`.
+    async fn quarantine(
+        &self,
+        tx: &mut PgConnection,
+        n: &NumberRow,
+        l: &LeaseRow,
+        reason: QuarantineReason,
+    ) -> Result<(Value, Lease)> {
+        let kind = n.kind()?;
+        let cool_off = self.policy.cool_off.cool_off(kind, reason);
+        let lease: LeaseRow = sqlx::query_as(&format!(
+            "UPDATE numbering.leases AS l SET status = 'ENDED', ended_at = now(), end_reason = $2::numbering.quarantine_reason \
+             WHERE id = $1 RETURNING {LEASE_COLUMNS}"
+        ))
+        .bind(l.id)
+        .bind(reason.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let quarantine_id = uuid::Uuid::now_v7();
+        let ends_at: DateTime<Utc> = sqlx::query_scalar(
+            "INSERT INTO numbering.quarantine_records \
+                 (id, number_id, identifier, kind, previous_tenant_id, lease_id, reason, ends_at) \
+             VALUES ($1, $2, $3, $4::numbering.identifier_kind, $5, $6, $7::numbering.quarantine_reason, \
+                     now() + make_interval(secs => $8)) \
+             RETURNING ends_at",
+        )
+        .bind(quarantine_id)
+        .bind(n.id)
+        .bind(&n.identifier)
+        .bind(&n.kind)
+        .bind(&l.tenant_id)
+        .bind(l.id)
+        .bind(reason.as_str())
+        .bind(seconds(cool_off))
+        .fetch_one(&mut *tx)
+        .await?;
+        let details = json!({
+            "lease_id": l.id.to_string(),
+            "quarantine_id": quarantine_id.to_string(),
+            "quarantine_reason": reason.as_str(),
+            "quarantine_ends_at": ends_at,
+        });
+        Ok((details, lease.into_domain()?))
+    }
+
+    async fn platform_transition(
+        &self,
+        ctx: &Ctx,
+        identifier: &Identifier,
+        t: Transition,
+        justification: Option<&str>,
+    ) -> Result<NumberRecord> {
+        let mut tx = scope::begin(&self.pool, Scope::Platform).await?;
+        let key = identifier.key();
+        if t == Transition::ExpireReservation {
+            let ctx_kind = ctx.actor.kind();
+            if !lifecycle::may_perform(t, ctx_kind) {
+                return Err(LifecycleError::NotPermitted {
+                    transition: t,
+                    actor: ctx_kind,
+                });
+            }
+            if lapse(&mut tx, ctx, &key).await? {
+                tx.commit().await?;
+                return self
+                    .number(identifier)
+                    .await?
+                    .ok_or(LifecycleError::NotFound("identifier"));
+            }
+        }
+        let n = lock_number_by_key(&mut tx, &key)
+            .await?
+            .ok_or(LifecycleError::NotFound("identifier"))?;
+        let from = n.effective_state()?;
+        if t == Transition::ExpireReservation
+            && matches!(from, NumberState::Reserved | NumberState::Held)
+        {
+            let until = n.reserved_until.map(|u| u.to_rfc3339()).unwrap_or_default();
+            return Err(LifecycleError::NotDue(format!(
+                "the reservation lasts until {until}"
+            )));
+        }
+        let to = self.decide(ctx, &n, from, t).await?;
+        let mut details = json!({});
+        let mut tenant_after = None;
+        let tenant_before = n.tenant_id.clone();
+        match t {
+            Transition::Suspend | Transition::Reinstate => {
+                let (new_status, old_status) = if t == Transition::Suspend {
+                    (LeaseStatus::Suspended, LeaseStatus::Active)
+                } else {
+                    (LeaseStatus::Active, LeaseStatus::Suspended)
+                };
+                let lease_id: uuid::Uuid = sqlx::query_scalar(
+                    "UPDATE numbering.leases SET status = $2::numbering.lease_status \
+                     WHERE number_id = $1 AND status = $3::numbering.lease_status RETURNING id",
+                )
+                .bind(n.id)
+                .bind(new_status.as_str())
+                .bind(old_status.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| {
+                    LifecycleError::Corrupt(format!(
+                        "{} has no {} lease",
+                        n.identifier,
+                        old_status.as_str()
+                    ))
+                })?;
+                details = json!({ "lease_id": lease_id.to_string() });
+                tenant_after = tenant_before.as_deref();
+            }
+            Transition::Recall => {
+                let l: LeaseRow = sqlx::query_as(&format!(
+                    "SELECT {LEASE_COLUMNS} FROM numbering.leases l \
+                     WHERE l.number_id = $1 AND l.status IN ('ACTIVE', 'SUSPENDED') FOR UPDATE"
+                ))
+                .bind(n.id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| {
+                    LifecycleError::Corrupt(format!("{} has no current lease", n.identifier))
+                })?;
+                details = self
+                    .quarantine(&mut tx, &n, &l, QuarantineReason::Recalled)
+                    .await?
+                    .0;
+            }
+            Transition::EndQuarantine | Transition::OverrideQuarantine | Transition::Retire => {
+                let (ended_by, text) = match t {
+                    Transition::EndQuarantine => ("COOL_OFF", None),
+                    Transition::OverrideQuarantine => {
+                        let text = justification.map(str::trim).unwrap_or_default();
+                        if text.chars().count() < 20 {
+                            return Err(LifecycleError::InvalidInput(
+                                "a quarantine override needs a written justification of at least 20 characters".into(),
+                            ));
+                        }
+                        ("OVERRIDE", Some(text))
+                    }
+                    _ => ("RETIRED", None),
+                };
+                if from == NumberState::Quarantined {
+                    let closed: Option<uuid::Uuid> = sqlx::query_scalar(
+                        "UPDATE numbering.quarantine_records \
+                         SET ended_at = now(), ended_by = $2, override_justification = $3, \
+                             overridden_by = CASE WHEN $2 = 'OVERRIDE' THEN $4 END \
+                         WHERE number_id = $1 AND ended_at IS NULL AND ($2 <> 'COOL_OFF' OR ends_at <= now()) \
+                         RETURNING id",
+                    )
+                    .bind(n.id)
+                    .bind(ended_by)
+                    .bind(text)
+                    .bind(ctx.actor.label())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(closed) = closed else {
+                        let until = open_quarantine_end(&mut tx, n.id).await?;
+                        return Err(LifecycleError::NotDue(format!(
+                            "the cool-off lasts until {}",
+                            until.map(|u| u.to_rfc3339()).unwrap_or_default()
+                        )));
+                    };
+                    details = json!({ "quarantine_id": closed.to_string(), "ended_by": ended_by });
+                    if let Some(text) = text {
+                        details["justification"] = json!(text);
+                    }
+                }
+            }
+            _ => {
+                return Err(LifecycleError::NotPermitted {
+                    transition: t,
+                    actor: ctx.actor.kind(),
+                });
+            }
+        }
+        let (version, _) = cas(&mut tx, &n, to, tenant_after, None).await?;
+        self.record(
+            &mut tx,
+            ctx,
+            t,
+            &n,
+            from,
+            to,
+            version,
+            tenant_before.as_deref(),
+            details,
+        )
+        .await?;
+        tx.commit().await?;
+        self.number(identifier)
+            .await?
+            .ok_or(LifecycleError::NotFound("identifier"))
+    }
+}
+
+/// What a tenant's pool admits, locked for the transaction so that the
+/// tenant's quota checks are serialised.
+struct Pool {
+    quotas: Quotas,
+    allowed_kinds: Vec<String>,
+    allowed_operators: Vec<String>,
+    vanity_allowed: bool,
+}
+
+impl Pool {
+    fn admits(&self, kind: IdentifierKind, n: &NumberRow) -> Result<()> {
+        if !self.allowed_kinds.iter().any(|k| k == kind.as_str()) {
+            return Err(LifecycleError::NotAllowed(format!(
+                "the pool does not allow {} identifiers",
+                kind.as_str()
+            )));
+        }
+        if let Some(op) = &n.operator_id {
+            if !self.allowed_operators.is_empty() && !self.allowed_operators.contains(op) {
+                return Err(LifecycleError::NotAllowed(format!(
+                    "the pool does not allow operator {op}"
+                )));
+            }
+        }
+        if n.vanity && !self.vanity_allowed {
+            return Err(LifecycleError::NotAllowed(
+                "the pool may not hold vanity identifiers".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+async fn lock_pool(tx: &mut PgConnection, tenant: &TenantId) -> Result<Pool> {
+    type Row = (String, i32, i32, i32, Vec<String>, Vec<String>, bool);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT status::text, quota_msisdn, quota_short_code, quota_alpha, allowed_kinds::text[], \
+                allowed_operators, vanity_allowed \
+         FROM numbering.tenant_pools WHERE tenant_id = $1 FOR UPDATE",
+    )
+    .bind(tenant.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((status, msisdn, short_code, alpha, allowed_kinds, allowed_operators, vanity_allowed)) =
+        row
+    else {
+        return Err(LifecycleError::NotAllowed(
+            "the tenant has no numbering pool".into(),
+        ));
+    };
+    if status != "ACTIVE" {
+        return Err(LifecycleError::NotAllowed(
+            "the tenant's numbering pool is suspended".into(),
+        ));
+    }
+    let q = |v: i32| u32::try_from(v).unwrap_or(0);
+    Ok(Pool {
+        quotas: Quotas {
+            msisdn: q(msisdn),
+            short_code: q(short_code),
+            alpha: q(alpha),
+        },
+        allowed_kinds,
+        allowed_operators,
+        vanity_allowed,
+    })
+}
+
+/// Live reservations (not lapsed) plus current leases, per kind.
+async fn usage(tx: &mut PgConnection, tenant: &TenantId) -> Result<Usage> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT kind::text, count(*) FROM ( \
+             SELECT kind FROM numbering.reservations \
+              WHERE tenant_id = $1 AND status IN ('RESERVED', 'HELD') AND expires_at > now() \
+             UNION ALL \
+             SELECT kind FROM numbering.leases WHERE tenant_id = $1 AND status IN ('ACTIVE', 'SUSPENDED') \
+         ) u GROUP BY kind",
+    )
+    .bind(tenant.as_str())
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut usage = Usage {
+        msisdn: 0,
+        short_code: 0,
+        alpha: 0,
+    };
+    for (kind, count) in rows {
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        match model::parse::<IdentifierKind>("identifier kind", &kind)? {
+            IdentifierKind::Msisdn => usage.msisdn = count,
+            IdentifierKind::ShortCode => usage.short_code = count,
+            IdentifierKind::Alpha => usage.alpha = count,
+        }
+    }
+    Ok(usage)
+}
+
+async fn lock_number_by_key(tx: &mut PgConnection, key: &str) -> Result<Option<NumberRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {NUMBER_COLUMNS} FROM numbering.numbers n WHERE n.identity_key = $1 \
+         ORDER BY (n.state = 'RETIRED'), n.id DESC LIMIT 1 FOR UPDATE"
+    ))
+    .bind(key)
+    .fetch_optional(&mut *tx)
+    .await?)
+}
+
+/// The state of `key` in inventory whoever holds it (`numbering.inventory_state`).
+async fn inventory_state(tx: &mut PgConnection, key: &str) -> Result<Option<NumberState>> {
+    let state: Option<String> = sqlx::query_scalar("SELECT numbering.inventory_state($1)::text")
+        .bind(key)
+        .fetch_one(&mut *tx)
+        .await?;
+    state.map(|s| model::parse("number state", &s)).transpose()
+}
+
+async fn lock_number_by_id(tx: &mut PgConnection, id: i64) -> Result<Option<NumberRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {NUMBER_COLUMNS} FROM numbering.numbers n WHERE n.id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?)
+}
+
+async fn lock_lease(tx: &mut PgConnection, id: LeaseId) -> Result<Option<LeaseRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {LEASE_COLUMNS} FROM numbering.leases l WHERE l.id = $1 FOR UPDATE"
+    ))
+    .bind(id.as_uuid())
+    .fetch_optional(&mut *tx)
+    .await?)
+}
+
+/// A lease handle must be the identifier's current lease.
+fn current_lease_matches(l: &LeaseRow, n: &NumberRow) -> Result<()> {
+    let current = l.status != LeaseStatus::Ended.as_str()
+        && n.tenant_id.as_deref() == Some(l.tenant_id.as_str());
+    if current {
+        Ok(())
+    } else {
+        Err(LifecycleError::Conflict)
+    }
+}
+
+async fn open_quarantine_end(
+    tx: &mut PgConnection,
+    number_id: i64,
+) -> Result<Option<DateTime<Utc>>> {
+    Ok(sqlx::query_scalar(
+        "SELECT ends_at FROM numbering.quarantine_records WHERE number_id = $1 AND ended_at IS NULL",
+    )
+    .bind(number_id)
+    .fetch_optional(&mut *tx)
+    .await?)
+}
+
+async fn end_reservation(
+    tx: &mut PgConnection,
+    id: uuid::Uuid,
+    status: &str,
+) -> Result<ReservationRow> {
+    Ok(sqlx::query_as(&format!(
+        "UPDATE numbering.reservations AS r SET status = $2::numbering.reservation_status, ended_at = now() \
+         WHERE id = $1 RETURNING {RESERVATION_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(status)
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
+/// Compare-and-swap of the number row: succeeds only if nobody changed it
+/// since `n` was read. Returns the new version and `reserved_until`.
+async fn cas(
+    tx: &mut PgConnection,
+    n: &NumberRow,
+    to: NumberState,
+    tenant: Option<&str>,
+    ttl: Option<Duration>,
+) -> Result<(i64, Option<DateTime<Utc>>)> {
+    let row: Option<(i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "UPDATE numbering.numbers SET state = $3::numbering.number_state, tenant_id = $4, \
+             reserved_until = CASE WHEN $5::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $5) END, \
+             version = version + 1, state_changed_at = now() \
+         WHERE id = $1 AND version = $2 RETURNING version, reserved_until",
+    )
+    .bind(n.id)
+    .bind(n.version)
+    .bind(to.as_str())
+    .bind(tenant)
+    .bind(ttl.map(seconds))
+    .fetch_optional(&mut *tx)
+    .await?;
+    row.ok_or(LifecycleError::Conflict)
+}
+
+/// Lapses the reservation on `key` if its TTL has passed (whoever holds it)
+/// and records the expiry. Returns whether it lapsed one.
+async fn lapse(tx: &mut PgConnection, ctx: &Ctx, key: &str) -> Result<bool> {
+    type Row = (
+        i64,
+        String,
+        String,
+        uuid::Uuid,
+        String,
+        String,
+        DateTime<Utc>,
+        i64,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT number_id, identifier, kind, reservation_id, tenant_id, from_state::text, expires_at, new_version \
+         FROM numbering.lapse_reservation($1)",
+    )
+    .bind(key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((
+        number_id,
+        identifier,
+        kind,
+        reservation_id,
+        tenant_id,
+        from_state,
+        expires_at,
+        new_version,
+    )) = row
+    else {
+        return Ok(false);
+    };
+    let from: NumberState = model::parse("number state", &from_state)?;
+    let n = NumberRow {
+        id: number_id,
+        identifier,
+        kind,
+        state: from_state,
+        tenant_id: Some(tenant_id.clone()),
+        reserved_until: Some(expires_at),
+        operator_id: None,
+        vanity: false,
+        version: new_version - 1,
+        now: expires_at,
+    };
+    // the expiry is the system's doing, whoever's request noticed it
+    let system = Ctx {
+        actor: Actor::system("reservation-expiry"),
+        request_id: ctx.request_id.clone(),
+    };
+    let change = Change {
+        transition: Transition::ExpireReservation,
+        number: &n,
+        from,
+        to: NumberState::Available,
+        new_version,
+        tenant_id: Some(&tenant_id),
+        details: json!({ "reservation_id": reservation_id.to_string(), "expired_at": expires_at }),
+    };
+    record::record(tx, &system, change).await?;
+    Ok(true)
+}
+
+fn seconds(d: Duration) -> f64 {
+    d.num_milliseconds() as f64 / 1000.0
+}
+
+#[allow(dead_code)]
+fn _assert_actor_kinds(a: ActorKind) -> ActorKind {
+    a
+}

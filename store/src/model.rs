@@ -1,0 +1,217 @@
+//! Rows as the store returns them, parsed into domain types on the way out.
+
+use chrono::{DateTime, Utc};
+use numbering_shared::{
+    Identifier, IdentifierKind, LeaseId, NumberState, QuarantineReason, ReservationId, TenantId,
+};
+use std::str::FromStr;
+
+use crate::LifecycleError;
+
+macro_rules! status_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+        impl FromStr for $name {
+            type Err = LifecycleError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(LifecycleError::Corrupt(format!(concat!("unknown ", stringify!($name), " {}"), other))),
+                }
+            }
+        }
+    };
+}
+
+status_enum!(
+    /// `numbering.reservation_status`: RESERVED and HELD are live.
+    ReservationStatus { Reserved => "RESERVED", Held => "HELD", Consumed => "CONSUMED", Cancelled => "CANCELLED", Expired => "EXPIRED" }
+);
+status_enum!(
+    /// `numbering.lease_status`: ACTIVE and SUSPENDED are current.
+    LeaseStatus { Active => "ACTIVE", Suspended => "SUSPENDED", Ended => "ENDED" }
+);
+
+impl ReservationStatus {
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Reserved | Self::Held)
+    }
+}
+
+pub(crate) fn parse<T: FromStr>(what: &str, s: &str) -> Result<T, LifecycleError> {
+    s.parse()
+        .map_err(|_| LifecycleError::Corrupt(format!("{what} {s:?}")))
+}
+
+pub(crate) fn identifier(kind: &str, s: &str) -> Result<Identifier, LifecycleError> {
+    let kind: IdentifierKind = parse("identifier kind", kind)?;
+    Identifier::parse_as(kind, s)
+        .map_err(|e| LifecycleError::Corrupt(format!("identifier {s:?}: {e}")))
+}
+
+pub(crate) fn tenant(s: &str) -> Result<TenantId, LifecycleError> {
+    TenantId::parse(s).map_err(|e| LifecycleError::Corrupt(format!("tenant id {s:?}: {e}")))
+}
+
+/// The inventory row of one identifier, locked for the transaction that read it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct NumberRow {
+    pub id: i64,
+    pub identifier: String,
+    pub kind: String,
+    pub state: String,
+    pub tenant_id: Option<String>,
+    pub reserved_until: Option<DateTime<Utc>>,
+    pub operator_id: Option<String>,
+    pub vanity: bool,
+    pub version: i64,
+    /// The database clock at read time: the one clock every expiry uses.
+    pub now: DateTime<Utc>,
+}
+
+pub(crate) const NUMBER_COLUMNS: &str = "n.id, n.identifier, n.kind::text AS kind, n.state::text AS state, \
+     n.tenant_id, n.reserved_until, n.operator_id, n.vanity, n.version, now() AS now";
+
+impl NumberRow {
+    pub fn state(&self) -> Result<NumberState, LifecycleError> {
+        parse("number state", &self.state)
+    }
+    pub fn kind(&self) -> Result<IdentifierKind, LifecycleError> {
+        parse("identifier kind", &self.kind)
+    }
+    /// The state as of `now`: a lapsed reservation reads as AVAILABLE.
+    pub fn effective_state(&self) -> Result<NumberState, LifecycleError> {
+        Ok(numbering_shared::lifecycle::effective_state(
+            self.state()?,
+            self.reserved_until,
+            self.now,
+        ))
+    }
+}
+
+/// What the admin inventory and Lookup see of an identifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberRecord {
+    pub identifier: Identifier,
+    pub state: NumberState,
+    pub tenant_id: Option<TenantId>,
+    pub reserved_until: Option<DateTime<Utc>>,
+    pub operator_id: Option<String>,
+    pub mcc: Option<String>,
+    pub mnc: Option<String>,
+    pub vanity: bool,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub id: ReservationId,
+    pub identifier: Identifier,
+    pub tenant_id: TenantId,
+    pub status: ReservationStatus,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub held_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ReservationRow {
+    pub id: uuid::Uuid,
+    pub number_id: i64,
+    pub identifier: String,
+    pub kind: String,
+    pub tenant_id: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub held_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+}
+
+pub(crate) const RESERVATION_COLUMNS: &str = "r.id, r.number_id, r.identifier, r.kind::text AS kind, r.tenant_id, \
+     r.status::text AS status, r.created_at, r.expires_at, r.held_at, r.ended_at, now() AS now";
+
+impl ReservationRow {
+    pub fn status(&self) -> Result<ReservationStatus, LifecycleError> {
+        self.status.parse()
+    }
+    pub fn into_domain(self) -> Result<Reservation, LifecycleError> {
+        Ok(Reservation {
+            id: ReservationId::from_uuid(self.id),
+            identifier: identifier(&self.kind, &self.identifier)?,
+            tenant_id: tenant(&self.tenant_id)?,
+            status: self.status.parse()?,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            held_at: self.held_at,
+            ended_at: self.ended_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub id: LeaseId,
+    pub identifier: Identifier,
+    pub tenant_id: TenantId,
+    pub reservation_id: Option<ReservationId>,
+    pub status: LeaseStatus,
+    pub auto_renew: bool,
+    pub started_at: DateTime<Utc>,
+    pub term_end: DateTime<Utc>,
+    pub renewals: i32,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end_reason: Option<QuarantineReason>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct LeaseRow {
+    pub id: uuid::Uuid,
+    pub number_id: i64,
+    pub identifier: String,
+    pub kind: String,
+    pub tenant_id: String,
+    pub reservation_id: Option<uuid::Uuid>,
+    pub status: String,
+    pub auto_renew: bool,
+    pub started_at: DateTime<Utc>,
+    pub term_end: DateTime<Utc>,
+    pub renewals: i32,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end_reason: Option<String>,
+}
+
+pub(crate) const LEASE_COLUMNS: &str = "l.id, l.number_id, l.identifier, l.kind::text AS kind, l.tenant_id, \
+     l.reservation_id, l.status::text AS status, l.auto_renew, l.started_at, l.term_end, l.renewals, \
+     l.ended_at, l.end_reason::text AS end_reason";
+
+impl LeaseRow {
+    pub fn into_domain(self) -> Result<Lease, LifecycleError> {
+        Ok(Lease {
+            id: LeaseId::from_uuid(self.id),
+            identifier: identifier(&self.kind, &self.identifier)?,
+            tenant_id: tenant(&self.tenant_id)?,
+            reservation_id: self.reservation_id.map(ReservationId::from_uuid),
+            status: self.status.parse()?,
+            auto_renew: self.auto_renew,
+            started_at: self.started_at,
+            term_end: self.term_end,
+            renewals: self.renewals,
+            ended_at: self.ended_at,
+            end_reason: self
+                .end_reason
+                .as_deref()
+                .map(|r| parse("quarantine reason", r))
+                .transpose()?,
+        })
+    }
+}

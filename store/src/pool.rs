@@ -1,0 +1,75 @@
+use std::time::Duration;
+
+use sqlx::{
+    Executor, PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+/// How the application connects to Postgres.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    pub url: String,
+    pub max_connections: u32,
+    /// Role every connection switches to (`SET ROLE`) when the login role is
+    /// a migration owner or superuser, so that row-level security and the
+    /// append-only grants bind the application. `None` when the login role
+    /// already is the application role.
+    pub set_role: Option<String>,
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+impl PoolConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            set_role: Some("numbering_app".into()),
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Opens the application's pool.
+pub async fn connect(config: &PoolConfig) -> Result<PgPool, sqlx::Error> {
+    let options: PgConnectOptions = config.url.parse()?;
+    let options = options.application_name("numbering").options([(
+        "statement_timeout",
+        format!("{}ms", config.statement_timeout.as_millis()),
+    )]);
+    let role = config.set_role.clone();
+    if let Some(role) = &role {
+        if !role.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(sqlx::Error::Configuration(
+                format!("invalid role name {role:?}").into(),
+            ));
+        }
+    }
+    PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.acquire_timeout)
+        .after_connect(move |conn, _| {
+            let role = role.clone();
+            Box::pin(async move {
+                if let Some(role) = role {
+                    conn.execute(format!("SET ROLE {role}").as_str()).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
+}
+
+/// Applies the embedded migrations with the owner's credentials at `url`.
+pub async fn migrate(url: &str) -> Result<(), sqlx::migrate::MigrateError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .map_err(sqlx::migrate::MigrateError::from)?;
+    crate::MIGRATOR.run(&pool).await?;
+    pool.close().await;
+    Ok(())
+}

@@ -1,0 +1,318 @@
+//! The audit trail is append-only for the application and tamper-evident
+//! for everyone else.
+
+use numbering_store::audit::{self, BreakKind};
+use numbering_tests::{TestDb, tenant_ctx};
+
+const SEAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A database with a sealed chain of 14 entries: 7 identifiers reserved
+/// then cancelled.
+async fn chain_of_fourteen() -> TestDb {
+    let db = TestDb::new().await;
+    let acme = db.pool_for("acme").await;
+    let ids = db
+        .inventory(&[
+            "+93790000001",
+            "+93790000002",
+            "+93790000003",
+            "+93790000004",
+            "+93790000005",
+            "+93790000006",
+            "+93790000007",
+        ])
+        .await;
+    for id in &ids {
+        let r = db
+            .store
+            .reserve(&tenant_ctx(&acme), &acme, id)
+            .await
+            .unwrap();
+        db.store
+            .cancel(&tenant_ctx(&acme), &acme, r.id)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        audit::seal_pending(&db.app, SEAL_TIMEOUT).await.unwrap(),
+        14
+    );
+    let report = audit::verify(&db.app).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.checked, 14);
+    db
+}
+
+/// The audit entry id sealed at chain position `seq`.
+async fn entry_at(db: &TestDb, seq: i64) -> i64 {
+    sqlx::query_scalar("SELECT entry_id FROM numbering.audit_chain WHERE seq = $1")
+        .bind(seq)
+        .fetch_one(&db.owner)
+        .await
+        .unwrap()
+}
+
+/// Runs `sql` as a superuser who has switched off triggers and rules
+/// (session_replication_role = replica): the strongest insider.
+async fn tamper(db: &TestDb, sql: &str, entry_ids: &[i64]) {
+    let mut tx = db.owner.begin().await.unwrap();
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let mut q = sqlx::query(sql);
+    for id in entry_ids {
+        q = q.bind(id);
+    }
+    let done = q.execute(&mut *tx).await.unwrap();
+    assert!(done.rows_affected() > 0, "tampering changed nothing: {sql}");
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_application_role_cannot_update_delete_or_truncate_the_audit_trail() {
+    let db = chain_of_fourteen().await;
+    for sql in [
+        "UPDATE numbering.audit_log SET actor = 'someone-else'",
+        "DELETE FROM numbering.audit_log",
+        "TRUNCATE numbering.audit_log",
+        "UPDATE numbering.audit_chain SET hash = prev_hash",
+        "DELETE FROM numbering.audit_chain",
+        "TRUNCATE numbering.audit_chain",
+    ] {
+        let err = sqlx::query(sql).execute(&db.app).await.expect_err(sql);
+        let code = err
+            .as_database_error()
+            .and_then(|e| e.code())
+            .map(|c| c.into_owned());
+        assert_eq!(code.as_deref(), Some("42501"), "{sql}: {err}"); // insufficient_privilege
+    }
+    // a partition reached directly is no softer
+    let partition: String = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = 'numbering.audit_log'::regclass AND c.relname <> 'audit_log_default' LIMIT 1",
+    )
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    let err = sqlx::query(&format!("DELETE FROM numbering.{partition}"))
+        .execute(&db.app)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    assert_eq!(db.count("numbering.audit_log").await, 14);
+}
+
+#[tokio::test]
+async fn even_a_superuser_is_refused_while_the_protections_stand() {
+    let db = chain_of_fourteen().await;
+    for sql in [
+        "UPDATE numbering.audit_log SET actor = 'x'",
+        "DELETE FROM numbering.audit_log",
+        "TRUNCATE numbering.audit_log",
+        "DELETE FROM numbering.audit_chain",
+    ] {
+        let err = sqlx::query(sql).execute(&db.owner).await.expect_err(sql);
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    assert_eq!(db.count("numbering.audit_log").await, 14);
+}
+
+#[tokio::test]
+async fn verify_reports_an_edited_payload_at_its_exact_position() {
+    let db = chain_of_fourteen().await;
+    let victim = entry_at(&db, 5).await;
+    tamper(
+        &db,
+        "UPDATE numbering.audit_log SET after = '{\"state\":\"AVAILABLE\"}' WHERE id = $1",
+        &[victim],
+    )
+    .await;
+    let report = audit::verify(&db.app).await.unwrap();
+    let broken = report.first_break.expect("the edit is detected");
+    assert_eq!(broken.position, 5);
+    assert_eq!(broken.kind, BreakKind::EntryAltered { entry_id: victim });
+    assert_eq!(report.checked, 4);
+}
+
+#[tokio::test]
+async fn verify_reports_a_deleted_entry_at_its_exact_position() {
+    let db = chain_of_fourteen().await;
+    let victim = entry_at(&db, 9).await;
+    tamper(
+        &db,
+        "DELETE FROM numbering.audit_log WHERE id = $1",
+        &[victim],
+    )
+    .await;
+    let broken = audit::verify(&db.app)
+        .await
+        .unwrap()
+        .first_break
+        .expect("the deletion is detected");
+    assert_eq!(broken.position, 9);
+    assert_eq!(broken.kind, BreakKind::MissingEntry { entry_id: victim });
+}
+
+#[tokio::test]
+async fn verify_reports_an_entry_deleted_with_its_link_at_its_exact_position() {
+    let db = chain_of_fourteen().await;
+    let victim = entry_at(&db, 11).await;
+    tamper(
+        &db,
+        "DELETE FROM numbering.audit_log WHERE id = $1",
+        &[victim],
+    )
+    .await;
+    tamper(
+        &db,
+        "DELETE FROM numbering.audit_chain WHERE entry_id = $1",
+        &[victim],
+    )
+    .await;
+    let broken = audit::verify(&db.app)
+        .await
+        .unwrap()
+        .first_break
+        .expect("the deletion is detected");
+    assert_eq!(broken.position, 11);
+    assert_eq!(broken.kind, BreakKind::MissingLink);
+}
+
+#[tokio::test]
+async fn verify_reports_two_swapped_entries_at_the_first_of_them() {
+    let db = chain_of_fourteen().await;
+    let (a, b) = (entry_at(&db, 3).await, entry_at(&db, 8).await);
+    tamper(
+        &db,
+        "UPDATE numbering.audit_log x SET actor = y.actor, action = y.action, subject = y.subject, \
+                before = y.before, after = y.after \
+         FROM numbering.audit_log y WHERE (x.id, y.id) IN (($1, $2), ($2, $1))",
+        &[a, b],
+    )
+    .await;
+    let broken = audit::verify(&db.app)
+        .await
+        .unwrap()
+        .first_break
+        .expect("the swap is detected");
+    assert_eq!(broken.position, 3);
+    assert_eq!(broken.kind, BreakKind::EntryAltered { entry_id: a });
+}
+
+#[tokio::test]
+async fn verify_reports_an_entry_slipped_into_the_sealed_range() {
+    let db = chain_of_fourteen().await;
+    // an insider inserts a back-dated entry ordered before the sealed head
+    let first: i64 = entry_at(&db, 1).await;
+    tamper(
+        &db,
+        "INSERT INTO numbering.audit_log (id, txid, actor, action, subject) OVERRIDING SYSTEM VALUE \
+         SELECT $1 + 1000000, txid, 'admin:mallory', 'release', '+93790000001' FROM numbering.audit_log WHERE id = $1",
+        &[first],
+    )
+    .await;
+    let broken = audit::verify(&db.app)
+        .await
+        .unwrap()
+        .first_break
+        .expect("the insertion is detected");
+    assert_eq!(broken.position, 2);
+    assert!(
+        matches!(broken.kind, BreakKind::UnsealedEntry { .. }),
+        "{broken:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_and_sealers_keep_one_intact_chain() {
+    let db = TestDb::new().await;
+    let mut writers = Vec::new();
+    for w in 0..6 {
+        let tenant = db.pool_for(&format!("writer-{w}")).await;
+        let ids = db
+            .inventory(&[
+                &format!("+9379{w}00{:04}", 0),
+                &format!("+9379{w}00{:04}", 1),
+            ])
+            .await;
+        let store = db.store.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..15 {
+                let id = &ids[i % 2];
+                let r = store
+                    .reserve(&tenant_ctx(&tenant), &tenant, id)
+                    .await
+                    .unwrap();
+                store
+                    .cancel(&tenant_ctx(&tenant), &tenant, r.id)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    let sealers: Vec<_> = (0..2)
+        .map(|_| {
+            let pool = db.app.clone();
+            tokio::spawn(async move {
+                for _ in 0..40 {
+                    audit::seal(&pool, 7).await.unwrap();
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    for s in sealers {
+        s.await.unwrap();
+    }
+    audit::seal_pending(&db.app, SEAL_TIMEOUT).await.unwrap();
+    let report = audit::verify(&db.app).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.checked, 6 * 15 * 2);
+    assert_eq!(
+        db.count("numbering.audit_chain").await,
+        db.count("numbering.audit_log").await
+    );
+}
+
+#[tokio::test]
+async fn the_audit_verify_command_reports_the_exact_position_and_fails() {
+    let db = chain_of_fourteen().await;
+    let run = || {
+        std::process::Command::new(numbering_tests::numbering_bin())
+            .args(["audit", "verify"])
+            .env_clear()
+            .env("DATABASE_URL", &db.owner_url)
+            .output()
+            .unwrap()
+    };
+    let intact = run();
+    let stdout = String::from_utf8_lossy(&intact.stdout);
+    assert!(
+        intact.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&intact.stderr)
+    );
+    assert!(
+        stdout.contains("audit chain intact: 14 entries verified"),
+        "{stdout}"
+    );
+
+    let victim = entry_at(&db, 6).await;
+    tamper(
+        &db,
+        "UPDATE numbering.audit_log SET actor = 'admin:nobody' WHERE id = $1",
+        &[victim],
+    )
+    .await;
+    let broken = run();
+    let stdout = String::from_utf8_lossy(&broken.stdout);
+    assert_eq!(broken.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("BROKEN at position 6: entry {victim} altered")),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,174 @@
+//! The `numbering` binary as a user runs it: no configuration at all.
+
+use numbering_tests::numbering_bin;
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Host {
+    child: Child,
+    base: String,
+    banner: String,
+}
+
+impl Host {
+    /// `numbering serve` with an empty environment but for PATH, a data dir
+    /// and a listen port.
+    fn start(data_dir: &std::path::Path) -> Host {
+        let port = free_port();
+        let mut child = Command::new(numbering_bin())
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("NUMBERING_DATA_DIR", data_dir)
+            .env("NUMBERING_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut banner = String::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                banner.push_str(&line);
+                banner.push('\n');
+                if line.contains("platform admin") {
+                    let _ = tx.send(banner.clone());
+                }
+            }
+        });
+        let base = format!("http://127.0.0.1:{port}");
+        let banner = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the host prints its banner");
+        Host {
+            child,
+            base,
+            banner,
+        }
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the host stops within 60 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_command_comes_up_ready_with_no_configuration_and_stops_cleanly() {
+    let dir =
+        std::env::temp_dir().join(format!("numbering-host-{}", uuid::Uuid::new_v4().simple()));
+    let host = Host::start(&dir);
+    assert!(
+        host.banner.contains("numbering-service is up"),
+        "{}",
+        host.banner
+    );
+    for tenant in ["enterprise-sim", "smb-sim", "government-sim"] {
+        assert!(
+            host.banner.contains(tenant),
+            "a dev token for {tenant}:\n{}",
+            host.banner
+        );
+    }
+    let (status, body) = get(&format!("{}/readyz", host.base)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(get(&format!("{}/healthz", host.base)).await.0, 200);
+    let (status, metrics) = get(&format!("{}/metrics", host.base)).await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("numbering_http_request_duration_seconds"),
+        "{metrics}"
+    );
+
+    // the demo inventory answers through the validate-lease route
+    let verdict: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/v1/validate-lease", host.base))
+        .json(&serde_json::json!({ "identifier": "+93790001234", "tenant_id": "smb-sim" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verdict["allowed"], false);
+    assert_eq!(verdict["reason"], "NOT_REGISTERED");
+
+    let status = host.stop();
+    assert!(status.success(), "graceful shutdown exits 0: {status}");
+
+    // the next start reuses the cluster and does not seed twice
+    let host = Host::start(&dir);
+    assert_eq!(get(&format!("{}/readyz", host.base)).await.0, 200);
+    assert!(host.stop().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_token_command_mints_a_three_part_jwt_for_a_tenant() {
+    let dir =
+        std::env::temp_dir().join(format!("numbering-token-{}", uuid::Uuid::new_v4().simple()));
+    let out = Command::new(numbering_bin())
+        .args([
+            "token",
+            "--tenant",
+            "smb-sim",
+            "--role",
+            "tenant_pool_admin",
+        ])
+        .env_clear()
+        .env("NUMBERING_DATA_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(token.trim().split('.').count(), 3, "{token}");
+    let bad = Command::new(numbering_bin())
+        .args(["token", "--role", "tenant_pool_admin"])
+        .env_clear()
+        .env("NUMBERING_DATA_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--tenant"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
