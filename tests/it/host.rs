@@ -116,6 +116,25 @@ async fn the_run_command_comes_up_ready_with_no_configuration_and_stops_cleanly(
         "{metrics}"
     );
 
+    // gRPC on the same port: the standard health service
+    let channel = tonic::transport::Channel::from_shared(host.base.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let answer = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("grpc.health.v1.Health/Check answers")
+        .into_inner();
+    assert_eq!(
+        answer.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+
     // the demo inventory answers through the validate-lease route
     let verdict: serde_json::Value = reqwest::Client::new()
         .post(format!("{}/v1/validate-lease", host.base))

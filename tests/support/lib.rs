@@ -239,8 +239,8 @@ pub fn system_ctx() -> Ctx {
     Ctx::new(Actor::system("test"))
 }
 
-/// The `numbering` binary built beside the test binary
-/// (`cargo test --workspace` builds it).
+/// The `numbering` binary built beside the test binary. `./dev test` builds
+/// it first (`cargo test` alone builds only the test harness of a binary).
 pub fn numbering_bin() -> PathBuf {
     // target/<profile>/deps/it-… → target/<profile>/numbering
     let exe = std::env::current_exe().expect("test binary path");
