@@ -92,18 +92,7 @@ impl EmbeddedPostgres {
         for s in &settings {
             postgres.push_str(&format!(" -c {s:?}"));
         }
-        // The supervisor: run postgres, stop it (fast shutdown) when stdin closes.
-        let script = format!(
-            "({postgres}) >>{log:?} 2>&1 & pid=$!; trap 'kill -INT $pid' TERM; read -r _; kill -INT $pid 2>/dev/null; wait $pid",
-            log = dir.join("postgres.log"),
-        );
-        let child = command(Path::new("/bin/sh"), user)
-            .args(["-c", &script])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting postgres")?;
+        let child = supervise(&postgres, &dir.join("postgres.log"), user)?;
         let mut pg = Self {
             data_dir,
             port,
@@ -123,19 +112,8 @@ impl EmbeddedPostgres {
             }
             if let Some(child) = &mut self.child {
                 if let Some(status) = child.try_wait()? {
-                    let log = fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
-                    let tail: Vec<_> = log
-                        .lines()
-                        .rev()
-                        .take(8)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect();
-                    bail!(
-                        "postgres exited ({status}) before accepting connections:\n{}",
-                        tail.join("\n")
-                    );
+                    let tail = log_tail(&dir.join("postgres.log"), 8);
+                    bail!("postgres exited ({status}) before accepting connections:\n{tail}");
                 }
             }
             if Instant::now() > deadline {
@@ -188,16 +166,8 @@ impl EmbeddedPostgres {
     }
 
     fn shutdown(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            drop(child.stdin.take()); // closes the pipe: the supervisor stops postgres
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
+        if let Some(child) = self.child.take() {
+            stop_supervised(child);
         }
     }
 }
@@ -206,6 +176,48 @@ impl Drop for EmbeddedPostgres {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Runs `shell_command` (which must `exec` the server) under a `sh`
+/// supervisor that interrupts it (SIGINT: a clean, fast shutdown) as soon as
+/// our end of its standard input closes — on `stop_supervised`, or when this
+/// process dies for any reason.
+pub(crate) fn supervise(
+    shell_command: &str,
+    log: &Path,
+    user: Option<(u32, u32)>,
+) -> Result<Child> {
+    let script = format!(
+        "({shell_command}) >>{log:?} 2>&1 & pid=$!; trap 'kill -INT $pid' TERM; read -r _; kill -INT $pid 2>/dev/null; wait $pid"
+    );
+    command(Path::new("/bin/sh"), user)
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {shell_command}"))
+}
+
+/// Closes the supervisor's stdin and waits (30 s at most) for the server to stop.
+pub(crate) fn stop_supervised(mut child: Child) {
+    drop(child.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+}
+
+/// The last `lines` lines of a log file, for error messages.
+pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
+    let log = fs::read_to_string(path).unwrap_or_default();
+    let mut tail: Vec<&str> = log.lines().rev().take(lines).collect();
+    tail.reverse();
+    tail.join("\n")
 }
 
 fn command(program: &Path, user: Option<(u32, u32)>) -> Command {

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod embedded;
+pub mod nats;
 pub mod runtime;
 pub mod serve;
 pub mod telemetry;

@@ -191,3 +191,25 @@ fn the_token_command_mints_a_three_part_jwt_for_a_tenant() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--tenant"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_private_nats_server_starts_stops_and_restarts_on_its_port() {
+    let dir =
+        std::env::temp_dir().join(format!("numbering-nats-{}", uuid::Uuid::new_v4().simple()));
+    let mut nats = numbering::nats::EmbeddedNats::start(&dir, 0).expect("nats-server starts");
+    let port = nats.port();
+    let greets = || {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).ok()?;
+        Some(buf)
+    };
+    assert_eq!(greets(), Some(*b"INFO"));
+    nats.stop();
+    assert_eq!(greets(), None, "stopped");
+    nats.restart().expect("restarts");
+    assert_eq!(greets(), Some(*b"INFO"));
+    drop(nats);
+    let _ = std::fs::remove_dir_all(&dir);
+}
