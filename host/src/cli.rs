@@ -126,24 +126,108 @@ async fn serve(config: Config) -> Result<ExitCode> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    print_banner(&config, &db, addr)?;
+    let (validator, tiers_line) = hot_path(&config, &db).await?;
+    let nats = match &config.nats_url {
+        Some(url) => Some(
+            async_nats::connect(url)
+                .await
+                .with_context(|| format!("connecting to NATS at {url}"))?,
+        ),
+        None => None,
+    };
+    let grpc_tls = match &config.grpc_tls {
+        Some(t) => {
+            let read = |p: &std::path::Path| {
+                std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+            };
+            let tls = numbering_validate_lease::mtls::server_tls(
+                &read(&t.cert_pem)?,
+                &read(&t.key_pem)?,
+                &read(&t.client_ca_pem)?,
+            );
+            let listener = tokio::net::TcpListener::bind(t.listen)
+                .await
+                .with_context(|| format!("binding {}", t.listen))?;
+            Some(serve::GrpcTls {
+                listener,
+                tls,
+                allowlist: numbering_validate_lease::mtls::CallerAllowlist::new(
+                    t.allowed_callers.clone(),
+                ),
+            })
+        }
+        None => None,
+    };
+    print_banner(&config, &db, addr, &tiers_line)?;
     let state = AppState {
         store: db.store.clone(),
         metrics,
+        validator,
+        grpc_on_plaintext: grpc_tls.is_none(),
     };
     let seal_every = Duration::from_millis(config.audit_seal_interval_ms);
-    let result = serve::run(state, listener, seal_every, serve::shutdown_signal()).await;
+    let extras = serve::Extras { grpc_tls, nats };
+    let result = serve::run(
+        state,
+        listener,
+        seal_every,
+        extras,
+        serve::shutdown_signal(),
+    )
+    .await;
     db.close().await;
     tracing::info!("stopped");
     result.map(|()| ExitCode::SUCCESS)
 }
 
-fn print_banner(config: &Config, db: &Database, addr: std::net::SocketAddr) -> Result<()> {
+/// The hot path's read tiers from configuration, and a line saying which.
+pub async fn hot_path(
+    config: &Config,
+    db: &Database,
+) -> Result<(numbering_validate_lease::Validator, String)> {
+    use numbering_validate_lease::{DynamoTier, LeaseReader, Validator, dynamo};
+    let hp = &config.hot_path;
+    let (dynamo, line) = match &hp.lease_cache_table {
+        Some(table) => {
+            let client = dynamo::client_from_env(hp.tiers.dynamo_deadline).await;
+            let tier = DynamoTier::new(client, table.clone(), hp.dynamo_item_validity);
+            if let Err(e) = tier.ensure_table().await {
+                tracing::warn!(error = %e, table, "could not check or create the lease-cache table");
+            }
+            (Some(tier), format!("in-process -> DynamoDB table {table} -> Postgres"))
+        }
+        None => (None, "in-process -> Postgres (no DynamoDB lease cache configured: NUMBERING_LEASE_CACHE_TABLE)".to_owned()),
+    };
+    let reader = LeaseReader::new(db.store.clone(), dynamo, hp.tiers.clone());
+    Ok((Validator::new(reader), line))
+}
+
+fn print_banner(
+    config: &Config,
+    db: &Database,
+    addr: std::net::SocketAddr,
+    tiers: &str,
+) -> Result<()> {
     let mut out = String::new();
     out.push_str("\nnumbering-service is up\n");
     out.push_str(&format!(
         "  REST + gRPC  http://{addr}  (plaintext, one port)\n"
     ));
+    match &config.grpc_tls {
+        Some(t) => out.push_str(&format!(
+            "  gRPC mTLS    https://{}  (NumberingService for {} allowlisted callers only)\n",
+            t.listen,
+            t.allowed_callers.len()
+        )),
+        None => out.push_str("  gRPC         numbering.v1.NumberingService, grpc.health.v1, reflection on the port above\n"),
+    }
+    out.push_str(&format!("  hot path     {tiers}\n"));
+    match &config.nats_url {
+        Some(url) => out.push_str(&format!("  NATS         {url} (cache invalidations)\n")),
+        None => out.push_str(
+            "  NATS         none configured (NATS_URL): in-process entries expire by TTL\n",
+        ),
+    }
     out.push_str(&format!("  health       http://{addr}/healthz   ready: http://{addr}/readyz   metrics: http://{addr}/metrics\n"));
     match &db.embedded {
         Some(pg) => out.push_str(&format!(

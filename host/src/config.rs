@@ -28,6 +28,37 @@ pub struct Config {
     pub policy: LifecyclePolicy,
     /// `NUMBERING_AUDIT_SEAL_INTERVAL_MS` (default 250).
     pub audit_seal_interval_ms: u64,
+    /// The hot path's read tiers.
+    pub hot_path: HotPathConfig,
+    /// `NATS_URL`: the bus for `num.cache.invalidate.v1` (and events).
+    pub nats_url: Option<String>,
+    /// mTLS for gRPC; when set, ValidateLease and Lookup are served only there.
+    pub grpc_tls: Option<GrpcTlsConfig>,
+}
+
+/// `NUMBERING_LEASE_CACHE_TABLE` (DynamoDB tier on when set; endpoint,
+/// region and credentials from the AWS SDK's standard variables such as
+/// `AWS_ENDPOINT_URL`), `NUMBERING_CACHE_TTL_MS` (2000),
+/// `NUMBERING_CACHE_NEGATIVE_TTL_MS` (500), `NUMBERING_CACHE_CAPACITY`
+/// (1000000), `NUMBERING_DYNAMODB_DEADLINE_MS` (50),
+/// `NUMBERING_POSTGRES_DEADLINE_MS` (500), `NUMBERING_DYNAMODB_ITEM_VALIDITY` (30s).
+#[derive(Debug, Clone)]
+pub struct HotPathConfig {
+    pub lease_cache_table: Option<String>,
+    pub tiers: numbering_validate_lease::TierConfig,
+    pub dynamo_item_validity: std::time::Duration,
+}
+
+/// `NUMBERING_GRPC_TLS_LISTEN`, `NUMBERING_TLS_CERT`, `NUMBERING_TLS_KEY`,
+/// `NUMBERING_TLS_CLIENT_CA` (PEM files) and `NUMBERING_GRPC_ALLOWED_CALLERS`
+/// (comma-separated; default: the six callers of SPEC §1).
+#[derive(Debug, Clone)]
+pub struct GrpcTlsConfig {
+    pub listen: SocketAddr,
+    pub cert_pem: PathBuf,
+    pub key_pem: PathBuf,
+    pub client_ca_pem: PathBuf,
+    pub allowed_callers: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +133,55 @@ impl Config {
             }
         }
         let audit_seal_interval_ms = parse_num(&get, "NUMBERING_AUDIT_SEAL_INTERVAL_MS", 250)?;
+        let ms = |k: &str, default: u64| {
+            parse_num(&get, k, default).map(std::time::Duration::from_millis)
+        };
+        let tiers = numbering_validate_lease::TierConfig {
+            local_capacity: parse_num(&get, "NUMBERING_CACHE_CAPACITY", 1_000_000)?,
+            local_ttl: ms("NUMBERING_CACHE_TTL_MS", 2000)?,
+            negative_ttl: ms("NUMBERING_CACHE_NEGATIVE_TTL_MS", 500)?,
+            dynamo_deadline: ms("NUMBERING_DYNAMODB_DEADLINE_MS", 50)?,
+            postgres_deadline: ms("NUMBERING_POSTGRES_DEADLINE_MS", 500)?,
+            dynamo_backoff: std::time::Duration::from_secs(1),
+        };
+        let dynamo_item_validity = duration("NUMBERING_DYNAMODB_ITEM_VALIDITY")?
+            .and_then(|d| d.to_std().ok())
+            .unwrap_or(std::time::Duration::from_secs(30));
+        let hot_path = HotPathConfig {
+            lease_cache_table: get("NUMBERING_LEASE_CACHE_TABLE"),
+            tiers,
+            dynamo_item_validity,
+        };
+        let grpc_tls = match get("NUMBERING_GRPC_TLS_LISTEN") {
+            None => None,
+            Some(listen) => {
+                let need = |k: &str| {
+                    get(k)
+                        .map(PathBuf::from)
+                        .with_context(|| format!("NUMBERING_GRPC_TLS_LISTEN needs {k}"))
+                };
+                Some(GrpcTlsConfig {
+                    listen: listen.parse().with_context(|| {
+                        format!("NUMBERING_GRPC_TLS_LISTEN={listen:?} is not host:port")
+                    })?,
+                    cert_pem: need("NUMBERING_TLS_CERT")?,
+                    key_pem: need("NUMBERING_TLS_KEY")?,
+                    client_ca_pem: need("NUMBERING_TLS_CLIENT_CA")?,
+                    allowed_callers: get("NUMBERING_GRPC_ALLOWED_CALLERS")
+                        .map(|v| {
+                            v.split(',')
+                                .map(|c| c.trim().to_owned())
+                                .filter(|c| !c.is_empty())
+                                .collect()
+                        })
+                        .unwrap_or_else(|| {
+                            numbering_validate_lease::mtls::DEFAULT_CALLERS
+                                .map(String::from)
+                                .to_vec()
+                        }),
+                })
+            }
+        };
         Ok(Self {
             listen,
             database_url,
@@ -112,6 +192,9 @@ impl Config {
             jwt,
             policy,
             audit_seal_interval_ms,
+            hot_path,
+            nats_url: get("NATS_URL"),
+            grpc_tls,
         })
     }
 }

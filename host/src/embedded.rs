@@ -182,11 +182,7 @@ impl Drop for EmbeddedPostgres {
 /// supervisor that interrupts it (SIGINT: a clean, fast shutdown) as soon as
 /// our end of its standard input closes — on `stop_supervised`, or when this
 /// process dies for any reason.
-pub(crate) fn supervise(
-    shell_command: &str,
-    log: &Path,
-    user: Option<(u32, u32)>,
-) -> Result<Child> {
+pub fn supervise(shell_command: &str, log: &Path, user: Option<(u32, u32)>) -> Result<Child> {
     let script = format!(
         "({shell_command}) >>{log:?} 2>&1 & pid=$!; trap 'kill -INT $pid' TERM; read -r _; kill -INT $pid 2>/dev/null; wait $pid"
     );
@@ -200,7 +196,7 @@ pub(crate) fn supervise(
 }
 
 /// Closes the supervisor's stdin and waits (30 s at most) for the server to stop.
-pub(crate) fn stop_supervised(mut child: Child) {
+pub fn stop_supervised(mut child: Child) {
     drop(child.stdin.take());
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
@@ -213,7 +209,7 @@ pub(crate) fn stop_supervised(mut child: Child) {
 }
 
 /// The last `lines` lines of a log file, for error messages.
-pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
+pub fn log_tail(path: &Path, lines: usize) -> String {
     let log = fs::read_to_string(path).unwrap_or_default();
     let mut tail: Vec<&str> = log.lines().rev().take(lines).collect();
     tail.reverse();

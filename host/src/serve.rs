@@ -13,7 +13,7 @@ use axum::{
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 use numbering_store::{Store, audit};
-use numbering_validate_lease::Validator;
+use numbering_validate_lease::{HotPath, Validator, mtls::CallerAllowlist};
 use serde_json::json;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 
@@ -23,26 +23,61 @@ use crate::runtime::migrations_applied;
 pub struct AppState {
     pub store: Store,
     pub metrics: PrometheusHandle,
+    /// The hot path (ValidateLease, Lookup) over its read tiers.
+    pub validator: Validator,
+    /// Serve NumberingService on the plaintext port too (false when mTLS is
+    /// configured: then only the TLS listener serves it).
+    pub grpc_on_plaintext: bool,
 }
 
 /// The whole HTTP surface: health, metrics, the function routers, and the
 /// gRPC services (same port; HTTP/2 requests with `application/grpc` are
-/// routed to tonic by path).
+/// routed to tonic by path): standard health, reflection and, unless mTLS
+/// is configured, `numbering.v1.NumberingService`.
 pub fn router(state: AppState) -> Router {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    // The overall service is SERVING while this process serves.
-    drop(health_reporter);
-    let grpc = tonic::service::Routes::new(health_service).into_axum_router();
+    let mut grpc = tonic::service::Routes::new(health_service).add_service(reflection());
+    if state.grpc_on_plaintext {
+        grpc = grpc.add_service(HotPath::new(state.validator.clone()).into_server());
+    }
+    tokio::spawn(async move {
+        health_reporter
+            .set_serving::<numbering_proto::numbering::v1::numbering_service_server::NumberingServiceServer<HotPath>>()
+            .await;
+    });
     let ops = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state.clone());
-    ops.merge(numbering_validate_lease::router(Validator::new(
-        state.store.clone(),
-    )))
-    .merge(grpc)
-    .layer(middleware::from_fn(track_requests))
+    ops.merge(numbering_validate_lease::router(state.validator.clone()))
+        .merge(grpc.into_axum_router())
+        .layer(middleware::from_fn(track_requests))
+}
+
+fn reflection() -> tonic_reflection::server::v1::ServerReflectionServer<
+    impl tonic_reflection::server::v1::ServerReflection,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(numbering_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the embedded descriptor sets are valid")
+}
+
+/// The mTLS gRPC listener: NumberingService for allowlisted callers only.
+pub struct GrpcTls {
+    pub listener: TcpListener,
+    pub tls: tonic::transport::ServerTlsConfig,
+    pub allowlist: CallerAllowlist,
+}
+
+/// What `run` serves besides the one port.
+#[derive(Default)]
+pub struct Extras {
+    pub grpc_tls: Option<GrpcTls>,
+    /// NATS connection: subscribe to cache invalidations.
+    pub nats: Option<async_nats::Client>,
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -112,12 +147,42 @@ pub async fn run(
     state: AppState,
     listener: TcpListener,
     seal_every: Duration,
+    extras: Extras,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut jobs = JoinSet::new();
     jobs.spawn(seal_audit(state.store.clone(), seal_every, stop_rx.clone()));
-    jobs.spawn(maintain_partitions(state.store.clone(), stop_rx));
+    jobs.spawn(maintain_partitions(state.store.clone(), stop_rx.clone()));
+    if let Some(nats) = extras.nats {
+        let reader = state.validator.reader().clone();
+        let handle =
+            numbering_validate_lease::invalidation::subscribe(nats, reader, stop_rx.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("subscribing to cache invalidations: {e}"))?;
+        jobs.spawn(async move {
+            let _ = handle.await;
+        });
+    }
+    if let Some(tls) = extras.grpc_tls {
+        let service = HotPath::new(state.validator.clone()).into_server();
+        let mut stop = stop_rx.clone();
+        let incoming = incoming(tls.listener);
+        let server = tonic::transport::Server::builder()
+            .tls_config(tls.tls)?
+            .add_service(tonic::service::interceptor::InterceptedService::new(
+                service,
+                tls.allowlist,
+            ));
+        jobs.spawn(async move {
+            let stopped = async move {
+                let _ = stop.changed().await;
+            };
+            if let Err(e) = server.serve_with_incoming_shutdown(incoming, stopped).await {
+                tracing::error!(error = %e, "the mTLS gRPC listener failed");
+            }
+        });
+    }
     let app = router(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -126,6 +191,16 @@ pub async fn run(
     let _ = stop_tx.send(true);
     while jobs.join_next().await.is_some() {}
     Ok(())
+}
+
+/// A TCP listener as the stream of connections tonic serves.
+fn incoming(
+    listener: TcpListener,
+) -> impl futures_util::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send + 'static {
+    futures_util::stream::unfold(listener, |l| async move {
+        let conn = l.accept().await.map(|(s, _)| s);
+        Some((conn, l))
+    })
 }
 
 /// Seals finished audit entries into the hash chain, shortly after commit.

@@ -18,7 +18,7 @@ mod scope;
 
 pub use error::{LifecycleError, is_constraint_violation};
 pub use lifecycle::Store;
-pub use model::{Lease, LeaseStatus, NumberRecord, Reservation, ReservationStatus};
+pub use model::{Lease, LeaseStatus, Lookup, NumberRecord, Reservation, ReservationStatus};
 pub use pool::{PoolConfig, connect, migrate};
 pub use record::{Actor, Ctx, record_admin_action};
 pub use scope::Scope;

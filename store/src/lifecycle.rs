@@ -441,9 +441,9 @@ impl Store {
     }
 
     /// What ValidateLease needs to know about `identifier`, read from
-    /// Postgres: state, holder and current lease.
+    /// Postgres in one round trip (`numbering.lease_snapshot`): state,
+    /// holder, current lease and row version.
     pub async fn snapshot(&self, identifier: &Identifier) -> Result<Option<NumberSnapshot>> {
-        let mut tx = scope::begin(&self.pool, Scope::Platform).await?;
         type Row = (
             String,
             Option<String>,
@@ -454,15 +454,12 @@ impl Store {
             DateTime<Utc>,
         );
         let row: Option<Row> = sqlx::query_as(
-            "SELECT n.state::text, n.tenant_id, n.reserved_until, n.version, l.id, l.term_end, now() \
-             FROM numbering.numbers n \
-             LEFT JOIN numbering.leases l ON l.number_id = n.id AND l.status IN ('ACTIVE', 'SUSPENDED') \
-             WHERE n.identity_key = $1 AND n.state <> 'RETIRED'",
+            "SELECT state, tenant_id, reserved_until, version, lease_id, lease_term_end, read_at \
+             FROM numbering.lease_snapshot($1)",
         )
         .bind(identifier.key())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&self.pool)
         .await?;
-        tx.commit().await?;
         let Some((state, tenant_id, reserved_until, version, lease_id, lease_expires_at, now)) =
             row
         else {
@@ -477,6 +474,35 @@ impl Store {
             reserved_until,
             version,
         }))
+    }
+
+    /// Routing's view of `identifier` (`numbering.lookup_identifier`, one
+    /// round trip): kind, state, operator, MCC and MNC.
+    pub async fn lookup(&self, identifier: &Identifier) -> Result<Option<crate::Lookup>> {
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT kind, state, operator_id, operator_name, mcc, mnc FROM numbering.lookup_identifier($1)",
+        )
+        .bind(identifier.key())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(
+            |(kind, state, operator_id, operator_name, mcc, mnc)| crate::Lookup {
+                kind,
+                state,
+                operator_id,
+                operator_name,
+                mcc,
+                mnc,
+            },
+        ))
     }
 
     /// One of the tenant's reservations (a lapsed one reads as EXPIRED).

@@ -215,3 +215,14 @@ impl LeaseRow {
         })
     }
 }
+
+/// Routing's view of an identifier (`Store::lookup`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub kind: String,
+    pub state: String,
+    pub operator_id: Option<String>,
+    pub operator_name: Option<String>,
+    pub mcc: Option<String>,
+    pub mnc: Option<String>,
+}

@@ -5,6 +5,7 @@ mod audit_chain;
 mod constraints;
 mod expiry;
 mod host;
+mod hot_path;
 mod lifecycle;
 mod reserve_race;
 mod row_level_security;

@@ -9,6 +9,8 @@
 
 use std::{path::PathBuf, sync::OnceLock, time::Duration};
 
+pub mod hot_path;
+
 use anyhow::{Context, Result};
 use numbering::embedded::{Durability, EmbeddedPostgres};
 use numbering_shared::{Identifier, IdentifierKind, LifecyclePolicy, TenantId, operator};

@@ -1,7 +1,9 @@
-//! AWS Lambda entry point: the validate-lease router behind `lambda_http`.
+//! AWS Lambda entry point: validate-lease and lookup as JSON behind `lambda_http`.
+
+use std::time::Duration;
 
 use numbering_store::{PoolConfig, Store, connect};
-use numbering_validate_lease::{Validator, router};
+use numbering_validate_lease::{DynamoTier, LeaseReader, TierConfig, Validator, dynamo, router};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -11,7 +13,17 @@ async fn main() -> Result<(), lambda_http::Error> {
     config.set_role = std::env::var("NUMBERING_DB_ROLE")
         .ok()
         .filter(|r| !r.is_empty());
-    let pool = connect(&config).await?;
-    let store = Store::new(pool, Default::default());
-    lambda_http::run(router(Validator::new(store))).await
+    let store = Store::new(connect(&config).await?, Default::default());
+    let tiers = TierConfig::default();
+    let dynamo = match std::env::var("NUMBERING_LEASE_CACHE_TABLE") {
+        Ok(table) => {
+            let client = dynamo::client_from_env(tiers.dynamo_deadline).await;
+            Some(DynamoTier::new(client, table, Duration::from_secs(30)))
+        }
+        Err(_) => None,
+    };
+    lambda_http::run(router(Validator::new(LeaseReader::new(
+        store, dynamo, tiers,
+    ))))
+    .await
 }

@@ -1,0 +1,289 @@
+//! The read path: in-process cache → DynamoDB → Postgres (which fills both
+//! back), each tier under its own deadline. Fail-closed: when no tier can
+//! answer, the answer is [`Unavailable`].
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use numbering_shared::{Identifier, NumberSnapshot};
+use numbering_store::{Lookup, Store};
+
+use crate::{
+    dynamo::DynamoTier,
+    local::{Cached, LocalCache},
+};
+
+/// The answer could not be established; the message must not go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("lease validation is unavailable")]
+pub struct Unavailable;
+
+/// Tuning of the read path.
+#[derive(Debug, Clone)]
+pub struct TierConfig {
+    /// In-process entries (identity keys) kept at most.
+    pub local_capacity: u64,
+    /// How long an in-process answer is trusted: the staleness bound when
+    /// the invalidation bus is down.
+    pub local_ttl: Duration,
+    /// How long an in-process "not in inventory" answer is trusted.
+    pub negative_ttl: Duration,
+    /// Longest wait for DynamoDB before falling back to Postgres.
+    pub dynamo_deadline: Duration,
+    /// Longest wait for Postgres before answering UNAVAILABLE.
+    pub postgres_deadline: Duration,
+    /// After a DynamoDB failure, go straight to Postgres for this long.
+    pub dynamo_backoff: Duration,
+}
+
+impl Default for TierConfig {
+    fn default() -> Self {
+        Self {
+            local_capacity: 1_000_000,
+            local_ttl: Duration::from_secs(2),
+            negative_ttl: Duration::from_millis(500),
+            dynamo_deadline: Duration::from_millis(50),
+            postgres_deadline: Duration::from_millis(500),
+            dynamo_backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Reads lease snapshots through the three tiers.
+#[derive(Clone)]
+pub struct LeaseReader {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    local: LocalCache,
+    lookups: moka::sync::Cache<String, Option<Lookup>>,
+    dynamo: Option<DynamoTier>,
+    store: Store,
+    config: TierConfig,
+    /// Unix millis until which DynamoDB is skipped (it just failed).
+    dynamo_down_until: AtomicI64,
+    epoch: Instant,
+}
+
+impl LeaseReader {
+    pub fn new(store: Store, dynamo: Option<DynamoTier>, config: TierConfig) -> Self {
+        let local = LocalCache::new(config.local_capacity, config.local_ttl, config.negative_ttl);
+        let lookups = moka::sync::Cache::builder()
+            .max_capacity(config.local_capacity)
+            .time_to_live(config.local_ttl)
+            .build();
+        Self {
+            inner: Arc::new(Inner {
+                local,
+                lookups,
+                dynamo,
+                store,
+                config,
+                dynamo_down_until: AtomicI64::new(0),
+                epoch: Instant::now(),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn dynamo(&self) -> Option<&DynamoTier> {
+        self.inner.dynamo.as_ref()
+    }
+
+    /// The snapshot of `identifier` (`None`: not in inventory).
+    pub async fn snapshot(
+        &self,
+        identifier: &Identifier,
+    ) -> Result<Option<NumberSnapshot>, Unavailable> {
+        let i = &self.inner;
+        let key = identifier.key();
+        let started = Instant::now();
+        if let Some(hit) = i.local.get(&key) {
+            observe("local", "hit", started);
+            return Ok(hit.snapshot);
+        }
+        observe("local", "miss", started);
+        if let Some(dynamo) = i.dynamo.as_ref().filter(|_| self.dynamo_usable()) {
+            let started = Instant::now();
+            match tokio::time::timeout(i.config.dynamo_deadline, dynamo.get(&key)).await {
+                Ok(Ok(Some(hit))) => {
+                    observe("dynamodb", "hit", started);
+                    i.local.put_forward(&key, hit.clone());
+                    return Ok(hit.snapshot);
+                }
+                Ok(Ok(None)) => observe("dynamodb", "miss", started),
+                Ok(Err(e)) => {
+                    observe("dynamodb", "error", started);
+                    tracing::warn!(error = %e, "dynamodb tier failed; falling back to postgres");
+                    self.mark_dynamo_down();
+                }
+                Err(_) => {
+                    observe("dynamodb", "timeout", started);
+                    tracing::warn!("dynamodb tier missed its deadline; falling back to postgres");
+                    self.mark_dynamo_down();
+                }
+            }
+            metrics::counter!("numbering_validate_fallbacks_total", "to" => "postgres")
+                .increment(1);
+        }
+        let started = Instant::now();
+        match tokio::time::timeout(i.config.postgres_deadline, i.store.snapshot(identifier)).await {
+            Ok(Ok(snapshot)) => {
+                observe("postgres", "hit", started);
+                let cached = Cached::from_snapshot(snapshot);
+                i.local.put_forward(&key, cached.clone());
+                if let (Some(dynamo), Some(_)) = (&i.dynamo, &cached.snapshot) {
+                    if self.dynamo_usable() {
+                        let (dynamo, key, value) = (dynamo.clone(), key.clone(), cached.clone());
+                        tokio::spawn(async move {
+                            if let Err(e) = dynamo.put_forward(&key, &value).await {
+                                tracing::debug!(error = %e, "dynamodb fill failed");
+                            }
+                        });
+                    }
+                }
+                Ok(cached.snapshot)
+            }
+            Ok(Err(e)) => {
+                observe("postgres", "error", started);
+                tracing::error!(error = %e, "postgres tier failed; answering UNAVAILABLE");
+                metrics::counter!("numbering_validate_unavailable_total").increment(1);
+                Err(Unavailable)
+            }
+            Err(_) => {
+                observe("postgres", "timeout", started);
+                tracing::error!("postgres tier missed its deadline; answering UNAVAILABLE");
+                metrics::counter!("numbering_validate_unavailable_total").increment(1);
+                Err(Unavailable)
+            }
+        }
+    }
+
+    /// Routing's view of `identifier` (`None`: not in inventory).
+    pub async fn lookup(&self, identifier: &Identifier) -> Result<Option<Lookup>, Unavailable> {
+        let key = identifier.key();
+        if let Some(hit) = self.inner.lookups.get(&key) {
+            return Ok(hit);
+        }
+        let found = tokio::time::timeout(
+            self.inner.config.postgres_deadline,
+            self.inner.store.lookup(identifier),
+        )
+        .await
+        .map_err(|_| Unavailable)?
+        .map_err(|e| {
+            tracing::error!(error = %e, "lookup could not read postgres");
+            Unavailable
+        })?;
+        self.inner.lookups.insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// Drops `identity_key` from the in-process tier (the invalidation bus).
+    pub fn invalidate(&self, identity_key: &str) {
+        self.inner.local.invalidate(identity_key);
+        self.inner.lookups.invalidate(identity_key);
+        metrics::counter!("numbering_cache_invalidations_total").increment(1);
+    }
+
+    /// Empties the in-process tier.
+    pub fn clear_local(&self) {
+        self.inner.local.clear();
+        self.inner.lookups.invalidate_all();
+    }
+
+    /// Projects a fresh snapshot forward into both caches (the outbox relay
+    /// calls this after a lease-state change; a fill calls it after a read).
+    pub async fn project(
+        &self,
+        identifier: &Identifier,
+        snapshot: Option<NumberSnapshot>,
+    ) -> Result<(), crate::DynamoError> {
+        let key = identifier.key();
+        let cached = Cached::from_snapshot(snapshot);
+        if let Some(dynamo) = &self.inner.dynamo {
+            dynamo.put_forward(&key, &cached).await?;
+        }
+        self.inner.local.put_forward(&key, cached);
+        Ok(())
+    }
+
+    fn now_millis(&self) -> i64 {
+        self.inner.epoch.elapsed().as_millis() as i64
+    }
+
+    fn dynamo_usable(&self) -> bool {
+        self.inner.dynamo_down_until.load(Ordering::Relaxed) <= self.now_millis()
+    }
+
+    fn mark_dynamo_down(&self) {
+        let until = self.now_millis() + self.inner.config.dynamo_backoff.as_millis() as i64;
+        self.inner.dynamo_down_until.store(until, Ordering::Relaxed);
+    }
+}
+
+fn observe(tier: &'static str, outcome: &'static str, started: Instant) {
+    metrics::histogram!("numbering_validate_tier_duration_seconds", "tier" => tier, "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("numbering_validate_tier_total", "tier" => tier, "outcome" => outcome)
+        .increment(1);
+}
+
+/// ValidateLease over the tiers.
+#[derive(Clone)]
+pub struct Validator {
+    reader: LeaseReader,
+}
+
+impl Validator {
+    pub fn new(reader: LeaseReader) -> Self {
+        Self { reader }
+    }
+
+    /// A validator reading Postgres only (no cache tiers configured).
+    pub fn postgres_only(store: Store) -> Self {
+        Self::new(LeaseReader::new(store, None, TierConfig::default()))
+    }
+
+    pub fn reader(&self) -> &LeaseReader {
+        &self.reader
+    }
+
+    /// Validates raw caller input: an identifier or tenant that does not
+    /// parse is simply not registered.
+    pub async fn validate(
+        &self,
+        identifier: &str,
+        tenant_id: &str,
+    ) -> Result<numbering_shared::Verdict, Unavailable> {
+        let started = Instant::now();
+        let (Ok(identifier), Ok(tenant)) = (
+            Identifier::parse(identifier),
+            numbering_shared::TenantId::parse(tenant_id),
+        ) else {
+            record_verdict("NOT_REGISTERED", started);
+            return Ok(numbering_shared::Verdict::not_registered());
+        };
+        let snapshot = self.reader.snapshot(&identifier).await?;
+        let verdict =
+            numbering_shared::validation::validate(snapshot.as_ref(), &tenant, Utc::now());
+        record_verdict(verdict.reason.as_str(), started);
+        Ok(verdict)
+    }
+}
+
+fn record_verdict(reason: &'static str, started: Instant) {
+    metrics::counter!("numbering_validate_verdicts_total", "reason" => reason).increment(1);
+    metrics::histogram!("numbering_validate_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
+}

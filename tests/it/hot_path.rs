@@ -1,0 +1,555 @@
+//! ValidateLease and Lookup over gRPC against the running host, through the
+//! three tiers, fail-closed.
+
+use std::time::{Duration, Instant};
+
+use numbering::embedded::{Durability, EmbeddedPostgres};
+use numbering_proto::numbering::v1::{
+    LookupRequest, ValidateLeaseRequest, ValidateLeaseResponse, ValidationReason,
+};
+use numbering_shared::{Identifier, NumberState, TenantId};
+use numbering_tests::{
+    TestDb, admin_ctx,
+    hot_path::{HostSetup, TestHost, TestMoto},
+    tenant_ctx,
+};
+use numbering_validate_lease::{TierConfig, invalidation};
+use tonic::Code;
+
+type Client = numbering_proto::numbering::v1::numbering_service_client::NumberingServiceClient<
+    tonic::transport::Channel,
+>;
+
+async fn validate(
+    client: &mut Client,
+    identifier: &str,
+    tenant: &str,
+) -> Result<ValidateLeaseResponse, tonic::Status> {
+    client
+        .validate_lease(ValidateLeaseRequest {
+            identifier: identifier.into(),
+            tenant_id: tenant.into(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn reason(client: &mut Client, identifier: &str, tenant: &str) -> ValidationReason {
+    let r = validate(client, identifier, tenant)
+        .await
+        .expect("an answer");
+    assert_eq!(
+        r.allowed,
+        r.reason() == ValidationReason::Ok,
+        "allowed only with OK"
+    );
+    r.reason()
+}
+
+/// Puts `identifier` (already in inventory) into `state`, held by acme where it is held.
+async fn bring(db: &TestDb, acme: &TenantId, id: &Identifier, state: NumberState) {
+    let s = &db.store;
+    let t = tenant_ctx(acme);
+    if state == NumberState::Available {
+        return;
+    }
+    if state == NumberState::Retired {
+        s.retire(&admin_ctx(), id).await.unwrap();
+        return;
+    }
+    let r = s.reserve(&t, acme, id).await.unwrap();
+    match state {
+        NumberState::Reserved => {}
+        NumberState::Held => drop(s.hold(&t, acme, r.id).await.unwrap()),
+        _ => {
+            let lease = s.assign(&t, acme, r.id, true).await.unwrap();
+            match state {
+                NumberState::Suspended => drop(s.suspend(&admin_ctx(), id).await.unwrap()),
+                NumberState::Quarantined => drop(s.release(&t, acme, lease.id).await.unwrap()),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_reason_code_comes_back_from_a_real_grpc_client_in_every_state() {
+    let db = TestDb::new().await;
+    let moto = TestMoto::start();
+    let acme = db.pool_for("acme").await;
+    db.pool_for("globex").await;
+    let host = TestHost::start(
+        db.store.clone(),
+        HostSetup {
+            dynamo: Some(moto.tier(Duration::from_secs(30)).await),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut client = host.client().await;
+    use ValidationReason::*;
+    let cases = [
+        (
+            NumberState::Available,
+            "+93790000101",
+            NotRegistered,
+            NotRegistered,
+        ),
+        (
+            NumberState::Reserved,
+            "+93790000102",
+            NotRegistered,
+            NotRegistered,
+        ),
+        (
+            NumberState::Held,
+            "+93790000103",
+            NotRegistered,
+            NotRegistered,
+        ),
+        (NumberState::Assigned, "+93790000104", Ok, WrongTenant),
+        (
+            NumberState::Suspended,
+            "+93790000105",
+            LeaseSuspended,
+            WrongTenant,
+        ),
+        (
+            NumberState::Quarantined,
+            "+93790000106",
+            QuarantineActive,
+            QuarantineActive,
+        ),
+        (
+            NumberState::Retired,
+            "+93790000107",
+            NotRegistered,
+            NotRegistered,
+        ),
+    ];
+    for (state, raw, for_acme, for_globex) in cases {
+        let id = db.inventory(&[raw]).await.remove(0);
+        bring(&db, &acme, &id, state).await;
+        // twice: the second answer comes from the caches and must agree
+        for _ in 0..2 {
+            assert_eq!(
+                reason(&mut client, raw, "acme").await,
+                for_acme,
+                "{state} for its holder"
+            );
+            assert_eq!(
+                reason(&mut client, raw, "globex").await,
+                for_globex,
+                "{state} for another tenant"
+            );
+        }
+    }
+    let ok = validate(&mut client, "0790000104", "acme").await.unwrap();
+    assert!(
+        ok.allowed && !ok.lease_id.is_empty() && ok.lease_expires_at.is_some(),
+        "{ok:?}"
+    );
+    // unknown, malformed identifier and malformed tenant: NOT_REGISTERED, not an error
+    assert_eq!(
+        reason(&mut client, "+93799999999", "acme").await,
+        NotRegistered
+    );
+    assert_eq!(reason(&mut client, "+93 12", "acme").await, NotRegistered);
+    assert_eq!(reason(&mut client, "", "acme").await, NotRegistered);
+    assert_eq!(
+        reason(&mut client, "+93790000104", "not a tenant!").await,
+        NotRegistered
+    );
+
+    // Lookup for routing
+    let found = client
+        .lookup(LookupRequest {
+            identifier: "+93 79 000 0104".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            found.kind.as_str(),
+            found.state.as_str(),
+            found.operator_id.as_str(),
+            found.operator_name.as_str()
+        ),
+        ("MSISDN", "ASSIGNED", "roshan", "Roshan")
+    );
+    assert_eq!((found.mcc.as_str(), found.mnc.as_str()), ("412", "40"));
+    let unknown = client
+        .lookup(LookupRequest {
+            identifier: "+93799999999".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    let malformed = client
+        .lookup(LookupRequest {
+            identifier: "not-an-id!".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(malformed.code(), Code::InvalidArgument);
+    host.stop().await;
+}
+
+/// The outbox relay's part, played by the test: project the committed
+/// state forward into the caches, then publish the invalidation.
+async fn relay(
+    db: &TestDb,
+    reader: &numbering_validate_lease::LeaseReader,
+    nats: &async_nats::Client,
+    id: &Identifier,
+) {
+    let snapshot = db.store.snapshot(id).await.unwrap();
+    let version = snapshot.as_ref().map_or(0, |s| s.version);
+    reader.project(id, snapshot).await.unwrap();
+    invalidation::publish(nats, id, version).await.unwrap();
+}
+
+/// Polls `host` until `identifier` stops answering OK for acme; returns how long it took.
+async fn until_not_ok(client: &mut Client, identifier: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        if reason(client, identifier, "acme").await != ValidationReason::Ok {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{identifier} still answered OK after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_stops_answering_ok_once_the_invalidation_is_published() {
+    let db = TestDb::new().await;
+    let moto = TestMoto::start();
+    let dir =
+        std::env::temp_dir().join(format!("numbering-nats-{}", uuid::Uuid::new_v4().simple()));
+    let nats_server = numbering::nats::EmbeddedNats::start(&dir, 0).unwrap();
+    let nats = async_nats::connect(nats_server.url()).await.unwrap();
+    let acme = db.pool_for("acme").await;
+    let tier = moto.tier(Duration::from_secs(30)).await;
+    // a long in-process TTL: only the invalidation can make it forget
+    let tiers = TierConfig {
+        local_ttl: Duration::from_secs(300),
+        ..Default::default()
+    };
+    let writer = TestHost::start(
+        db.store.clone(),
+        HostSetup {
+            dynamo: Some(tier.clone()),
+            tiers: tiers.clone(),
+            nats: Some(nats.clone()),
+            grpc_tls: None,
+        },
+    )
+    .await;
+    let second = TestHost::start(
+        db.store.clone(),
+        HostSetup {
+            dynamo: Some(tier),
+            tiers,
+            nats: Some(async_nats::connect(nats_server.url()).await.unwrap()),
+            grpc_tls: None,
+        },
+    )
+    .await;
+    let mut client = second.client().await;
+    let ids = db
+        .inventory(&["+93780000201", "+93780000202", "+93780000203"])
+        .await;
+    let mut leases = Vec::new();
+    for id in &ids {
+        let r = db
+            .store
+            .reserve(&tenant_ctx(&acme), &acme, id)
+            .await
+            .unwrap();
+        leases.push(
+            db.store
+                .assign(&tenant_ctx(&acme), &acme, r.id, true)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            reason(&mut client, id.as_str(), "acme").await,
+            ValidationReason::Ok,
+            "cached OK"
+        );
+    }
+    // release, recall, suspension: each committed in Postgres, relayed, and gone from the second instance
+    db.store
+        .release(&tenant_ctx(&acme), &acme, leases[0].id)
+        .await
+        .unwrap();
+    db.store.recall(&admin_ctx(), &ids[1]).await.unwrap();
+    db.store.suspend(&admin_ctx(), &ids[2]).await.unwrap();
+    for id in &ids {
+        // committed, not yet relayed: the instance still serves its cached answer
+        assert_eq!(
+            reason(&mut client, id.as_str(), "acme").await,
+            ValidationReason::Ok
+        );
+        relay(&db, &writer.reader, &nats, id).await;
+        let took = until_not_ok(&mut client, id.as_str(), Duration::from_secs(1)).await;
+        assert!(took < Duration::from_secs(1), "{id}: {took:?}");
+    }
+    assert_eq!(
+        reason(&mut client, ids[0].as_str(), "acme").await,
+        ValidationReason::QuarantineActive
+    );
+    assert_eq!(
+        reason(&mut client, ids[1].as_str(), "acme").await,
+        ValidationReason::QuarantineActive
+    );
+    assert_eq!(
+        reason(&mut client, ids[2].as_str(), "acme").await,
+        ValidationReason::LeaseSuspended
+    );
+    writer.stop().await;
+    second.stop().await;
+    drop(nats_server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_bus_down_the_in_process_ttl_bounds_staleness() {
+    let db = TestDb::new().await;
+    let moto = TestMoto::start();
+    let acme = db.pool_for("acme").await;
+    let tiers = TierConfig {
+        local_ttl: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let host = TestHost::start(
+        db.store.clone(),
+        HostSetup {
+            dynamo: Some(moto.tier(Duration::from_secs(30)).await),
+            tiers,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut client = host.client().await;
+    let id = db.inventory(&["+93770000301"]).await.remove(0);
+    let r = db
+        .store
+        .reserve(&tenant_ctx(&acme), &acme, &id)
+        .await
+        .unwrap();
+    let lease = db
+        .store
+        .assign(&tenant_ctx(&acme), &acme, r.id, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        reason(&mut client, id.as_str(), "acme").await,
+        ValidationReason::Ok
+    );
+    db.store
+        .release(&tenant_ctx(&acme), &acme, lease.id)
+        .await
+        .unwrap();
+    // the relay projected into DynamoDB but no invalidation arrives (bus down)
+    let snapshot = db.store.snapshot(&id).await.unwrap();
+    host.reader
+        .dynamo()
+        .unwrap()
+        .put_forward(
+            &id.key(),
+            &numbering_validate_lease::local::Cached::from_snapshot(snapshot),
+        )
+        .await
+        .unwrap();
+    let took = until_not_ok(&mut client, id.as_str(), Duration::from_secs(2)).await;
+    assert!(
+        took <= Duration::from_millis(300) + Duration::from_millis(200),
+        "bounded by the 300 ms TTL: {took:?}"
+    );
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_dynamodb_answers_stay_correct_and_without_postgres_too_nothing_is_allowed() {
+    // a cluster of its own: this test stops it
+    let dir = std::env::temp_dir().join(format!(
+        "numbering-failclosed-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let pg = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || EmbeddedPostgres::start(&dir, 0, Durability::Throwaway).unwrap()
+    })
+    .await
+    .unwrap();
+    let url = pg.url("postgres");
+    numbering_store::migrate(&url).await.unwrap();
+    let pool = numbering_store::connect(&numbering_store::PoolConfig {
+        acquire_timeout: Duration::from_millis(200),
+        ..numbering_store::PoolConfig::new(url.clone())
+    })
+    .await
+    .unwrap();
+    let store = numbering_store::Store::new(pool, Default::default());
+    let owner = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query("INSERT INTO numbering.tenant_pools (tenant_id, display_name, quota_msisdn) VALUES ('acme', 'acme', 10)")
+        .execute(&owner)
+        .await
+        .unwrap();
+    let raw = ["+93700000401", "+93700000402", "+93700000403"];
+    for r in raw {
+        sqlx::query(
+            "INSERT INTO numbering.numbers (identifier, identity_key, kind, operator_id, mcc, mnc) \
+             VALUES ($1, $1, 'MSISDN', 'awcc', '412', '03')",
+        )
+        .bind(r)
+        .execute(&owner)
+        .await
+        .unwrap();
+    }
+    owner.close().await;
+    let acme = TenantId::parse("acme").unwrap();
+    let assigned = Identifier::parse(raw[0]).unwrap();
+    let r = store
+        .reserve(&tenant_ctx(&acme), &acme, &assigned)
+        .await
+        .unwrap();
+    store
+        .assign(&tenant_ctx(&acme), &acme, r.id, true)
+        .await
+        .unwrap();
+
+    let mut moto = TestMoto::start();
+    let tiers = TierConfig {
+        dynamo_deadline: Duration::from_millis(100),
+        postgres_deadline: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let host = TestHost::start(
+        store.clone(),
+        HostSetup {
+            dynamo: Some(moto.tier(Duration::from_secs(30)).await),
+            tiers,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut client = host.client().await;
+    assert_eq!(
+        reason(&mut client, raw[0], "acme").await,
+        ValidationReason::Ok
+    );
+
+    // DynamoDB gone: Postgres answers, correctly
+    moto.stop();
+    host.reader.clear_local();
+    assert_eq!(
+        reason(&mut client, raw[0], "acme").await,
+        ValidationReason::Ok
+    );
+    assert_eq!(
+        reason(&mut client, raw[0], "globex").await,
+        ValidationReason::WrongTenant
+    );
+    assert_eq!(
+        reason(&mut client, raw[1], "acme").await,
+        ValidationReason::NotRegistered
+    );
+
+    // Postgres gone too: UNAVAILABLE, and never allowed
+    tokio::task::spawn_blocking(move || pg.stop())
+        .await
+        .unwrap();
+    host.reader.clear_local();
+    let mut calls = Vec::new();
+    for i in 0..10_000usize {
+        let mut c = client.clone();
+        let identifier = raw[i % raw.len()];
+        calls.push(async move { validate(&mut c, identifier, "acme").await });
+        if calls.len() == 100 || i == 9_999 {
+            for outcome in futures_util::future::join_all(calls.drain(..)).await {
+                match outcome {
+                    Ok(r) => panic!("answered without any tier: {r:?}"),
+                    Err(status) => assert_eq!(status.code(), Code::Unavailable, "{status:?}"),
+                }
+            }
+        }
+    }
+    host.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_older_dynamodb_item_never_overwrites_a_newer_one() {
+    use numbering_validate_lease::local::Cached;
+    let moto = TestMoto::start();
+    let tier = moto.tier(Duration::from_secs(30)).await;
+    let snapshot = |version: i64| {
+        Cached::from_snapshot(Some(numbering_shared::NumberSnapshot {
+            state: NumberState::Assigned,
+            tenant_id: Some(TenantId::parse("acme").unwrap()),
+            lease_id: None,
+            lease_expires_at: None,
+            reserved_until: None,
+            version,
+        }))
+    };
+    assert!(
+        tier.put_forward("+93790000501", &snapshot(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tier
+            .put_forward("+93790000501", &snapshot(4))
+            .await
+            .unwrap(),
+        "refused"
+    );
+    assert_eq!(tier.get("+93790000501").await.unwrap().unwrap().version, 5);
+
+    // two writers racing with interleaved versions: the newest always wins
+    let (a, b) = (tier.clone(), tier.clone());
+    let evens = tokio::spawn(async move {
+        for v in (2..=60).rev().step_by(2) {
+            a.put_forward("+93790000502", &snapshot(v)).await.unwrap();
+        }
+    });
+    let odds = tokio::spawn(async move {
+        for v in (1..=59).step_by(2) {
+            b.put_forward("+93790000502", &snapshot(v)).await.unwrap();
+        }
+    });
+    evens.await.unwrap();
+    odds.await.unwrap();
+    assert_eq!(tier.get("+93790000502").await.unwrap().unwrap().version, 60);
+}
+
+#[tokio::test]
+async fn an_expired_dynamodb_item_is_a_miss() {
+    let moto = TestMoto::start();
+    let tier = moto.tier(Duration::from_millis(200)).await;
+    let item = numbering_validate_lease::local::Cached::from_snapshot(Some(
+        numbering_shared::NumberSnapshot {
+            state: NumberState::Assigned,
+            tenant_id: None,
+            lease_id: None,
+            lease_expires_at: None,
+            reserved_until: None,
+            version: 1,
+        },
+    ));
+    tier.put_forward("4455", &item).await.unwrap();
+    assert!(tier.get("4455").await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        tier.get("4455").await.unwrap().is_none(),
+        "expiry is checked on read"
+    );
+}
