@@ -7,5 +7,6 @@ mod expiry;
 mod host;
 mod hot_path;
 mod lifecycle;
+mod mtls;
 mod reserve_race;
 mod row_level_security;
