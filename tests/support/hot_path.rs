@@ -73,8 +73,15 @@ impl TestMoto {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// A lease-cache table of its own (created) behind a DynamoDB tier.
+    /// A lease-cache table of its own (created) behind a DynamoDB tier with
+    /// the hot path's short deadline.
     pub async fn tier(&self, validity: Duration) -> DynamoTier {
+        self.tier_with_timeout(validity, Duration::from_millis(500))
+            .await
+    }
+
+    /// As [`TestMoto::tier`], with `timeout` per call.
+    pub async fn tier_with_timeout(&self, validity: Duration, timeout: Duration) -> DynamoTier {
         let client = dynamo::client_for_endpoint(&self.endpoint(), Duration::from_secs(5));
         let table = format!("lease-cache-{}", uuid::Uuid::new_v4().simple());
         let tier = DynamoTier::new(client, table, validity);
@@ -83,7 +90,7 @@ impl TestMoto {
             .expect("create the lease-cache table");
         // the hot path's own client: short deadlines, no retries
         DynamoTier::new(
-            dynamo::client_for_endpoint(&self.endpoint(), Duration::from_millis(500)),
+            dynamo::client_for_endpoint(&self.endpoint(), timeout),
             tier.table().to_owned(),
             validity,
         )

@@ -1,0 +1,491 @@
+//! ValidateLease benchmark: each tier of the hot path beside its baseline,
+//! measured in the same run on loopback.
+//!
+//!   cargo run --profile perf -p numbering-tests --bin bench-hot-path [-- --seconds 5]
+//!
+//! Scenarios (64 concurrent requests over 8 HTTP/2 connections unless noted):
+//! - bare tonic unary call that does nothing (the transport's limit)
+//! - in-process hit, closed loop; then open loop at half the bare call's throughput
+//! - DynamoDB hit (in-process tier off) beside a raw GetItem to the same endpoint
+//! - Postgres fallback (no cache tiers) beside a raw sqlx primary-key select
+//! - a realistic mix: Zipf-distributed identifiers, 1 % unknown, all tiers on:
+//!   hit ratio per tier.
+//! Postgres, moto and the load generator all run on this machine.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use numbering::embedded::{Durability, EmbeddedPostgres};
+use numbering_proto::numbering::v1::{
+    LookupRequest, LookupResponse, ValidateLeaseRequest, ValidateLeaseResponse,
+    numbering_service_client::NumberingServiceClient,
+    numbering_service_server::{NumberingService, NumberingServiceServer},
+};
+use numbering_tests::hot_path::{HostSetup, TestHost, TestMoto};
+use numbering_validate_lease::{DynamoTier, TierConfig, local::Cached};
+use tonic::transport::Channel;
+
+const IDENTIFIERS: usize = 10_000;
+const CONCURRENCY: usize = 64;
+const CONNECTIONS: usize = 8;
+
+#[derive(Default)]
+struct Stats {
+    latencies_us: Vec<u32>,
+    errors: u64,
+    elapsed: Duration,
+}
+
+impl Stats {
+    fn throughput(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.elapsed.as_secs_f64()
+    }
+    fn pct(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[i] as f64 / 1000.0
+    }
+    fn line(&self, name: &str) -> String {
+        format!(
+            "| {name} | {:.0} | {:.3} | {:.3} | {:.3} | {} |",
+            self.throughput(),
+            self.pct(0.50),
+            self.pct(0.99),
+            self.pct(0.999),
+            self.errors
+        )
+    }
+}
+
+/// Runs `op` from CONCURRENCY workers for `duration`; with `rate` (calls/s in
+/// total) each worker paces itself (open loop), else it goes flat out.
+async fn drive<F, Fut>(duration: Duration, rate: Option<f64>, op: F) -> Stats
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let op = Arc::new(op);
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..CONCURRENCY {
+        let (op, stop) = (op.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(100_000);
+            let mut errors = 0;
+            let mut n = 0u64;
+            let interval = rate.map(|r| Duration::from_secs_f64(CONCURRENCY as f64 / r));
+            let mut next = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(i) = interval {
+                    next += i;
+                    tokio::time::sleep_until(next.into()).await;
+                }
+                let t = Instant::now();
+                if op(w, n).await {
+                    lat.push(t.elapsed().as_micros() as u32);
+                } else {
+                    errors += 1;
+                }
+                n += 1;
+            }
+            (lat, errors)
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut stats = Stats::default();
+    for w in workers {
+        let (lat, errors) = w.await.unwrap();
+        stats.latencies_us.extend(lat);
+        stats.errors += errors;
+    }
+    stats.elapsed = started.elapsed();
+    stats.latencies_us.sort_unstable();
+    stats
+}
+
+/// A NumberingService that answers at once: the transport's own cost.
+struct Bare;
+
+#[tonic::async_trait]
+impl NumberingService for Bare {
+    async fn validate_lease(
+        &self,
+        _: tonic::Request<ValidateLeaseRequest>,
+    ) -> Result<tonic::Response<ValidateLeaseResponse>, tonic::Status> {
+        Ok(tonic::Response::new(ValidateLeaseResponse {
+            allowed: false,
+            reason: 5,
+            ..Default::default()
+        }))
+    }
+    async fn lookup(
+        &self,
+        _: tonic::Request<LookupRequest>,
+    ) -> Result<tonic::Response<LookupResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bare"))
+    }
+}
+
+async fn channels(url: &str) -> Vec<NumberingServiceClient<Channel>> {
+    let mut out = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let ch = Channel::from_shared(url.to_owned())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        out.push(NumberingServiceClient::new(ch));
+    }
+    out
+}
+
+fn msisdn(i: usize) -> String {
+    format!("+937900{i:05}")
+}
+
+/// Zipf(s = 1) over 0..n by inverse CDF.
+struct Zipf {
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    fn new(n: usize) -> Self {
+        let mut acc = 0.0;
+        let mut cdf: Vec<f64> = (1..=n)
+            .map(|k| {
+                acc += 1.0 / k as f64;
+                acc
+            })
+            .collect();
+        for c in &mut cdf {
+            *c /= acc;
+        }
+        Self { cdf }
+    }
+    fn sample(&self, u: f64) -> usize {
+        self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
+    }
+}
+
+/// A small deterministic PRNG (splitmix64) per call index.
+fn uniform(seed: u64) -> f64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn counter(metrics: &str, tier: &str, outcome: &str) -> f64 {
+    let needle = format!("numbering_validate_tier_total{{tier=\"{tier}\",outcome=\"{outcome}\"}}");
+    metrics
+        .lines()
+        .find(|l| l.starts_with(&needle))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let seconds: u64 = std::env::args()
+        .skip_while(|a| a != "--seconds")
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let duration = Duration::from_secs(seconds);
+    eprintln!("setting up: postgres, moto, {IDENTIFIERS} leased identifiers");
+    let dir = std::env::temp_dir().join(format!("numbering-bench-{}", std::process::id()));
+    let pg = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || EmbeddedPostgres::start(&dir, 0, Durability::Throwaway)
+    })
+    .await??;
+    let url = pg.url("postgres");
+    numbering_store::migrate(&url).await?;
+    let owner = sqlx::PgPool::connect(&url).await?;
+    sqlx::query("INSERT INTO numbering.tenant_pools (tenant_id, display_name, quota_msisdn) VALUES ('acme', 'acme', 100000)")
+        .execute(&owner)
+        .await?;
+    sqlx::query(
+        "WITH n AS (INSERT INTO numbering.numbers (identifier, identity_key, kind, state, tenant_id, operator_id, mcc, mnc) \
+             SELECT id, id, 'MSISDN', 'ASSIGNED', 'acme', 'roshan', '412', '40' \
+             FROM (SELECT '+937900' || lpad(i::text, 5, '0') AS id FROM generate_series(0, $1 - 1) i) s \
+             RETURNING id, identifier) \
+         INSERT INTO numbering.leases (id, number_id, identifier, kind, tenant_id, term_end) \
+         SELECT gen_random_uuid(), id, identifier, 'MSISDN', 'acme', now() + interval '30 days' FROM n",
+    )
+    .bind(IDENTIFIERS as i32)
+    .execute(&owner)
+    .await?;
+    owner.close().await;
+    let pool = numbering_store::connect(&numbering_store::PoolConfig {
+        max_connections: 32,
+        ..numbering_store::PoolConfig::new(url.clone())
+    })
+    .await?;
+    let store = numbering_store::Store::new(pool.clone(), Default::default());
+    let moto = TestMoto::start();
+    let tier: DynamoTier = moto
+        .tier_with_timeout(Duration::from_secs(3600), Duration::from_secs(10))
+        .await;
+    {
+        use futures_util::StreamExt;
+        let (store, tier) = (&store, &tier);
+        let filled: Vec<anyhow::Result<bool>> = futures_util::stream::iter(0..IDENTIFIERS)
+            .map(|i| async move {
+                let id = numbering_shared::Identifier::parse(&msisdn(i))?;
+                Ok(tier
+                    .put_forward(
+                        &id.key(),
+                        &Cached::from_snapshot(store.snapshot(&id).await?),
+                    )
+                    .await?)
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await;
+        for f in filled {
+            f?;
+        }
+    }
+    let metrics = numbering::telemetry::metrics();
+    let mut rows = Vec::new();
+
+    // 1. the bare tonic call
+    let bare_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let bare_addr = bare_listener.local_addr()?;
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(NumberingServiceServer::new(Bare))
+            .serve_with_incoming(tokio_stream(bare_listener)),
+    );
+    let clients = Arc::new(channels(&format!("http://{bare_addr}")).await);
+    let bare = drive(duration, None, validate_op(clients, |_, _| msisdn(0))).await;
+    rows.push(bare.line("bare tonic unary call (baseline)"));
+
+    // 2. in-process hits, closed loop then at half the bare throughput
+    let local_only = TestHost::start(store.clone(), HostSetup::default()).await;
+    let clients = Arc::new(channels(&local_only.url()).await);
+    let warm = drive(
+        Duration::from_secs(1),
+        None,
+        validate_op(clients.clone(), |_, n| msisdn(n as usize % 100)),
+    )
+    .await;
+    drop(warm);
+    let local = drive(
+        duration,
+        None,
+        validate_op(clients.clone(), |_, n| msisdn(n as usize % 100)),
+    )
+    .await;
+    rows.push(local.line("ValidateLease, in-process hit"));
+    let half = bare.throughput() / 2.0;
+    let local_half = drive(
+        duration,
+        Some(half),
+        validate_op(clients, |_, n| msisdn(n as usize % 100)),
+    )
+    .await;
+    rows.push(local_half.line(&format!(
+        "ValidateLease, in-process hit at {half:.0}/s (half the bare call)"
+    )));
+    local_only.stop().await;
+
+    // 3. DynamoDB: raw GetItem beside the DynamoDB tier (in-process tier off)
+    let raw_tier = tier.clone();
+    let raw_get = drive(duration, None, move |w, n| {
+        let tier = raw_tier.clone();
+        async move {
+            let key = msisdn((w * 7919 + n as usize) % IDENTIFIERS);
+            tier.client()
+                .get_item()
+                .table_name(tier.table())
+                .key("id", aws_sdk_dynamodb::types::AttributeValue::S(key))
+                .consistent_read(true)
+                .send()
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    rows.push(raw_get.line("raw GetItem to moto (baseline)"));
+    let no_local = TierConfig {
+        local_capacity: 0,
+        dynamo_deadline: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let dynamo_host = TestHost::start(
+        store.clone(),
+        HostSetup {
+            dynamo: Some(tier.clone()),
+            tiers: no_local,
+            ..Default::default()
+        },
+    )
+    .await;
+    let clients = Arc::new(channels(&dynamo_host.url()).await);
+    let dynamo = drive(
+        duration,
+        None,
+        validate_op(clients, |w, n| {
+            msisdn((w * 7919 + n as usize) % IDENTIFIERS)
+        }),
+    )
+    .await;
+    rows.push(dynamo.line("ValidateLease, DynamoDB hit"));
+    dynamo_host.stop().await;
+
+    // 4. Postgres: raw primary-key select beside the Postgres fallback
+    let raw_pool = pool.clone();
+    let raw_select = drive(duration, None, move |w, n| {
+        let pool = raw_pool.clone();
+        async move {
+            let key = msisdn((w * 7919 + n as usize) % IDENTIFIERS);
+            sqlx::query_as::<_, (String, Option<String>, i64)>(
+                "SELECT state::text, tenant_id, version FROM numbering.numbers WHERE identity_key = $1 AND state <> 'RETIRED'",
+            )
+            .bind(key)
+            .fetch_optional(&pool)
+            .await
+            .is_ok()
+        }
+    })
+    .await;
+    rows.push(raw_select.line("raw sqlx primary-key select (baseline)"));
+    let pg_only = TierConfig {
+        local_capacity: 0,
+        ..Default::default()
+    };
+    let pg_host = TestHost::start(
+        store.clone(),
+        HostSetup {
+            tiers: pg_only,
+            ..Default::default()
+        },
+    )
+    .await;
+    let clients = Arc::new(channels(&pg_host.url()).await);
+    let postgres = drive(
+        duration,
+        None,
+        validate_op(clients, |w, n| {
+            msisdn((w * 7919 + n as usize) % IDENTIFIERS)
+        }),
+    )
+    .await;
+    rows.push(postgres.line("ValidateLease, Postgres fallback"));
+    pg_host.stop().await;
+
+    // 5. realistic mix over all tiers
+    let before = metrics.render();
+    let full = TestHost::start(
+        store.clone(),
+        HostSetup {
+            dynamo: Some(tier.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let clients = Arc::new(channels(&full.url()).await);
+    let zipf = Arc::new(Zipf::new(IDENTIFIERS));
+    let mix = drive(
+        duration,
+        None,
+        validate_op(clients, move |w, n| {
+            let u = uniform((w as u64) << 32 | n);
+            if u < 0.01 {
+                format!("+937999{:05}", n % 100_000)
+            } else {
+                msisdn(zipf.sample(uniform(u.to_bits())))
+            }
+        }),
+    )
+    .await;
+    rows.push(mix.line("ValidateLease, Zipf mix, 1 % unknown, all tiers"));
+    full.stop().await;
+    let after = metrics.render();
+    let delta = |tier: &str, outcome: &str| {
+        counter(&after, tier, outcome) - counter(&before, tier, outcome)
+    };
+    let requests = delta("local", "hit") + delta("local", "miss");
+    let (local_hits, dynamo_hits, pg_hits) = (
+        delta("local", "hit"),
+        delta("dynamodb", "hit"),
+        delta("postgres", "hit"),
+    );
+
+    println!("| scenario | calls/s | p50 ms | p99 ms | p99.9 ms | errors |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        println!("{r}");
+    }
+    println!();
+    println!(
+        "in-process hit vs bare call throughput: {:.2}x (goal >= 0.8)",
+        local.throughput() / bare.throughput()
+    );
+    println!(
+        "in-process hit p99 at half the bare load: {:.3} ms (goal <= 1 ms)",
+        local_half.pct(0.99)
+    );
+    println!(
+        "DynamoDB tier p50 vs raw GetItem p50: {:.2}x (goal <= 1.3)",
+        dynamo.pct(0.5) / raw_get.pct(0.5)
+    );
+    println!(
+        "Postgres fallback p99: {:.3} ms (goal <= 5 ms); p50 vs raw select p50: {:.2}x (goal <= 1.5)",
+        postgres.pct(0.99),
+        postgres.pct(0.5) / raw_select.pct(0.5)
+    );
+    println!(
+        "Zipf mix hit ratio: in-process {:.2} %, DynamoDB {:.2} % of the rest, Postgres {:.2} % of all ({} requests)",
+        100.0 * local_hits / requests,
+        100.0 * dynamo_hits / (requests - local_hits).max(1.0),
+        100.0 * pg_hits / requests,
+        requests
+    );
+    drop(moto);
+    pg.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn validate_op(
+    clients: Arc<Vec<NumberingServiceClient<Channel>>>,
+    pick: impl Fn(usize, u64) -> String + Send + Sync + 'static,
+) -> impl Fn(usize, u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
++ Send
++ Sync
++ 'static {
+    move |w, n| {
+        let mut client = clients[w % clients.len()].clone();
+        let identifier = pick(w, n);
+        Box::pin(async move {
+            client
+                .validate_lease(ValidateLeaseRequest {
+                    identifier,
+                    tenant_id: "acme".into(),
+                })
+                .await
+                .is_ok()
+        })
+    }
+}
+
+fn tokio_stream(
+    listener: tokio::net::TcpListener,
+) -> impl futures_util::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send + 'static {
+    futures_util::stream::unfold(listener, |l| async move {
+        Some((l.accept().await.map(|(s, _)| s), l))
+    })
+}
