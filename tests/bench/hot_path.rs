@@ -10,6 +10,7 @@
 //! - Postgres fallback (no cache tiers) beside a raw sqlx primary-key select
 //! - a realistic mix: Zipf-distributed identifiers, 1 % unknown, all tiers on:
 //!   hit ratio per tier.
+//!
 //! Postgres, moto and the load generator all run on this machine.
 
 use std::{
