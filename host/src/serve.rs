@@ -50,9 +50,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state.clone());
+    // REST latency per route; gRPC is measured by the hot path's own metrics
     ops.merge(numbering_validate_lease::router(state.validator.clone()))
-        .merge(grpc.into_axum_router())
         .layer(middleware::from_fn(track_requests))
+        .merge(grpc.into_axum_router())
 }
 
 fn reflection() -> tonic_reflection::server::v1::ServerReflectionServer<

@@ -8,5 +8,6 @@ mod host;
 mod hot_path;
 mod lifecycle;
 mod mtls;
+mod production_roles;
 mod reserve_race;
 mod row_level_security;

@@ -123,10 +123,12 @@ pub struct HostSetup {
 
 impl TestHost {
     pub async fn start(store: Store, setup: HostSetup) -> Self {
+        // the recorder first: the hot path registers its metric handles once
+        let metrics = numbering::telemetry::metrics();
         let reader = LeaseReader::new(store.clone(), setup.dynamo, setup.tiers);
         let state = AppState {
             store,
-            metrics: numbering::telemetry::metrics(),
+            metrics,
             validator: Validator::new(reader.clone()),
             grpc_on_plaintext: setup.grpc_tls.is_none(),
         };

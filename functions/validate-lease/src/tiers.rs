@@ -61,7 +61,64 @@ pub struct LeaseReader {
     inner: Arc<Inner>,
 }
 
+/// Metric handles registered once: the hot path must not build metric keys
+/// per call.
+struct TierMetrics {
+    counters: std::collections::HashMap<(&'static str, &'static str), metrics::Counter>,
+    histograms: std::collections::HashMap<(&'static str, &'static str), metrics::Histogram>,
+    fallbacks: metrics::Counter,
+    unavailable: metrics::Counter,
+    invalidations: metrics::Counter,
+    /// In-process hits are timed 1 in LOCAL_SAMPLE (timing costs more than the hit).
+    local_hits: std::sync::atomic::AtomicU64,
+}
+
+const LOCAL_SAMPLE: u64 = 32;
+
+impl TierMetrics {
+    fn new() -> Self {
+        let mut counters = std::collections::HashMap::new();
+        let mut histograms = std::collections::HashMap::new();
+        for tier in ["local", "dynamodb", "postgres"] {
+            for outcome in ["hit", "miss", "error", "timeout"] {
+                counters.insert(
+                    (tier, outcome),
+                    metrics::counter!("numbering_validate_tier_total", "tier" => tier, "outcome" => outcome),
+                );
+                histograms.insert(
+                    (tier, outcome),
+                    metrics::histogram!("numbering_validate_tier_duration_seconds", "tier" => tier, "outcome" => outcome),
+                );
+            }
+        }
+        Self {
+            counters,
+            histograms,
+            fallbacks: metrics::counter!("numbering_validate_fallbacks_total", "to" => "postgres"),
+            unavailable: metrics::counter!("numbering_validate_unavailable_total"),
+            invalidations: metrics::counter!("numbering_cache_invalidations_total"),
+            local_hits: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, tier: &'static str, outcome: &'static str, started: Instant) {
+        if let Some(c) = self.counters.get(&(tier, outcome)) {
+            c.increment(1);
+        }
+        if tier == "local"
+            && outcome == "hit"
+            && self.local_hits.fetch_add(1, Ordering::Relaxed) % LOCAL_SAMPLE != 0
+        {
+            return;
+        }
+        if let Some(h) = self.histograms.get(&(tier, outcome)) {
+            h.record(started.elapsed().as_secs_f64());
+        }
+    }
+}
+
 struct Inner {
+    metrics: TierMetrics,
     local: LocalCache,
     lookups: moka::sync::Cache<String, Option<Lookup>>,
     dynamo: Option<DynamoTier>,
@@ -81,6 +138,7 @@ impl LeaseReader {
             .build();
         Self {
             inner: Arc::new(Inner {
+                metrics: TierMetrics::new(),
                 local,
                 lookups,
                 dynamo,
@@ -109,37 +167,36 @@ impl LeaseReader {
         let key = identifier.key();
         let started = Instant::now();
         if let Some(hit) = i.local.get(&key) {
-            observe("local", "hit", started);
+            i.metrics.observe("local", "hit", started);
             return Ok(hit.snapshot);
         }
-        observe("local", "miss", started);
+        i.metrics.observe("local", "miss", started);
         if let Some(dynamo) = i.dynamo.as_ref().filter(|_| self.dynamo_usable()) {
             let started = Instant::now();
             match tokio::time::timeout(i.config.dynamo_deadline, dynamo.get(&key)).await {
                 Ok(Ok(Some(hit))) => {
-                    observe("dynamodb", "hit", started);
+                    i.metrics.observe("dynamodb", "hit", started);
                     i.local.put_forward(&key, hit.clone());
                     return Ok(hit.snapshot);
                 }
-                Ok(Ok(None)) => observe("dynamodb", "miss", started),
+                Ok(Ok(None)) => i.metrics.observe("dynamodb", "miss", started),
                 Ok(Err(e)) => {
-                    observe("dynamodb", "error", started);
+                    i.metrics.observe("dynamodb", "error", started);
                     tracing::warn!(error = %e, "dynamodb tier failed; falling back to postgres");
                     self.mark_dynamo_down();
                 }
                 Err(_) => {
-                    observe("dynamodb", "timeout", started);
+                    i.metrics.observe("dynamodb", "timeout", started);
                     tracing::warn!("dynamodb tier missed its deadline; falling back to postgres");
                     self.mark_dynamo_down();
                 }
             }
-            metrics::counter!("numbering_validate_fallbacks_total", "to" => "postgres")
-                .increment(1);
+            i.metrics.fallbacks.increment(1);
         }
         let started = Instant::now();
         match tokio::time::timeout(i.config.postgres_deadline, i.store.snapshot(identifier)).await {
             Ok(Ok(snapshot)) => {
-                observe("postgres", "hit", started);
+                i.metrics.observe("postgres", "hit", started);
                 let cached = Cached::from_snapshot(snapshot);
                 i.local.put_forward(&key, cached.clone());
                 if let (Some(dynamo), Some(_)) = (&i.dynamo, &cached.snapshot) {
@@ -155,15 +212,15 @@ impl LeaseReader {
                 Ok(cached.snapshot)
             }
             Ok(Err(e)) => {
-                observe("postgres", "error", started);
+                i.metrics.observe("postgres", "error", started);
                 tracing::error!(error = %e, "postgres tier failed; answering UNAVAILABLE");
-                metrics::counter!("numbering_validate_unavailable_total").increment(1);
+                i.metrics.unavailable.increment(1);
                 Err(Unavailable)
             }
             Err(_) => {
-                observe("postgres", "timeout", started);
+                i.metrics.observe("postgres", "timeout", started);
                 tracing::error!("postgres tier missed its deadline; answering UNAVAILABLE");
-                metrics::counter!("numbering_validate_unavailable_total").increment(1);
+                i.metrics.unavailable.increment(1);
                 Err(Unavailable)
             }
         }
@@ -193,7 +250,7 @@ impl LeaseReader {
     pub fn invalidate(&self, identity_key: &str) {
         self.inner.local.invalidate(identity_key);
         self.inner.lookups.invalidate(identity_key);
-        metrics::counter!("numbering_cache_invalidations_total").increment(1);
+        self.inner.metrics.invalidations.increment(1);
     }
 
     /// Empties the in-process tier.
@@ -232,22 +289,25 @@ impl LeaseReader {
     }
 }
 
-fn observe(tier: &'static str, outcome: &'static str, started: Instant) {
-    metrics::histogram!("numbering_validate_tier_duration_seconds", "tier" => tier, "outcome" => outcome)
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!("numbering_validate_tier_total", "tier" => tier, "outcome" => outcome)
-        .increment(1);
-}
-
 /// ValidateLease over the tiers.
 #[derive(Clone)]
 pub struct Validator {
     reader: LeaseReader,
+    verdicts: Arc<[metrics::Counter; 5]>,
+    duration: metrics::Histogram,
 }
 
 impl Validator {
     pub fn new(reader: LeaseReader) -> Self {
-        Self { reader }
+        let verdicts = numbering_shared::ValidationReason::ALL.map(
+            |r| metrics::counter!("numbering_validate_verdicts_total", "reason" => r.as_str()),
+        );
+        let duration = metrics::histogram!("numbering_validate_duration_seconds");
+        Self {
+            reader,
+            verdicts: Arc::new(verdicts),
+            duration,
+        }
     }
 
     /// A validator reading Postgres only (no cache tiers configured).
@@ -271,19 +331,23 @@ impl Validator {
             Identifier::parse(identifier),
             numbering_shared::TenantId::parse(tenant_id),
         ) else {
-            record_verdict("NOT_REGISTERED", started);
+            self.record(numbering_shared::ValidationReason::NotRegistered, started);
             return Ok(numbering_shared::Verdict::not_registered());
         };
         let snapshot = self.reader.snapshot(&identifier).await?;
         let verdict =
             numbering_shared::validation::validate(snapshot.as_ref(), &tenant, Utc::now());
-        record_verdict(verdict.reason.as_str(), started);
+        self.record(verdict.reason, started);
         Ok(verdict)
     }
-}
 
-fn record_verdict(reason: &'static str, started: Instant) {
-    metrics::counter!("numbering_validate_verdicts_total", "reason" => reason).increment(1);
-    metrics::histogram!("numbering_validate_duration_seconds")
-        .record(started.elapsed().as_secs_f64());
+    fn record(&self, reason: numbering_shared::ValidationReason, started: Instant) {
+        if let Some(i) = numbering_shared::ValidationReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+        {
+            self.verdicts[i].increment(1);
+        }
+        self.duration.record(started.elapsed().as_secs_f64());
+    }
 }
