@@ -13,12 +13,15 @@ mod error;
 mod lifecycle;
 mod model;
 mod pool;
+mod query;
+pub mod admin;
 mod record;
 mod scope;
 
 pub use error::{LifecycleError, is_constraint_violation};
 pub use lifecycle::Store;
 pub use model::{Lease, LeaseStatus, NumberRecord, Reservation, ReservationStatus};
+pub use query::{Available, Criteria, PoolView};
 pub use pool::{PoolConfig, connect, migrate};
 pub use record::{Actor, Ctx, record_admin_action};
 pub use scope::Scope;
