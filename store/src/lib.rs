@@ -14,6 +14,7 @@ mod lifecycle;
 mod model;
 mod pool;
 mod query;
+pub mod idempotency;
 pub mod admin;
 mod record;
 mod scope;
