@@ -115,6 +115,29 @@ impl Verifier {
         Ok(self)
     }
 
+    /// From `NUMBERING_JWT_ISSUER` (default `numbering-dev`),
+    /// `NUMBERING_JWT_AUDIENCE` (default `numbering`),
+    /// `NUMBERING_JWT_HS256_SECRET`, `NUMBERING_JWT_JWKS_FILE` (a JWKS JSON
+    /// file) and `NUMBERING_JWT_JWKS` (the JWKS JSON itself).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut v = Self::new(
+            get("NUMBERING_JWT_ISSUER").unwrap_or_else(|| "numbering-dev".into()),
+            get("NUMBERING_JWT_AUDIENCE").unwrap_or_else(|| "numbering".into()),
+        );
+        if let Some(secret) = get("NUMBERING_JWT_HS256_SECRET") {
+            v = v.with_hs256(secret.as_bytes());
+        }
+        if let Some(path) = get("NUMBERING_JWT_JWKS_FILE") {
+            let json = std::fs::read_to_string(&path)
+                .map_err(|e| format!("NUMBERING_JWT_JWKS_FILE={path}: {e}"))?;
+            v = v.with_jwks(&json)?;
+        }
+        if let Some(json) = get("NUMBERING_JWT_JWKS") {
+            v = v.with_jwks(&json)?;
+        }
+        Ok(v)
+    }
+
     /// Verifies `token` and returns its principal.
     pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
         let header = decode_header(token)

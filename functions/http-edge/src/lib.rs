@@ -42,3 +42,18 @@ impl Edge {
         }
     }
 }
+
+/// Answers unknown routes (404) and methods (405) with problem+json
+/// instead of an empty body; call once on the fully merged router.
+pub fn with_fallbacks(router: axum::Router) -> axum::Router {
+    use axum::http::StatusCode;
+    router
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "the route does not accept this method",
+            )
+        })
+}

@@ -11,7 +11,7 @@ use axum::{
 use serde_json::{Map, Value, json};
 
 /// One HTTP operation of an API.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Op {
     /// Lower-case HTTP method.
     pub method: &'static str,
@@ -20,7 +20,7 @@ pub struct Op {
     pub operation_id: &'static str,
     pub summary: &'static str,
     pub tag: &'static str,
-    pub params: &'static [Param],
+    pub params: Vec<Param>,
     /// JSON Schema of the request body.
     pub body: Option<fn() -> Value>,
     /// JSON Schema of the success response, and its status.
