@@ -7,7 +7,7 @@
 //! store call runs in that tenant's row-level-security scope, so another
 //! tenant's reservation or lease is simply not found (404).
 
-mod wire;
+pub mod wire;
 
 use axum::{
     Extension, Router,
@@ -154,6 +154,19 @@ pub fn filter_text(field: &str, v: Option<String>) -> Result<Option<String>, Api
     }
 }
 
+/// Criteria from separate query parameters.
+pub fn wire_criteria(
+    kind: Option<String>,
+    operator: Option<String>,
+    prefix: Option<String>,
+    contains: Option<String>,
+    suffix: Option<String>,
+    vanity_only: Option<bool>,
+) -> CriteriaBody {
+    CriteriaBody { kind, operator, prefix, contains, suffix, vanity_only }
+}
+
+/// Parses criteria; `prefix` names the fields in errors (`criteria.`).
 pub fn criteria(c: CriteriaBody, prefix: &str) -> Result<Criteria, ApiError> {
     let kind = c
         .kind
