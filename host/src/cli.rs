@@ -127,9 +127,11 @@ async fn serve(config: Config) -> Result<ExitCode> {
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     print_banner(&config, &db, addr)?;
+    let secret = runtime::dev_secret(&config)?;
     let state = AppState {
         store: db.store.clone(),
         metrics,
+        edge: serve::edge(&config, secret.as_deref())?,
     };
     let seal_every = Duration::from_millis(config.audit_seal_interval_ms);
     let result = serve::run(state, listener, seal_every, serve::shutdown_signal()).await;

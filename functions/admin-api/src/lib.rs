@@ -14,7 +14,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     middleware::from_fn_with_state,
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{get, post, put},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use numbering_http_edge::{
@@ -37,28 +37,55 @@ use wire::*;
 /// The admin routes (mounted at their full paths).
 pub fn router(state: ApiState) -> Router {
     let body_limit = state.edge.body_limit;
-    Router::new()
-        .route("/v1/admin/numbering/operators", get(operators))
-        .route("/v1/admin/numbering/operators/{id}", axum::routing::put(put_operator))
-        .route("/v1/admin/numbering/contracts", get(contracts).post(create_contract))
-        .route("/v1/admin/numbering/signing-keys", get(signing_keys).post(install_key))
-        .route("/v1/admin/numbering/signing-keys/{key_id}/revoke", post(revoke_key))
-        .route("/v1/admin/numbering/pools", get(pools))
-        .route("/v1/admin/numbering/pools/{tenant_id}", get(pool).put(put_pool))
-        .route("/v1/admin/numbering/numbers", get(search))
-        .route("/v1/admin/numbering/numbers/{identifier}", get(number))
-        .route("/v1/admin/numbering/numbers/{identifier}/suspend", post(suspend))
-        .route("/v1/admin/numbering/numbers/{identifier}/reinstate", post(reinstate))
-        .route("/v1/admin/numbering/numbers/{identifier}/recall", post(recall))
-        .route("/v1/admin/numbering/numbers/{identifier}/retire", post(retire))
-        .route("/v1/admin/numbering/quarantine", get(quarantine))
-        .route("/v1/admin/numbering/quarantine/{identifier}/override", post(override_quarantine))
-        .route("/v1/admin/numbering/audit", get(audit_query))
-        .route("/v1/admin/numbering/audit/verify", get(audit_verify))
+    let mut router = Router::new();
+    for (_, path, method_router) in routes() {
+        router = router.route(path, method_router);
+    }
+    router
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
         .route_layer(DefaultBodyLimit::max(body_limit))
+        // anything else under the prefix: a problem+json 404, not an empty one
+        .route("/v1/admin/numbering/{*rest}", axum::routing::any(no_route))
         .with_state(state)
+}
+
+async fn no_route() -> ApiError {
+    ApiError::not_found("route")
+}
+
+type Routes = Vec<(&'static str, &'static str, axum::routing::MethodRouter<ApiState>)>;
+
+/// Every (method, path, handler) the router serves: the router is built
+/// from this list, and a test checks it against [`operations`].
+fn routes() -> Routes {
+    vec![
+        ("get", "/v1/admin/numbering/operators", get(operators)),
+        ("put", "/v1/admin/numbering/operators/{id}", put(put_operator)),
+        ("get", "/v1/admin/numbering/contracts", get(contracts)),
+        ("post", "/v1/admin/numbering/contracts", post(create_contract)),
+        ("get", "/v1/admin/numbering/signing-keys", get(signing_keys)),
+        ("post", "/v1/admin/numbering/signing-keys", post(install_key)),
+        ("post", "/v1/admin/numbering/signing-keys/{key_id}/revoke", post(revoke_key)),
+        ("get", "/v1/admin/numbering/pools", get(pools)),
+        ("get", "/v1/admin/numbering/pools/{tenant_id}", get(pool)),
+        ("put", "/v1/admin/numbering/pools/{tenant_id}", put(put_pool)),
+        ("get", "/v1/admin/numbering/numbers", get(search)),
+        ("get", "/v1/admin/numbering/numbers/{identifier}", get(number)),
+        ("post", "/v1/admin/numbering/numbers/{identifier}/suspend", post(suspend)),
+        ("post", "/v1/admin/numbering/numbers/{identifier}/reinstate", post(reinstate)),
+        ("post", "/v1/admin/numbering/numbers/{identifier}/recall", post(recall)),
+        ("post", "/v1/admin/numbering/numbers/{identifier}/retire", post(retire)),
+        ("get", "/v1/admin/numbering/quarantine", get(quarantine)),
+        ("post", "/v1/admin/numbering/quarantine/{identifier}/override", post(override_quarantine)),
+        ("get", "/v1/admin/numbering/audit", get(audit_query)),
+        ("get", "/v1/admin/numbering/audit/verify", get(audit_verify)),
+    ]
+}
+
+/// The (method, path) pairs the router serves.
+pub fn served_routes() -> Vec<(&'static str, &'static str)> {
+    routes().into_iter().map(|(m, p, _)| (m, p)).collect()
 }
 
 /// The operations of [`router`], for the OpenAPI document.

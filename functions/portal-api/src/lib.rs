@@ -15,7 +15,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     middleware::from_fn_with_state,
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{delete, get, patch, post},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use numbering_http_edge::{
@@ -36,30 +36,48 @@ pub const PREFIX: &str = "/v1/portal/numbering";
 /// The portal routes (mounted at their full paths).
 pub fn router(state: ApiState) -> Router {
     let body_limit = state.edge.body_limit;
-    Router::new()
-        .route("/v1/portal/numbering/available", get(browse))
-        .route("/v1/portal/numbering/reservations", post(reserve))
-        .route(
-            "/v1/portal/numbering/reservations/{id}",
-            get(reservation).delete(cancel),
-        )
-        .route("/v1/portal/numbering/reservations/{id}/hold", post(hold))
-        .route("/v1/portal/numbering/leases", post(assign).get(leases))
-        .route(
-            "/v1/portal/numbering/leases/{id}",
-            get(lease).patch(update_lease),
-        )
-        .route("/v1/portal/numbering/leases/{id}/release", post(release))
-        .route("/v1/portal/numbering/pool", get(pool))
-        .route(
-            "/v1/portal/numbering/numbers/{identifier}/history",
-            get(history),
-        )
+    let mut router = Router::new();
+    for (_, path, method_router) in routes() {
+        router = router.route(path, method_router);
+    }
+    router
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .route_layer(from_fn_with_state(state.clone(), ratelimit::layer))
         .route_layer(from_fn_with_state(state.clone(), auth::require_tenant))
         .route_layer(DefaultBodyLimit::max(body_limit))
+        // anything else under the prefix: a problem+json 404, not an empty one
+        .route("/v1/portal/numbering/{*rest}", axum::routing::any(no_route))
         .with_state(state)
+}
+
+async fn no_route() -> ApiError {
+    ApiError::not_found("route")
+}
+
+type Routes = Vec<(&'static str, &'static str, axum::routing::MethodRouter<ApiState>)>;
+
+/// Every (method, path, handler) the router serves: the router is built
+/// from this list, and a test checks it against [`operations`].
+fn routes() -> Routes {
+    vec![
+        ("get", "/v1/portal/numbering/available", get(browse)),
+        ("post", "/v1/portal/numbering/reservations", post(reserve)),
+        ("get", "/v1/portal/numbering/reservations/{id}", get(reservation)),
+        ("delete", "/v1/portal/numbering/reservations/{id}", delete(cancel)),
+        ("post", "/v1/portal/numbering/reservations/{id}/hold", post(hold)),
+        ("post", "/v1/portal/numbering/leases", post(assign)),
+        ("get", "/v1/portal/numbering/leases", get(leases)),
+        ("get", "/v1/portal/numbering/leases/{id}", get(lease)),
+        ("patch", "/v1/portal/numbering/leases/{id}", patch(update_lease)),
+        ("post", "/v1/portal/numbering/leases/{id}/release", post(release)),
+        ("get", "/v1/portal/numbering/pool", get(pool)),
+        ("get", "/v1/portal/numbering/numbers/{identifier}/history", get(history)),
+    ]
+}
+
+/// The (method, path) pairs the router serves.
+pub fn served_routes() -> Vec<(&'static str, &'static str)> {
+    routes().into_iter().map(|(m, p, _)| (m, p)).collect()
 }
 
 /// The operations of [`router`], for the OpenAPI document.
