@@ -8,3 +8,4 @@ mod host;
 mod lifecycle;
 mod reserve_race;
 mod row_level_security;
+mod portal_api;
