@@ -9,3 +9,4 @@ mod lifecycle;
 mod reserve_race;
 mod row_level_security;
 mod portal_api;
+mod idempotency;
