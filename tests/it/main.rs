@@ -10,3 +10,4 @@ mod reserve_race;
 mod row_level_security;
 mod portal_api;
 mod idempotency;
+mod api_contract;
