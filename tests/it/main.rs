@@ -11,3 +11,4 @@ mod row_level_security;
 mod portal_api;
 mod idempotency;
 mod api_contract;
+mod lambda_events;
