@@ -116,7 +116,9 @@ fn input(e: sqlx::Error) -> LifecycleError {
         match db.code().as_deref() {
             Some("23505") => return LifecycleError::Conflict,
             Some("23503") => {
-                return LifecycleError::InvalidInput(format!("refers to something unknown ({what})"));
+                return LifecycleError::InvalidInput(format!(
+                    "refers to something unknown ({what})"
+                ));
             }
             Some("23514" | "23502") => {
                 return LifecycleError::InvalidInput(format!("violates {what}"));
@@ -135,9 +137,7 @@ async fn platform(store: &Store) -> Result<Transaction<'static, Postgres>> {
 }
 
 async fn list(conn: &mut PgConnection, sql: &str) -> Result<Vec<Value>> {
-    Ok(sqlx::query_scalar::<_, Value>(sql)
-        .fetch_all(conn)
-        .await?)
+    Ok(sqlx::query_scalar::<_, Value>(sql).fetch_all(conn).await?)
 }
 
 impl Store {
@@ -177,7 +177,16 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .map_err(input)?;
-        record_admin_action(&mut tx, ctx, "operator.put", &o.id, None, before.as_ref(), Some(&after)).await?;
+        record_admin_action(
+            &mut tx,
+            ctx,
+            "operator.put",
+            &o.id,
+            None,
+            before.as_ref(),
+            Some(&after),
+        )
+        .await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -186,7 +195,9 @@ impl Store {
         let mut tx = platform(self).await?;
         let out = list(
             &mut tx,
-            &format!("SELECT {CONTRACT_JSON} FROM numbering.lease_contracts c ORDER BY c.contract_ref"),
+            &format!(
+                "SELECT {CONTRACT_JSON} FROM numbering.lease_contracts c ORDER BY c.contract_ref"
+            ),
         )
         .await?;
         tx.commit().await?;
@@ -209,7 +220,16 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .map_err(input)?;
-        record_admin_action(&mut tx, ctx, "contract.created", &c.contract_ref, None, None, Some(&after)).await?;
+        record_admin_action(
+            &mut tx,
+            ctx,
+            "contract.created",
+            &c.contract_ref,
+            None,
+            None,
+            Some(&after),
+        )
+        .await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -240,7 +260,16 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .map_err(input)?;
-        record_admin_action(&mut tx, ctx, "signing_key.installed", &k.key_id, None, None, Some(&after)).await?;
+        record_admin_action(
+            &mut tx,
+            ctx,
+            "signing_key.installed",
+            &k.key_id,
+            None,
+            None,
+            Some(&after),
+        )
+        .await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -265,7 +294,16 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .map_err(input)?;
-        record_admin_action(&mut tx, ctx, "signing_key.revoked", key_id, None, Some(&before), Some(&after)).await?;
+        record_admin_action(
+            &mut tx,
+            ctx,
+            "signing_key.revoked",
+            key_id,
+            None,
+            Some(&before),
+            Some(&after),
+        )
+        .await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -325,7 +363,16 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .map_err(input)?;
-        record_admin_action(&mut tx, ctx, "pool.put", tenant, Some(tenant), before.as_ref(), Some(&after)).await?;
+        record_admin_action(
+            &mut tx,
+            ctx,
+            "pool.put",
+            tenant,
+            Some(tenant),
+            before.as_ref(),
+            Some(&after),
+        )
+        .await?;
         tx.commit().await?;
         Ok(after)
     }

@@ -18,12 +18,12 @@ use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool};
 
 use crate::{
-    query::ADMITTED_BY_POOL,
     Lease, LifecycleError, NumberRecord, Reservation,
     model::{
         self, LEASE_COLUMNS, LeaseRow, LeaseStatus, NUMBER_COLUMNS, NumberRow, RESERVATION_COLUMNS,
         ReservationRow,
     },
+    query::ADMITTED_BY_POOL,
     record::{self, Actor, Change, Ctx},
     scope::{self, Scope},
 };
@@ -102,7 +102,9 @@ impl Store {
         // the pool's own limits narrow the search, so "any" never picks what
         // the checks below would refuse
         let Some(n) = n else {
-            return Err(LifecycleError::NotFound("available identifier matching the criteria"));
+            return Err(LifecycleError::NotFound(
+                "available identifier matching the criteria",
+            ));
         };
         self.reserve_locked(tx, ctx, tenant, &pool, n).await
     }

@@ -51,19 +51,31 @@ impl Criteria {
             binds.push(Bind::Text(v));
         };
         if let Some(k) = self.kind {
-            push(" AND n.kind = $?::numbering.identifier_kind", k.as_str().into());
+            push(
+                " AND n.kind = $?::numbering.identifier_kind",
+                k.as_str().into(),
+            );
         }
         if let Some(op) = &self.operator {
             push(" AND n.operator_id = $?", op.clone());
         }
         if let Some(p) = &self.prefix {
-            push(" AND n.identity_key LIKE $? ESCAPE '\\'", format!("{}%", like(p)));
+            push(
+                " AND n.identity_key LIKE $? ESCAPE '\\'",
+                format!("{}%", like(p)),
+            );
         }
         if let Some(c) = &self.contains {
-            push(" AND n.identity_key LIKE $? ESCAPE '\\'", format!("%{}%", like(c)));
+            push(
+                " AND n.identity_key LIKE $? ESCAPE '\\'",
+                format!("%{}%", like(c)),
+            );
         }
         if let Some(s) = &self.suffix {
-            push(" AND n.identity_key LIKE $? ESCAPE '\\'", format!("%{}", like(s)));
+            push(
+                " AND n.identity_key LIKE $? ESCAPE '\\'",
+                format!("%{}", like(s)),
+            );
         }
         if self.vanity_only {
             sql.push_str(" AND n.vanity");

@@ -11,7 +11,9 @@ use serde_json::Value;
 
 fn event(name: &str, token: &str) -> lambda_http::http::Request<Body> {
     let path = format!("{}/fixtures/apigw-v2/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap().replace("{{TOKEN}}", token);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("{{TOKEN}}", token);
     let event: LambdaRequest = serde_json::from_str(&text).unwrap();
     event.into()
 }
@@ -24,8 +26,14 @@ async fn call(router: axum::Router, req: lambda_http::http::Request<Body>) -> (u
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    let bytes = axum::body::to_bytes(r.into_body(), usize::MAX).await.unwrap();
-    (status, ctype, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = axum::body::to_bytes(r.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        ctype,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -33,7 +41,10 @@ async fn api_gateway_v2_events_run_through_the_portal_router() {
     let db = TestDb::new().await;
     db.pool_for("acme").await;
     db.inventory(&["+93791234567", "+93797770001"]).await;
-    let state = ApiState { store: db.store.clone(), edge: edge() };
+    let state = ApiState {
+        store: db.store.clone(),
+        edge: edge(),
+    };
     let portal = with_fallbacks(numbering_portal_api::router(state));
     let t = tenant_token("acme");
 
@@ -53,9 +64,13 @@ async fn api_gateway_v2_events_run_through_the_portal_router() {
 #[tokio::test]
 async fn a_malformed_base64_body_through_the_admin_router_is_a_problem_not_a_crash() {
     let db = TestDb::new().await;
-    let state = ApiState { store: db.store.clone(), edge: edge() };
+    let state = ApiState {
+        store: db.store.clone(),
+        edge: edge(),
+    };
     let admin = with_fallbacks(numbering_admin_api::router(state));
-    let (status, ctype, body) = call(admin.clone(), event("admin-malformed.json", &admin_token())).await;
+    let (status, ctype, body) =
+        call(admin.clone(), event("admin-malformed.json", &admin_token())).await;
     assert_eq!(status, 400, "{body}");
     assert!(ctype.starts_with("application/problem+json"));
     assert_eq!(body["code"], "MALFORMED_JSON");

@@ -1,14 +1,14 @@
 //! Integration tests: one binary (fast to link), one module per capability.
 //! Every test gets its own database on a real Postgres (see `numbering_tests`).
 
+mod api_contract;
 mod audit_chain;
 mod constraints;
 mod expiry;
 mod host;
+mod idempotency;
+mod lambda_events;
 mod lifecycle;
+mod portal_api;
 mod reserve_race;
 mod row_level_security;
-mod portal_api;
-mod idempotency;
-mod api_contract;
-mod lambda_events;

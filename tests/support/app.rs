@@ -74,7 +74,7 @@ impl TestApp {
     /// database (a restart, as far as the REST edge is concerned).
     pub async fn restart(&mut self) {
         self.server.abort();
-        let store = Store::new(self.db.app.clone(), self.db.store.policy().clone());
+        let store = Store::new(self.db.app.clone(), *self.db.store.policy());
         let (addr, server) = serve(store, edge()).await;
         self.addr = addr;
         self.server = server;
@@ -110,7 +110,13 @@ impl TestApp {
     }
 
     /// A mutating call with a fresh Idempotency-Key.
-    pub async fn send(&self, method: Method, token: &str, path: &str, body: Option<Value>) -> Answer {
+    pub async fn send(
+        &self,
+        method: Method,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Answer {
         let key = uuid::Uuid::new_v4().to_string();
         self.call(method, path, Some(token), Some(&key), body.as_ref())
             .await

@@ -54,30 +54,78 @@ async fn no_route() -> ApiError {
     ApiError::not_found("route")
 }
 
-type Routes = Vec<(&'static str, &'static str, axum::routing::MethodRouter<ApiState>)>;
+type Routes = Vec<(
+    &'static str,
+    &'static str,
+    axum::routing::MethodRouter<ApiState>,
+)>;
 
 /// Every (method, path, handler) the router serves: the router is built
 /// from this list, and a test checks it against [`operations`].
 fn routes() -> Routes {
     vec![
         ("get", "/v1/admin/numbering/operators", get(operators)),
-        ("put", "/v1/admin/numbering/operators/{id}", put(put_operator)),
+        (
+            "put",
+            "/v1/admin/numbering/operators/{id}",
+            put(put_operator),
+        ),
         ("get", "/v1/admin/numbering/contracts", get(contracts)),
-        ("post", "/v1/admin/numbering/contracts", post(create_contract)),
+        (
+            "post",
+            "/v1/admin/numbering/contracts",
+            post(create_contract),
+        ),
         ("get", "/v1/admin/numbering/signing-keys", get(signing_keys)),
-        ("post", "/v1/admin/numbering/signing-keys", post(install_key)),
-        ("post", "/v1/admin/numbering/signing-keys/{key_id}/revoke", post(revoke_key)),
+        (
+            "post",
+            "/v1/admin/numbering/signing-keys",
+            post(install_key),
+        ),
+        (
+            "post",
+            "/v1/admin/numbering/signing-keys/{key_id}/revoke",
+            post(revoke_key),
+        ),
         ("get", "/v1/admin/numbering/pools", get(pools)),
         ("get", "/v1/admin/numbering/pools/{tenant_id}", get(pool)),
-        ("put", "/v1/admin/numbering/pools/{tenant_id}", put(put_pool)),
+        (
+            "put",
+            "/v1/admin/numbering/pools/{tenant_id}",
+            put(put_pool),
+        ),
         ("get", "/v1/admin/numbering/numbers", get(search)),
-        ("get", "/v1/admin/numbering/numbers/{identifier}", get(number)),
-        ("post", "/v1/admin/numbering/numbers/{identifier}/suspend", post(suspend)),
-        ("post", "/v1/admin/numbering/numbers/{identifier}/reinstate", post(reinstate)),
-        ("post", "/v1/admin/numbering/numbers/{identifier}/recall", post(recall)),
-        ("post", "/v1/admin/numbering/numbers/{identifier}/retire", post(retire)),
+        (
+            "get",
+            "/v1/admin/numbering/numbers/{identifier}",
+            get(number),
+        ),
+        (
+            "post",
+            "/v1/admin/numbering/numbers/{identifier}/suspend",
+            post(suspend),
+        ),
+        (
+            "post",
+            "/v1/admin/numbering/numbers/{identifier}/reinstate",
+            post(reinstate),
+        ),
+        (
+            "post",
+            "/v1/admin/numbering/numbers/{identifier}/recall",
+            post(recall),
+        ),
+        (
+            "post",
+            "/v1/admin/numbering/numbers/{identifier}/retire",
+            post(retire),
+        ),
         ("get", "/v1/admin/numbering/quarantine", get(quarantine)),
-        ("post", "/v1/admin/numbering/quarantine/{identifier}/override", post(override_quarantine)),
+        (
+            "post",
+            "/v1/admin/numbering/quarantine/{identifier}/override",
+            post(override_quarantine),
+        ),
         ("get", "/v1/admin/numbering/audit", get(audit_query)),
         ("get", "/v1/admin/numbering/audit/verify", get(audit_verify)),
     ]
@@ -104,74 +152,223 @@ pub fn operations() -> Vec<Op> {
         problems: &[404, 409],
     };
     vec![
-        Op { method: "get", path: "/v1/admin/numbering/operators", operation_id: "listOperators",
-             summary: "Mobile network operators", tag: T, params: vec![], body: None,
-             success: (200, || list_of(any_object())), problems: &[] },
-        Op { method: "put", path: "/v1/admin/numbering/operators/{id}", operation_id: "putOperator",
-             summary: "Create or replace an operator", tag: T, params: vec![path("id", "operator id")],
-             body: Some(operator_schema), success: (200, any_object), problems: &[409] },
-        Op { method: "get", path: "/v1/admin/numbering/contracts", operation_id: "listContracts",
-             summary: "Lease contracts (per MNO: block ranges, dates, status)", tag: T, params: vec![], body: None,
-             success: (200, || list_of(any_object())), problems: &[] },
-        Op { method: "post", path: "/v1/admin/numbering/contracts", operation_id: "createContract",
-             summary: "Record a lease contract", tag: T, params: vec![], body: Some(contract_schema),
-             success: (201, any_object), problems: &[409] },
-        Op { method: "get", path: "/v1/admin/numbering/signing-keys", operation_id: "listSigningKeys",
-             summary: "MNO signing keys", tag: T, params: vec![], body: None,
-             success: (200, || list_of(any_object())), problems: &[] },
-        Op { method: "post", path: "/v1/admin/numbering/signing-keys", operation_id: "installSigningKey",
-             summary: "Install a signing key (rotate: install the new one, revoke the old)", tag: T, params: vec![],
-             body: Some(signing_key_schema), success: (201, any_object), problems: &[409] },
-        Op { method: "post", path: "/v1/admin/numbering/signing-keys/{key_id}/revoke", operation_id: "revokeSigningKey",
-             summary: "Revoke a signing key", tag: T, params: vec![path("key_id", "key id")],
-             body: Some(revoke_schema), success: (200, any_object), problems: &[404] },
-        Op { method: "get", path: "/v1/admin/numbering/pools", operation_id: "listPools",
-             summary: "Every tenant pool", tag: T, params: vec![], body: None,
-             success: (200, || list_of(any_object())), problems: &[] },
-        Op { method: "get", path: "/v1/admin/numbering/pools/{tenant_id}", operation_id: "getTenantPool",
-             summary: "One tenant's pool", tag: T, params: vec![path("tenant_id", "tenant id")], body: None,
-             success: (200, any_object), problems: &[404] },
-        Op { method: "put", path: "/v1/admin/numbering/pools/{tenant_id}", operation_id: "putTenantPool",
-             summary: "Create or replace a tenant's pool (quotas, allowlists, vanity flag, status)", tag: T,
-             params: vec![path("tenant_id", "tenant id")], body: Some(pool_schema), success: (200, any_object), problems: &[] },
-        Op { method: "get", path: "/v1/admin/numbering/numbers", operation_id: "searchNumbers",
-             summary: "Inventory search across tenants", tag: T,
-             params: vec![query("kind", "string", "MSISDN, SHORT_CODE or ALPHA"),
-                          query("operator", "string", "operator id"),
-                          query("prefix", "string", "identifier starts with"),
-                          query("contains", "string", "identifier contains"),
-                          query("suffix", "string", "identifier ends with"),
-                          query("vanity_only", "boolean", "only vanity identifiers"),
-                          query("state", "string", "lifecycle state"),
-                          query("tenant_id", "string", "holder"),
-                          query("limit", "integer", "1 to 500 (default 100)"),
-                          query("cursor", "string", "next_cursor of the previous page")],
-             body: None, success: (200, || list_of(number_schema())), problems: &[] },
-        Op { method: "get", path: "/v1/admin/numbering/numbers/{identifier}", operation_id: "getNumber",
-             summary: "One identifier's inventory record", tag: T, params: id("the identifier"), body: None,
-             success: (200, number_schema), problems: &[404] },
-        transition("/v1/admin/numbering/numbers/{identifier}/suspend", "suspendNumber", "Suspend the current lease"),
-        transition("/v1/admin/numbering/numbers/{identifier}/reinstate", "reinstateNumber", "Reinstate a suspended lease"),
-        transition("/v1/admin/numbering/numbers/{identifier}/recall", "recallNumber", "Recall a leased identifier into quarantine"),
-        transition("/v1/admin/numbering/numbers/{identifier}/retire", "retireNumber", "Retire an identifier from inventory"),
-        Op { method: "get", path: "/v1/admin/numbering/quarantine", operation_id: "listQuarantine",
-             summary: "Open quarantine records, soonest end first", tag: T,
-             params: vec![query("limit", "integer", "1 to 500 (default 100)")], body: None,
-             success: (200, || list_of(any_object())), problems: &[] },
-        Op { method: "post", path: "/v1/admin/numbering/quarantine/{identifier}/override", operation_id: "overrideQuarantine",
-             summary: "End a quarantine early, with a written justification kept in the audit trail", tag: T,
-             params: id("the identifier"), body: Some(override_schema), success: (200, number_schema), problems: &[404, 409] },
-        Op { method: "get", path: "/v1/admin/numbering/audit", operation_id: "queryAudit",
-             summary: "Audit entries, newest first", tag: T,
-             params: vec![query("subject", "string", "identifier or other subject"),
-                          query("tenant_id", "string", "tenant"),
-                          query("action", "string", "e.g. number.quarantine_overridden"),
-                          query("before_id", "integer", "only entries older than this id (pagination)"),
-                          query("limit", "integer", "1 to 500 (default 100)")],
-             body: None, success: (200, || list_of(any_object())), problems: &[] },
-        Op { method: "get", path: "/v1/admin/numbering/audit/verify", operation_id: "verifyAudit",
-             summary: "Seal pending entries and recompute the audit hash chain", tag: T, params: vec![], body: None,
-             success: (200, any_object), problems: &[] },
+        Op {
+            method: "get",
+            path: "/v1/admin/numbering/operators",
+            operation_id: "listOperators",
+            summary: "Mobile network operators",
+            tag: T,
+            params: vec![],
+            body: None,
+            success: (200, || list_of(any_object())),
+            problems: &[],
+        },
+        Op {
+            method: "put",
+            path: "/v1/admin/numbering/operators/{id}",
+            operation_id: "putOperator",
+            summary: "Create or replace an operator",
+            tag: T,
+            params: vec![path("id", "operator id")],
+            body: Some(operator_schema),
+            success: (200, any_object),
+            problems: &[409],
+        },
+        Op {
+            method: "get",
+            path: "/v1/admin/numbering/contracts",
+            operation_id: "listContracts",
+            summary: "Lease contracts (per MNO: block ranges, dates, status)",
+            tag: T,
+            params: vec![],
+            body: None,
+            success: (200, || list_of(any_object())),
+            problems: &[],
+        },
+        Op {
+            method: "post",
+            path: "/v1/admin/numbering/contracts",
+            operation_id: "createContract",
+            summary: "Record a lease contract",
+            tag: T,
+            params: vec![],
+            body: Some(contract_schema),
+            success: (201, any_object),
+            problems: &[409],
+        },
+        Op {
+            method: "get",
+            path: "/v1/admin/numbering/signing-keys",
+            operation_id: "listSigningKeys",
+            summary: "MNO signing keys",
+            tag: T,
+            params: vec![],
+            body: None,
+            success: (200, || list_of(any_object())),
+            problems: &[],
+        },
+        Op {
+            method: "post",
+            path: "/v1/admin/numbering/signing-keys",
+            operation_id: "installSigningKey",
+            summary: "Install a signing key (rotate: install the new one, revoke the old)",
+            tag: T,
+            params: vec![],
+            body: Some(signing_key_schema),
+            success: (201, any_object),
+            problems: &[409],
+        },
+        Op {
+            method: "post",
+            path: "/v1/admin/numbering/signing-keys/{key_id}/revoke",
+            operation_id: "revokeSigningKey",
+            summary: "Revoke a signing key",
+            tag: T,
+            params: vec![path("key_id", "key id")],
+            body: Some(revoke_schema),
+            success: (200, any_object),
+            problems: &[404],
+        },
+        Op {
+            method: "get",
+            path: "/v1/admin/numbering/pools",
+            operation_id: "listPools",
+            summary: "Every tenant pool",
+            tag: T,
+            params: vec![],
+            body: None,
+            success: (200, || list_of(any_object())),
+            problems: &[],
+        },
+        Op {
+            method: "get",
+            path: "/v1/admin/numbering/pools/{tenant_id}",
+            operation_id: "getTenantPool",
+            summary: "One tenant's pool",
+            tag: T,
+            params: vec![path("tenant_id", "tenant id")],
+            body: None,
+            success: (200, any_object),
+            problems: &[404],
+        },
+        Op {
+            method: "put",
+            path: "/v1/admin/numbering/pools/{tenant_id}",
+            operation_id: "putTenantPool",
+            summary: "Create or replace a tenant's pool (quotas, allowlists, vanity flag, status)",
+            tag: T,
+            params: vec![path("tenant_id", "tenant id")],
+            body: Some(pool_schema),
+            success: (200, any_object),
+            problems: &[],
+        },
+        Op {
+            method: "get",
+            path: "/v1/admin/numbering/numbers",
+            operation_id: "searchNumbers",
+            summary: "Inventory search across tenants",
+            tag: T,
+            params: vec![
+                query("kind", "string", "MSISDN, SHORT_CODE or ALPHA"),
+                query("operator", "string", "operator id"),
+                query("prefix", "string", "identifier starts with"),
+                query("contains", "string", "identifier contains"),
+                query("suffix", "string", "identifier ends with"),
+                query("vanity_only", "boolean", "only vanity identifiers"),
+                query("state", "string", "lifecycle state"),
+                query("tenant_id", "string", "holder"),
+                query("limit", "integer", "1 to 500 (default 100)"),
+                query("cursor", "string", "next_cursor of the previous page"),
+            ],
+            body: None,
+            success: (200, || list_of(number_schema())),
+            problems: &[],
+        },
+        Op {
+            method: "get",
+            path: "/v1/admin/numbering/numbers/{identifier}",
+            operation_id: "getNumber",
+            summary: "One identifier's inventory record",
+            tag: T,
+            params: id("the identifier"),
+            body: None,
+            success: (200, number_schema),
+            problems: &[404],
+        },
+        transition(
+            "/v1/admin/numbering/numbers/{identifier}/suspend",
+            "suspendNumber",
+            "Suspend the current lease",
+        ),
+        transition(
+            "/v1/admin/numbering/numbers/{identifier}/reinstate",
+            "reinstateNumber",
+            "Reinstate a suspended lease",
+        ),
+        transition(
+            "/v1/admin/numbering/numbers/{identifier}/recall",
+            "recallNumber",
+            "Recall a leased identifier into quarantine",
+        ),
+        transition(
+            "/v1/admin/numbering/numbers/{identifier}/retire",
+            "retireNumber",
+            "Retire an identifier from inventory",
+        ),
+        Op {
+            method: "get",
+            path: "/v1/admin/numbering/quarantine",
+            operation_id: "listQuarantine",
+            summary: "Open quarantine records, soonest end first",
+            tag: T,
+            params: vec![query("limit", "integer", "1 to 500 (default 100)")],
+            body: None,
+            success: (200, || list_of(any_object())),
+            problems: &[],
+        },
+        Op {
+            method: "post",
+            path: "/v1/admin/numbering/quarantine/{identifier}/override",
+            operation_id: "overrideQuarantine",
+            summary: "End a quarantine early, with a written justification kept in the audit trail",
+            tag: T,
+            params: id("the identifier"),
+            body: Some(override_schema),
+            success: (200, number_schema),
+            problems: &[404, 409],
+        },
+        Op {
+            method: "get",
+            path: "/v1/admin/numbering/audit",
+            operation_id: "queryAudit",
+            summary: "Audit entries, newest first",
+            tag: T,
+            params: vec![
+                query("subject", "string", "identifier or other subject"),
+                query("tenant_id", "string", "tenant"),
+                query("action", "string", "e.g. number.quarantine_overridden"),
+                query(
+                    "before_id",
+                    "integer",
+                    "only entries older than this id (pagination)",
+                ),
+                query("limit", "integer", "1 to 500 (default 100)"),
+            ],
+            body: None,
+            success: (200, || list_of(any_object())),
+            problems: &[],
+        },
+        Op {
+            method: "get",
+            path: "/v1/admin/numbering/audit/verify",
+            operation_id: "verifyAudit",
+            summary: "Seal pending entries and recompute the audit hash chain",
+            tag: T,
+            params: vec![],
+            body: None,
+            success: (200, any_object),
+            problems: &[],
+        },
     ]
 }
 
@@ -198,7 +395,10 @@ fn limit(v: Option<i64>, default: i64) -> Result<i64, ApiError> {
     if (1..=500).contains(&l) {
         Ok(l)
     } else {
-        Err(ApiError::invalid("limit", "limit must be between 1 and 500"))
+        Err(ApiError::invalid(
+            "limit",
+            "limit must be between 1 and 500",
+        ))
     }
 }
 
@@ -222,7 +422,10 @@ async fn put_operator(
     ApiJson(body): ApiJson<OperatorBody>,
 ) -> Result<Response, ApiError> {
     let input = body.try_into_input(id)?;
-    Ok(ok(StatusCode::OK, s.store.put_operator(&ctx(&p, &headers), &input).await?))
+    Ok(ok(
+        StatusCode::OK,
+        s.store.put_operator(&ctx(&p, &headers), &input).await?,
+    ))
 }
 
 async fn contracts(State(s): State<ApiState>) -> Result<Response, ApiError> {
@@ -236,7 +439,10 @@ async fn create_contract(
     ApiJson(body): ApiJson<ContractBody>,
 ) -> Result<Response, ApiError> {
     let input = body.try_into_input()?;
-    Ok(ok(StatusCode::CREATED, s.store.create_contract(&ctx(&p, &headers), &input).await?))
+    Ok(ok(
+        StatusCode::CREATED,
+        s.store.create_contract(&ctx(&p, &headers), &input).await?,
+    ))
 }
 
 async fn signing_keys(State(s): State<ApiState>) -> Result<Response, ApiError> {
@@ -250,7 +456,12 @@ async fn install_key(
     ApiJson(body): ApiJson<SigningKeyBody>,
 ) -> Result<Response, ApiError> {
     let input = body.try_into_input()?;
-    Ok(ok(StatusCode::CREATED, s.store.install_signing_key(&ctx(&p, &headers), &input).await?))
+    Ok(ok(
+        StatusCode::CREATED,
+        s.store
+            .install_signing_key(&ctx(&p, &headers), &input)
+            .await?,
+    ))
 }
 
 async fn revoke_key(
@@ -261,11 +472,16 @@ async fn revoke_key(
     ApiJson(body): ApiJson<RevokeBody>,
 ) -> Result<Response, ApiError> {
     if body.reason.trim().is_empty() || body.reason.len() > 1000 {
-        return Err(ApiError::invalid("reason", "reason must be 1 to 1000 characters"));
+        return Err(ApiError::invalid(
+            "reason",
+            "reason must be 1 to 1000 characters",
+        ));
     }
     Ok(ok(
         StatusCode::OK,
-        s.store.revoke_signing_key(&ctx(&p, &headers), &key_id, &body.reason).await?,
+        s.store
+            .revoke_signing_key(&ctx(&p, &headers), &key_id, &body.reason)
+            .await?,
     ))
 }
 
@@ -273,9 +489,16 @@ async fn pools(State(s): State<ApiState>) -> Result<Response, ApiError> {
     Ok(items(s.store.tenant_pools().await?))
 }
 
-async fn pool(State(s): State<ApiState>, ApiPath(t): ApiPath<String>) -> Result<Response, ApiError> {
+async fn pool(
+    State(s): State<ApiState>,
+    ApiPath(t): ApiPath<String>,
+) -> Result<Response, ApiError> {
     let t = TenantId::parse(&t).map_err(|_| ApiError::not_found("pool"))?;
-    let v = s.store.tenant_pool(t.as_str()).await?.ok_or_else(|| ApiError::not_found("pool"))?;
+    let v = s
+        .store
+        .tenant_pool(t.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found("pool"))?;
     Ok(ok(StatusCode::OK, v))
 }
 
@@ -288,10 +511,18 @@ async fn put_pool(
 ) -> Result<Response, ApiError> {
     let t = tenant_id(&t)?;
     let input = body.try_into_input(t.as_str())?;
-    Ok(ok(StatusCode::OK, s.store.put_tenant_pool(&ctx(&p, &headers), t.as_str(), &input).await?))
+    Ok(ok(
+        StatusCode::OK,
+        s.store
+            .put_tenant_pool(&ctx(&p, &headers), t.as_str(), &input)
+            .await?,
+    ))
 }
 
-async fn search(State(s): State<ApiState>, ApiQuery(q): ApiQuery<SearchQuery>) -> Result<Response, ApiError> {
+async fn search(
+    State(s): State<ApiState>,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> Result<Response, ApiError> {
     let limit = limit(q.limit, 100)?;
     let state = q
         .state
@@ -314,7 +545,14 @@ async fn search(State(s): State<ApiState>, ApiQuery(q): ApiQuery<SearchQuery>) -
         })
         .transpose()?;
     let crit = criteria(
-        wire_criteria(q.kind, q.operator, q.prefix, q.contains, q.suffix, q.vanity_only),
+        wire_criteria(
+            q.kind,
+            q.operator,
+            q.prefix,
+            q.contains,
+            q.suffix,
+            q.vanity_only,
+        ),
         "",
     )?;
     let rows = s
@@ -330,15 +568,22 @@ async fn search(State(s): State<ApiState>, ApiQuery(q): ApiQuery<SearchQuery>) -
     let more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
     let next = if more {
-        rows.last().map(|(k, _)| URL_SAFE_NO_PAD.encode(k.as_bytes()))
+        rows.last()
+            .map(|(k, _)| URL_SAFE_NO_PAD.encode(k.as_bytes()))
     } else {
         None
     };
     let v: Vec<_> = rows.iter().map(|(_, v)| v.clone()).collect();
-    Ok(ok(StatusCode::OK, json!({ "items": v, "next_cursor": next })))
+    Ok(ok(
+        StatusCode::OK,
+        json!({ "items": v, "next_cursor": next }),
+    ))
 }
 
-async fn number(State(s): State<ApiState>, ApiPath(raw): ApiPath<String>) -> Result<Response, ApiError> {
+async fn number(
+    State(s): State<ApiState>,
+    ApiPath(raw): ApiPath<String>,
+) -> Result<Response, ApiError> {
     let n = s
         .store
         .number(&identifier(&raw)?)
@@ -366,7 +611,10 @@ transition_handler!(reinstate, reinstate);
 transition_handler!(recall, recall);
 transition_handler!(retire, retire);
 
-async fn quarantine(State(s): State<ApiState>, ApiQuery(q): ApiQuery<LimitQuery>) -> Result<Response, ApiError> {
+async fn quarantine(
+    State(s): State<ApiState>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+) -> Result<Response, ApiError> {
     Ok(items(s.store.quarantine_list(limit(q.limit, 100)?).await?))
 }
 
@@ -385,11 +633,17 @@ async fn override_quarantine(
             "a written justification of at least 20 characters is required",
         ));
     }
-    let n = s.store.override_quarantine(&ctx(&p, &headers), &id, j).await?;
+    let n = s
+        .store
+        .override_quarantine(&ctx(&p, &headers), &id, j)
+        .await?;
     Ok(ok(StatusCode::OK, number_json(&n)))
 }
 
-async fn audit_query(State(s): State<ApiState>, ApiQuery(q): ApiQuery<AuditQueryParams>) -> Result<Response, ApiError> {
+async fn audit_query(
+    State(s): State<ApiState>,
+    ApiQuery(q): ApiQuery<AuditQueryParams>,
+) -> Result<Response, ApiError> {
     let v = s
         .store
         .audit_entries(&AuditQuery {
@@ -405,7 +659,10 @@ async fn audit_query(State(s): State<ApiState>, ApiQuery(q): ApiQuery<AuditQuery
     } else {
         None
     };
-    Ok(ok(StatusCode::OK, json!({ "items": v, "next_before_id": next })))
+    Ok(ok(
+        StatusCode::OK,
+        json!({ "items": v, "next_before_id": next }),
+    ))
 }
 
 async fn audit_verify(State(s): State<ApiState>) -> Result<Response, ApiError> {
@@ -413,7 +670,9 @@ async fn audit_verify(State(s): State<ApiState>) -> Result<Response, ApiError> {
     audit::seal_pending(pool, Duration::from_secs(5))
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    let r = audit::verify(pool).await.map_err(|e| ApiError::internal(&e))?;
+    let r = audit::verify(pool)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     Ok(ok(
         StatusCode::OK,
         json!({

@@ -16,7 +16,9 @@ async fn main() -> Result<(), lambda_http::Error> {
         store,
         edge: Edge::new(Verifier::from_env(env)?),
     };
-    let app = numbering_admin_api::router(state)
-        .merge(openapi::docs_router("numbering admin API", numbering_admin_api::operations()));
+    let app = numbering_admin_api::router(state).merge(openapi::docs_router(
+        "numbering admin API",
+        numbering_admin_api::operations(),
+    ));
     lambda_http::run(with_fallbacks(app)).await
 }

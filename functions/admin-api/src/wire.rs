@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 
 fn text(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
     if v.trim().is_empty() || v.len() > max {
-        return Err(ApiError::invalid(field, format!("{field} must be 1 to {max} characters")));
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must be 1 to {max} characters"),
+        ));
     }
     Ok(())
 }
@@ -17,7 +20,12 @@ fn text(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
 fn kind(field: &str, v: &str) -> Result<String, ApiError> {
     v.parse::<IdentifierKind>()
         .map(|k| k.as_str().to_owned())
-        .map_err(|_| ApiError::invalid(field, format!("{field} must be MSISDN, SHORT_CODE or ALPHA")))
+        .map_err(|_| {
+            ApiError::invalid(
+                field,
+                format!("{field} must be MSISDN, SHORT_CODE or ALPHA"),
+            )
+        })
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,18 +46,38 @@ fn yes() -> bool {
 
 impl OperatorBody {
     pub fn try_into_input(self, id: String) -> Result<OperatorInput, ApiError> {
-        if !(2..=32).contains(&id.len()) || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-            return Err(ApiError::invalid("id", "id must be 2 to 32 lower-case letters, digits or -"));
+        if !(2..=32).contains(&id.len())
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(ApiError::invalid(
+                "id",
+                "id must be 2 to 32 lower-case letters, digits or -",
+            ));
         }
         text("name", &self.name, 200)?;
         if self.mcc.len() != 3 || !self.mcc.chars().all(|c| c.is_ascii_digit()) {
             return Err(ApiError::invalid("mcc", "mcc must be 3 digits"));
         }
-        if self.mnc_codes.is_empty() || self.mnc_codes.iter().any(|m| !(2..=3).contains(&m.len()) || !m.chars().all(|c| c.is_ascii_digit())) {
-            return Err(ApiError::invalid("mnc_codes", "mnc_codes must be one or more 2-3 digit codes"));
+        if self.mnc_codes.is_empty()
+            || self
+                .mnc_codes
+                .iter()
+                .any(|m| !(2..=3).contains(&m.len()) || !m.chars().all(|c| c.is_ascii_digit()))
+        {
+            return Err(ApiError::invalid(
+                "mnc_codes",
+                "mnc_codes must be one or more 2-3 digit codes",
+            ));
         }
-        if self.msisdn_prefixes.iter().any(|p| p.is_empty() || p.len() > 16 || !p.chars().all(|c| c.is_ascii_digit() || c == '+')) {
-            return Err(ApiError::invalid("msisdn_prefixes", "msisdn_prefixes must be digits"));
+        if self.msisdn_prefixes.iter().any(|p| {
+            p.is_empty() || p.len() > 16 || !p.chars().all(|c| c.is_ascii_digit() || c == '+')
+        }) {
+            return Err(ApiError::invalid(
+                "msisdn_prefixes",
+                "msisdn_prefixes must be digits",
+            ));
         }
         Ok(OperatorInput {
             id,
@@ -80,7 +108,10 @@ impl ContractBody {
         text("range_start", &self.range_start, 32)?;
         text("range_end", &self.range_end, 32)?;
         if self.ends_on.is_some_and(|e| e < self.starts_on) {
-            return Err(ApiError::invalid("ends_on", "ends_on must not be before starts_on"));
+            return Err(ApiError::invalid(
+                "ends_on",
+                "ends_on must not be before starts_on",
+            ));
         }
         Ok(ContractInput {
             contract_ref: self.contract_ref,
@@ -107,10 +138,18 @@ pub struct SigningKeyBody {
 impl SigningKeyBody {
     pub fn try_into_input(self) -> Result<SigningKeyInput, ApiError> {
         if !matches!(self.algorithm.as_str(), "ed25519" | "ecdsa-p256-sha256") {
-            return Err(ApiError::invalid("algorithm", "algorithm must be ed25519 or ecdsa-p256-sha256"));
+            return Err(ApiError::invalid(
+                "algorithm",
+                "algorithm must be ed25519 or ecdsa-p256-sha256",
+            ));
         }
-        if !self.public_key_pem.contains("-----BEGIN PUBLIC KEY-----") || self.public_key_pem.len() > 4096 {
-            return Err(ApiError::invalid("public_key_pem", "public_key_pem must be a PEM public key"));
+        if !self.public_key_pem.contains("-----BEGIN PUBLIC KEY-----")
+            || self.public_key_pem.len() > 4096
+        {
+            return Err(ApiError::invalid(
+                "public_key_pem",
+                "public_key_pem must be a PEM public key",
+            ));
         }
         text("key_id", &self.key_id, 128)?;
         Ok(SigningKeyInput {
@@ -161,15 +200,23 @@ fn active() -> String {
 }
 
 fn all_kinds() -> Vec<String> {
-    IdentifierKind::ALL.iter().map(|k| k.as_str().to_owned()).collect()
+    IdentifierKind::ALL
+        .iter()
+        .map(|k| k.as_str().to_owned())
+        .collect()
 }
 
 impl PoolBody {
     pub fn try_into_input(self, tenant: &str) -> Result<PoolInput, ApiError> {
         if !matches!(self.status.as_str(), "ACTIVE" | "SUSPENDED") {
-            return Err(ApiError::invalid("status", "status must be ACTIVE or SUSPENDED"));
+            return Err(ApiError::invalid(
+                "status",
+                "status must be ACTIVE or SUSPENDED",
+            ));
         }
-        let q = |field: &str, v: u32| i32::try_from(v).map_err(|_| ApiError::invalid(field, "quota is too large"));
+        let q = |field: &str, v: u32| {
+            i32::try_from(v).map_err(|_| ApiError::invalid(field, "quota is too large"))
+        };
         let kinds = self
             .allowed_kinds
             .iter()
@@ -185,7 +232,11 @@ impl PoolBody {
             quota_short_code: q("quotas.SHORT_CODE", self.quotas.short_code)?,
             quota_alpha: q("quotas.ALPHA", self.quotas.alpha)?,
             allowed_kinds: kinds,
-            allowed_operators: self.allowed_operators.into_iter().map(|o| o.to_ascii_lowercase()).collect(),
+            allowed_operators: self
+                .allowed_operators
+                .into_iter()
+                .map(|o| o.to_ascii_lowercase())
+                .collect(),
             vanity_allowed: self.vanity_allowed,
         })
     }

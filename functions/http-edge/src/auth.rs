@@ -107,7 +107,9 @@ impl Verifier {
                 (None, AlgorithmParameters::RSA(_)) => Algorithm::RS256,
                 (None, AlgorithmParameters::EllipticCurve(_)) => Algorithm::ES256,
                 (None, AlgorithmParameters::OctetKeyPair(_)) => Algorithm::EdDSA,
-                (other, _) => return Err(format!("JWKS key {kid}: unsupported algorithm {other:?}")),
+                (other, _) => {
+                    return Err(format!("JWKS key {kid}: unsupported algorithm {other:?}"));
+                }
             };
             let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("JWKS key {kid}: {e}"))?;
             self.jwks.insert(kid, PublicKey { alg, key });
@@ -140,8 +142,9 @@ impl Verifier {
 
     /// Verifies `token` and returns its principal.
     pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
-        let header = decode_header(token)
-            .map_err(|_| ApiError::unauthorized("the bearer token is malformed or its algorithm is not accepted"))?;
+        let header = decode_header(token).map_err(|_| {
+            ApiError::unauthorized("the bearer token is malformed or its algorithm is not accepted")
+        })?;
         let key = match header.alg {
             Algorithm::HS256 => self.hs256.as_ref(),
             alg @ (Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA) => {
@@ -154,7 +157,9 @@ impl Verifier {
             }
             _ => None,
         }
-        .ok_or_else(|| ApiError::unauthorized("the bearer token is not signed with an accepted key"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized("the bearer token is not signed with an accepted key")
+        })?;
         let mut v = Validation::new(header.alg);
         v.set_issuer(&[&self.issuer]);
         v.set_audience(&[&self.audience]);
@@ -198,7 +203,9 @@ fn bearer(req: &Request) -> Result<&str, ApiError> {
         .map_err(|_| ApiError::unauthorized("the Authorization header is not valid"))?;
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(token.trim()),
-        _ => Err(ApiError::unauthorized("the Authorization header must be `Bearer <token>`")),
+        _ => Err(ApiError::unauthorized(
+            "the Authorization header must be `Bearer <token>`",
+        )),
     }
 }
 
@@ -216,7 +223,11 @@ fn with_challenge(e: ApiError) -> Response {
 
 /// Middleware: a tenant-pool admin with a tenant; puts the [`Principal`]
 /// in the request extensions.
-pub async fn require_tenant(State(state): State<ApiState>, mut req: Request, next: Next) -> Response {
+pub async fn require_tenant(
+    State(state): State<ApiState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let p = match bearer(&req).and_then(|t| state.edge.verifier.verify(t)) {
         Ok(p) => p,
         Err(e) => return with_challenge(e),
@@ -231,13 +242,19 @@ pub async fn require_tenant(State(state): State<ApiState>, mut req: Request, nex
 }
 
 /// Middleware: a platform admin.
-pub async fn require_admin(State(state): State<ApiState>, mut req: Request, next: Next) -> Response {
+pub async fn require_admin(
+    State(state): State<ApiState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let p = match bearer(&req).and_then(|t| state.edge.verifier.verify(t)) {
         Ok(p) => p,
         Err(e) => return with_challenge(e),
     };
     if !p.has_role(ADMIN_ROLE) {
-        return with_challenge(ApiError::forbidden("this route needs the platform_admin role"));
+        return with_challenge(ApiError::forbidden(
+            "this route needs the platform_admin role",
+        ));
     }
     req.extensions_mut().insert(p);
     next.run(req).await

@@ -47,7 +47,11 @@ pub(crate) fn body_error(text: &str, status: StatusCode) -> ApiError {
             "the request body is over the size limit",
         )
     } else {
-        ApiError::new(StatusCode::BAD_REQUEST, "MALFORMED_REQUEST", text.to_owned())
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_REQUEST",
+            text.to_owned(),
+        )
     }
 }
 
@@ -91,7 +95,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
 fn serde_urlencoded_like<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
     axum::extract::Query::<T>::try_from_uri(&format!("/?{q}").parse().map_err(|_| {
-        ApiError::new(StatusCode::BAD_REQUEST, "MALFORMED_REQUEST", "malformed query string")
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_REQUEST",
+            "malformed query string",
+        )
     })?)
     .map(|axum::extract::Query(v)| v)
     .map_err(|e| {

@@ -24,7 +24,10 @@ pub const HEADER: &str = "idempotency-key";
 /// Middleware for a router whose mutating routes need a key; runs after
 /// authentication (it needs the [`Principal`]).
 pub async fn layer(State(state): State<ApiState>, req: Request, next: Next) -> Response {
-    if !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
+    if !matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) {
         return next.run(req).await;
     }
     match run(state, req, next).await {
@@ -50,16 +53,23 @@ async fn run(state: ApiState, req: Request, next: Next) -> Result<Response, Resp
         .map(str::to_owned)
         .filter(|k| !k.is_empty() && k.len() <= 255)
         .ok_or_else(|| {
-            ApiError::invalid("Idempotency-Key", "the Idempotency-Key must be 1 to 255 visible characters")
-                .into_response()
+            ApiError::invalid(
+                "Idempotency-Key",
+                "the Idempotency-Key must be 1 to 255 visible characters",
+            )
+            .into_response()
         })?;
     let principal = req
         .extensions()
         .get::<Principal>()
         .cloned()
-        .ok_or_else(|| ApiError::internal(&"idempotency layer without a principal").into_response())?;
+        .ok_or_else(|| {
+            ApiError::internal(&"idempotency layer without a principal").into_response()
+        })?;
     let (tenant, owner) = match &principal.tenant_id {
-        Some(t) if principal.has_role(crate::auth::TENANT_ROLE) => (Some(t.clone()), t.as_str().to_owned()),
+        Some(t) if principal.has_role(crate::auth::TENANT_ROLE) => {
+            (Some(t.clone()), t.as_str().to_owned())
+        }
         _ => (None, format!("platform:{}", principal.subject)),
     };
     let (parts, body) = req.into_parts();
@@ -101,16 +111,22 @@ async fn run(state: ApiState, req: Request, next: Next) -> Result<Response, Resp
         }
     }
 
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     if response.status().is_server_error() {
-        let _ = store.abandon_idempotency_key(tenant.as_ref(), &owner, &key).await;
+        let _ = store
+            .abandon_idempotency_key(tenant.as_ref(), &owner, &key)
+            .await;
         return Ok(response);
     }
     let (rparts, rbody) = response.into_parts();
     let body = match to_bytes(rbody, usize::MAX).await {
         Ok(b) => b,
         Err(e) => {
-            let _ = store.abandon_idempotency_key(tenant.as_ref(), &owner, &key).await;
+            let _ = store
+                .abandon_idempotency_key(tenant.as_ref(), &owner, &key)
+                .await;
             return Err(ApiError::internal(&e).into_response());
         }
     };
@@ -141,7 +157,10 @@ fn replay(stored: StoredResponse) -> Response {
     r.headers_mut().remove(axum::http::header::CONTENT_TYPE);
     if let Value::Array(pairs) = stored.headers {
         for p in pairs {
-            if let (Some(n), Some(v)) = (p.get(0).and_then(Value::as_str), p.get(1).and_then(Value::as_str)) {
+            if let (Some(n), Some(v)) = (
+                p.get(0).and_then(Value::as_str),
+                p.get(1).and_then(Value::as_str),
+            ) {
                 if let (Ok(n), Ok(v)) = (HeaderName::try_from(n), HeaderValue::try_from(v)) {
                     r.headers_mut().append(n, v);
                 }

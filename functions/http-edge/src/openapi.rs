@@ -47,10 +47,22 @@ pub struct Param {
 }
 
 pub const fn path(name: &'static str, description: &'static str) -> Param {
-    Param { name, location: "path", ty: "string", required: true, description }
+    Param {
+        name,
+        location: "path",
+        ty: "string",
+        required: true,
+        description,
+    }
 }
 pub const fn query(name: &'static str, ty: &'static str, description: &'static str) -> Param {
-    Param { name, location: "query", ty, required: false, description }
+    Param {
+        name,
+        location: "query",
+        ty,
+        required: false,
+        description,
+    }
 }
 
 pub fn any_object() -> Value {
@@ -156,7 +168,9 @@ pub fn docs_router(title: &'static str, ops: Vec<Op>) -> Router {
         .route("/openapi.json", get(move || async move { Json(doc) }))
         .route(
             "/docs",
-            get(|| async { ([(header::CACHE_CONTROL, "no-cache")], Html(DOCS_HTML)).into_response() }),
+            get(|| async {
+                ([(header::CACHE_CONTROL, "no-cache")], Html(DOCS_HTML)).into_response()
+            }),
         )
 }
 

@@ -2,11 +2,7 @@
 //! `RateLimit` / `RateLimit-Policy` headers (IETF httpapi draft) on every
 //! answer.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::Instant,
-};
+use std::{collections::HashMap, sync::Mutex, time::Instant};
 
 use axum::{
     extract::{Request, State},
@@ -45,14 +41,23 @@ impl RateLimiter {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let (tokens, at) = buckets.entry(key.to_owned()).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
+        *tokens =
+            (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
         *at = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
-            Decision { allowed: true, remaining: *tokens as u64, retry_after: 0 }
+            Decision {
+                allowed: true,
+                remaining: *tokens as u64,
+                retry_after: 0,
+            }
         } else {
             let wait = ((1.0 - *tokens) / self.per_second).ceil() as u64;
-            Decision { allowed: false, remaining: 0, retry_after: wait.max(1) }
+            Decision {
+                allowed: false,
+                remaining: 0,
+                retry_after: wait.max(1),
+            }
         }
     }
 
@@ -70,7 +75,11 @@ pub async fn layer(State(state): State<ApiState>, req: Request, next: Next) -> R
     let key = req
         .extensions()
         .get::<Principal>()
-        .map(|p| p.tenant_id.as_ref().map_or(p.subject.clone(), |t| t.as_str().to_owned()))
+        .map(|p| {
+            p.tenant_id
+                .as_ref()
+                .map_or(p.subject.clone(), |t| t.as_str().to_owned())
+        })
         .unwrap_or_default();
     let d = limiter.take(&key);
     let policy = HeaderValue::from_str(&limiter.policy()).ok();
@@ -84,13 +93,16 @@ pub async fn layer(State(state): State<ApiState>, req: Request, next: Next) -> R
             format!("too many requests; retry in {} s", d.retry_after),
         )
         .into_response();
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(d.retry_after));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(d.retry_after));
         r
     };
     if let Some(p) = policy {
         r.headers_mut().insert("ratelimit-policy", p);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("\"tenant\";r={};t={}", d.remaining, d.retry_after)) {
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("\"tenant\";r={};t={}", d.remaining, d.retry_after))
+    {
         r.headers_mut().insert("ratelimit", v);
     }
     r

@@ -54,7 +54,11 @@ async fn no_route() -> ApiError {
     ApiError::not_found("route")
 }
 
-type Routes = Vec<(&'static str, &'static str, axum::routing::MethodRouter<ApiState>)>;
+type Routes = Vec<(
+    &'static str,
+    &'static str,
+    axum::routing::MethodRouter<ApiState>,
+)>;
 
 /// Every (method, path, handler) the router serves: the router is built
 /// from this list, and a test checks it against [`operations`].
@@ -62,16 +66,40 @@ fn routes() -> Routes {
     vec![
         ("get", "/v1/portal/numbering/available", get(browse)),
         ("post", "/v1/portal/numbering/reservations", post(reserve)),
-        ("get", "/v1/portal/numbering/reservations/{id}", get(reservation)),
-        ("delete", "/v1/portal/numbering/reservations/{id}", delete(cancel)),
-        ("post", "/v1/portal/numbering/reservations/{id}/hold", post(hold)),
+        (
+            "get",
+            "/v1/portal/numbering/reservations/{id}",
+            get(reservation),
+        ),
+        (
+            "delete",
+            "/v1/portal/numbering/reservations/{id}",
+            delete(cancel),
+        ),
+        (
+            "post",
+            "/v1/portal/numbering/reservations/{id}/hold",
+            post(hold),
+        ),
         ("post", "/v1/portal/numbering/leases", post(assign)),
         ("get", "/v1/portal/numbering/leases", get(leases)),
         ("get", "/v1/portal/numbering/leases/{id}", get(lease)),
-        ("patch", "/v1/portal/numbering/leases/{id}", patch(update_lease)),
-        ("post", "/v1/portal/numbering/leases/{id}/release", post(release)),
+        (
+            "patch",
+            "/v1/portal/numbering/leases/{id}",
+            patch(update_lease),
+        ),
+        (
+            "post",
+            "/v1/portal/numbering/leases/{id}/release",
+            post(release),
+        ),
         ("get", "/v1/portal/numbering/pool", get(pool)),
-        ("get", "/v1/portal/numbering/numbers/{identifier}/history", get(history)),
+        (
+            "get",
+            "/v1/portal/numbering/numbers/{identifier}/history",
+            get(history),
+        ),
     ]
 }
 
@@ -84,53 +112,150 @@ pub fn served_routes() -> Vec<(&'static str, &'static str)> {
 pub fn operations() -> Vec<Op> {
     const T: &str = "portal";
     vec![
-        Op { method: "get", path: "/v1/portal/numbering/available", operation_id: "browseAvailable",
-             summary: "Available identifiers the pool admits, filtered, by opaque cursor", tag: T,
-             params: vec![query("kind", "string", "MSISDN, SHORT_CODE or ALPHA"),
-                       query("operator", "string", "operator id, e.g. roshan"),
-                       query("prefix", "string", "canonical identifier starts with"),
-                       query("contains", "string", "canonical identifier contains"),
-                       query("suffix", "string", "canonical identifier ends with"),
-                       query("vanity_only", "boolean", "only vanity identifiers"),
-                       query("limit", "integer", "page size, 1 to 200 (default 50)"),
-                       query("cursor", "string", "next_cursor of the previous page")],
-             body: None, success: (200, || list_of(available_schema())), problems: &[] },
-        Op { method: "post", path: "/v1/portal/numbering/reservations", operation_id: "reserve",
-             summary: "Reserve a given identifier, or any available one matching criteria", tag: T,
-             params: vec![], body: Some(reserve_schema), success: (201, reservation_schema), problems: &[404, 409] },
-        Op { method: "get", path: "/v1/portal/numbering/reservations/{id}", operation_id: "getReservation",
-             summary: "One of the tenant's reservations", tag: T,
-             params: vec![path("id", "reservation id")], body: None, success: (200, reservation_schema), problems: &[404] },
-        Op { method: "delete", path: "/v1/portal/numbering/reservations/{id}", operation_id: "cancelReservation",
-             summary: "Cancel a live reservation", tag: T,
-             params: vec![path("id", "reservation id")], body: None, success: (200, reservation_schema), problems: &[404] },
-        Op { method: "post", path: "/v1/portal/numbering/reservations/{id}/hold", operation_id: "holdReservation",
-             summary: "Extend a reservation to the hold TTL", tag: T,
-             params: vec![path("id", "reservation id")], body: None, success: (200, reservation_schema), problems: &[404] },
-        Op { method: "post", path: "/v1/portal/numbering/leases", operation_id: "assign",
-             summary: "Turn a live reservation into a lease", tag: T,
-             params: vec![], body: Some(assign_schema), success: (201, lease_schema), problems: &[404] },
-        Op { method: "get", path: "/v1/portal/numbering/leases", operation_id: "listLeases",
-             summary: "The tenant's leases, newest first", tag: T,
-             params: vec![query("status", "string", "current (default) or all"),
-                       query("limit", "integer", "1 to 500 (default 100)")],
-             body: None, success: (200, || list_of(lease_schema())), problems: &[] },
-        Op { method: "get", path: "/v1/portal/numbering/leases/{id}", operation_id: "getLease",
-             summary: "One of the tenant's leases", tag: T,
-             params: vec![path("id", "lease id")], body: None, success: (200, lease_schema), problems: &[404] },
-        Op { method: "patch", path: "/v1/portal/numbering/leases/{id}", operation_id: "updateLease",
-             summary: "Turn auto-renew on or off", tag: T,
-             params: vec![path("id", "lease id")], body: Some(update_lease_schema), success: (200, lease_schema), problems: &[404] },
-        Op { method: "post", path: "/v1/portal/numbering/leases/{id}/release", operation_id: "releaseLease",
-             summary: "Release a lease; the identifier enters quarantine", tag: T,
-             params: vec![path("id", "lease id")], body: None, success: (200, lease_schema), problems: &[404] },
-        Op { method: "get", path: "/v1/portal/numbering/pool", operation_id: "getPool",
-             summary: "The tenant's pool: quotas and current usage per kind", tag: T,
-             params: vec![], body: None, success: (200, pool_schema), problems: &[404] },
-        Op { method: "get", path: "/v1/portal/numbering/numbers/{identifier}/history", operation_id: "leaseHistory",
-             summary: "The leases this tenant has held on an identifier", tag: T,
-             params: vec![path("identifier", "the identifier, e.g. +93791234567")], body: None,
-             success: (200, || list_of(lease_schema())), problems: &[404] },
+        Op {
+            method: "get",
+            path: "/v1/portal/numbering/available",
+            operation_id: "browseAvailable",
+            summary: "Available identifiers the pool admits, filtered, by opaque cursor",
+            tag: T,
+            params: vec![
+                query("kind", "string", "MSISDN, SHORT_CODE or ALPHA"),
+                query("operator", "string", "operator id, e.g. roshan"),
+                query("prefix", "string", "canonical identifier starts with"),
+                query("contains", "string", "canonical identifier contains"),
+                query("suffix", "string", "canonical identifier ends with"),
+                query("vanity_only", "boolean", "only vanity identifiers"),
+                query("limit", "integer", "page size, 1 to 200 (default 50)"),
+                query("cursor", "string", "next_cursor of the previous page"),
+            ],
+            body: None,
+            success: (200, || list_of(available_schema())),
+            problems: &[],
+        },
+        Op {
+            method: "post",
+            path: "/v1/portal/numbering/reservations",
+            operation_id: "reserve",
+            summary: "Reserve a given identifier, or any available one matching criteria",
+            tag: T,
+            params: vec![],
+            body: Some(reserve_schema),
+            success: (201, reservation_schema),
+            problems: &[404, 409],
+        },
+        Op {
+            method: "get",
+            path: "/v1/portal/numbering/reservations/{id}",
+            operation_id: "getReservation",
+            summary: "One of the tenant's reservations",
+            tag: T,
+            params: vec![path("id", "reservation id")],
+            body: None,
+            success: (200, reservation_schema),
+            problems: &[404],
+        },
+        Op {
+            method: "delete",
+            path: "/v1/portal/numbering/reservations/{id}",
+            operation_id: "cancelReservation",
+            summary: "Cancel a live reservation",
+            tag: T,
+            params: vec![path("id", "reservation id")],
+            body: None,
+            success: (200, reservation_schema),
+            problems: &[404],
+        },
+        Op {
+            method: "post",
+            path: "/v1/portal/numbering/reservations/{id}/hold",
+            operation_id: "holdReservation",
+            summary: "Extend a reservation to the hold TTL",
+            tag: T,
+            params: vec![path("id", "reservation id")],
+            body: None,
+            success: (200, reservation_schema),
+            problems: &[404],
+        },
+        Op {
+            method: "post",
+            path: "/v1/portal/numbering/leases",
+            operation_id: "assign",
+            summary: "Turn a live reservation into a lease",
+            tag: T,
+            params: vec![],
+            body: Some(assign_schema),
+            success: (201, lease_schema),
+            problems: &[404],
+        },
+        Op {
+            method: "get",
+            path: "/v1/portal/numbering/leases",
+            operation_id: "listLeases",
+            summary: "The tenant's leases, newest first",
+            tag: T,
+            params: vec![
+                query("status", "string", "current (default) or all"),
+                query("limit", "integer", "1 to 500 (default 100)"),
+            ],
+            body: None,
+            success: (200, || list_of(lease_schema())),
+            problems: &[],
+        },
+        Op {
+            method: "get",
+            path: "/v1/portal/numbering/leases/{id}",
+            operation_id: "getLease",
+            summary: "One of the tenant's leases",
+            tag: T,
+            params: vec![path("id", "lease id")],
+            body: None,
+            success: (200, lease_schema),
+            problems: &[404],
+        },
+        Op {
+            method: "patch",
+            path: "/v1/portal/numbering/leases/{id}",
+            operation_id: "updateLease",
+            summary: "Turn auto-renew on or off",
+            tag: T,
+            params: vec![path("id", "lease id")],
+            body: Some(update_lease_schema),
+            success: (200, lease_schema),
+            problems: &[404],
+        },
+        Op {
+            method: "post",
+            path: "/v1/portal/numbering/leases/{id}/release",
+            operation_id: "releaseLease",
+            summary: "Release a lease; the identifier enters quarantine",
+            tag: T,
+            params: vec![path("id", "lease id")],
+            body: None,
+            success: (200, lease_schema),
+            problems: &[404],
+        },
+        Op {
+            method: "get",
+            path: "/v1/portal/numbering/pool",
+            operation_id: "getPool",
+            summary: "The tenant's pool: quotas and current usage per kind",
+            tag: T,
+            params: vec![],
+            body: None,
+            success: (200, pool_schema),
+            problems: &[404],
+        },
+        Op {
+            method: "get",
+            path: "/v1/portal/numbering/numbers/{identifier}/history",
+            operation_id: "leaseHistory",
+            summary: "The leases this tenant has held on an identifier",
+            tag: T,
+            params: vec![path("identifier", "the identifier, e.g. +93791234567")],
+            body: None,
+            success: (200, || list_of(lease_schema())),
+            problems: &[404],
+        },
     ]
 }
 
@@ -167,8 +292,17 @@ fn identifier(field: &str, raw: &str) -> Result<Identifier, ApiError> {
 pub fn filter_text(field: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
     match v {
         None => Ok(None),
-        Some(s) if !s.is_empty() && s.len() <= 32 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '+') => Ok(Some(s)),
-        Some(_) => Err(ApiError::invalid(field, format!("{field} must be 1 to 32 letters, digits or +"))),
+        Some(s)
+            if !s.is_empty()
+                && s.len() <= 32
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '+') =>
+        {
+            Ok(Some(s))
+        }
+        Some(_) => Err(ApiError::invalid(
+            field,
+            format!("{field} must be 1 to 32 letters, digits or +"),
+        )),
     }
 }
 
@@ -181,7 +315,14 @@ pub fn wire_criteria(
     suffix: Option<String>,
     vanity_only: Option<bool>,
 ) -> CriteriaBody {
-    CriteriaBody { kind, operator, prefix, contains, suffix, vanity_only }
+    CriteriaBody {
+        kind,
+        operator,
+        prefix,
+        contains,
+        suffix,
+        vanity_only,
+    }
 }
 
 /// Parses criteria; `prefix` names the fields in errors (`criteria.`).
@@ -190,10 +331,22 @@ pub fn criteria(c: CriteriaBody, prefix: &str) -> Result<Criteria, ApiError> {
         .kind
         .map(|k| k.parse::<IdentifierKind>())
         .transpose()
-        .map_err(|_| ApiError::invalid(&format!("{prefix}kind"), "kind must be MSISDN, SHORT_CODE or ALPHA"))?;
+        .map_err(|_| {
+            ApiError::invalid(
+                &format!("{prefix}kind"),
+                "kind must be MSISDN, SHORT_CODE or ALPHA",
+            )
+        })?;
     let operator = match c.operator {
-        Some(o) if o.is_empty() || o.len() > 32 || !o.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => {
-            return Err(ApiError::invalid(&format!("{prefix}operator"), "operator must be an operator id"));
+        Some(o)
+            if o.is_empty()
+                || o.len() > 32
+                || !o.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+        {
+            return Err(ApiError::invalid(
+                &format!("{prefix}operator"),
+                "operator must be an operator id",
+            ));
         }
         o => o.map(|o| o.to_ascii_lowercase()),
     };
@@ -219,7 +372,10 @@ async fn browse(
     let t = tenant(&p)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid("limit", "limit must be between 1 and 200"));
+        return Err(ApiError::invalid(
+            "limit",
+            "limit must be between 1 and 200",
+        ));
     }
     let after = q
         .cursor
@@ -243,16 +399,23 @@ async fn browse(
         },
         "",
     )?;
-    let rows = s.store.browse(t, &crit, after.as_deref(), limit + 1).await?;
+    let rows = s
+        .store
+        .browse(t, &crit, after.as_deref(), limit + 1)
+        .await?;
     let more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
     let next = if more {
-        rows.last().map(|r| URL_SAFE_NO_PAD.encode(r.position.as_bytes()))
+        rows.last()
+            .map(|r| URL_SAFE_NO_PAD.encode(r.position.as_bytes()))
     } else {
         None
     };
     let items: Vec<_> = rows.iter().map(available_json).collect();
-    Ok(json_response(StatusCode::OK, json!({ "items": items, "next_cursor": next })))
+    Ok(json_response(
+        StatusCode::OK,
+        json!({ "items": items, "next_cursor": next }),
+    ))
 }
 
 async fn reserve(
@@ -264,8 +427,16 @@ async fn reserve(
     let t = tenant(&p)?;
     let ctx = ctx(&p, &headers)?;
     let r = match (body.identifier, body.criteria) {
-        (Some(raw), None) => s.store.reserve(&ctx, t, &identifier("identifier", &raw)?).await?,
-        (None, Some(c)) => s.store.reserve_any(&ctx, t, &criteria(c, "criteria.")?).await?,
+        (Some(raw), None) => {
+            s.store
+                .reserve(&ctx, t, &identifier("identifier", &raw)?)
+                .await?
+        }
+        (None, Some(c)) => {
+            s.store
+                .reserve_any(&ctx, t, &criteria(c, "criteria.")?)
+                .await?
+        }
         _ => {
             return Err(ApiError::invalid(
                 "identifier",
@@ -321,11 +492,17 @@ async fn assign(
     headers: HeaderMap,
     ApiJson(body): ApiJson<AssignBody>,
 ) -> Result<Response, ApiError> {
-    let id = ReservationId::parse(&body.reservation_id)
-        .map_err(|_| ApiError::invalid("reservation_id", "reservation_id is not a reservation id"))?;
+    let id = ReservationId::parse(&body.reservation_id).map_err(|_| {
+        ApiError::invalid("reservation_id", "reservation_id is not a reservation id")
+    })?;
     let l = s
         .store
-        .assign(&ctx(&p, &headers)?, tenant(&p)?, id, body.auto_renew.unwrap_or(true))
+        .assign(
+            &ctx(&p, &headers)?,
+            tenant(&p)?,
+            id,
+            body.auto_renew.unwrap_or(true),
+        )
         .await?;
     Ok(json_response(StatusCode::CREATED, lease_json(&l)))
 }
@@ -342,11 +519,17 @@ async fn leases(
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid("limit", "limit must be between 1 and 500"));
+        return Err(ApiError::invalid(
+            "limit",
+            "limit must be between 1 and 500",
+        ));
     }
     let ls = s.store.leases(tenant(&p)?, current, limit).await?;
     let items: Vec<_> = ls.iter().map(lease_json).collect();
-    Ok(json_response(StatusCode::OK, json!({ "items": items, "next_cursor": null })))
+    Ok(json_response(
+        StatusCode::OK,
+        json!({ "items": items, "next_cursor": null }),
+    ))
 }
 
 async fn lease(
@@ -413,5 +596,8 @@ async fn history(
         return Err(ApiError::not_found("lease history of this identifier"));
     }
     let items: Vec<_> = ls.iter().map(lease_json).collect();
-    Ok(json_response(StatusCode::OK, json!({ "items": items, "next_cursor": null })))
+    Ok(json_response(
+        StatusCode::OK,
+        json!({ "items": items, "next_cursor": null }),
+    ))
 }

@@ -16,7 +16,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     let mut edge = Edge::new(verifier);
     edge.limiter = Some(std::sync::Arc::new(RateLimiter::new(20.0, 40)));
     let state = ApiState { store, edge };
-    let app = numbering_portal_api::router(state)
-        .merge(openapi::docs_router("numbering portal API", numbering_portal_api::operations()));
+    let app = numbering_portal_api::router(state).merge(openapi::docs_router(
+        "numbering portal API",
+        numbering_portal_api::operations(),
+    ));
     lambda_http::run(with_fallbacks(app)).await
 }
