@@ -94,7 +94,7 @@ impl Store {
         let (filter, binds) = criteria.sql(1);
         let sql = format!(
             "SELECT {NUMBER_COLUMNS} FROM numbering.numbers n {ADMITTED_BY_POOL} {filter} \
-             ORDER BY n.id LIMIT 1 FOR UPDATE OF n SKIP LOCKED"
+             ORDER BY n.identity_key LIMIT 1 FOR UPDATE OF n SKIP LOCKED"
         );
         let n = crate::query::bind_all(sqlx::query_as::<_, NumberRow>(&sql), binds)
             .fetch_optional(&mut *tx)
