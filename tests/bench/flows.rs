@@ -91,7 +91,11 @@ async fn main() -> anyhow::Result<()> {
             };
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let r = post("/v1/portal/numbering/reservations", json!({ "criteria": { "kind": "MSISDN" } })).await;
+                let r = post(
+                    "/v1/portal/numbering/reservations",
+                    json!({ "criteria": { "kind": "MSISDN" } }),
+                )
+                .await;
                 latencies.push(t.elapsed());
                 let Ok(r) = r else {
                     failures.fetch_add(1, Ordering::Relaxed);
@@ -108,7 +112,11 @@ async fn main() -> anyhow::Result<()> {
                     continue;
                 }
                 let t = Instant::now();
-                let a = post("/v1/portal/numbering/leases", json!({ "reservation_id": body["id"] })).await;
+                let a = post(
+                    "/v1/portal/numbering/leases",
+                    json!({ "reservation_id": body["id"] }),
+                )
+                .await;
                 latencies.push(t.elapsed());
                 match a.map(|a| a.status().as_u16()) {
                     Ok(201) => {
@@ -133,7 +141,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = start.elapsed().as_secs_f64();
     all.sort();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     let flows = flows.load(Ordering::Relaxed);
     let conflicts = conflicts.load(Ordering::Relaxed);
     let failures = failures.load(Ordering::Relaxed);
@@ -144,7 +156,10 @@ async fn main() -> anyhow::Result<()> {
     println!("requests           {}", all.len());
     println!("latency p50        {:.1} ms", pct(0.50).as_secs_f64() * 1e3);
     println!("latency p99        {:.1} ms", pct(0.99).as_secs_f64() * 1e3);
-    println!("conflicts          {conflicts} ({:.3}% of flows attempted)", 100.0 * conflicts as f64 / (flows + conflicts + failures).max(1) as f64);
+    println!(
+        "conflicts          {conflicts} ({:.3}% of flows attempted)",
+        100.0 * conflicts as f64 / (flows + conflicts + failures).max(1) as f64
+    );
     println!("other failures     {failures}");
     Ok(())
 }

@@ -7,6 +7,7 @@ mod constraints;
 mod expiry;
 mod host;
 mod idempotency;
+mod jwks;
 mod lambda_events;
 mod lifecycle;
 mod portal_api;
