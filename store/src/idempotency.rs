@@ -47,26 +47,37 @@ impl Store {
     ) -> Result<Claim, LifecycleError> {
         let scope = tenant.map_or(Scope::Platform, Scope::Tenant);
         let mut tx = scope::begin(self.pool(), scope).await?;
-        // expired keys, and claims abandoned by a dead process, are free again
-        sqlx::query(
-            "DELETE FROM numbering.idempotency_keys WHERE scope = $1 AND key = $2 \
-             AND (expires_at <= now() OR (status = 'IN_PROGRESS' AND created_at < now() - make_interval(secs => $3)))",
-        )
-        .bind(owner)
-        .bind(key)
-        .bind(ABANDONED_AFTER_SECS)
-        .execute(&mut *tx)
-        .await?;
-        let inserted = sqlx::query(
-            "INSERT INTO numbering.idempotency_keys (scope, key, request_fingerprint) VALUES ($1, $2, $3) \
-             ON CONFLICT (scope, key) DO NOTHING",
-        )
-        .bind(owner)
-        .bind(key)
-        .bind(fingerprint)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let insert = "INSERT INTO numbering.idempotency_keys (scope, key, request_fingerprint) VALUES ($1, $2, $3) \
+             ON CONFLICT (scope, key) DO NOTHING";
+        let mut inserted = sqlx::query(insert)
+            .bind(owner)
+            .bind(key)
+            .bind(fingerprint)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if inserted == 0 {
+            // expired keys, and claims abandoned by a dead process, are free again
+            let freed = sqlx::query(
+                "DELETE FROM numbering.idempotency_keys WHERE scope = $1 AND key = $2 \
+                 AND (expires_at <= now() OR (status = 'IN_PROGRESS' AND created_at < now() - make_interval(secs => $3)))",
+            )
+            .bind(owner)
+            .bind(key)
+            .bind(ABANDONED_AFTER_SECS)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if freed == 1 {
+                inserted = sqlx::query(insert)
+                    .bind(owner)
+                    .bind(key)
+                    .bind(fingerprint)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+        }
         if inserted == 1 {
             tx.commit().await?;
             return Ok(Claim::Claimed);

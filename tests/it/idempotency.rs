@@ -180,3 +180,38 @@ async fn the_same_key_while_the_first_request_still_runs_is_refused_with_409() {
         .await;
     assert_eq!(third.bytes, first.bytes);
 }
+
+#[tokio::test]
+async fn an_expired_key_is_free_again() {
+    let app = TestApp::new().await;
+    app.db.pool_for("acme").await;
+    app.db.inventory(&["+93791234567", "+93791234568"]).await;
+    let t = tenant_token("acme");
+    let first = app
+        .call(
+            Method::POST,
+            RESERVE,
+            Some(&t),
+            Some("old"),
+            Some(&json!({ "identifier": "+93791234567" })),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    sqlx::query(
+        "UPDATE numbering.idempotency_keys SET created_at = now() - interval '3 days', expires_at = now() - interval '1 day'",
+    )
+    .execute(&app.db.owner)
+    .await
+    .unwrap();
+    let reused = app
+        .call(
+            Method::POST,
+            RESERVE,
+            Some(&t),
+            Some("old"),
+            Some(&json!({ "identifier": "+93791234568" })),
+        )
+        .await;
+    assert_eq!(reused.status, StatusCode::CREATED, "{:?}", reused.json);
+    assert_eq!(reused.str("identifier"), "+93791234568");
+}
