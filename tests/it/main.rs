@@ -6,6 +6,7 @@ mod audit_chain;
 mod constraints;
 mod expiry;
 mod host;
+mod host_rest;
 mod idempotency;
 mod jwks;
 mod lambda_events;
