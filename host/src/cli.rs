@@ -164,6 +164,7 @@ async fn serve(config: Config) -> Result<ExitCode> {
         metrics,
         validator,
         grpc_on_plaintext: grpc_tls.is_none(),
+        edge: serve::edge(&config, runtime::dev_secret(&config)?.as_deref())?,
     };
     let seal_every = Duration::from_millis(config.audit_seal_interval_ms);
     let extras = serve::Extras { grpc_tls, nats };

@@ -28,6 +28,12 @@ pub struct Config {
     pub policy: LifecyclePolicy,
     /// `NUMBERING_AUDIT_SEAL_INTERVAL_MS` (default 250).
     pub audit_seal_interval_ms: u64,
+    /// `NUMBERING_HTTP_BODY_LIMIT`: largest REST request body in bytes (default 65536).
+    pub http_body_limit: usize,
+    /// `NUMBERING_PORTAL_RATE_LIMIT` (requests per second per tenant, default 100)
+    /// and `NUMBERING_PORTAL_RATE_BURST` (bucket size, default 200); a rate of 0 turns it off.
+    pub portal_rate_limit: f64,
+    pub portal_rate_burst: u32,
     /// The hot path's read tiers.
     pub hot_path: HotPathConfig,
     /// `NATS_URL`: the bus for `num.cache.invalidate.v1` (and events).
@@ -64,6 +70,8 @@ pub struct GrpcTlsConfig {
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
     pub hs256_secret: Option<String>,
+    /// `NUMBERING_JWT_JWKS_FILE`: a JWKS (RS256 / ES256 / EdDSA public keys) to accept tokens from.
+    pub jwks_file: Option<PathBuf>,
     pub issuer: String,
     pub audience: String,
 }
@@ -99,6 +107,7 @@ impl Config {
         };
         let jwt = JwtConfig {
             hs256_secret: get("NUMBERING_JWT_HS256_SECRET"),
+            jwks_file: get("NUMBERING_JWT_JWKS_FILE").map(PathBuf::from),
             issuer: get("NUMBERING_JWT_ISSUER").unwrap_or_else(|| "numbering-dev".into()),
             audience: get("NUMBERING_JWT_AUDIENCE").unwrap_or_else(|| "numbering".into()),
         };
@@ -182,7 +191,13 @@ impl Config {
                 })
             }
         };
+        let http_body_limit = parse_num(&get, "NUMBERING_HTTP_BODY_LIMIT", 64 * 1024)?;
+        let portal_rate_limit = parse_num(&get, "NUMBERING_PORTAL_RATE_LIMIT", 100.0)?;
+        let portal_rate_burst = parse_num(&get, "NUMBERING_PORTAL_RATE_BURST", 200)?;
         Ok(Self {
+            http_body_limit,
+            portal_rate_limit,
+            portal_rate_burst,
             listen,
             database_url,
             db_role,

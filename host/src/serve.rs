@@ -17,7 +17,12 @@ use numbering_validate_lease::{HotPath, Validator, mtls::CallerAllowlist};
 use serde_json::json;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 
-use crate::runtime::migrations_applied;
+use std::sync::Arc;
+
+use anyhow::Context;
+use numbering_http_edge::{ApiState, Edge, RateLimiter, Verifier, openapi};
+
+use crate::{config::Config, runtime::migrations_applied};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -28,6 +33,52 @@ pub struct AppState {
     /// Serve NumberingService on the plaintext port too (false when mTLS is
     /// configured: then only the TLS listener serves it).
     pub grpc_on_plaintext: bool,
+    /// JWT verification, body limit and the portal's rate limiter.
+    pub edge: Edge,
+}
+
+/// The REST edge from configuration: HS256 (the configured or development
+/// secret) and/or a JWKS file, the body limit and the portal rate limit.
+pub fn edge(config: &Config, hs256_secret: Option<&str>) -> anyhow::Result<Edge> {
+    let mut verifier = Verifier::new(&config.jwt.issuer, &config.jwt.audience);
+    if let Some(secret) = hs256_secret {
+        verifier = verifier.with_hs256(secret.as_bytes());
+    }
+    if let Some(path) = &config.jwt.jwks_file {
+        let json = std::fs::read_to_string(path)
+            .with_context(|| format!("NUMBERING_JWT_JWKS_FILE={}", path.display()))?;
+        verifier = verifier.with_jwks(&json).map_err(anyhow::Error::msg)?;
+    }
+    let mut edge = Edge::new(verifier);
+    edge.body_limit = config.http_body_limit;
+    if config.portal_rate_limit > 0.0 {
+        edge.limiter = Some(Arc::new(RateLimiter::new(
+            config.portal_rate_limit,
+            config.portal_rate_burst,
+        )));
+    }
+    Ok(edge)
+}
+
+/// Both REST APIs and their OpenAPI document (`/openapi.json`, `/docs`).
+pub fn rest_router(store: Store, edge: Edge) -> Router {
+    let portal = ApiState {
+        store: store.clone(),
+        edge: edge.clone(),
+    };
+    // the rate limit is the portal's; admins are few and trusted
+    let admin = ApiState {
+        store,
+        edge: Edge {
+            limiter: None,
+            ..edge
+        },
+    };
+    let mut ops = numbering_portal_api::operations();
+    ops.extend(numbering_admin_api::operations());
+    numbering_portal_api::router(portal)
+        .merge(numbering_admin_api::router(admin))
+        .merge(openapi::docs_router("numbering-service REST API", ops))
 }
 
 /// The whole HTTP surface: health, metrics, the function routers, and the
@@ -52,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone());
     // REST latency per route; gRPC is measured by the hot path's own metrics
     ops.merge(numbering_validate_lease::router(state.validator.clone()))
+        .merge(rest_router(state.store.clone(), state.edge.clone()))
         .layer(middleware::from_fn(track_requests))
         .merge(grpc.into_axum_router())
 }

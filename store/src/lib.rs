@@ -8,11 +8,14 @@
 //! migrations): one live reservation and one active lease per identifier,
 //! row-level security per tenant, an append-only audit trail.
 
+pub mod admin;
 pub mod audit;
 mod error;
+pub mod idempotency;
 mod lifecycle;
 mod model;
 mod pool;
+mod query;
 mod record;
 mod scope;
 
@@ -20,6 +23,7 @@ pub use error::{LifecycleError, is_constraint_violation};
 pub use lifecycle::Store;
 pub use model::{Lease, LeaseStatus, Lookup, NumberRecord, Reservation, ReservationStatus};
 pub use pool::{PoolConfig, connect, migrate};
+pub use query::{Available, Criteria, PoolView};
 pub use record::{Actor, Ctx, record_admin_action};
 pub use scope::Scope;
 

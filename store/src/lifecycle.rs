@@ -23,6 +23,7 @@ use crate::{
         self, LEASE_COLUMNS, LeaseRow, LeaseStatus, NUMBER_COLUMNS, NumberRow, RESERVATION_COLUMNS,
         ReservationRow,
     },
+    query::ADMITTED_BY_POOL,
     record::{self, Actor, Change, Ctx},
     scope::{self, Scope},
 };
@@ -74,6 +75,49 @@ impl Store {
                 None => LifecycleError::NotFound("identifier"),
             });
         };
+        self.reserve_locked(tx, ctx, tenant, &pool, n).await
+    }
+
+    /// AVAILABLE → RESERVED for `tenant`, for the reservation TTL: one of the
+    /// pool's allowlisted, quota-permitting identifiers matching `criteria`,
+    /// chosen with `FOR UPDATE SKIP LOCKED` so concurrent callers (of any
+    /// tenant) each get a different identifier instead of a `CONFLICT`.
+    /// `NotFound` when nothing matching is available.
+    pub async fn reserve_any(
+        &self,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        criteria: &crate::Criteria,
+    ) -> Result<Reservation> {
+        let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
+        let pool = lock_pool(&mut tx, tenant).await?;
+        let (filter, binds) = criteria.sql(1);
+        let sql = format!(
+            "SELECT {NUMBER_COLUMNS} FROM numbering.numbers n {ADMITTED_BY_POOL} {filter} \
+             ORDER BY n.identity_key LIMIT 1 FOR UPDATE OF n SKIP LOCKED"
+        );
+        let n = crate::query::bind_all(sqlx::query_as::<_, NumberRow>(&sql), binds)
+            .fetch_optional(&mut *tx)
+            .await?;
+        // the pool's own limits narrow the search, so "any" never picks what
+        // the checks below would refuse
+        let Some(n) = n else {
+            return Err(LifecycleError::NotFound(
+                "available identifier matching the criteria",
+            ));
+        };
+        self.reserve_locked(tx, ctx, tenant, &pool, n).await
+    }
+
+    /// The rest of a reservation once the pool and the number are locked.
+    async fn reserve_locked(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        pool: &Pool,
+        n: NumberRow,
+    ) -> Result<Reservation> {
         let from = n.effective_state()?;
         match from {
             NumberState::Available => {}
@@ -885,7 +929,7 @@ impl Store {
 
 /// What a tenant's pool admits, locked for the transaction so that the
 /// tenant's quota checks are serialised.
-struct Pool {
+pub(crate) struct Pool {
     quotas: Quotas,
     allowed_kinds: Vec<String>,
     allowed_operators: Vec<String>,
@@ -952,7 +996,7 @@ async fn lock_pool(tx: &mut PgConnection, tenant: &TenantId) -> Result<Pool> {
 }
 
 /// Live reservations (not lapsed) plus current leases, per kind.
-async fn usage(tx: &mut PgConnection, tenant: &TenantId) -> Result<Usage> {
+pub(crate) async fn usage(tx: &mut PgConnection, tenant: &TenantId) -> Result<Usage> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT kind::text, count(*) FROM ( \
              SELECT kind FROM numbering.reservations \

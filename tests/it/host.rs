@@ -148,6 +148,8 @@ async fn the_run_command_comes_up_ready_with_no_configuration_and_stops_cleanly(
     assert_eq!(verdict["allowed"], false);
     assert_eq!(verdict["reason"], "NOT_REGISTERED");
 
+    crate::host_rest::check(&host.base, &host.banner).await;
+
     let status = host.stop();
     assert!(status.success(), "graceful shutdown exits 0: {status}");
 

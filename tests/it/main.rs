@@ -1,13 +1,19 @@
 //! Integration tests: one binary (fast to link), one module per capability.
 //! Every test gets its own database on a real Postgres (see `numbering_tests`).
 
+mod api_contract;
 mod audit_chain;
 mod constraints;
 mod expiry;
 mod host;
+mod host_rest;
 mod hot_path;
+mod idempotency;
+mod jwks;
+mod lambda_events;
 mod lifecycle;
 mod mtls;
+mod portal_api;
 mod production_roles;
 mod reserve_race;
 mod row_level_security;

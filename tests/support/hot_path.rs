@@ -131,6 +131,11 @@ impl TestHost {
             metrics,
             validator: Validator::new(reader.clone()),
             grpc_on_plaintext: setup.grpc_tls.is_none(),
+            edge: serve::edge(
+                &numbering::config::Config::from_lookup(|_| None).expect("default configuration"),
+                Some("hot-path-tests"),
+            )
+            .expect("the REST edge"),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

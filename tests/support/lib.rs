@@ -7,6 +7,8 @@
 //! parallel without seeing each other. With `DATABASE_URL` (a superuser URL)
 //! it does the same on that server.
 
+pub mod app;
+
 use std::{path::PathBuf, sync::OnceLock, time::Duration};
 
 pub mod hot_path;

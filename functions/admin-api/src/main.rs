@@ -1,0 +1,24 @@
+//! AWS Lambda entry point: the admin router behind `lambda_http`.
+
+use numbering_http_edge::{ApiState, Edge, Verifier, openapi, with_fallbacks};
+use numbering_store::{PoolConfig, Store, connect};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let url = env("DATABASE_URL").ok_or("DATABASE_URL is not set")?;
+    let mut config = PoolConfig::new(url);
+    config.max_connections = 2;
+    config.set_role = env("NUMBERING_DB_ROLE");
+    let pool = connect(&config).await?;
+    let store = Store::new(pool, Default::default());
+    let state = ApiState {
+        store,
+        edge: Edge::new(Verifier::from_env(env)?),
+    };
+    let app = numbering_admin_api::router(state).merge(openapi::docs_router(
+        "numbering admin API",
+        numbering_admin_api::operations(),
+    ));
+    lambda_http::run(with_fallbacks(app)).await
+}

@@ -1,0 +1,344 @@
+//! The admin API's request bodies (strict: unknown fields refused), their
+//! conversion into store inputs, and JSON Schemas.
+
+use numbering_http_edge::ApiError;
+use numbering_shared::IdentifierKind;
+use numbering_store::admin::{ContractInput, OperatorInput, PoolInput, SigningKeyInput};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+fn text(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
+    if v.trim().is_empty() || v.len() > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must be 1 to {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn kind(field: &str, v: &str) -> Result<String, ApiError> {
+    v.parse::<IdentifierKind>()
+        .map(|k| k.as_str().to_owned())
+        .map_err(|_| {
+            ApiError::invalid(
+                field,
+                format!("{field} must be MSISDN, SHORT_CODE or ALPHA"),
+            )
+        })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorBody {
+    pub name: String,
+    pub mcc: String,
+    pub mnc_codes: Vec<String>,
+    #[serde(default)]
+    pub msisdn_prefixes: Vec<String>,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl OperatorBody {
+    pub fn try_into_input(self, id: String) -> Result<OperatorInput, ApiError> {
+        if !(2..=32).contains(&id.len())
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(ApiError::invalid(
+                "id",
+                "id must be 2 to 32 lower-case letters, digits or -",
+            ));
+        }
+        text("name", &self.name, 200)?;
+        if self.mcc.len() != 3 || !self.mcc.chars().all(|c| c.is_ascii_digit()) {
+            return Err(ApiError::invalid("mcc", "mcc must be 3 digits"));
+        }
+        if self.mnc_codes.is_empty()
+            || self
+                .mnc_codes
+                .iter()
+                .any(|m| !(2..=3).contains(&m.len()) || !m.chars().all(|c| c.is_ascii_digit()))
+        {
+            return Err(ApiError::invalid(
+                "mnc_codes",
+                "mnc_codes must be one or more 2-3 digit codes",
+            ));
+        }
+        if self.msisdn_prefixes.iter().any(|p| {
+            p.is_empty() || p.len() > 16 || !p.chars().all(|c| c.is_ascii_digit() || c == '+')
+        }) {
+            return Err(ApiError::invalid(
+                "msisdn_prefixes",
+                "msisdn_prefixes must be digits",
+            ));
+        }
+        Ok(OperatorInput {
+            id,
+            name: self.name,
+            mcc: self.mcc,
+            mnc_codes: self.mnc_codes,
+            msisdn_prefixes: self.msisdn_prefixes,
+            active: self.active,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractBody {
+    pub contract_ref: String,
+    pub operator_id: Option<String>,
+    pub kind: String,
+    pub range_start: String,
+    pub range_end: String,
+    pub starts_on: chrono::NaiveDate,
+    pub ends_on: Option<chrono::NaiveDate>,
+}
+
+impl ContractBody {
+    pub fn try_into_input(self) -> Result<ContractInput, ApiError> {
+        text("contract_ref", &self.contract_ref, 128)?;
+        text("range_start", &self.range_start, 32)?;
+        text("range_end", &self.range_end, 32)?;
+        if self.ends_on.is_some_and(|e| e < self.starts_on) {
+            return Err(ApiError::invalid(
+                "ends_on",
+                "ends_on must not be before starts_on",
+            ));
+        }
+        Ok(ContractInput {
+            contract_ref: self.contract_ref,
+            operator_id: self.operator_id,
+            kind: kind("kind", &self.kind)?,
+            range_start: self.range_start,
+            range_end: self.range_end,
+            starts_on: self.starts_on,
+            ends_on: self.ends_on,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeyBody {
+    pub key_id: String,
+    pub operator_id: Option<String>,
+    pub algorithm: String,
+    pub public_key_pem: String,
+    pub valid_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl SigningKeyBody {
+    pub fn try_into_input(self) -> Result<SigningKeyInput, ApiError> {
+        if !matches!(self.algorithm.as_str(), "ed25519" | "ecdsa-p256-sha256") {
+            return Err(ApiError::invalid(
+                "algorithm",
+                "algorithm must be ed25519 or ecdsa-p256-sha256",
+            ));
+        }
+        if !self.public_key_pem.contains("-----BEGIN PUBLIC KEY-----")
+            || self.public_key_pem.len() > 4096
+        {
+            return Err(ApiError::invalid(
+                "public_key_pem",
+                "public_key_pem must be a PEM public key",
+            ));
+        }
+        text("key_id", &self.key_id, 128)?;
+        Ok(SigningKeyInput {
+            key_id: self.key_id,
+            operator_id: self.operator_id,
+            algorithm: self.algorithm,
+            public_key_pem: self.public_key_pem,
+            valid_until: self.valid_until,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeBody {
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quotas {
+    #[serde(rename = "MSISDN")]
+    pub msisdn: u32,
+    #[serde(rename = "SHORT_CODE")]
+    pub short_code: u32,
+    #[serde(rename = "ALPHA")]
+    pub alpha: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolBody {
+    pub display_name: Option<String>,
+    pub segment: Option<String>,
+    #[serde(default = "active")]
+    pub status: String,
+    pub quotas: Quotas,
+    #[serde(default = "all_kinds")]
+    pub allowed_kinds: Vec<String>,
+    #[serde(default)]
+    pub allowed_operators: Vec<String>,
+    #[serde(default)]
+    pub vanity_allowed: bool,
+}
+
+fn active() -> String {
+    "ACTIVE".into()
+}
+
+fn all_kinds() -> Vec<String> {
+    IdentifierKind::ALL
+        .iter()
+        .map(|k| k.as_str().to_owned())
+        .collect()
+}
+
+impl PoolBody {
+    pub fn try_into_input(self, tenant: &str) -> Result<PoolInput, ApiError> {
+        if !matches!(self.status.as_str(), "ACTIVE" | "SUSPENDED") {
+            return Err(ApiError::invalid(
+                "status",
+                "status must be ACTIVE or SUSPENDED",
+            ));
+        }
+        let q = |field: &str, v: u32| {
+            i32::try_from(v).map_err(|_| ApiError::invalid(field, "quota is too large"))
+        };
+        let kinds = self
+            .allowed_kinds
+            .iter()
+            .map(|k| kind("allowed_kinds", k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let display_name = self.display_name.unwrap_or_else(|| tenant.to_owned());
+        text("display_name", &display_name, 200)?;
+        Ok(PoolInput {
+            display_name,
+            segment: self.segment,
+            status: self.status,
+            quota_msisdn: q("quotas.MSISDN", self.quotas.msisdn)?,
+            quota_short_code: q("quotas.SHORT_CODE", self.quotas.short_code)?,
+            quota_alpha: q("quotas.ALPHA", self.quotas.alpha)?,
+            allowed_kinds: kinds,
+            allowed_operators: self
+                .allowed_operators
+                .into_iter()
+                .map(|o| o.to_ascii_lowercase())
+                .collect(),
+            vanity_allowed: self.vanity_allowed,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideBody {
+    pub justification: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    pub kind: Option<String>,
+    pub operator: Option<String>,
+    pub prefix: Option<String>,
+    pub contains: Option<String>,
+    pub suffix: Option<String>,
+    pub vanity_only: Option<bool>,
+    pub state: Option<String>,
+    pub tenant_id: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitQuery {
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQueryParams {
+    pub subject: Option<String>,
+    pub tenant_id: Option<String>,
+    pub action: Option<String>,
+    pub before_id: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+pub fn operator_schema() -> Value {
+    json!({ "type": "object", "additionalProperties": false, "required": ["name", "mcc", "mnc_codes"], "properties": {
+        "name": { "type": "string", "minLength": 1 },
+        "mcc": { "type": "string", "pattern": "^[0-9]{3}$" },
+        "mnc_codes": { "type": "array", "minItems": 1, "items": { "type": "string", "pattern": "^[0-9]{2,3}$" } },
+        "msisdn_prefixes": { "type": "array", "items": { "type": "string" } },
+        "active": { "type": "boolean" }
+    }})
+}
+
+pub fn contract_schema() -> Value {
+    json!({ "type": "object", "additionalProperties": false,
+        "required": ["contract_ref", "kind", "range_start", "range_end", "starts_on"], "properties": {
+        "contract_ref": { "type": "string" }, "operator_id": { "type": ["string", "null"] },
+        "kind": { "type": "string", "enum": ["MSISDN", "SHORT_CODE", "ALPHA"] },
+        "range_start": { "type": "string" }, "range_end": { "type": "string" },
+        "starts_on": { "type": "string", "format": "date" }, "ends_on": { "type": ["string", "null"], "format": "date" }
+    }})
+}
+
+pub fn signing_key_schema() -> Value {
+    json!({ "type": "object", "additionalProperties": false,
+        "required": ["key_id", "algorithm", "public_key_pem"], "properties": {
+        "key_id": { "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$" },
+        "operator_id": { "type": ["string", "null"] },
+        "algorithm": { "type": "string", "enum": ["ed25519", "ecdsa-p256-sha256"] },
+        "public_key_pem": { "type": "string" },
+        "valid_until": { "type": ["string", "null"], "format": "date-time" }
+    }})
+}
+
+pub fn revoke_schema() -> Value {
+    json!({ "type": "object", "additionalProperties": false, "required": ["reason"], "properties": {
+        "reason": { "type": "string", "minLength": 1 }
+    }})
+}
+
+pub fn pool_schema() -> Value {
+    json!({ "type": "object", "additionalProperties": false, "required": ["quotas"], "properties": {
+        "display_name": { "type": "string" }, "segment": { "type": ["string", "null"] },
+        "status": { "type": "string", "enum": ["ACTIVE", "SUSPENDED"] },
+        "quotas": { "type": "object", "additionalProperties": false, "required": ["MSISDN", "SHORT_CODE", "ALPHA"],
+            "properties": { "MSISDN": { "type": "integer", "minimum": 0 }, "SHORT_CODE": { "type": "integer", "minimum": 0 },
+                            "ALPHA": { "type": "integer", "minimum": 0 } } },
+        "allowed_kinds": { "type": "array", "items": { "type": "string", "enum": ["MSISDN", "SHORT_CODE", "ALPHA"] } },
+        "allowed_operators": { "type": "array", "items": { "type": "string" } },
+        "vanity_allowed": { "type": "boolean" }
+    }})
+}
+
+pub fn override_schema() -> Value {
+    json!({ "type": "object", "additionalProperties": false, "required": ["justification"], "properties": {
+        "justification": { "type": "string", "minLength": 20 }
+    }})
+}
+
+pub fn number_schema() -> Value {
+    json!({ "type": "object", "properties": {
+        "identifier": { "type": "string" }, "kind": { "type": "string" }, "state": { "type": "string" },
+        "tenant_id": { "type": ["string", "null"] }, "operator_id": { "type": ["string", "null"] },
+        "vanity": { "type": "boolean" }, "version": { "type": "integer" }
+    }})
+}

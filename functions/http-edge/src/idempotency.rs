@@ -1,0 +1,173 @@
+//! `Idempotency-Key` on mutating routes (IETF draft + Stripe semantics):
+//! missing → 400; same key and same request → the stored response replayed
+//! byte for byte (kept in Postgres, so also after a restart); same key and a
+//! different request → 422 `IDEMPOTENCY_KEY_REUSED`; same key while the
+//! first request still runs → 409 `IDEMPOTENCY_KEY_IN_USE`. Keys are scoped
+//! per tenant (platform admins: per subject) and kept at least 24 h. A
+//! response of ours that is a 5xx is not stored, so a retry runs again.
+
+use axum::{
+    body::{Body, to_bytes},
+    extract::{Request, State},
+    http::{HeaderName, HeaderValue, Method, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use numbering_store::idempotency::{Claim, StoredResponse};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::{ApiError, ApiState, Principal, extract::body_error};
+
+pub const HEADER: &str = "idempotency-key";
+
+/// Middleware for a router whose mutating routes need a key; runs after
+/// authentication (it needs the [`Principal`]).
+pub async fn layer(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    if !matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) {
+        return next.run(req).await;
+    }
+    match run(state, req, next).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+async fn run(state: ApiState, req: Request, next: Next) -> Result<Response, Response> {
+    let key = req
+        .headers()
+        .get(HEADER)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "IDEMPOTENCY_KEY_MISSING",
+                "this request needs an Idempotency-Key header",
+            )
+            .field("Idempotency-Key")
+            .into_response()
+        })?
+        .to_str()
+        .ok()
+        .map(str::to_owned)
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "Idempotency-Key",
+                "the Idempotency-Key must be 1 to 255 visible characters",
+            )
+            .into_response()
+        })?;
+    let principal = req
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::internal(&"idempotency layer without a principal").into_response()
+        })?;
+    let (tenant, owner) = match &principal.tenant_id {
+        Some(t) if principal.has_role(crate::auth::TENANT_ROLE) => {
+            (Some(t.clone()), t.as_str().to_owned())
+        }
+        _ => (None, format!("platform:{}", principal.subject)),
+    };
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, state.edge.body_limit)
+        .await
+        .map_err(|_| body_error("", StatusCode::PAYLOAD_TOO_LARGE).into_response())?;
+    let mut h = Sha256::new();
+    h.update(parts.method.as_str());
+    h.update(b"\n");
+    h.update(parts.uri.path_and_query().map_or("", |p| p.as_str()));
+    h.update(b"\n");
+    h.update(&bytes);
+    let fingerprint = hex::encode(h.finalize());
+
+    let store = &state.store;
+    let claim = store
+        .claim_idempotency_key(tenant.as_ref(), &owner, &key, &fingerprint)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    match claim {
+        Claim::Claimed => {}
+        Claim::Replay(stored) => return Ok(replay(stored)),
+        Claim::InFlight => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "IDEMPOTENCY_KEY_IN_USE",
+                "a request with this Idempotency-Key is still being processed",
+            )
+            .into_response());
+        }
+        Claim::Reused => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                "this Idempotency-Key was used for a different request",
+            )
+            .field("Idempotency-Key")
+            .into_response());
+        }
+    }
+
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    if response.status().is_server_error() {
+        let _ = store
+            .abandon_idempotency_key(tenant.as_ref(), &owner, &key)
+            .await;
+        return Ok(response);
+    }
+    let (rparts, rbody) = response.into_parts();
+    let body = match to_bytes(rbody, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = store
+                .abandon_idempotency_key(tenant.as_ref(), &owner, &key)
+                .await;
+            return Err(ApiError::internal(&e).into_response());
+        }
+    };
+    let headers: Vec<Value> = rparts
+        .headers
+        .iter()
+        .filter(|(n, _)| *n != "content-length" && *n != "date")
+        .filter_map(|(n, v)| v.to_str().ok().map(|v| json!([n.as_str(), v])))
+        .collect();
+    let stored = StoredResponse {
+        status: rparts.status.as_u16(),
+        headers: Value::Array(headers),
+        body: body.to_vec(),
+    };
+    if let Err(e) = store
+        .complete_idempotency_key(tenant.as_ref(), &owner, &key, &stored)
+        .await
+    {
+        // the work is done; failing to remember it only costs a 409 window
+        tracing::warn!(error = %e, "could not store the idempotent response");
+    }
+    Ok(Response::from_parts(rparts, Body::from(body)))
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut r = (status, stored.body).into_response();
+    r.headers_mut().remove(axum::http::header::CONTENT_TYPE);
+    if let Value::Array(pairs) = stored.headers {
+        for p in pairs {
+            if let (Some(n), Some(v)) = (
+                p.get(0).and_then(Value::as_str),
+                p.get(1).and_then(Value::as_str),
+            ) {
+                if let (Ok(n), Ok(v)) = (HeaderName::try_from(n), HeaderValue::try_from(v)) {
+                    r.headers_mut().append(n, v);
+                }
+            }
+        }
+    }
+    r.headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    r
+}

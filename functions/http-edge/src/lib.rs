@@ -1,0 +1,59 @@
+//! The REST edge shared by the portal and admin APIs: bearer-JWT
+//! authentication, RFC 9457 problem+json errors, extractors that never
+//! answer in plain text, Idempotency-Key handling, the per-tenant rate
+//! limit, and the OpenAPI document built from the same operation table the
+//! routers are built from.
+
+pub mod auth;
+pub mod extract;
+pub mod idempotency;
+pub mod openapi;
+pub mod problem;
+pub mod ratelimit;
+
+use std::sync::Arc;
+
+pub use auth::{Principal, Verifier};
+pub use problem::ApiError;
+pub use ratelimit::RateLimiter;
+
+/// The state of an API router: the system of record and the edge settings.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: numbering_store::Store,
+    pub edge: Edge,
+}
+
+/// Edge settings and shared state for one API router.
+#[derive(Clone)]
+pub struct Edge {
+    pub verifier: Arc<Verifier>,
+    pub limiter: Option<Arc<RateLimiter>>,
+    /// Largest accepted request body, in bytes (larger: 413).
+    pub body_limit: usize,
+}
+
+impl Edge {
+    pub fn new(verifier: Verifier) -> Self {
+        Self {
+            verifier: Arc::new(verifier),
+            limiter: None,
+            body_limit: 64 * 1024,
+        }
+    }
+}
+
+/// Answers unknown routes (404) and methods (405) with problem+json
+/// instead of an empty body; call once on the fully merged router.
+pub fn with_fallbacks(router: axum::Router) -> axum::Router {
+    use axum::http::StatusCode;
+    router
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "the route does not accept this method",
+            )
+        })
+}

@@ -1,0 +1,24 @@
+//! AWS Lambda entry point: the portal router behind `lambda_http`.
+
+use numbering_http_edge::{ApiState, Edge, RateLimiter, Verifier, openapi, with_fallbacks};
+use numbering_store::{PoolConfig, Store, connect};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let url = env("DATABASE_URL").ok_or("DATABASE_URL is not set")?;
+    let mut config = PoolConfig::new(url);
+    config.max_connections = 2;
+    config.set_role = env("NUMBERING_DB_ROLE");
+    let pool = connect(&config).await?;
+    let store = Store::new(pool, Default::default());
+    let verifier = Verifier::from_env(env)?;
+    let mut edge = Edge::new(verifier);
+    edge.limiter = Some(std::sync::Arc::new(RateLimiter::new(20.0, 40)));
+    let state = ApiState { store, edge };
+    let app = numbering_portal_api::router(state).merge(openapi::docs_router(
+        "numbering portal API",
+        numbering_portal_api::operations(),
+    ));
+    lambda_http::run(with_fallbacks(app)).await
+}

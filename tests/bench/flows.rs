@@ -1,0 +1,165 @@
+//! Benchmark: complete reserve → assign flows per second over HTTP.
+//!
+//! Starts a throwaway PostgreSQL (or uses `DATABASE_URL`), fills a fresh
+//! database with MSISDN stock and one pool per client tenant, serves the
+//! REST APIs on 127.0.0.1 (the same routers the host serves), then runs
+//! `--clients` concurrent clients for `--seconds`, each looping
+//! "reserve any MSISDN" → "assign" with Idempotency-Keys. Prints flows/s,
+//! request latency p50/p99 and the conflict rate.
+//!
+//!     cargo run --release -p numbering-tests --bin bench-flows -- --clients 64 --seconds 20
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use numbering_http_edge::with_fallbacks;
+use numbering_store::{PoolConfig, Store};
+use numbering_tests::{
+    TestDb,
+    app::{edge, tenant_token},
+};
+use serde_json::{Value, json};
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let clients = arg("--clients", 64);
+    let seconds = arg("--seconds", 20);
+    let stock = arg("--stock", 200_000);
+    let db_connections = arg("--db-connections", 32) as u32;
+
+    let db = TestDb::new().await;
+    sqlx::query(
+        "INSERT INTO numbering.numbers (identifier, identity_key, kind, operator_id, mcc, mnc) \
+         SELECT '+9379' || lpad(g::text, 7, '0'), '+9379' || lpad(g::text, 7, '0'), 'MSISDN', 'roshan', '412', '20' \
+         FROM generate_series(1, $1::int) g",
+    )
+    .bind(stock as i32)
+    .execute(&db.owner)
+    .await?;
+    for c in 0..clients {
+        sqlx::query(
+            "INSERT INTO numbering.tenant_pools (tenant_id, display_name, quota_msisdn) VALUES ($1, $1, 1000000)",
+        )
+        .bind(format!("bench-{c}"))
+        .execute(&db.owner)
+        .await?;
+    }
+    sqlx::query("ANALYZE").execute(&db.owner).await?;
+    let mut config = PoolConfig::new(db.owner_url.clone());
+    config.max_connections = db_connections;
+    let store = Store::new(numbering_store::connect(&config).await?, Default::default());
+    let app = with_fallbacks(numbering::serve::rest_router(store, edge()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients as usize)
+        .build()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flows = Arc::new(AtomicU64::new(0));
+    let conflicts = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    let start = Instant::now();
+    for c in 0..clients {
+        let (http, base, stop) = (http.clone(), base.clone(), stop.clone());
+        let (flows, conflicts, failures) = (flows.clone(), conflicts.clone(), failures.clone());
+        tasks.push(tokio::spawn(async move {
+            let token = tenant_token(&format!("bench-{c}"));
+            let mut latencies = Vec::new();
+            let post = |path: &str, body: Value| {
+                http.post(format!("{base}{path}"))
+                    .bearer_auth(&token)
+                    .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
+                    .json(&body)
+                    .send()
+            };
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let r = post(
+                    "/v1/portal/numbering/reservations",
+                    json!({ "criteria": { "kind": "MSISDN" } }),
+                )
+                .await;
+                latencies.push(t.elapsed());
+                let Ok(r) = r else {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                if status != 201 {
+                    if body["code"] == "CONFLICT" {
+                        conflicts.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                    continue;
+                }
+                let t = Instant::now();
+                let a = post(
+                    "/v1/portal/numbering/leases",
+                    json!({ "reservation_id": body["id"] }),
+                )
+                .await;
+                latencies.push(t.elapsed());
+                match a.map(|a| a.status().as_u16()) {
+                    Ok(201) => {
+                        flows.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(409) => {
+                        conflicts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await?);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    let flows = flows.load(Ordering::Relaxed);
+    let conflicts = conflicts.load(Ordering::Relaxed);
+    let failures = failures.load(Ordering::Relaxed);
+    println!("clients            {clients}");
+    println!("duration           {elapsed:.1} s");
+    println!("flows completed    {flows}");
+    println!("flows/s            {:.0}", flows as f64 / elapsed);
+    println!("requests           {}", all.len());
+    println!("latency p50        {:.1} ms", pct(0.50).as_secs_f64() * 1e3);
+    println!("latency p99        {:.1} ms", pct(0.99).as_secs_f64() * 1e3);
+    println!(
+        "conflicts          {conflicts} ({:.3}% of flows attempted)",
+        100.0 * conflicts as f64 / (flows + conflicts + failures).max(1) as f64
+    );
+    println!("other failures     {failures}");
+    Ok(())
+}
