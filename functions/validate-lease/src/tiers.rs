@@ -119,7 +119,8 @@ impl TierMetrics {
 
 struct Inner {
     metrics: TierMetrics,
-    local: LocalCache,
+    /// `None` when `local_capacity` is 0: no in-process tier at all.
+    local: Option<LocalCache>,
     lookups: moka::sync::Cache<String, Option<Lookup>>,
     dynamo: Option<DynamoTier>,
     store: Store,
@@ -131,7 +132,8 @@ struct Inner {
 
 impl LeaseReader {
     pub fn new(store: Store, dynamo: Option<DynamoTier>, config: TierConfig) -> Self {
-        let local = LocalCache::new(config.local_capacity, config.local_ttl, config.negative_ttl);
+        let local = (config.local_capacity > 0)
+            .then(|| LocalCache::new(config.local_capacity, config.local_ttl, config.negative_ttl));
         let lookups = moka::sync::Cache::builder()
             .max_capacity(config.local_capacity)
             .time_to_live(config.local_ttl)
@@ -166,7 +168,7 @@ impl LeaseReader {
         let i = &self.inner;
         let key = identifier.key();
         let started = Instant::now();
-        if let Some(hit) = i.local.get(&key) {
+        if let Some(hit) = i.local.as_ref().and_then(|l| l.get(&key)) {
             i.metrics.observe("local", "hit", started);
             return Ok(hit.snapshot);
         }
@@ -176,7 +178,9 @@ impl LeaseReader {
             match tokio::time::timeout(i.config.dynamo_deadline, dynamo.get(&key)).await {
                 Ok(Ok(Some(hit))) => {
                     i.metrics.observe("dynamodb", "hit", started);
-                    i.local.put_forward(&key, hit.clone());
+                    if let Some(local) = &i.local {
+                        local.put_forward(&key, hit.clone());
+                    }
                     return Ok(hit.snapshot);
                 }
                 Ok(Ok(None)) => i.metrics.observe("dynamodb", "miss", started),
@@ -198,7 +202,9 @@ impl LeaseReader {
             Ok(Ok(snapshot)) => {
                 i.metrics.observe("postgres", "hit", started);
                 let cached = Cached::from_snapshot(snapshot);
-                i.local.put_forward(&key, cached.clone());
+                if let Some(local) = &i.local {
+                    local.put_forward(&key, cached.clone());
+                }
                 if let (Some(dynamo), Some(_)) = (&i.dynamo, &cached.snapshot) {
                     if self.dynamo_usable() {
                         let (dynamo, key, value) = (dynamo.clone(), key.clone(), cached.clone());
@@ -248,14 +254,18 @@ impl LeaseReader {
 
     /// Drops `identity_key` from the in-process tier (the invalidation bus).
     pub fn invalidate(&self, identity_key: &str) {
-        self.inner.local.invalidate(identity_key);
+        if let Some(local) = &self.inner.local {
+            local.invalidate(identity_key);
+        }
         self.inner.lookups.invalidate(identity_key);
         self.inner.metrics.invalidations.increment(1);
     }
 
     /// Empties the in-process tier.
     pub fn clear_local(&self) {
-        self.inner.local.clear();
+        if let Some(local) = &self.inner.local {
+            local.clear();
+        }
         self.inner.lookups.invalidate_all();
     }
 
@@ -271,7 +281,9 @@ impl LeaseReader {
         if let Some(dynamo) = &self.inner.dynamo {
             dynamo.put_forward(&key, &cached).await?;
         }
-        self.inner.local.put_forward(&key, cached);
+        if let Some(local) = &self.inner.local {
+            local.put_forward(&key, cached);
+        }
         Ok(())
     }
 
