@@ -9,6 +9,7 @@
 //! row-level security per tenant, an append-only audit trail.
 
 pub mod audit;
+mod automation;
 mod error;
 mod lifecycle;
 mod model;

@@ -2,9 +2,13 @@
 //! Every test gets its own database on a real Postgres (see `numbering_tests`).
 
 mod audit_chain;
+mod clients;
 mod constraints;
+mod consumers;
 mod expiry;
 mod host;
 mod lifecycle;
+mod relay;
 mod reserve_race;
 mod row_level_security;
+mod sweeper;
