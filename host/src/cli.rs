@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use crate::{
     config::Config,
     demo,
+    events::Events,
+    nats::EmbeddedNats,
     runtime::{self, Database},
     serve::{self, AppState},
     telemetry, token,
@@ -126,19 +128,69 @@ async fn serve(config: Config) -> Result<ExitCode> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    print_banner(&config, &db, addr)?;
+    let (embedded_nats, nats_line) = start_nats(&config);
+    let events = match nats_url(&config, embedded_nats.as_ref()) {
+        Some(url) => Some(Events::connect(&url, config.billing_url.as_deref()).await?),
+        None => None,
+    };
+    print_banner(&config, &db, addr, &nats_line)?;
     let state = AppState {
         store: db.store.clone(),
         metrics,
+        events,
     };
     let seal_every = Duration::from_millis(config.audit_seal_interval_ms);
     let result = serve::run(state, listener, seal_every, serve::shutdown_signal()).await;
+    drop(embedded_nats);
     db.close().await;
     tracing::info!("stopped");
     result.map(|()| ExitCode::SUCCESS)
 }
 
-fn print_banner(config: &Config, db: &Database, addr: std::net::SocketAddr) -> Result<()> {
+/// With no `NATS_URL`, a private `nats-server -js` under the data dir
+/// (port `NUMBERING_NATS_PORT`, default a free one). Without the binary the
+/// service still runs, without events (the banner says so).
+fn start_nats(config: &Config) -> (Option<EmbeddedNats>, String) {
+    if config.nats_url.is_some() {
+        return (None, "  NATS         NATS_URL\n".into());
+    }
+    let port = std::env::var("NUMBERING_NATS_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let dir = config.data_dir.join("nats");
+    match EmbeddedNats::start(&dir, port) {
+        Ok(nats) => {
+            let line = format!(
+                "  NATS         {} (embedded JetStream; data in {})\n",
+                nats.url(),
+                dir.display()
+            );
+            (Some(nats), line)
+        }
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "no NATS: events, consumers and the sweeper are off");
+            (
+                None,
+                format!("  NATS         not started ({e}); events are off\n"),
+            )
+        }
+    }
+}
+
+fn nats_url(config: &Config, embedded: Option<&EmbeddedNats>) -> Option<String> {
+    config
+        .nats_url
+        .clone()
+        .or_else(|| embedded.map(EmbeddedNats::url))
+}
+
+fn print_banner(
+    config: &Config,
+    db: &Database,
+    addr: std::net::SocketAddr,
+    nats_line: &str,
+) -> Result<()> {
     let mut out = String::new();
     out.push_str("\nnumbering-service is up\n");
     out.push_str(&format!(
@@ -153,6 +205,7 @@ fn print_banner(config: &Config, db: &Database, addr: std::net::SocketAddr) -> R
         )),
         None => out.push_str("  Postgres     DATABASE_URL\n"),
     }
+    out.push_str(nats_line);
     let mut jwt = config.jwt.clone();
     jwt.hs256_secret = runtime::dev_secret(config)?;
     if jwt.hs256_secret.is_some() {

@@ -28,6 +28,11 @@ pub struct Config {
     pub policy: LifecyclePolicy,
     /// `NUMBERING_AUDIT_SEAL_INTERVAL_MS` (default 250).
     pub audit_seal_interval_ms: u64,
+    /// `NATS_URL`; absent: a private `nats-server -js` under `data_dir`.
+    pub nats_url: Option<String>,
+    /// `NUMBERING_BILLING_URL`: billing-service gRPC (PreviewCharge); absent:
+    /// renewals wait (billing counts as unreachable).
+    pub billing_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,7 +107,11 @@ impl Config {
             }
         }
         let audit_seal_interval_ms = parse_num(&get, "NUMBERING_AUDIT_SEAL_INTERVAL_MS", 250)?;
+        let nats_url = get("NATS_URL");
+        let billing_url = get("NUMBERING_BILLING_URL");
         Ok(Self {
+            nats_url,
+            billing_url,
             listen,
             database_url,
             db_role,

@@ -23,6 +23,8 @@ use crate::runtime::migrations_applied;
 pub struct AppState {
     pub store: Store,
     pub metrics: PrometheusHandle,
+    /// The relay, inbound consumers and sweeper (None: no NATS).
+    pub events: Option<crate::events::Events>,
 }
 
 /// The whole HTTP surface: health, metrics, the function routers, and the
@@ -117,6 +119,9 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut jobs = JoinSet::new();
     jobs.spawn(seal_audit(state.store.clone(), seal_every, stop_rx.clone()));
+    if let Some(events) = state.events.clone() {
+        events.spawn(&state.store, &mut jobs, stop_rx.clone());
+    }
     jobs.spawn(maintain_partitions(state.store.clone(), stop_rx));
     let app = router(state);
     axum::serve(listener, app)

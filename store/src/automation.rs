@@ -7,11 +7,10 @@ use chrono::Duration;
 use numbering_shared::{Identifier, ReservationId, TenantId};
 
 use crate::{
-    Lease, LifecycleError,
+    Lease, LifecycleError, Store,
     model::{self, LEASE_COLUMNS, LeaseRow},
     record::{Ctx, record_admin_action},
     scope::{self, Scope},
-    Store,
 };
 
 type Result<T, E = LifecycleError> = std::result::Result<T, E>;
@@ -31,8 +30,12 @@ impl Store {
 
     /// ACTIVE leases whose term has ended, oldest first.
     pub async fn leases_past_term(&self, limit: i64) -> Result<Vec<Lease>> {
-        self.platform_leases("l.status = 'ACTIVE' AND l.term_end <= now() - make_interval(secs => $1)", 0.0, limit)
-            .await
+        self.platform_leases(
+            "l.status = 'ACTIVE' AND l.term_end <= now() - make_interval(secs => $1)",
+            0.0,
+            limit,
+        )
+        .await
     }
 
     /// The tenant's current leases (ACTIVE and SUSPENDED).

@@ -9,9 +9,7 @@ use std::{
     time::Duration,
 };
 
-use numbering_clients::{
-    AssignError, GrpcBilling, GrpcSenderIdRegistry, assign_verified, channel,
-};
+use numbering_clients::{AssignError, GrpcBilling, GrpcSenderIdRegistry, assign_verified, channel};
 use numbering_proto::{
     billing::v1::{
         PreviewChargeRequest, PreviewChargeResponse,
@@ -46,7 +44,11 @@ impl BillingService for FakeBilling {
         let decline = self.decline.load(Ordering::SeqCst);
         Ok(Response::new(PreviewChargeResponse {
             approved: !decline,
-            decline_reason: if decline { "ACCOUNT_DELINQUENT".into() } else { String::new() },
+            decline_reason: if decline {
+                "ACCOUNT_DELINQUENT".into()
+            } else {
+                String::new()
+            },
             amount_minor: 500,
             currency: "EUR".into(),
         }))
@@ -103,7 +105,9 @@ pub(crate) async fn nobody_listening() -> String {
 }
 
 pub(crate) fn billing_client(url: &str) -> Arc<GrpcBilling> {
-    Arc::new(GrpcBilling::new(channel(url, Duration::from_secs(2)).unwrap()))
+    Arc::new(GrpcBilling::new(
+        channel(url, Duration::from_secs(2)).unwrap(),
+    ))
 }
 
 async fn registry_at(url: &str) -> GrpcSenderIdRegistry {
@@ -117,16 +121,41 @@ async fn an_alpha_assign_is_refused_when_the_registry_says_no_and_allowed_when_i
     let alpha = db.inventory(&["ACME-BANK"]).await.remove(0);
     let fake = FakeRegistry::default();
     let registry = registry_at(&serve_registry(fake.clone()).await).await;
-    let r = db.store.reserve(&tenant_ctx(&tenant), &tenant, &alpha).await.unwrap();
+    let r = db
+        .store
+        .reserve(&tenant_ctx(&tenant), &tenant, &alpha)
+        .await
+        .unwrap();
 
-    let refused = assign_verified(&db.store, &registry, &tenant_ctx(&tenant), &tenant, r.id, true).await;
-    assert!(matches!(refused, Err(AssignError::NotVerified { .. })), "{refused:?}");
-    assert_eq!(db.store.number(&alpha).await.unwrap().unwrap().state, NumberState::Reserved);
+    let refused = assign_verified(
+        &db.store,
+        &registry,
+        &tenant_ctx(&tenant),
+        &tenant,
+        r.id,
+        true,
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(AssignError::NotVerified { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        db.store.number(&alpha).await.unwrap().unwrap().state,
+        NumberState::Reserved
+    );
 
     fake.verified.store(true, Ordering::SeqCst);
-    let lease = assign_verified(&db.store, &registry, &tenant_ctx(&tenant), &tenant, r.id, true)
-        .await
-        .expect("verified: assigned");
+    let lease = assign_verified(
+        &db.store,
+        &registry,
+        &tenant_ctx(&tenant),
+        &tenant,
+        r.id,
+        true,
+    )
+    .await
+    .expect("verified: assigned");
     assert_eq!(lease.identifier, alpha);
 }
 
@@ -136,11 +165,29 @@ async fn an_alpha_assign_is_refused_with_a_503_class_error_when_the_registry_is_
     let tenant = db.pool_for("acme").await;
     let alpha = db.inventory(&["ACME-BANK"]).await.remove(0);
     let registry = registry_at(&nobody_listening().await).await;
-    let r = db.store.reserve(&tenant_ctx(&tenant), &tenant, &alpha).await.unwrap();
+    let r = db
+        .store
+        .reserve(&tenant_ctx(&tenant), &tenant, &alpha)
+        .await
+        .unwrap();
 
-    let refused = assign_verified(&db.store, &registry, &tenant_ctx(&tenant), &tenant, r.id, true).await;
-    assert!(matches!(refused, Err(AssignError::RegistryUnavailable(_))), "{refused:?}");
-    assert_eq!(db.store.number(&alpha).await.unwrap().unwrap().state, NumberState::Reserved);
+    let refused = assign_verified(
+        &db.store,
+        &registry,
+        &tenant_ctx(&tenant),
+        &tenant,
+        r.id,
+        true,
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(AssignError::RegistryUnavailable(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        db.store.number(&alpha).await.unwrap().unwrap().state,
+        NumberState::Reserved
+    );
     assert_eq!(db.count("numbering.leases").await, 0);
 }
 
@@ -150,8 +197,19 @@ async fn a_non_alpha_assign_does_not_ask_the_registry() {
     let tenant = db.pool_for("acme").await;
     let msisdn = db.inventory(&["+93781112223"]).await.remove(0);
     let registry = registry_at(&nobody_listening().await).await;
-    let r = db.store.reserve(&tenant_ctx(&tenant), &tenant, &msisdn).await.unwrap();
-    assign_verified(&db.store, &registry, &tenant_ctx(&tenant), &tenant, r.id, true)
+    let r = db
+        .store
+        .reserve(&tenant_ctx(&tenant), &tenant, &msisdn)
         .await
-        .expect("an MSISDN needs no registry");
+        .unwrap();
+    assign_verified(
+        &db.store,
+        &registry,
+        &tenant_ctx(&tenant),
+        &tenant,
+        r.id,
+        true,
+    )
+    .await
+    .expect("an MSISDN needs no registry");
 }

@@ -44,10 +44,18 @@ async fn wait_for_stream(js: &jetstream::Context) {
 }
 
 async fn processed(db: &TestDb, id: &str) -> bool {
-    db.count(&format!("numbering.processed_events WHERE event_id = '{id}'")).await == 1
+    db.count(&format!(
+        "numbering.processed_events WHERE event_id = '{id}'"
+    ))
+    .await
+        == 1
 }
 
-async fn verdict(db: &TestDb, id: &numbering_shared::Identifier, tenant: &TenantId) -> ValidationReason {
+async fn verdict(
+    db: &TestDb,
+    id: &numbering_shared::Identifier,
+    tenant: &TenantId,
+) -> ValidationReason {
     let snap = db.store.snapshot(id).await.unwrap();
     validate(snap.as_ref(), tenant, chrono::Utc::now()).reason
 }
@@ -61,15 +69,33 @@ async fn compliance_tenant_suspended_delivered_twice_recalls_every_lease_once() 
         .inventory(&["+93781112223", "+93781112224", "ACME-BANK", "+93781112225"])
         .await;
     lease_all(&db, &tenant, &ids[..3]).await;
-    db.store.reserve(&tenant_ctx(&tenant), &tenant, &ids[3]).await.unwrap();
+    db.store
+        .reserve(&tenant_ctx(&tenant), &tenant, &ids[3])
+        .await
+        .unwrap();
     let _stop = spawn_consumer(&db, nats.client().await);
     let js = jetstream::new(nats.client().await);
     wait_for_stream(&js).await;
 
     let data = json!({ "tenant_id": "acme", "reason": "KYC_FAILED" });
-    send(&js, "compliance.tenant.suspended.v1", "evt-compliance-1", data.clone()).await;
-    send(&js, "compliance.tenant.suspended.v1", "evt-compliance-1", data).await;
-    eventually(Duration::from_secs(20), "the event processed", || processed(&db, "evt-compliance-1")).await;
+    send(
+        &js,
+        "compliance.tenant.suspended.v1",
+        "evt-compliance-1",
+        data.clone(),
+    )
+    .await;
+    send(
+        &js,
+        "compliance.tenant.suspended.v1",
+        "evt-compliance-1",
+        data,
+    )
+    .await;
+    eventually(Duration::from_secs(20), "the event processed", || {
+        processed(&db, "evt-compliance-1")
+    })
+    .await;
     // let the duplicate be delivered and ignored
     tokio::time::sleep(Duration::from_secs(1)).await;
 
@@ -81,11 +107,27 @@ async fn compliance_tenant_suspended_delivered_twice_recalls_every_lease_once() 
             ))
             .await;
         assert_eq!(recalls, 1, "{id} recalled once");
-        assert_eq!(verdict(&db, id, &tenant).await, ValidationReason::QuarantineActive, "{id}");
+        assert_eq!(
+            verdict(&db, id, &tenant).await,
+            ValidationReason::QuarantineActive,
+            "{id}"
+        );
     }
-    assert_eq!(db.count("numbering.reservations WHERE status = 'CANCELLED'").await, 1);
-    assert_eq!(db.count("numbering.tenant_pools WHERE status = 'SUSPENDED'").await, 1);
-    assert_eq!(db.count("numbering.outbox WHERE event_type = 'number.recalled.v1'").await, 3);
+    assert_eq!(
+        db.count("numbering.reservations WHERE status = 'CANCELLED'")
+            .await,
+        1
+    );
+    assert_eq!(
+        db.count("numbering.tenant_pools WHERE status = 'SUSPENDED'")
+            .await,
+        1
+    );
+    assert_eq!(
+        db.count("numbering.outbox WHERE event_type = 'number.recalled.v1'")
+            .await,
+        3
+    );
 }
 
 #[tokio::test]
@@ -99,19 +141,53 @@ async fn delinquent_then_paid_suspends_then_reinstates_the_tenants_leases() {
     let js = jetstream::new(nats.client().await);
     wait_for_stream(&js).await;
 
-    send(&js, "billing.account.delinquent.v1", "evt-d-1", json!({ "tenant_id": "acme" })).await;
-    eventually(Duration::from_secs(20), "delinquency processed", || processed(&db, "evt-d-1")).await;
+    send(
+        &js,
+        "billing.account.delinquent.v1",
+        "evt-d-1",
+        json!({ "tenant_id": "acme" }),
+    )
+    .await;
+    eventually(Duration::from_secs(20), "delinquency processed", || {
+        processed(&db, "evt-d-1")
+    })
+    .await;
     for id in &ids {
-        assert_eq!(verdict(&db, id, &tenant).await, ValidationReason::LeaseSuspended, "{id}");
+        assert_eq!(
+            verdict(&db, id, &tenant).await,
+            ValidationReason::LeaseSuspended,
+            "{id}"
+        );
     }
 
-    send(&js, "billing.account.paid.v1", "evt-p-1", json!({ "tenant_id": "acme" })).await;
-    eventually(Duration::from_secs(20), "payment processed", || processed(&db, "evt-p-1")).await;
+    send(
+        &js,
+        "billing.account.paid.v1",
+        "evt-p-1",
+        json!({ "tenant_id": "acme" }),
+    )
+    .await;
+    eventually(Duration::from_secs(20), "payment processed", || {
+        processed(&db, "evt-p-1")
+    })
+    .await;
     for id in &ids {
-        assert_eq!(verdict(&db, id, &tenant).await, ValidationReason::Ok, "{id}");
+        assert_eq!(
+            verdict(&db, id, &tenant).await,
+            ValidationReason::Ok,
+            "{id}"
+        );
     }
-    assert_eq!(db.count("numbering.audit_log WHERE action = 'suspend'").await, 2);
-    assert_eq!(db.count("numbering.audit_log WHERE action = 'reinstate'").await, 2);
+    assert_eq!(
+        db.count("numbering.audit_log WHERE action = 'suspend'")
+            .await,
+        2
+    );
+    assert_eq!(
+        db.count("numbering.audit_log WHERE action = 'reinstate'")
+            .await,
+        2
+    );
 }
 
 #[tokio::test]
@@ -125,9 +201,21 @@ async fn a_revoked_sender_id_recalls_that_alpha_lease_only() {
     let js = jetstream::new(nats.client().await);
     wait_for_stream(&js).await;
 
-    send(&js, "senderid.revoked.v1", "evt-r-1", json!({ "tenant_id": "acme", "alpha_id": "ACME-BANK" })).await;
-    eventually(Duration::from_secs(20), "revocation processed", || processed(&db, "evt-r-1")).await;
-    assert_eq!(verdict(&db, &ids[0], &tenant).await, ValidationReason::QuarantineActive);
+    send(
+        &js,
+        "senderid.revoked.v1",
+        "evt-r-1",
+        json!({ "tenant_id": "acme", "alpha_id": "ACME-BANK" }),
+    )
+    .await;
+    eventually(Duration::from_secs(20), "revocation processed", || {
+        processed(&db, "evt-r-1")
+    })
+    .await;
+    assert_eq!(
+        verdict(&db, &ids[0], &tenant).await,
+        ValidationReason::QuarantineActive
+    );
     assert_eq!(verdict(&db, &ids[1], &tenant).await, ValidationReason::Ok);
 }
 
@@ -148,7 +236,14 @@ async fn an_event_that_can_never_succeed_goes_to_the_dead_letter_subject_with_it
     // it changes nothing and is processed; a missing tenant id is permanent.
     send(&js, "billing.account.paid.v1", "evt-no-tenant", json!({})).await;
     let client = nats.client().await;
-    let dead = read_stream(&client, "NUMBERING_OPS", "numbering.ops.deadletter.v1", 2, Duration::from_secs(20)).await;
+    let dead = read_stream(
+        &client,
+        "NUMBERING_OPS",
+        "numbering.ops.deadletter.v1",
+        2,
+        Duration::from_secs(20),
+    )
+    .await;
     assert_eq!(dead.len(), 2);
     let reasons: Vec<String> = dead
         .iter()

@@ -28,7 +28,8 @@ pub(crate) fn fast() -> RelayConfig {
 }
 
 pub(crate) async fn unpublished(db: &TestDb) -> i64 {
-    db.count("numbering.outbox WHERE published_at IS NULL").await
+    db.count("numbering.outbox WHERE published_at IS NULL")
+        .await
 }
 
 fn envelope(m: &async_nats::jetstream::Message) -> Value {
@@ -55,7 +56,10 @@ async fn churn(store: Store, id: Identifier, times: usize) {
         if i % 2 == 0 {
             store.suspend(&system_ctx(), &id).await.expect("suspend");
         } else {
-            store.reinstate(&system_ctx(), &id).await.expect("reinstate");
+            store
+                .reinstate(&system_ctx(), &id)
+                .await
+                .expect("reinstate");
         }
     }
 }
@@ -75,7 +79,14 @@ async fn a_tenants_assign_reaches_a_jetstream_consumer_as_number_assigned_with_t
     let (_stop, _relay) = spawn_relay(&db, nats.client().await, fast());
 
     let client = nats.client().await;
-    let got = read_stream(&client, "NUMBERING_EVENTS", "number.assigned.v1", 1, Duration::from_secs(20)).await;
+    let got = read_stream(
+        &client,
+        "NUMBERING_EVENTS",
+        "number.assigned.v1",
+        1,
+        Duration::from_secs(20),
+    )
+    .await;
     assert_eq!(got.len(), 1);
     let e = envelope(&got[0]);
     let event_id: uuid::Uuid = sqlx::query_scalar(
@@ -93,8 +104,16 @@ async fn a_tenants_assign_reaches_a_jetstream_consumer_as_number_assigned_with_t
     assert_eq!(e["data"]["lease_id"], lease.id.to_string());
     assert_eq!(e["data"]["to_state"], "ASSIGNED");
     assert!(chrono::DateTime::parse_from_rfc3339(e["time"].as_str().unwrap()).is_ok());
-    let msg_id = got[0].headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.to_string());
-    assert_eq!(msg_id, Some(event_id.to_string()), "Nats-Msg-Id is the event id");
+    let msg_id = got[0]
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Msg-Id"))
+        .map(|v| v.to_string());
+    assert_eq!(
+        msg_id,
+        Some(event_id.to_string()),
+        "Nats-Msg-Id is the event id"
+    );
 
     // The documented schemas name exactly what arrives.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/events");
@@ -106,7 +125,10 @@ async fn a_tenants_assign_reaches_a_jetstream_consumer_as_number_assigned_with_t
             serde_json::from_str(&std::fs::read_to_string(root.join(file)).unwrap()).unwrap();
         for key in schema["required"].as_array().unwrap() {
             let key = key.as_str().unwrap();
-            assert!(value.get(key).is_some(), "{file}: {key} missing from {value}");
+            assert!(
+                value.get(key).is_some(),
+                "{file}: {key} missing from {value}"
+            );
         }
     }
     eventually(Duration::from_secs(5), "rows marked published", || async {
@@ -122,7 +144,9 @@ async fn per_identifier_order_holds_across_ten_thousand_events_from_concurrent_w
     let nats = TestNats::start();
     let tenant = db.pool_for("acme").await;
     let raw = msisdns(40, "+937811");
-    let ids = db.inventory(&raw.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let ids = db
+        .inventory(&raw.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
     lease_all(&db, &tenant, &ids).await;
     let (_s1, _r1) = spawn_relay(&db, nats.client().await, fast());
     let (_s2, _r2) = spawn_relay(&db, nats.client().await, fast());
@@ -136,7 +160,14 @@ async fn per_identifier_order_holds_across_ten_thousand_events_from_concurrent_w
     }
     let total = 40 * 2 + 10_000;
     let client = nats.client().await;
-    let got = read_stream(&client, "NUMBERING_EVENTS", "number.>", total, Duration::from_secs(120)).await;
+    let got = read_stream(
+        &client,
+        "NUMBERING_EVENTS",
+        "number.>",
+        total,
+        Duration::from_secs(120),
+    )
+    .await;
     assert_eq!(got.len(), total, "every event once");
     assert_in_order_and_complete(&got, 2);
 }
@@ -147,7 +178,9 @@ async fn killing_the_relay_mid_publish_ten_times_loses_nothing_and_dedupe_leaves
     let nats = TestNats::start();
     let tenant = db.pool_for("acme").await;
     let raw = msisdns(20, "+937812");
-    let ids = db.inventory(&raw.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let ids = db
+        .inventory(&raw.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
     lease_all(&db, &tenant, &ids).await;
     let writers: Vec<_> = ids
         .iter()
@@ -177,14 +210,24 @@ async fn killing_the_relay_mid_publish_ten_times_loses_nothing_and_dedupe_leaves
             killed_mid_publish += 1;
         }
     }
-    assert!(killed_mid_publish >= 5, "killed while publishing only {killed_mid_publish} times");
+    assert!(
+        killed_mid_publish >= 5,
+        "killed while publishing only {killed_mid_publish} times"
+    );
     let (_stop, _relay) = spawn_relay(&db, nats.client().await, fast());
     eventually(Duration::from_secs(60), "every row published", || async {
         unpublished(&db).await == 0
     })
     .await;
     let client = nats.client().await;
-    let got = read_stream(&client, "NUMBERING_EVENTS", "number.>", total, Duration::from_secs(60)).await;
+    let got = read_stream(
+        &client,
+        "NUMBERING_EVENTS",
+        "number.>",
+        total,
+        Duration::from_secs(60),
+    )
+    .await;
     assert_eq!(got.len(), total, "every event, none twice");
     assert_in_order_and_complete(&got, 2);
 }
@@ -196,12 +239,16 @@ async fn with_nats_stopped_for_thirty_seconds_the_outbox_grows_and_everything_ar
     let mut nats = TestNats::start();
     let tenant = db.pool_for("acme").await;
     let raw = msisdns(5, "+937813");
-    let ids = db.inventory(&raw.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let ids = db
+        .inventory(&raw.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
     lease_all(&db, &tenant, &ids).await;
     let (_stop, _relay) = spawn_relay(&db, nats.client().await, fast());
-    eventually(Duration::from_secs(20), "the setup events published", || async {
-        unpublished(&db).await == 0
-    })
+    eventually(
+        Duration::from_secs(20),
+        "the setup events published",
+        || async { unpublished(&db).await == 0 },
+    )
     .await;
 
     nats.stop();
@@ -215,7 +262,10 @@ async fn with_nats_stopped_for_thirty_seconds_the_outbox_grows_and_everything_ar
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let backlog = unpublished(&db).await;
-    assert!(backlog >= (ops * ids.len()) as i64 - 5 * 5, "outbox grew: {backlog}");
+    assert!(
+        backlog >= (ops * ids.len()) as i64 - 5 * 5,
+        "outbox grew: {backlog}"
+    );
     nats.restart();
 
     eventually(Duration::from_secs(60), "the backlog published", || async {
@@ -224,7 +274,14 @@ async fn with_nats_stopped_for_thirty_seconds_the_outbox_grows_and_everything_ar
     .await;
     let total = 5 * 2 + ops * 5;
     let client = nats.client().await;
-    let got = read_stream(&client, "NUMBERING_EVENTS", "number.>", total, Duration::from_secs(30)).await;
+    let got = read_stream(
+        &client,
+        "NUMBERING_EVENTS",
+        "number.>",
+        total,
+        Duration::from_secs(30),
+    )
+    .await;
     assert_eq!(got.len(), total, "nothing lost, nothing twice");
     assert_in_order_and_complete(&got, 2);
 }

@@ -16,7 +16,11 @@ use crate::{
 };
 
 async fn sweeper_with(db: &TestDb, billing_url: &str) -> Sweeper {
-    Sweeper::new(db.store.clone(), billing_client(billing_url), SweeperConfig::default())
+    Sweeper::new(
+        db.store.clone(),
+        billing_client(billing_url),
+        SweeperConfig::default(),
+    )
 }
 
 /// Moves the lease's term end to `offset` from now (as if time had passed).
@@ -31,7 +35,10 @@ async fn term_ends_in(db: &TestDb, lease: &numbering_store::Lease, offset: &str)
 }
 
 async fn events_of(db: &TestDb, event_type: &str) -> i64 {
-    db.count(&format!("numbering.outbox WHERE event_type = '{event_type}'")).await
+    db.count(&format!(
+        "numbering.outbox WHERE event_type = '{event_type}'"
+    ))
+    .await
 }
 
 #[tokio::test]
@@ -54,7 +61,11 @@ async fn a_reservation_expiry_is_published_within_two_seconds_of_its_ttl() {
         stop,
     ));
 
-    let r = db.store.reserve(&tenant_ctx(&tenant), &tenant, &id).await.unwrap();
+    let r = db
+        .store
+        .reserve(&tenant_ctx(&tenant), &tenant, &id)
+        .await
+        .unwrap();
     let client = nats.client().await;
     let got = read_stream(
         &client,
@@ -69,8 +80,14 @@ async fn a_reservation_expiry_is_published_within_two_seconds_of_its_ttl() {
     let e: Value = serde_json::from_slice(&got[0].payload).unwrap();
     assert_eq!(e["data"]["reservation_id"], r.id.to_string());
     let late = arrived - r.expires_at;
-    assert!(late < chrono::Duration::seconds(2), "published {late} after the TTL");
-    assert_eq!(db.store.number(&id).await.unwrap().unwrap().state, NumberState::Available);
+    assert!(
+        late < chrono::Duration::seconds(2),
+        "published {late} after the TTL"
+    );
+    assert_eq!(
+        db.store.number(&id).await.unwrap().unwrap().state,
+        NumberState::Available
+    );
 }
 
 #[tokio::test]
@@ -108,13 +125,22 @@ async fn a_declined_charge_is_not_renewed_and_the_lease_expires_at_term_end() {
 
     term_ends_in(&db, &lease, "2 days").await;
     let report = sweeper.sweep().await.unwrap();
-    assert_eq!((report.renewed, report.declined, report.leases_expired), (0, 1, 0));
-    assert_eq!(db.store.number(&ids[0]).await.unwrap().unwrap().state, NumberState::Assigned);
+    assert_eq!(
+        (report.renewed, report.declined, report.leases_expired),
+        (0, 1, 0)
+    );
+    assert_eq!(
+        db.store.number(&ids[0]).await.unwrap().unwrap().state,
+        NumberState::Assigned
+    );
 
     term_ends_in(&db, &lease, "-1 second").await;
     let report = sweeper.sweep().await.unwrap();
     assert_eq!(report.leases_expired, 1, "{report:?}");
-    assert_eq!(db.store.number(&ids[0]).await.unwrap().unwrap().state, NumberState::Quarantined);
+    assert_eq!(
+        db.store.number(&ids[0]).await.unwrap().unwrap().state,
+        NumberState::Quarantined
+    );
     let ended = db.store.lease(&tenant, lease.id).await.unwrap().unwrap();
     assert_eq!(ended.status, LeaseStatus::Ended);
     assert_eq!(events_of(&db, "number.expired.v1").await, 1);
@@ -131,8 +157,15 @@ async fn an_unreachable_billing_service_never_expires_a_lease_inside_the_grace_p
 
     term_ends_in(&db, &lease, "-1 minute").await;
     let report = sweeper.sweep().await.unwrap();
-    assert_eq!((report.billing_unavailable, report.leases_expired), (1, 0), "{report:?}");
-    assert_eq!(db.store.number(&ids[0]).await.unwrap().unwrap().state, NumberState::Assigned);
+    assert_eq!(
+        (report.billing_unavailable, report.leases_expired),
+        (1, 0),
+        "{report:?}"
+    );
+    assert_eq!(
+        db.store.number(&ids[0]).await.unwrap().unwrap().state,
+        NumberState::Assigned
+    );
     assert_eq!(events_of(&db, "number.expired.v1").await, 0);
 
     // billing back: the late renewal goes through
@@ -147,8 +180,16 @@ async fn a_lease_without_auto_renew_expires_at_term_end_without_asking_billing()
     let db = TestDb::new().await;
     let tenant = db.pool_for("acme").await;
     let id = db.inventory(&["+93781112223"]).await.remove(0);
-    let r = db.store.reserve(&tenant_ctx(&tenant), &tenant, &id).await.unwrap();
-    let lease = db.store.assign(&tenant_ctx(&tenant), &tenant, r.id, false).await.unwrap();
+    let r = db
+        .store
+        .reserve(&tenant_ctx(&tenant), &tenant, &id)
+        .await
+        .unwrap();
+    let lease = db
+        .store
+        .assign(&tenant_ctx(&tenant), &tenant, r.id, false)
+        .await
+        .unwrap();
     let billing = FakeBilling::default();
     let sweeper = sweeper_with(&db, &serve_billing(billing.clone()).await).await;
     term_ends_in(&db, &lease, "-1 second").await;
@@ -160,7 +201,9 @@ async fn a_lease_without_auto_renew_expires_at_term_end_without_asking_billing()
 async fn concurrent_sweeps_do_each_change_once() {
     let db = TestDb::new().await;
     let tenant = db.pool_for("acme").await;
-    let ids = db.inventory(&["+93781112223", "+93781112224", "+93781112225"]).await;
+    let ids = db
+        .inventory(&["+93781112223", "+93781112224", "+93781112225"])
+        .await;
     let leases = lease_all(&db, &tenant, &ids).await;
     for l in &leases {
         term_ends_in(&db, l, "1 day").await;
@@ -168,7 +211,13 @@ async fn concurrent_sweeps_do_each_change_once() {
     let billing = FakeBilling::default();
     let url = serve_billing(billing.clone()).await;
     let sweepers: Vec<_> = (0..4)
-        .map(|_| Sweeper::new(db.store.clone(), billing_client(&url), SweeperConfig::default()))
+        .map(|_| {
+            Sweeper::new(
+                db.store.clone(),
+                billing_client(&url),
+                SweeperConfig::default(),
+            )
+        })
         .collect();
     let runs = futures_util::future::join_all(sweepers.iter().map(|s| s.sweep())).await;
     let renewed: usize = runs.into_iter().map(|r| r.unwrap().renewed).sum();
@@ -182,9 +231,16 @@ async fn a_served_quarantine_ends_and_the_identifier_is_available_again() {
     let tenant = db.pool_for("acme").await;
     let ids = db.inventory(&["+93781112223"]).await;
     let lease = lease_all(&db, &tenant, &ids).await.remove(0);
-    db.store.release(&tenant_ctx(&tenant), &tenant, lease.id).await.unwrap();
+    db.store
+        .release(&tenant_ctx(&tenant), &tenant, lease.id)
+        .await
+        .unwrap();
     let sweeper = sweeper_with(&db, &nobody_listening().await).await;
-    assert_eq!(sweeper.sweep().await.unwrap().quarantines_ended, 0, "cool-off not served yet");
+    assert_eq!(
+        sweeper.sweep().await.unwrap().quarantines_ended,
+        0,
+        "cool-off not served yet"
+    );
     sqlx::query(
         "UPDATE numbering.quarantine_records SET started_at = now() - interval '100 days', ends_at = now() - interval '1 second'",
     )
@@ -192,6 +248,9 @@ async fn a_served_quarantine_ends_and_the_identifier_is_available_again() {
     .await
     .unwrap();
     assert_eq!(sweeper.sweep().await.unwrap().quarantines_ended, 1);
-    assert_eq!(db.store.number(&ids[0]).await.unwrap().unwrap().state, NumberState::Available);
+    assert_eq!(
+        db.store.number(&ids[0]).await.unwrap().unwrap().state,
+        NumberState::Available
+    );
     assert_eq!(events_of(&db, "number.quarantine.ended.v1").await, 1);
 }

@@ -352,17 +352,27 @@ pub async fn read_stream(
         }
     }
     // anything beyond (duplicates would show here)
-    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(300), messages.next()).await {
+    while let Ok(Some(Ok(m))) =
+        tokio::time::timeout(Duration::from_millis(300), messages.next()).await
+    {
         out.push(m);
     }
     out
 }
 
 /// Reserves and assigns each identifier to `tenant`.
-pub async fn lease_all(db: &TestDb, tenant: &TenantId, ids: &[Identifier]) -> Vec<numbering_store::Lease> {
+pub async fn lease_all(
+    db: &TestDb,
+    tenant: &TenantId,
+    ids: &[Identifier],
+) -> Vec<numbering_store::Lease> {
     let mut out = Vec::new();
     for id in ids {
-        let r = db.store.reserve(&tenant_ctx(tenant), tenant, id).await.expect("reserve");
+        let r = db
+            .store
+            .reserve(&tenant_ctx(tenant), tenant, id)
+            .await
+            .expect("reserve");
         out.push(
             db.store
                 .assign(&tenant_ctx(tenant), tenant, r.id, true)
@@ -381,7 +391,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + within;
     while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -209,3 +209,37 @@ impl Billing for GrpcBilling {
         })
     }
 }
+
+/// Stands in for a service whose URL is not configured: every call is
+/// `Unavailable` (so nothing is ever allowed or renewed by default).
+#[derive(Debug, Clone, Copy)]
+pub struct NotConfigured(pub &'static str);
+
+impl SenderIdRegistry for NotConfigured {
+    fn is_verified<'a>(
+        &'a self,
+        _alpha_id: &'a str,
+        _tenant: &'a TenantId,
+    ) -> BoxFuture<'a, Result<bool, Unavailable>> {
+        Box::pin(async move {
+            Err(Unavailable {
+                service: "sender-id registry",
+                detail: format!("{} is not set", self.0),
+            })
+        })
+    }
+}
+
+impl Billing for NotConfigured {
+    fn preview_charge<'a>(
+        &'a self,
+        _request: &'a ChargeRequest,
+    ) -> BoxFuture<'a, Result<ChargeDecision, Unavailable>> {
+        Box::pin(async move {
+            Err(Unavailable {
+                service: "billing",
+                detail: format!("{} is not set", self.0),
+            })
+        })
+    }
+}

@@ -18,9 +18,7 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
-use async_nats::jetstream::{
-    self, AckKind, consumer::pull, message::PublishMessage, stream,
-};
+use async_nats::jetstream::{self, AckKind, consumer::pull, message::PublishMessage, stream};
 use futures_util::StreamExt;
 use numbering_shared::{Identifier, TenantId};
 use numbering_store::{Actor, Ctx, LeaseStatus, LifecycleError, Store};
@@ -194,7 +192,11 @@ impl EventConsumer {
         let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
         match self.handle(&subject, &message.payload).await {
             Ok(outcome) => {
-                let label = if outcome.duplicate { "duplicate" } else { "processed" };
+                let label = if outcome.duplicate {
+                    "duplicate"
+                } else {
+                    "processed"
+                };
                 metrics::counter!("numbering_events_consumed_total", "type" => subject, "outcome" => label)
                     .increment(1);
                 message.ack().await.map_err(|e| anyhow!(e))?;
@@ -203,7 +205,8 @@ impl EventConsumer {
                 self.dead_letter(message, &reason, delivered).await?;
             }
             Err(Failure::Transient(e)) if delivered >= self.config.max_deliver => {
-                self.dead_letter(message, &format!("{e:#}"), delivered).await?;
+                self.dead_letter(message, &format!("{e:#}"), delivered)
+                    .await?;
             }
             Err(Failure::Transient(e)) => {
                 tracing::warn!(subject, delivered, error = %format!("{e:#}"), "inbound event failed; will be redelivered");
@@ -219,12 +222,21 @@ impl EventConsumer {
         Ok(())
     }
 
-    async fn dead_letter(&self, message: &jetstream::Message, reason: &str, delivered: i64) -> Result<()> {
+    async fn dead_letter(
+        &self,
+        message: &jetstream::Message,
+        reason: &str,
+        delivered: i64,
+    ) -> Result<()> {
         let subject = message.subject.to_string();
         tracing::error!(subject, delivered, reason, "inbound event dead-lettered");
-        metrics::counter!("numbering_events_dead_lettered_total", "type" => subject.clone()).increment(1);
+        metrics::counter!("numbering_events_dead_lettered_total", "type" => subject.clone())
+            .increment(1);
         let published = PublishMessage::build()
-            .header("Numbering-Dead-Letter-Reason", reason.replace(['\r', '\n'], " "))
+            .header(
+                "Numbering-Dead-Letter-Reason",
+                reason.replace(['\r', '\n'], " "),
+            )
             .header("Numbering-Original-Subject", subject.as_str())
             .header("Numbering-Deliveries", delivered.to_string().as_str())
             .payload(message.payload.clone());
@@ -247,12 +259,13 @@ impl EventConsumer {
         if event.id.is_empty() {
             return Err(Failure::Permanent("event without an id".into()));
         }
-        let seen: Option<String> =
-            sqlx::query_scalar("SELECT event_id FROM numbering.processed_events WHERE event_id = $1")
-                .bind(&event.id)
-                .fetch_optional(self.store.pool())
-                .await
-                .map_err(|e| Failure::Transient(e.into()))?;
+        let seen: Option<String> = sqlx::query_scalar(
+            "SELECT event_id FROM numbering.processed_events WHERE event_id = $1",
+        )
+        .bind(&event.id)
+        .fetch_optional(self.store.pool())
+        .await
+        .map_err(|e| Failure::Transient(e.into()))?;
         if seen.is_some() {
             return Ok(Outcome {
                 duplicate: true,
@@ -309,7 +322,12 @@ impl EventConsumer {
         Ok(changed)
     }
 
-    async fn sender_id_revoked(&self, ctx: &Ctx, tenant: &TenantId, alpha: &str) -> Result<usize, Failure> {
+    async fn sender_id_revoked(
+        &self,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        alpha: &str,
+    ) -> Result<usize, Failure> {
         let alpha = Identifier::parse(alpha)
             .map_err(|e| Failure::Permanent(format!("data.alpha_id: {e}")))?;
         let mut changed = 0;

@@ -7,11 +7,14 @@ use numbering_store::{PoolConfig, Store, connect};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().json().init();
-    let url = std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("DATABASE_URL is not set"))?;
+    let url =
+        std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("DATABASE_URL is not set"))?;
     let nats = std::env::var("NATS_URL").map_err(|_| anyhow::anyhow!("NATS_URL is not set"))?;
     let mut config = PoolConfig::new(url);
     config.max_connections = 4;
-    config.set_role = std::env::var("NUMBERING_DB_ROLE").ok().filter(|r| !r.is_empty());
+    config.set_role = std::env::var("NUMBERING_DB_ROLE")
+        .ok()
+        .filter(|r| !r.is_empty());
     let store = Store::new(connect(&config).await?, Default::default());
     let client = async_nats::connect(nats).await?;
     let consumer_config = ConsumerConfig {

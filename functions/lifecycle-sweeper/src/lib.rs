@@ -111,7 +111,8 @@ impl Sweeper {
         let _ = lock.close().await;
         let report = report?;
         metrics::counter!("numbering_sweeper_renewed_total").increment(report.renewed as u64);
-        metrics::counter!("numbering_sweeper_expired_total").increment(report.leases_expired as u64);
+        metrics::counter!("numbering_sweeper_expired_total")
+            .increment(report.leases_expired as u64);
         metrics::counter!("numbering_sweeper_billing_unavailable_total")
             .increment(report.billing_unavailable as u64);
         Ok(report)
@@ -147,7 +148,13 @@ impl Sweeper {
         Ok(report)
     }
 
-    async fn renew_or_not(&self, ctx: &Ctx, lease: &Lease, report: &mut SweepReport, past_term: bool) {
+    async fn renew_or_not(
+        &self,
+        ctx: &Ctx,
+        lease: &Lease,
+        report: &mut SweepReport,
+        past_term: bool,
+    ) {
         let request = ChargeRequest {
             tenant_id: lease.tenant_id.as_str().to_owned(),
             identifier: lease.identifier.as_str().to_owned(),
@@ -188,7 +195,12 @@ impl Sweeper {
 
 /// The host's loop: a full sweep every `every`, reservation lapsing every
 /// `lapse_every`, until `stop`.
-pub async fn run(sweeper: Sweeper, every: Duration, lapse_every: Duration, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    sweeper: Sweeper,
+    every: Duration,
+    lapse_every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut last_sweep: Option<tokio::time::Instant> = None;
     loop {
         if last_sweep.is_none_or(|t| t.elapsed() >= every) {
@@ -196,7 +208,9 @@ pub async fn run(sweeper: Sweeper, every: Duration, lapse_every: Duration, mut s
             match sweeper.sweep().await {
                 Ok(r) if r.ran => tracing::debug!(?r, "lifecycle sweep"),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %format!("{e:#}"), "lifecycle sweep failed; will retry"),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "lifecycle sweep failed; will retry")
+                }
             }
         } else if let Err(e) = sweeper.lapse_reservations().await {
             tracing::warn!(error = %format!("{e:#}"), "lapsing reservations failed; will retry");

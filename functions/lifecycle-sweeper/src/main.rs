@@ -20,7 +20,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .ok()
         .filter(|r| !r.is_empty());
     let store = Store::new(connect(&config).await?, Default::default());
-    let billing = Arc::new(GrpcBilling::new(channel(&billing_url, Duration::from_secs(3))?));
+    let billing = Arc::new(GrpcBilling::new(channel(
+        &billing_url,
+        Duration::from_secs(3),
+    )?));
     let sweeper = Sweeper::new(store, billing, SweeperConfig::default());
     lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
         let sweeper = sweeper.clone();

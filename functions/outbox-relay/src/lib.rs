@@ -389,7 +389,11 @@ impl Relay {
             let message = PublishMessage::build()
                 .message_id(row.event_id.to_string())
                 .payload(row.envelope().to_string().into());
-            match self.js.send_publish(row.subject().to_owned(), message).await {
+            match self
+                .js
+                .send_publish(row.subject().to_owned(), message)
+                .await
+            {
                 Ok(ack) => pending.push(ack),
                 Err(e) => {
                     failure = Some(anyhow::Error::new(e).context("publishing"));

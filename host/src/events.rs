@@ -1,0 +1,57 @@
+//! Events and lifecycle automation in the host: the outbox relay, the
+//! inbound event consumers and the lifecycle sweeper, as background jobs of
+//! `numbering serve` (the same libraries the functions run).
+
+use std::{sync::Arc, time::Duration};
+
+use numbering_clients::{Billing, GrpcBilling, NotConfigured, channel};
+use numbering_event_consumer::{ConsumerConfig, EventConsumer};
+use numbering_lifecycle_sweeper::{Sweeper, SweeperConfig};
+use numbering_outbox_relay::{Relay, RelayConfig};
+use numbering_store::Store;
+use tokio::{sync::watch, task::JoinSet};
+
+/// What the background jobs need.
+#[derive(Clone)]
+pub struct Events {
+    pub nats: async_nats::Client,
+    pub billing: Arc<dyn Billing>,
+}
+
+impl Events {
+    /// Connects to `nats_url` (reconnecting forever) and builds the billing
+    /// client (`None`: not configured, every renewal waits).
+    pub async fn connect(nats_url: &str, billing_url: Option<&str>) -> anyhow::Result<Self> {
+        let nats = async_nats::ConnectOptions::new()
+            .name("numbering-service")
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .connect(nats_url)
+            .await?;
+        let billing: Arc<dyn Billing> = match billing_url {
+            Some(url) => Arc::new(GrpcBilling::new(channel(url, Duration::from_secs(3))?)),
+            None => Arc::new(NotConfigured("NUMBERING_BILLING_URL")),
+        };
+        Ok(Self { nats, billing })
+    }
+
+    /// Spawns the relay, the consumers and the sweeper; they stop when
+    /// `stop` turns true.
+    pub fn spawn(self, store: &Store, jobs: &mut JoinSet<()>, stop: watch::Receiver<bool>) {
+        let relay = Relay::new(
+            store.pool().clone(),
+            self.nats.clone(),
+            RelayConfig::default(),
+        );
+        jobs.spawn(relay.run(stop.clone()));
+        let consumer = EventConsumer::new(store.clone(), self.nats, ConsumerConfig::default());
+        jobs.spawn(consumer.run(stop.clone()));
+        let sweeper = Sweeper::new(store.clone(), self.billing, SweeperConfig::default());
+        jobs.spawn(numbering_lifecycle_sweeper::run(
+            sweeper,
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+            stop,
+        ));
+    }
+}
