@@ -2,6 +2,7 @@
 //! Every test gets its own database on a real Postgres (see `numbering_tests`).
 
 mod audit_chain;
+mod bench;
 mod clients;
 mod constraints;
 mod consumers;
