@@ -26,7 +26,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn bench_relay_max_throughput() {
     let db = TestDb::new().await;
     let nats = TestNats::start();
-    let n: i64 = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let n: i64 = std::env::var("BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     sqlx::query(
         "INSERT INTO numbering.outbox (event_id, stream, event_type, aggregate_type, aggregate_id, tenant_id, payload) \
          SELECT gen_random_uuid(), 'NUMBERING_EVENTS', 'number.suspended.v1', 'number', \
@@ -38,11 +41,17 @@ async fn bench_relay_max_throughput() {
     .execute(&db.owner)
     .await
     .unwrap();
-    let relay = Relay::new(db.app.clone(), nats.client().await, RelayConfig {
-        batch: 2000,
-        ..Default::default()
-    });
-    numbering_outbox_relay::ensure_streams(relay.jetstream()).await.unwrap();
+    let relay = Relay::new(
+        db.app.clone(),
+        nats.client().await,
+        RelayConfig {
+            batch: 2000,
+            ..Default::default()
+        },
+    );
+    numbering_outbox_relay::ensure_streams(relay.jetstream())
+        .await
+        .unwrap();
     let start = Instant::now();
     let mut published = 0;
     while published < n as usize {
@@ -61,15 +70,26 @@ async fn bench_relay_max_throughput() {
 async fn bench_outbox_lag_at_a_sustained_thousand_operations_per_second() {
     let db = TestDb::new().await;
     let nats = TestNats::start();
-    let rate: u64 = std::env::var("BENCH_RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
-    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let rate: u64 = std::env::var("BENCH_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
     let tenant = db.pool_for("acme").await;
     let workers = 50usize;
     let raw: Vec<String> = (0..workers * 2).map(|i| format!("+937814{i:05}")).collect();
-    let ids = db.inventory(&raw.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let ids = db
+        .inventory(&raw.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
     lease_all(&db, &tenant, &ids).await;
     let (_stop, _relay) = spawn_relay(&db, nats.client().await, RelayConfig::default());
-    eventually(Duration::from_secs(30), "setup published", || async { unpublished(&db).await == 0 }).await;
+    eventually(Duration::from_secs(30), "setup published", || async {
+        unpublished(&db).await == 0
+    })
+    .await;
 
     // commit time of every (identifier, version), and arrival on NATS
     let committed: Arc<Mutex<HashMap<(String, i64), Instant>>> = Arc::default();
@@ -82,7 +102,10 @@ async fn bench_outbox_lag_at_a_sustained_thousand_operations_per_second() {
         while let Some(m) = sub.next().await {
             let now = Instant::now();
             let e: Value = serde_json::from_slice(&m.payload).unwrap();
-            let key = (e["subject"].as_str().unwrap().to_owned(), e["data"]["version"].as_i64().unwrap());
+            let key = (
+                e["subject"].as_str().unwrap().to_owned(),
+                e["data"]["version"].as_i64().unwrap(),
+            );
             arrived_w.lock().unwrap().insert(key, now);
         }
     });
@@ -108,7 +131,10 @@ async fn bench_outbox_lag_at_a_sustained_thousand_operations_per_second() {
                 };
                 let at = Instant::now();
                 let n = r.expect("operation");
-                committed.lock().unwrap().insert((n.identifier.as_str().to_owned(), n.version), at);
+                committed
+                    .lock()
+                    .unwrap()
+                    .insert((n.identifier.as_str().to_owned(), n.version), at);
                 i += 1;
             }
         }));

@@ -293,3 +293,31 @@ async fn churn_once(store: &Store, id: &Identifier, i: usize) {
         store.reinstate(&system_ctx(), id).await.expect("reinstate");
     }
 }
+
+#[tokio::test]
+async fn published_rows_are_pruned_after_the_retention_period_and_unpublished_ones_never() {
+    let db = TestDb::new().await;
+    let nats = TestNats::start();
+    let tenant = db.pool_for("acme").await;
+    let ids = db.inventory(&["+93781112223", "+93781112224"]).await;
+    lease_all(&db, &tenant, &ids).await;
+    let relay = Relay::new(db.app.clone(), nats.client().await, fast());
+    numbering_outbox_relay::ensure_streams(relay.jetstream())
+        .await
+        .unwrap();
+    assert_eq!(relay.publish_pending().await.unwrap(), 4);
+    db.store.suspend(&system_ctx(), &ids[0]).await.unwrap(); // stays unpublished
+    sqlx::query("UPDATE numbering.outbox SET occurred_at = now() - interval '30 days'")
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE numbering.outbox SET published_at = now() - interval '8 days' WHERE published_at IS NOT NULL",
+    )
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    assert_eq!(relay.prune().await.unwrap(), 4);
+    assert_eq!(db.count("numbering.outbox").await, 1);
+    assert_eq!(unpublished(&db).await, 1);
+}

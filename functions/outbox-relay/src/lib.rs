@@ -327,7 +327,8 @@ impl Relay {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(CHANNEL).await?;
         let mut backoff = Duration::from_millis(50);
-        let mut last_prune = Instant::now() - self.config.prune_every;
+        let mut last_prune: Option<Instant> = None;
+        let mut last_ping = Instant::now();
         loop {
             if *stop.borrow() {
                 return Ok(true);
@@ -348,10 +349,14 @@ impl Relay {
                     backoff
                 }
             };
-            // Still the holder? (The lock goes with its session.)
-            sqlx::query("SELECT 1").execute(&mut *lock).await?;
-            if last_prune.elapsed() >= self.config.prune_every {
-                last_prune = Instant::now();
+            // Still the holder? (The lock goes with its session.) Checked at
+            // most once a second: an overlap that short is absorbed anyway.
+            if last_ping.elapsed() >= Duration::from_secs(1) {
+                sqlx::query("SELECT 1").execute(&mut *lock).await?;
+                last_ping = Instant::now();
+            }
+            if last_prune.is_none_or(|t| t.elapsed() >= self.config.prune_every) {
+                last_prune = Some(Instant::now());
                 match self.prune().await {
                     Ok(n) if n > 0 => tracing::info!(rows = n, "pruned published outbox rows"),
                     Ok(_) => {}
@@ -359,7 +364,11 @@ impl Relay {
                 }
             }
             tokio::select! {
-                n = listener.recv() => { n?; }
+                n = listener.recv() => {
+                    n?;
+                    // one pass serves every notification already queued
+                    while listener.next_buffered().is_some() {}
+                }
                 _ = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => return Ok(true),
             }
