@@ -75,14 +75,19 @@ async fn a_reservation_expiry_is_published_within_two_seconds_of_its_ttl() {
         Duration::from_secs(10),
     )
     .await;
-    let arrived = chrono::Utc::now();
     assert_eq!(got.len(), 1, "one expiry event");
     let e: Value = serde_json::from_slice(&got[0].payload).unwrap();
     assert_eq!(e["data"]["reservation_id"], r.id.to_string());
-    let late = arrived - r.expires_at;
+    // when JetStream stored it
+    let stored = got[0].info().unwrap().published.unix_timestamp_nanos() as i64;
+    let late = chrono::Duration::nanoseconds(stored - r.expires_at.timestamp_nanos_opt().unwrap());
     assert!(
         late < chrono::Duration::seconds(2),
         "published {late} after the TTL"
+    );
+    assert!(
+        late >= chrono::Duration::zero(),
+        "not before the TTL: {late}"
     );
     assert_eq!(
         db.store.number(&id).await.unwrap().unwrap().state,
