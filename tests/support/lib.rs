@@ -92,7 +92,10 @@ fn remove_stale_clusters() {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("numbering-tests-") {
+        let pid = name
+            .strip_prefix("numbering-tests-")
+            .or_else(|| name.strip_prefix("numbering-nats-")?.split('-').next());
+        if let Some(pid) = pid {
             if !PathBuf::from(format!("/proc/{pid}")).exists() {
                 let _ = std::fs::remove_dir_all(e.path());
             }
