@@ -243,3 +243,15 @@ impl Billing for NotConfigured {
         })
     }
 }
+
+/// The registry client for a configured URL (`None`: [`NotConfigured`], so
+/// every ALPHA assign is refused as unavailable rather than allowed).
+pub fn sender_id_registry(
+    url: Option<&str>,
+    timeout: Duration,
+) -> Result<std::sync::Arc<dyn SenderIdRegistry>, tonic::transport::Error> {
+    Ok(match url {
+        Some(url) => std::sync::Arc::new(GrpcSenderIdRegistry::new(channel(url, timeout)?)),
+        None => std::sync::Arc::new(NotConfigured("NUMBERING_SENDER_ID_REGISTRY_URL")),
+    })
+}
