@@ -17,6 +17,9 @@ use serde_json::Value;
 
 use crate::relay::{spawn_relay, unpublished};
 
+/// (identifier, version) → (transaction start, commit returned).
+type Timings = HashMap<(String, i64), (Instant, Instant)>;
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -92,7 +95,7 @@ async fn bench_outbox_lag_at_a_sustained_thousand_operations_per_second() {
     .await;
 
     // commit time of every (identifier, version), and arrival on NATS
-    let committed: Arc<Mutex<HashMap<(String, i64), (Instant, Instant)>>> = Arc::default();
+    let committed: Arc<Mutex<Timings>> = Arc::default();
     let arrived: Arc<Mutex<HashMap<(String, i64), Instant>>> = Arc::default();
     let client = nats.client().await;
     let mut sub = client.subscribe("number.>").await.unwrap();
