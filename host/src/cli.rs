@@ -130,7 +130,14 @@ async fn serve(config: Config) -> Result<ExitCode> {
     let addr = listener.local_addr()?;
     let (embedded_nats, nats_line) = start_nats(&config);
     let events = match nats_url(&config, embedded_nats.as_ref()) {
-        Some(url) => Some(Events::connect(&url, config.billing_url.as_deref()).await?),
+        Some(url) => Some(
+            Events::connect(
+                &url,
+                config.billing_url.as_deref(),
+                config.inbound_stream.as_deref(),
+            )
+            .await?,
+        ),
         None => None,
     };
     print_banner(&config, &db, addr, &nats_line)?;

@@ -33,6 +33,10 @@ pub struct Config {
     /// `NUMBERING_BILLING_URL`: billing-service gRPC (PreviewCharge); absent:
     /// renewals wait (billing counts as unreachable).
     pub billing_url: Option<String>,
+    /// `NUMBERING_INBOUND_STREAM`: the existing JetStream stream holding the
+    /// inbound compliance / sender-id / billing subjects; absent: the
+    /// consumers create `NUMBERING_INBOUND` for them (embedded default).
+    pub inbound_stream: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,9 +113,11 @@ impl Config {
         let audit_seal_interval_ms = parse_num(&get, "NUMBERING_AUDIT_SEAL_INTERVAL_MS", 250)?;
         let nats_url = get("NATS_URL");
         let billing_url = get("NUMBERING_BILLING_URL");
+        let inbound_stream = get("NUMBERING_INBOUND_STREAM");
         Ok(Self {
             nats_url,
             billing_url,
+            inbound_stream,
             listen,
             database_url,
             db_role,

@@ -16,12 +16,17 @@ use tokio::{sync::watch, task::JoinSet};
 pub struct Events {
     pub nats: async_nats::Client,
     pub billing: Arc<dyn Billing>,
+    pub consumers: ConsumerConfig,
 }
 
 impl Events {
     /// Connects to `nats_url` (reconnecting forever) and builds the billing
     /// client (`None`: not configured, every renewal waits).
-    pub async fn connect(nats_url: &str, billing_url: Option<&str>) -> anyhow::Result<Self> {
+    pub async fn connect(
+        nats_url: &str,
+        billing_url: Option<&str>,
+        inbound_stream: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let nats = async_nats::ConnectOptions::new()
             .name("numbering-service")
             .retry_on_initial_connect()
@@ -32,7 +37,19 @@ impl Events {
             Some(url) => Arc::new(GrpcBilling::new(channel(url, Duration::from_secs(3))?)),
             None => Arc::new(NotConfigured("NUMBERING_BILLING_URL")),
         };
-        Ok(Self { nats, billing })
+        let consumers = match inbound_stream {
+            Some(stream) => ConsumerConfig {
+                stream: stream.to_owned(),
+                create_stream: false,
+                ..Default::default()
+            },
+            None => ConsumerConfig::default(),
+        };
+        Ok(Self {
+            nats,
+            billing,
+            consumers,
+        })
     }
 
     /// Spawns the relay, the consumers and the sweeper; they stop when
@@ -44,7 +61,7 @@ impl Events {
             RelayConfig::default(),
         );
         jobs.spawn(relay.run(stop.clone()));
-        let consumer = EventConsumer::new(store.clone(), self.nats, ConsumerConfig::default());
+        let consumer = EventConsumer::new(store.clone(), self.nats, self.consumers);
         jobs.spawn(consumer.run(stop.clone()));
         let sweeper = Sweeper::new(store.clone(), self.billing, SweeperConfig::default());
         jobs.spawn(numbering_lifecycle_sweeper::run(
