@@ -14,6 +14,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut files = Vec::new();
     collect(&root, &mut files)?;
     files.sort();
+    // A directory is scanned recursively: a newly added .proto reruns this.
+    println!("cargo:rerun-if-changed={}", root.display());
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use crate::{
     config::Config,
     demo,
+    events::Events,
+    nats::EmbeddedNats,
     runtime::{self, Database},
     serve::{self, AppState},
     telemetry, token,
@@ -127,11 +129,15 @@ async fn serve(config: Config) -> Result<ExitCode> {
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (validator, tiers_line) = hot_path(&config, &db).await?;
-    let nats = match &config.nats_url {
+    let (embedded_nats, nats_line) = start_nats(&config);
+    let events = match nats_url(&config, embedded_nats.as_ref()) {
         Some(url) => Some(
-            async_nats::connect(url)
-                .await
-                .with_context(|| format!("connecting to NATS at {url}"))?,
+            Events::connect(
+                &url,
+                config.billing_url.as_deref(),
+                config.inbound_stream.as_deref(),
+            )
+            .await?,
         ),
         None => None,
     };
@@ -158,16 +164,27 @@ async fn serve(config: Config) -> Result<ExitCode> {
         }
         None => None,
     };
-    print_banner(&config, &db, addr, &tiers_line)?;
+    print_banner(&config, &db, addr, &tiers_line, &nats_line)?;
+    // the relay projects into the DynamoDB lease cache before it publishes the invalidation
+    let projection = validator.reader().dynamo().is_some().then(|| {
+        std::sync::Arc::new(crate::events::LeaseCacheProjection::new(
+            validator.reader().clone(),
+        )) as std::sync::Arc<dyn numbering_outbox_relay::Projection>
+    });
+    let extras = serve::Extras {
+        grpc_tls,
+        nats: events.as_ref().map(|e| e.nats.clone()),
+        projection,
+    };
     let state = AppState {
         store: db.store.clone(),
         metrics,
+        grpc_on_plaintext: extras.grpc_tls.is_none(),
         validator,
-        grpc_on_plaintext: grpc_tls.is_none(),
         edge: serve::edge(&config, runtime::dev_secret(&config)?.as_deref())?,
+        events,
     };
     let seal_every = Duration::from_millis(config.audit_seal_interval_ms);
-    let extras = serve::Extras { grpc_tls, nats };
     let result = serve::run(
         state,
         listener,
@@ -176,6 +193,7 @@ async fn serve(config: Config) -> Result<ExitCode> {
         serve::shutdown_signal(),
     )
     .await;
+    drop(embedded_nats);
     db.close().await;
     tracing::info!("stopped");
     result.map(|()| ExitCode::SUCCESS)
@@ -203,11 +221,50 @@ pub async fn hot_path(
     Ok((Validator::new(reader), line))
 }
 
+/// With no `NATS_URL`, a private `nats-server -js` under the data dir
+/// (port `NUMBERING_NATS_PORT`, default a free one). Without the binary the
+/// service still runs, without events (the banner says so).
+fn start_nats(config: &Config) -> (Option<EmbeddedNats>, String) {
+    if config.nats_url.is_some() {
+        return (None, "  NATS         NATS_URL\n".into());
+    }
+    let port = std::env::var("NUMBERING_NATS_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let dir = config.data_dir.join("nats");
+    match EmbeddedNats::start(&dir, port) {
+        Ok(nats) => {
+            let line = format!(
+                "  NATS         {} (embedded JetStream; data in {})\n",
+                nats.url(),
+                dir.display()
+            );
+            (Some(nats), line)
+        }
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "no NATS: events, consumers and the sweeper are off");
+            (
+                None,
+                format!("  NATS         not started ({e}); events are off\n"),
+            )
+        }
+    }
+}
+
+fn nats_url(config: &Config, embedded: Option<&EmbeddedNats>) -> Option<String> {
+    config
+        .nats_url
+        .clone()
+        .or_else(|| embedded.map(EmbeddedNats::url))
+}
+
 fn print_banner(
     config: &Config,
     db: &Database,
     addr: std::net::SocketAddr,
     tiers: &str,
+    nats_line: &str,
 ) -> Result<()> {
     let mut out = String::new();
     out.push_str("\nnumbering-service is up\n");
@@ -223,12 +280,6 @@ fn print_banner(
         None => out.push_str("  gRPC         numbering.v1.NumberingService, grpc.health.v1, reflection on the port above\n"),
     }
     out.push_str(&format!("  hot path     {tiers}\n"));
-    match &config.nats_url {
-        Some(url) => out.push_str(&format!("  NATS         {url} (cache invalidations)\n")),
-        None => out.push_str(
-            "  NATS         none configured (NATS_URL): in-process entries expire by TTL\n",
-        ),
-    }
     out.push_str(&format!("  health       http://{addr}/healthz   ready: http://{addr}/readyz   metrics: http://{addr}/metrics\n"));
     match &db.embedded {
         Some(pg) => out.push_str(&format!(
@@ -238,6 +289,7 @@ fn print_banner(
         )),
         None => out.push_str("  Postgres     DATABASE_URL\n"),
     }
+    out.push_str(nats_line);
     let mut jwt = config.jwt.clone();
     jwt.hs256_secret = runtime::dev_secret(config)?;
     if jwt.hs256_secret.is_some() {

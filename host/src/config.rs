@@ -34,10 +34,17 @@ pub struct Config {
     /// and `NUMBERING_PORTAL_RATE_BURST` (bucket size, default 200); a rate of 0 turns it off.
     pub portal_rate_limit: f64,
     pub portal_rate_burst: u32,
+    /// `NATS_URL`; absent: a private `nats-server -js` under `data_dir`.
+    pub nats_url: Option<String>,
+    /// `NUMBERING_BILLING_URL`: billing-service gRPC (PreviewCharge); absent:
+    /// renewals wait (billing counts as unreachable).
+    pub billing_url: Option<String>,
+    /// `NUMBERING_INBOUND_STREAM`: the existing JetStream stream holding the
+    /// inbound compliance / sender-id / billing subjects; absent: the
+    /// consumers create `NUMBERING_INBOUND` for them (embedded default).
+    pub inbound_stream: Option<String>,
     /// The hot path's read tiers.
     pub hot_path: HotPathConfig,
-    /// `NATS_URL`: the bus for `num.cache.invalidate.v1` (and events).
-    pub nats_url: Option<String>,
     /// mTLS for gRPC; when set, ValidateLease and Lookup are served only there.
     pub grpc_tls: Option<GrpcTlsConfig>,
 }
@@ -194,7 +201,13 @@ impl Config {
         let http_body_limit = parse_num(&get, "NUMBERING_HTTP_BODY_LIMIT", 64 * 1024)?;
         let portal_rate_limit = parse_num(&get, "NUMBERING_PORTAL_RATE_LIMIT", 100.0)?;
         let portal_rate_burst = parse_num(&get, "NUMBERING_PORTAL_RATE_BURST", 200)?;
+        let nats_url = get("NATS_URL");
+        let billing_url = get("NUMBERING_BILLING_URL");
+        let inbound_stream = get("NUMBERING_INBOUND_STREAM");
         Ok(Self {
+            nats_url,
+            billing_url,
+            inbound_stream,
             http_body_limit,
             portal_rate_limit,
             portal_rate_burst,
@@ -208,7 +221,6 @@ impl Config {
             policy,
             audit_seal_interval_ms,
             hot_path,
-            nats_url: get("NATS_URL"),
             grpc_tls,
         })
     }

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod embedded;
+pub mod events;
 pub mod nats;
 pub mod runtime;
 pub mod serve;

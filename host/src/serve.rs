@@ -35,6 +35,8 @@ pub struct AppState {
     pub grpc_on_plaintext: bool,
     /// JWT verification, body limit and the portal's rate limiter.
     pub edge: Edge,
+    /// The relay, inbound consumers and sweeper (None: no NATS).
+    pub events: Option<crate::events::Events>,
 }
 
 /// The REST edge from configuration: HS256 (the configured or development
@@ -131,6 +133,9 @@ pub struct Extras {
     pub grpc_tls: Option<GrpcTls>,
     /// NATS connection: subscribe to cache invalidations.
     pub nats: Option<async_nats::Client>,
+    /// Projects lease-state changes into the lease cache before the relay
+    /// publishes the invalidation (set when the DynamoDB tier is on).
+    pub projection: Option<std::sync::Arc<dyn numbering_outbox_relay::Projection>>,
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -207,6 +212,14 @@ pub async fn run(
     let mut jobs = JoinSet::new();
     jobs.spawn(seal_audit(state.store.clone(), seal_every, stop_rx.clone()));
     jobs.spawn(maintain_partitions(state.store.clone(), stop_rx.clone()));
+    if let Some(events) = state.events.clone() {
+        events.spawn(
+            &state.store,
+            &mut jobs,
+            stop_rx.clone(),
+            extras.projection.clone(),
+        );
+    }
     if let Some(nats) = extras.nats {
         let reader = state.validator.reader().clone();
         let handle =

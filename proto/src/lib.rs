@@ -10,5 +10,19 @@ pub mod numbering {
     }
 }
 
+/// `billing.v1`: billing-service's PreviewCharge, called before an auto-renewal.
+pub mod billing {
+    pub mod v1 {
+        tonic::include_proto!("billing.v1");
+    }
+}
+
+/// `senderid.v1`: sender-id-registry-service's IsVerified, called before an ALPHA assign.
+pub mod senderid {
+    pub mod v1 {
+        tonic::include_proto!("senderid.v1");
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every package here, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));

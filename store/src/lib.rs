@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod audit;
+mod automation;
 mod error;
 pub mod idempotency;
 mod lifecycle;

@@ -108,6 +108,20 @@ async fn the_run_command_comes_up_ready_with_no_configuration_and_stops_cleanly(
     }
     let (status, body) = get(&format!("{}/readyz", host.base)).await;
     assert_eq!(status, 200, "{body}");
+
+    // a private nats-server, and the relay running against it
+    let nats_url = host
+        .banner
+        .lines()
+        .find(|l| l.contains("embedded JetStream"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("the banner names the embedded NATS:\n{}", host.banner))
+        .to_owned();
+    let js = async_nats::jetstream::new(async_nats::connect(nats_url).await.unwrap());
+    numbering_tests::eventually(Duration::from_secs(20), "the relay's streams", || async {
+        js.get_stream("NUMBERING_EVENTS").await.is_ok()
+    })
+    .await;
     assert_eq!(get(&format!("{}/healthz", host.base)).await.0, 200);
     let (status, metrics) = get(&format!("{}/metrics", host.base)).await;
     assert_eq!(status, 200);

@@ -3,7 +3,10 @@
 
 mod api_contract;
 mod audit_chain;
+mod bench;
+mod clients;
 mod constraints;
+mod consumers;
 mod expiry;
 mod host;
 mod host_rest;
@@ -15,5 +18,7 @@ mod lifecycle;
 mod mtls;
 mod portal_api;
 mod production_roles;
+mod relay;
 mod reserve_race;
 mod row_level_security;
+mod sweeper;

@@ -136,6 +136,7 @@ impl TestHost {
                 Some("hot-path-tests"),
             )
             .expect("the REST edge"),
+            events: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -143,6 +144,7 @@ impl TestHost {
         let extras = Extras {
             grpc_tls: setup.grpc_tls,
             nats: setup.nats,
+            projection: None,
         };
         let task = tokio::spawn(serve::run(
             state,

@@ -96,7 +96,10 @@ fn remove_stale_clusters() {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("numbering-tests-") {
+        let pid = name
+            .strip_prefix("numbering-tests-")
+            .or_else(|| name.strip_prefix("numbering-nats-")?.split('-').next());
+        if let Some(pid) = pid {
             if !PathBuf::from(format!("/proc/{pid}")).exists() {
                 let _ = std::fs::remove_dir_all(e.path());
             }
@@ -259,4 +262,146 @@ pub fn numbering_bin() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+// ----- NATS ------------------------------------------------------------------
+
+/// A private `nats-server -js` on a free loopback port with a throwaway
+/// JetStream store, one per test; stopped and removed when dropped.
+pub struct TestNats {
+    server: numbering::nats::EmbeddedNats,
+    dir: PathBuf,
+}
+
+impl TestNats {
+    pub fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "numbering-nats-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let server = numbering::nats::EmbeddedNats::start(&dir, 0).expect("test nats-server");
+        Self { server, dir }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// A client that keeps reconnecting while the server is stopped.
+    pub async fn client(&self) -> async_nats::Client {
+        async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .reconnect_delay_callback(|_| Duration::from_millis(200))
+            .connect(self.url())
+            .await
+            .expect("connect to test nats-server")
+    }
+
+    /// Stops the server (its JetStream store is kept).
+    pub fn stop(&mut self) {
+        self.server.stop();
+    }
+
+    /// Starts it again on the same port and store.
+    pub fn restart(&mut self) {
+        self.server.restart().expect("restart nats-server");
+    }
+}
+
+impl Drop for TestNats {
+    fn drop(&mut self) {
+        self.server.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Every message of a stream so far (from the first), through an ephemeral
+/// pull consumer, waiting up to `within` for at least `at_least` of them.
+pub async fn read_stream(
+    client: &async_nats::Client,
+    stream: &str,
+    filter: &str,
+    at_least: usize,
+    within: Duration,
+) -> Vec<async_nats::jetstream::Message> {
+    use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+    use futures_util::StreamExt;
+    let js = async_nats::jetstream::new(client.clone());
+    let deadline = tokio::time::Instant::now() + within;
+    let stream = loop {
+        match js.get_stream(stream).await {
+            Ok(s) => break s,
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("stream {stream}: {e}"),
+        }
+    };
+    let consumer = stream
+        .create_consumer(pull::Config {
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::None,
+            filter_subject: filter.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("ephemeral consumer");
+    let mut messages = consumer.messages().await.expect("messages");
+    let mut out = Vec::new();
+    while out.len() < at_least {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, messages.next()).await {
+            Ok(Some(Ok(m))) => out.push(m),
+            Ok(Some(Err(e))) => panic!("reading {filter}: {e}"),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    // anything beyond (duplicates would show here)
+    while let Ok(Some(Ok(m))) =
+        tokio::time::timeout(Duration::from_millis(300), messages.next()).await
+    {
+        out.push(m);
+    }
+    out
+}
+
+/// Reserves and assigns each identifier to `tenant`.
+pub async fn lease_all(
+    db: &TestDb,
+    tenant: &TenantId,
+    ids: &[Identifier],
+) -> Vec<numbering_store::Lease> {
+    let mut out = Vec::new();
+    for id in ids {
+        let r = db
+            .store
+            .reserve(&tenant_ctx(tenant), tenant, id)
+            .await
+            .expect("reserve");
+        out.push(
+            db.store
+                .assign(&tenant_ctx(tenant), tenant, r.id, true)
+                .await
+                .expect("assign"),
+        );
+    }
+    out
+}
+
+/// Waits until `check` is true, polling every 50 ms, panicking after `within`.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

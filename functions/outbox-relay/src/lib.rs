@@ -1,5 +1,503 @@
 //! The outbox relay: publishes `numbering.outbox` to NATS JetStream in
-//! per-identifier order.
+//! per-identifier order, `Nats-Msg-Id` = the event id, and marks a row
+//! published only after the server's ack.
 //!
-//! Not built yet: arrives with its own issue. Every state change already
-//! writes its outbox row in the same transaction (see `numbering_store`).
+//! Order. Every lifecycle transaction locks the identifier's row before it
+//! inserts its outbox row and holds the lock until commit, so for one
+//! identifier a later event is inserted (and gets a larger `id`) only after
+//! the earlier one has committed. Publishing the *visible* unpublished rows
+//! in `id` order therefore never publishes an identifier's event before an
+//! earlier one of the same identifier; a row with a smaller id that commits
+//! late belongs to another identifier and is simply picked up by the next
+//! batch (rows are marked one by one, there is no high-water mark to skip
+//! past it). A `txid < xmin` filter (as the audit sealer uses) is *not*
+//! enough on its own: xids are assigned at the first write, so a later event
+//! of an identifier can carry a smaller txid than the earlier one.
+//!
+//! Several relays. Only the instance holding a Postgres advisory lock
+//! publishes; the others wait on standby and take over when its session
+//! ends. Should two ever overlap (a lock session lost mid-batch), both
+//! publish in id order over one connection each, so the first copy of every
+//! event still reaches the stream in order and JetStream's duplicate window
+//! drops the second.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result};
+use async_nats::jetstream::{self, message::PublishMessage, stream};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection, PgPool, postgres::PgListener};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// The Postgres channel the outbox trigger notifies.
+pub const CHANNEL: &str = "numbering_outbox";
+/// Core-NATS subject telling hot-path caches an identifier changed.
+pub const CACHE_INVALIDATE_SUBJECT: &str = "num.cache.invalidate.v1";
+/// The `source` of every envelope.
+pub const SOURCE: &str = "numbering-service";
+/// Advisory lock key held by the active relay ("numbering outbox relay").
+pub const LOCK_KEY: i64 = 0x6e75_6d6f_7574_6278;
+
+/// How long JetStream remembers a `Nats-Msg-Id`: far longer than the
+/// relay's longest gap between two attempts at the same row (backoff caps at
+/// 5 s; an ack waits at most 10 s; a standby takes over within seconds).
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// One of the five streams of SPEC §7.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSpec {
+    pub name: &'static str,
+    pub subjects: &'static [&'static str],
+    pub max_age: Duration,
+}
+
+const DAY: u64 = 24 * 3600;
+
+/// The streams the relay publishes to, with their explicit subjects and
+/// retention. An event's subject is its type (`number.assigned.v1`).
+pub const STREAMS: [StreamSpec; 5] = [
+    StreamSpec {
+        name: "NUMBERING_EVENTS",
+        subjects: &["number.>"],
+        max_age: Duration::from_secs(30 * DAY),
+    },
+    StreamSpec {
+        name: "NUMBERING_LEASES",
+        subjects: &["lease.>"],
+        max_age: Duration::from_secs(30 * DAY),
+    },
+    StreamSpec {
+        name: "NUMBERING_AUDIT",
+        subjects: &["numbering.audit.>"],
+        max_age: Duration::from_secs(400 * DAY),
+    },
+    StreamSpec {
+        name: "NUMBERING_OPS",
+        subjects: &["numbering.ops.>"],
+        max_age: Duration::from_secs(14 * DAY),
+    },
+    StreamSpec {
+        name: "NUMBERING_REGULATOR",
+        subjects: &["numbering.regulator.>"],
+        max_age: Duration::from_secs(400 * DAY),
+    },
+];
+
+impl StreamSpec {
+    pub fn config(&self) -> stream::Config {
+        stream::Config {
+            name: self.name.to_owned(),
+            subjects: self.subjects.iter().map(|s| (*s).to_owned()).collect(),
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            max_age: self.max_age,
+            duplicate_window: DUPLICATE_WINDOW,
+            description: Some("published by the numbering-service outbox relay".to_owned()),
+            ..Default::default()
+        }
+    }
+}
+
+/// Creates the five streams, or updates them to the configuration above.
+pub async fn ensure_streams(js: &jetstream::Context) -> Result<()> {
+    for spec in STREAMS {
+        js.create_or_update_stream(spec.config())
+            .await
+            .with_context(|| format!("creating or updating stream {}", spec.name))?;
+    }
+    Ok(())
+}
+
+/// One outbox row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxEvent {
+    pub id: i64,
+    pub event_id: Uuid,
+    pub stream: String,
+    pub event_type: String,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub tenant_id: Option<String>,
+    pub payload: sqlx::types::Json<Value>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl OutboxEvent {
+    /// The subject it is published on: its type.
+    pub fn subject(&self) -> &str {
+        &self.event_type
+    }
+
+    /// The CloudEvents-style envelope (docs/events/envelope.schema.json).
+    pub fn envelope(&self) -> Value {
+        json!({
+            "specversion": "1.0",
+            "id": self.event_id,
+            "type": self.event_type,
+            "source": SOURCE,
+            "time": self.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "subject": self.aggregate_id,
+            "tenant": self.tenant_id,
+            "datacontenttype": "application/json",
+            "data": self.payload.0,
+        })
+    }
+
+    /// Whether it changes what ValidateLease answers for its identifier
+    /// (every number lifecycle event does), with the new version.
+    pub fn lease_state_change(&self) -> Option<(&str, i64)> {
+        if self.stream != "NUMBERING_EVENTS" || self.aggregate_type != "number" {
+            return None;
+        }
+        let version = self.payload.0.get("version")?.as_i64()?;
+        Some((&self.aggregate_id, version))
+    }
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Something kept in step with every lease-state change, called by the
+/// relay after JetStream has acked the event and before the row is marked
+/// published.
+///
+/// Contract: MUST be idempotent and conditional on `version` (an event can
+/// be projected again after a crash, and versions only grow); an `Err`
+/// leaves the row unpublished, so the event is retried (re-published, which
+/// JetStream deduplicates) on the next pass.
+pub trait Projection: Send + Sync {
+    fn project<'a>(&'a self, event: &'a OutboxEvent) -> BoxFuture<'a, Result<()>>;
+}
+
+/// Publishes `num.cache.invalidate.v1` (core NATS) with
+/// `{"identifier": …, "version": N}` for every lease-state change.
+pub struct CacheInvalidation {
+    client: async_nats::Client,
+}
+
+impl CacheInvalidation {
+    pub fn new(client: async_nats::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl Projection for CacheInvalidation {
+    fn project<'a>(&'a self, event: &'a OutboxEvent) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if let Some((identifier, version)) = event.lease_state_change() {
+                let body = json!({ "identifier": identifier, "version": version });
+                self.client
+                    .publish(CACHE_INVALIDATE_SUBJECT, body.to_string().into())
+                    .await
+                    .context("publishing cache invalidation")?;
+            }
+            Ok(())
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Rows published per pass.
+    pub batch: i64,
+    /// Polling fallback when no notification arrives.
+    pub poll_every: Duration,
+    /// How long a standby waits before trying the lock again.
+    pub standby_every: Duration,
+    /// Published rows older than this are deleted.
+    pub retention: Duration,
+    /// How often pruning runs.
+    pub prune_every: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            batch: 1000,
+            poll_every: Duration::from_secs(1),
+            standby_every: Duration::from_millis(500),
+            retention: Duration::from_secs(7 * DAY),
+            prune_every: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The relay: one per process; at most one active across processes.
+#[derive(Clone)]
+pub struct Relay {
+    pool: PgPool,
+    js: jetstream::Context,
+    projections: Vec<Arc<dyn Projection>>,
+    config: RelayConfig,
+}
+
+impl Relay {
+    /// A relay publishing through `client`, with the cache invalidation
+    /// projection installed.
+    pub fn new(pool: PgPool, client: async_nats::Client, config: RelayConfig) -> Self {
+        let js = jetstream::ContextBuilder::new()
+            .timeout(Duration::from_secs(10))
+            .max_ack_inflight(4096)
+            .build(client.clone());
+        Self {
+            pool,
+            js,
+            projections: vec![Arc::new(CacheInvalidation::new(client))],
+            config,
+        }
+    }
+
+    /// Adds a projection (the DynamoDB lease cache writer plugs in here).
+    /// Adds a projection that runs before the ones already there: a cache
+    /// writer must move the cache forward before the invalidation is
+    /// published, or an instance could re-read the old entry.
+    pub fn with_projection_first(mut self, projection: Arc<dyn Projection>) -> Self {
+        self.projections.insert(0, projection);
+        self
+    }
+
+    pub fn with_projection(mut self, projection: Arc<dyn Projection>) -> Self {
+        self.projections.push(projection);
+        self
+    }
+
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// Publishes until `stop` turns true: on standby while another instance
+    /// holds the lock; when active, woken by `LISTEN numbering_outbox` and by
+    /// polling (a notification sent while disconnected is lost).
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut streams_ready = false;
+        while !*stop.borrow() {
+            if !streams_ready {
+                match ensure_streams(&self.js).await {
+                    Ok(()) => streams_ready = true,
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "streams not ready; will retry");
+                        if sleep_or_stop(Duration::from_secs(1), &mut stop).await {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
+            match self.active(&mut stop).await {
+                Ok(true) => return,
+                Ok(false) => {
+                    if sleep_or_stop(self.config.standby_every, &mut stop).await {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "outbox relay lost its session; will retry");
+                    if sleep_or_stop(Duration::from_secs(1), &mut stop).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ok(true): stopped. Ok(false): another relay is active.
+    async fn active(&self, stop: &mut watch::Receiver<bool>) -> Result<bool> {
+        let options = (*self.pool.connect_options()).clone();
+        let mut lock = PgConnection::connect_with(&options).await?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(LOCK_KEY)
+            .fetch_one(&mut lock)
+            .await?;
+        if !got {
+            let _ = lock.close().await;
+            return Ok(false);
+        }
+        tracing::info!("outbox relay active");
+        metrics::gauge!("numbering_outbox_relay_active").set(1.0);
+        let result = self.publish_while_holding(&mut lock, stop).await;
+        metrics::gauge!("numbering_outbox_relay_active").set(0.0);
+        let _ = lock.close().await;
+        result
+    }
+
+    async fn publish_while_holding(
+        &self,
+        lock: &mut PgConnection,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<bool> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(CHANNEL).await?;
+        let mut backoff = Duration::from_millis(50);
+        let mut last_prune: Option<Instant> = None;
+        let mut last_ping = Instant::now();
+        loop {
+            if *stop.borrow() {
+                return Ok(true);
+            }
+            let wait = match self.publish_pending().await {
+                Ok(n) if n as i64 >= self.config.batch => {
+                    backoff = Duration::from_millis(50);
+                    continue;
+                }
+                Ok(_) => {
+                    backoff = Duration::from_millis(50);
+                    self.config.poll_every
+                }
+                Err(e) => {
+                    metrics::counter!("numbering_outbox_publish_failures_total").increment(1);
+                    tracing::warn!(error = %format!("{e:#}"), "publishing the outbox failed; will retry");
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff
+                }
+            };
+            // Still the holder? (The lock goes with its session.) Checked at
+            // most once a second: an overlap that short is absorbed anyway.
+            if last_ping.elapsed() >= Duration::from_secs(1) {
+                sqlx::query("SELECT 1").execute(&mut *lock).await?;
+                last_ping = Instant::now();
+            }
+            if last_prune.is_none_or(|t| t.elapsed() >= self.config.prune_every) {
+                last_prune = Some(Instant::now());
+                match self.prune().await {
+                    Ok(n) if n > 0 => tracing::info!(rows = n, "pruned published outbox rows"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "outbox pruning failed; will retry"),
+                }
+            }
+            tokio::select! {
+                n = listener.recv() => {
+                    n?;
+                    // one pass serves every notification already queued
+                    while listener.next_buffered().is_some() {}
+                }
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return Ok(true),
+            }
+        }
+    }
+
+    /// One pass: publishes up to `batch` unpublished rows in id order,
+    /// waits for JetStream's acks, runs the projections, and marks the acked
+    /// prefix published. Returns how many rows were marked.
+    pub async fn publish_pending(&self) -> Result<usize> {
+        let rows: Vec<OutboxEvent> = sqlx::query_as(
+            "SELECT id, event_id, stream, event_type, aggregate_type, aggregate_id, tenant_id, payload, occurred_at \
+             FROM numbering.outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(self.config.batch)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the outbox")?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        // Pipelined: every publish goes out on one connection in id order,
+        // then the acks are awaited in the same order.
+        let mut pending = Vec::with_capacity(rows.len());
+        let mut failure = None;
+        for row in &rows {
+            let message = PublishMessage::build()
+                .message_id(row.event_id.to_string())
+                .payload(row.envelope().to_string().into());
+            match self
+                .js
+                .send_publish(row.subject().to_owned(), message)
+                .await
+            {
+                Ok(ack) => pending.push(ack),
+                Err(e) => {
+                    failure = Some(anyhow::Error::new(e).context("publishing"));
+                    break;
+                }
+            }
+        }
+        let mut acked = 0;
+        for ack in pending {
+            match ack.await {
+                Ok(_) => acked += 1,
+                Err(e) => {
+                    failure.get_or_insert(anyhow::Error::new(e).context("waiting for the ack"));
+                    break;
+                }
+            }
+        }
+        let done = &rows[..acked];
+        let mut projected = 0;
+        for row in done {
+            if let Err(e) = self.project(row).await {
+                failure.get_or_insert(e);
+                break;
+            }
+            projected += 1;
+        }
+        let done = &done[..projected];
+        if !done.is_empty() {
+            let ids: Vec<i64> = done.iter().map(|r| r.id).collect();
+            sqlx::query(
+                "UPDATE numbering.outbox SET published_at = now() WHERE id = ANY($1) AND published_at IS NULL",
+            )
+            .bind(&ids)
+            .execute(&self.pool)
+            .await
+            .context("marking rows published")?;
+            let now = Utc::now();
+            let mut per_stream: HashMap<&str, u64> = HashMap::new();
+            for r in done {
+                *per_stream.entry(r.stream.as_str()).or_default() += 1;
+                let lag = (now - r.occurred_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
+                metrics::histogram!("numbering_outbox_lag_seconds").record(lag);
+            }
+            for (stream, n) in per_stream {
+                metrics::counter!("numbering_outbox_published_total", "stream" => stream.to_owned())
+                    .increment(n);
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(done.len()),
+        }
+    }
+
+    async fn project(&self, row: &OutboxEvent) -> Result<()> {
+        for p in &self.projections {
+            p.project(row).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes published rows older than the retention period.
+    pub async fn prune(&self) -> Result<u64> {
+        let cutoff = Utc::now()
+            - chrono::Duration::from_std(self.config.retention).unwrap_or(chrono::Duration::MAX);
+        let mut total = 0;
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM numbering.outbox WHERE id IN ( \
+                     SELECT id FROM numbering.outbox WHERE published_at < $1 LIMIT 10000)",
+            )
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            total += n;
+            if n < 10000 {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// Sleeps for `d`; true if `stop` turned on meanwhile.
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}

@@ -1,0 +1,223 @@
+//! Expiry and renewal (SPEC §2): scheduled every minute (EventBridge in
+//! Lambda, a loop in the host), with reservation lapsing also run every
+//! second in the host so that its events follow the TTL within 2 s.
+//!
+//! One sweep: lapsed reservations → AVAILABLE; quarantines served →
+//! AVAILABLE; auto-renewing leases inside the renewal window → billing
+//! `PreviewCharge`, renewed on approval, left alone on a decline; leases past
+//! term → renewed if billing approves a late renewal, otherwise expired
+//! (QUARANTINED) — except while billing is unreachable, which never expires
+//! a lease inside the grace period after its term end.
+//!
+//! Safe on several instances: a sweep runs only while it holds a Postgres
+//! advisory lock (the others skip that round), and every change is a
+//! compare-and-swap lifecycle transaction anyway.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Result;
+use chrono::Utc;
+use numbering_clients::{Billing, ChargeDecision, ChargeRequest};
+use numbering_store::{Actor, Ctx, Lease, LifecycleError, Store};
+use sqlx::{Connection, PgConnection};
+use tokio::sync::watch;
+
+/// Advisory lock key held for the duration of one sweep.
+pub const LOCK_KEY: i64 = 0x6e75_6d73_7765_6570;
+
+#[derive(Debug, Clone)]
+pub struct SweeperConfig {
+    /// Auto-renewing leases are offered to billing this long before term end.
+    pub renewal_window: chrono::Duration,
+    /// While billing is unreachable, a lease past term is kept this long.
+    pub billing_grace: chrono::Duration,
+    /// Rows per step of one sweep.
+    pub batch: i64,
+}
+
+impl Default for SweeperConfig {
+    fn default() -> Self {
+        Self {
+            renewal_window: chrono::Duration::days(7),
+            billing_grace: chrono::Duration::days(3),
+            batch: 500,
+        }
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    /// false: another instance was sweeping.
+    pub ran: bool,
+    pub reservations_lapsed: usize,
+    pub quarantines_ended: usize,
+    pub renewed: usize,
+    pub declined: usize,
+    pub billing_unavailable: usize,
+    pub leases_expired: usize,
+}
+
+#[derive(Clone)]
+pub struct Sweeper {
+    store: Store,
+    billing: Arc<dyn Billing>,
+    config: SweeperConfig,
+}
+
+impl Sweeper {
+    pub fn new(store: Store, billing: Arc<dyn Billing>, config: SweeperConfig) -> Self {
+        Self {
+            store,
+            billing,
+            config,
+        }
+    }
+
+    fn ctx() -> Ctx {
+        Ctx::new(Actor::system("lifecycle-sweeper"))
+    }
+
+    /// Lapses reservations past their TTL (cheap; `FOR UPDATE SKIP LOCKED`,
+    /// so concurrent instances split the work).
+    pub async fn lapse_reservations(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let n = self
+                .store
+                .expire_lapsed_reservations(&Self::ctx(), self.config.batch)
+                .await?;
+            total += n;
+            if (n as i64) < self.config.batch {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One full sweep, if no other instance is sweeping.
+    pub async fn sweep(&self) -> Result<SweepReport> {
+        let options = (*self.store.pool().connect_options()).clone();
+        let mut lock = PgConnection::connect_with(&options).await?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(LOCK_KEY)
+            .fetch_one(&mut lock)
+            .await?;
+        if !got {
+            let _ = lock.close().await;
+            return Ok(SweepReport::default());
+        }
+        let report = self.sweep_locked().await;
+        // Closing the session releases the lock.
+        let _ = lock.close().await;
+        let report = report?;
+        metrics::counter!("numbering_sweeper_renewed_total").increment(report.renewed as u64);
+        metrics::counter!("numbering_sweeper_expired_total")
+            .increment(report.leases_expired as u64);
+        metrics::counter!("numbering_sweeper_billing_unavailable_total")
+            .increment(report.billing_unavailable as u64);
+        Ok(report)
+    }
+
+    async fn sweep_locked(&self) -> Result<SweepReport> {
+        let ctx = Self::ctx();
+        let mut report = SweepReport {
+            ran: true,
+            reservations_lapsed: self.lapse_reservations().await?,
+            ..Default::default()
+        };
+        for identifier in self.store.quarantines_due(self.config.batch).await? {
+            match self.store.end_quarantine(&ctx, &identifier).await {
+                Ok(_) => report.quarantines_ended += 1,
+                Err(e) => tracing::warn!(%identifier, error = %e, "ending quarantine failed"),
+            }
+        }
+        let due = self
+            .store
+            .leases_due_for_renewal(self.config.renewal_window, self.config.batch)
+            .await?;
+        for lease in due {
+            self.renew_or_not(&ctx, &lease, &mut report, false).await;
+        }
+        for lease in self.store.leases_past_term(self.config.batch).await? {
+            if lease.auto_renew {
+                self.renew_or_not(&ctx, &lease, &mut report, true).await;
+            } else {
+                self.expire(&ctx, &lease, &mut report).await;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn renew_or_not(
+        &self,
+        ctx: &Ctx,
+        lease: &Lease,
+        report: &mut SweepReport,
+        past_term: bool,
+    ) {
+        let request = ChargeRequest {
+            tenant_id: lease.tenant_id.as_str().to_owned(),
+            identifier: lease.identifier.as_str().to_owned(),
+            kind: lease.identifier.kind().as_str().to_owned(),
+            lease_id: lease.id.to_string(),
+            term_days: self.store.policy().lease_term.num_days().max(1) as u32,
+        };
+        match self.billing.preview_charge(&request).await {
+            Ok(ChargeDecision::Approved) => match self.store.renew(ctx, lease.id).await {
+                Ok(_) => report.renewed += 1,
+                Err(e) => tracing::warn!(lease = %lease.id, error = %e, "renewal failed"),
+            },
+            Ok(ChargeDecision::Declined { reason }) => {
+                report.declined += 1;
+                tracing::info!(lease = %lease.id, reason, "billing declined the renewal");
+                if past_term {
+                    self.expire(ctx, lease, report).await;
+                }
+            }
+            Err(e) => {
+                report.billing_unavailable += 1;
+                tracing::warn!(lease = %lease.id, error = %e, "billing unavailable; renewal retried on the next sweep");
+                if past_term && Utc::now() >= lease.term_end + self.config.billing_grace {
+                    self.expire(ctx, lease, report).await;
+                }
+            }
+        }
+    }
+
+    async fn expire(&self, ctx: &Ctx, lease: &Lease, report: &mut SweepReport) {
+        match self.store.expire_lease(ctx, lease.id).await {
+            Ok(_) => report.leases_expired += 1,
+            Err(LifecycleError::NotDue(_)) => {}
+            Err(e) => tracing::warn!(lease = %lease.id, error = %e, "lease expiry failed"),
+        }
+    }
+}
+
+/// The host's loop: a full sweep every `every`, reservation lapsing every
+/// `lapse_every`, until `stop`.
+pub async fn run(
+    sweeper: Sweeper,
+    every: Duration,
+    lapse_every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut last_sweep: Option<tokio::time::Instant> = None;
+    loop {
+        if last_sweep.is_none_or(|t| t.elapsed() >= every) {
+            last_sweep = Some(tokio::time::Instant::now());
+            match sweeper.sweep().await {
+                Ok(r) if r.ran => tracing::debug!(?r, "lifecycle sweep"),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "lifecycle sweep failed; will retry")
+                }
+            }
+        } else if let Err(e) = sweeper.lapse_reservations().await {
+            tracing::warn!(error = %format!("{e:#}"), "lapsing reservations failed; will retry");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(lapse_every) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}

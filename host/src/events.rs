@@ -1,0 +1,120 @@
+//! Events and lifecycle automation in the host: the outbox relay, the
+//! inbound event consumers and the lifecycle sweeper, as background jobs of
+//! `numbering serve` (the same libraries the functions run).
+
+use std::{sync::Arc, time::Duration};
+
+use numbering_clients::{Billing, GrpcBilling, NotConfigured, channel};
+use numbering_event_consumer::{ConsumerConfig, EventConsumer};
+use numbering_lifecycle_sweeper::{Sweeper, SweeperConfig};
+use numbering_outbox_relay::{BoxFuture, OutboxEvent, Projection, Relay, RelayConfig};
+use numbering_shared::Identifier;
+use numbering_store::Store;
+use numbering_validate_lease::LeaseReader;
+use tokio::{sync::watch, task::JoinSet};
+
+/// What the background jobs need.
+#[derive(Clone)]
+pub struct Events {
+    pub nats: async_nats::Client,
+    pub billing: Arc<dyn Billing>,
+    pub consumers: ConsumerConfig,
+}
+
+impl Events {
+    /// Connects to `nats_url` (reconnecting forever) and builds the billing
+    /// client (`None`: not configured, every renewal waits).
+    pub async fn connect(
+        nats_url: &str,
+        billing_url: Option<&str>,
+        inbound_stream: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let nats = async_nats::ConnectOptions::new()
+            .name("numbering-service")
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .connect(nats_url)
+            .await?;
+        let billing: Arc<dyn Billing> = match billing_url {
+            Some(url) => Arc::new(GrpcBilling::new(channel(url, Duration::from_secs(3))?)),
+            None => Arc::new(NotConfigured("NUMBERING_BILLING_URL")),
+        };
+        let consumers = match inbound_stream {
+            Some(stream) => ConsumerConfig {
+                stream: stream.to_owned(),
+                create_stream: false,
+                ..Default::default()
+            },
+            None => ConsumerConfig::default(),
+        };
+        Ok(Self {
+            nats,
+            billing,
+            consumers,
+        })
+    }
+
+    /// Spawns the relay, the consumers and the sweeper; they stop when
+    /// `stop` turns true.
+    pub fn spawn(
+        self,
+        store: &Store,
+        jobs: &mut JoinSet<()>,
+        stop: watch::Receiver<bool>,
+        cache: Option<Arc<dyn Projection>>,
+    ) {
+        let mut relay = Relay::new(
+            store.pool().clone(),
+            self.nats.clone(),
+            RelayConfig::default(),
+        );
+        if let Some(cache) = cache {
+            relay = relay.with_projection_first(cache);
+        }
+        jobs.spawn(relay.run(stop.clone()));
+        let consumer = EventConsumer::new(store.clone(), self.nats, self.consumers);
+        jobs.spawn(consumer.run(stop.clone()));
+        let sweeper = Sweeper::new(store.clone(), self.billing, SweeperConfig::default());
+        jobs.spawn(numbering_lifecycle_sweeper::run(
+            sweeper,
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+            stop,
+        ));
+    }
+}
+
+/// Keeps the DynamoDB lease cache in step with the outbox: for each
+/// lease-state change, the identifier's current snapshot is read from
+/// Postgres and written forward (conditional on its version), before the
+/// relay publishes `num.cache.invalidate.v1`. Idempotent: a replayed event
+/// writes the same or a newer version, never an older one.
+pub struct LeaseCacheProjection {
+    reader: LeaseReader,
+}
+
+impl LeaseCacheProjection {
+    pub fn new(reader: LeaseReader) -> Self {
+        Self { reader }
+    }
+}
+
+impl Projection for LeaseCacheProjection {
+    fn project<'a>(&'a self, event: &'a OutboxEvent) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let Some((identifier, _version)) = event.lease_state_change() else {
+                return Ok(());
+            };
+            let Ok(identifier) = Identifier::parse(identifier) else {
+                tracing::warn!(
+                    identifier,
+                    "outbox event names a malformed identifier; not projected"
+                );
+                return Ok(());
+            };
+            let snapshot = self.reader.store().snapshot(&identifier).await?;
+            self.reader.project(&identifier, snapshot).await?;
+            Ok(())
+        })
+    }
+}
