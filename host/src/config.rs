@@ -43,6 +43,10 @@ pub struct Config {
     /// inbound compliance / sender-id / billing subjects; absent: the
     /// consumers create `NUMBERING_INBOUND` for them (embedded default).
     pub inbound_stream: Option<String>,
+    /// `NUMBERING_SENDER_ID_REGISTRY_URL`: sender-id-registry-service gRPC
+    /// (IsVerified), asked before every ALPHA assign; absent: ALPHA assigns
+    /// are refused as unavailable.
+    pub sender_id_registry_url: Option<String>,
     /// The hot path's read tiers.
     pub hot_path: HotPathConfig,
     /// mTLS for gRPC; when set, ValidateLease and Lookup are served only there.
@@ -204,10 +208,12 @@ impl Config {
         let nats_url = get("NATS_URL");
         let billing_url = get("NUMBERING_BILLING_URL");
         let inbound_stream = get("NUMBERING_INBOUND_STREAM");
+        let sender_id_registry_url = get("NUMBERING_SENDER_ID_REGISTRY_URL");
         Ok(Self {
             nats_url,
             billing_url,
             inbound_stream,
+            sender_id_registry_url,
             http_body_limit,
             portal_rate_limit,
             portal_rate_burst,

@@ -53,6 +53,11 @@ pub fn edge(config: &Config, hs256_secret: Option<&str>) -> anyhow::Result<Edge>
     }
     let mut edge = Edge::new(verifier);
     edge.body_limit = config.http_body_limit;
+    edge.registry = numbering_clients::sender_id_registry(
+        config.sender_id_registry_url.as_deref(),
+        Duration::from_secs(2),
+    )
+    .context("NUMBERING_SENDER_ID_REGISTRY_URL")?;
     if config.portal_rate_limit > 0.0 {
         edge.limiter = Some(Arc::new(RateLimiter::new(
             config.portal_rate_limit,

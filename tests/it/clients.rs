@@ -106,12 +106,12 @@ pub(crate) async fn nobody_listening() -> String {
 
 pub(crate) fn billing_client(url: &str) -> Arc<GrpcBilling> {
     Arc::new(GrpcBilling::new(
-        channel(url, Duration::from_secs(2)).unwrap(),
+        channel(url, Duration::from_secs(10)).unwrap(),
     ))
 }
 
 async fn registry_at(url: &str) -> GrpcSenderIdRegistry {
-    GrpcSenderIdRegistry::new(channel(url, Duration::from_secs(2)).unwrap())
+    GrpcSenderIdRegistry::new(channel(url, Duration::from_secs(10)).unwrap())
 }
 
 #[tokio::test]
@@ -212,4 +212,77 @@ async fn a_non_alpha_assign_does_not_ask_the_registry() {
     )
     .await
     .expect("an MSISDN needs no registry");
+}
+
+/// Reserves `ALPHA` over the portal and tries to lease it; returns the lease answer.
+async fn assign_over_rest(
+    app: &numbering_tests::app::TestApp,
+    alpha: &str,
+) -> numbering_tests::app::Answer {
+    use numbering_tests::app::tenant_token;
+    const P: &str = "/v1/portal/numbering";
+    let acme = tenant_token("acme");
+    let r = app
+        .post(
+            &acme,
+            &format!("{P}/reservations"),
+            serde_json::json!({ "identifier": alpha }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    app.post(
+        &acme,
+        &format!("{P}/leases"),
+        serde_json::json!({ "reservation_id": r.str("id") }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_portal_assigns_an_alpha_sender_id_only_with_the_registrys_yes() {
+    use numbering_tests::app::{TestApp, edge};
+    // no registry configured: refused as unavailable, never allowed
+    let db = TestDb::new().await;
+    db.pool_for("acme").await;
+    db.inventory(&["ACME-BANK", "ACME-PAY", "ACME-LOAN"]).await;
+    let mut with_registry = edge();
+    let fake = FakeRegistry::default();
+    with_registry.registry = Arc::new(registry_at(&serve_registry(fake.clone()).await).await);
+    let app = TestApp::with_edge(db, with_registry).await;
+
+    let refused = assign_over_rest(&app, "ACME-BANK").await;
+    assert_eq!(
+        (refused.status.as_u16(), refused.code()),
+        (403, "SENDER_ID_NOT_VERIFIED"),
+        "{:?}",
+        refused.json
+    );
+    fake.verified.store(true, Ordering::SeqCst);
+    let leased = assign_over_rest(&app, "ACME-PAY").await;
+    assert_eq!(leased.status.as_u16(), 201, "{:?}", leased.json);
+
+    let db = TestDb::new().await;
+    db.pool_for("acme").await;
+    db.inventory(&["ACME-LOAN"]).await;
+    let mut down = edge();
+    down.registry = Arc::new(registry_at(&nobody_listening().await).await);
+    let app = TestApp::with_edge(db, down).await;
+    let unavailable = assign_over_rest(&app, "ACME-LOAN").await;
+    assert_eq!(
+        (unavailable.status.as_u16(), unavailable.code()),
+        (503, "SENDER_ID_REGISTRY_UNAVAILABLE"),
+        "{:?}",
+        unavailable.json
+    );
+    let db = TestDb::new().await;
+    db.pool_for("acme").await;
+    db.inventory(&["ACME-LOAN"]).await;
+    let app = TestApp::with_edge(db, edge()).await;
+    let unconfigured = assign_over_rest(&app, "ACME-LOAN").await;
+    assert_eq!(
+        unconfigured.status.as_u16(),
+        503,
+        "no registry configured: {:?}",
+        unconfigured.json
+    );
 }

@@ -553,3 +553,86 @@ async fn an_expired_dynamodb_item_is_a_miss() {
         "expiry is checked on read"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_relay_moves_the_lease_cache_forward_and_every_instance_forgets_the_old_answer() {
+    use numbering::events::LeaseCacheProjection;
+    use numbering_outbox_relay::{Relay, RelayConfig};
+    let db = TestDb::new().await;
+    let moto = TestMoto::start();
+    let nats = numbering_tests::TestNats::start();
+    let acme = db.pool_for("acme").await;
+    let tier = moto.tier(Duration::from_secs(300)).await;
+    // a long in-process TTL: only the relay's invalidation can make it forget
+    let tiers = TierConfig {
+        local_ttl: Duration::from_secs(300),
+        ..Default::default()
+    };
+    let writer = numbering_validate_lease::LeaseReader::new(
+        db.store.clone(),
+        Some(tier.clone()),
+        tiers.clone(),
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let relay = Relay::new(
+        db.app.clone(),
+        async_nats::connect(nats.url()).await.unwrap(),
+        RelayConfig::default(),
+    )
+    .with_projection_first(std::sync::Arc::new(LeaseCacheProjection::new(writer)));
+    let relay = tokio::spawn(relay.run(stopped));
+    let second = TestHost::start(
+        db.store.clone(),
+        HostSetup {
+            dynamo: Some(tier.clone()),
+            tiers,
+            nats: Some(async_nats::connect(nats.url()).await.unwrap()),
+            grpc_tls: None,
+        },
+    )
+    .await;
+    let mut client = second.client().await;
+    let id = db.inventory(&["+93700000601"]).await.remove(0);
+    let r = db
+        .store
+        .reserve(&tenant_ctx(&acme), &acme, &id)
+        .await
+        .unwrap();
+    let lease = db
+        .store
+        .assign(&tenant_ctx(&acme), &acme, r.id, true)
+        .await
+        .unwrap();
+    // a new lease reaches the caches within the relay's lag (until then the
+    // answer errs on the side of refusing)
+    let started = Instant::now();
+    while reason(&mut client, id.as_str(), "acme").await != ValidationReason::Ok {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the new lease was not visible within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    db.store
+        .release(&tenant_ctx(&acme), &acme, lease.id)
+        .await
+        .unwrap();
+    let took = until_not_ok(&mut client, id.as_str(), Duration::from_secs(2)).await;
+    assert!(took < Duration::from_secs(1), "stale OK for {took:?}");
+    assert_eq!(
+        reason(&mut client, id.as_str(), "acme").await,
+        ValidationReason::QuarantineActive
+    );
+    // the lease cache itself moved forward: an instance with an empty in-process tier reads the new state
+    let item = tier
+        .get(&id.key())
+        .await
+        .unwrap()
+        .expect("projected into DynamoDB");
+    assert_eq!(item.snapshot.unwrap().state, NumberState::Quarantined);
+
+    let _ = stop.send(true);
+    let _ = relay.await;
+    second.stop().await;
+}

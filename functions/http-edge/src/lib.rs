@@ -31,6 +31,9 @@ pub struct Edge {
     pub limiter: Option<Arc<RateLimiter>>,
     /// Largest accepted request body, in bytes (larger: 413).
     pub body_limit: usize,
+    /// Asked before every ALPHA assign; by default "not configured", which
+    /// refuses those assigns as unavailable (never allows them).
+    pub registry: Arc<dyn numbering_clients::SenderIdRegistry>,
 }
 
 impl Edge {
@@ -39,6 +42,9 @@ impl Edge {
             verifier: Arc::new(verifier),
             limiter: None,
             body_limit: 64 * 1024,
+            registry: Arc::new(numbering_clients::NotConfigured(
+                "NUMBERING_SENDER_ID_REGISTRY_URL",
+            )),
         }
     }
 }

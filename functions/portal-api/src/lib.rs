@@ -495,15 +495,29 @@ async fn assign(
     let id = ReservationId::parse(&body.reservation_id).map_err(|_| {
         ApiError::invalid("reservation_id", "reservation_id is not a reservation id")
     })?;
-    let l = s
-        .store
-        .assign(
-            &ctx(&p, &headers)?,
-            tenant(&p)?,
-            id,
-            body.auto_renew.unwrap_or(true),
-        )
-        .await?;
+    // an ALPHA sender id needs the registry's yes first (SPEC §2)
+    let l = numbering_clients::assign_verified(
+        &s.store,
+        s.edge.registry.as_ref(),
+        &ctx(&p, &headers)?,
+        tenant(&p)?,
+        id,
+        body.auto_renew.unwrap_or(true),
+    )
+    .await
+    .map_err(|e| match e {
+        numbering_clients::AssignError::NotVerified { alpha_id } => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "SENDER_ID_NOT_VERIFIED",
+            format!("the sender-id registry has not verified {alpha_id} for this tenant"),
+        ),
+        numbering_clients::AssignError::RegistryUnavailable(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SENDER_ID_REGISTRY_UNAVAILABLE",
+            "the sender-id registry could not be asked; an ALPHA sender id cannot be assigned now, retry later",
+        ),
+        numbering_clients::AssignError::Lifecycle(e) => ApiError::from(e),
+    })?;
     Ok(json_response(StatusCode::CREATED, lease_json(&l)))
 }
 
