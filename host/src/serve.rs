@@ -238,7 +238,7 @@ pub async fn run(
     if let Some(tls) = extras.grpc_tls {
         let service = HotPath::new(state.validator.clone()).into_server();
         let mut stop = stop_rx.clone();
-        let incoming = incoming(tls.listener);
+        let incoming = tonic::transport::server::TcpIncoming::from(tls.listener);
         let server = tonic::transport::Server::builder()
             .tls_config(tls.tls)?
             .add_service(tonic::service::interceptor::InterceptedService::new(
@@ -262,16 +262,6 @@ pub async fn run(
     let _ = stop_tx.send(true);
     while jobs.join_next().await.is_some() {}
     Ok(())
-}
-
-/// A TCP listener as the stream of connections tonic serves.
-fn incoming(
-    listener: TcpListener,
-) -> impl futures_util::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send + 'static {
-    futures_util::stream::unfold(listener, |l| async move {
-        let conn = l.accept().await.map(|(s, _)| s);
-        Some((conn, l))
-    })
 }
 
 /// Seals finished audit entries into the hash chain, shortly after commit.

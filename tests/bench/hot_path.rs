@@ -267,7 +267,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(NumberingServiceServer::new(Bare))
-            .serve_with_incoming(tokio_stream(bare_listener)),
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(bare_listener)),
     );
     let clients = Arc::new(channels(&format!("http://{bare_addr}")).await);
     let bare = drive(
@@ -489,12 +489,4 @@ fn validate_op(
                 .is_ok()
         })
     }
-}
-
-fn tokio_stream(
-    listener: tokio::net::TcpListener,
-) -> impl futures_util::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send + 'static {
-    futures_util::stream::unfold(listener, |l| async move {
-        Some((l.accept().await.map(|(s, _)| s), l))
-    })
 }
