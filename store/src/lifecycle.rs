@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use numbering_shared::{
-    ActorKind, Identifier, IdentifierKind, LeaseId, LifecyclePolicy, NumberSnapshot, NumberState,
+    Identifier, IdentifierKind, LeaseId, LifecyclePolicy, NumberSnapshot, NumberState,
     QuarantineReason, Quotas, ReservationId, TenantId, Transition, Usage,
     lifecycle::{self, TransitionError},
     quota,
@@ -453,32 +453,25 @@ impl Store {
     /// The inventory row of `identifier` (platform view), if it is in inventory.
     pub async fn number(&self, identifier: &Identifier) -> Result<Option<NumberRecord>> {
         let mut tx = scope::begin(&self.pool, Scope::Platform).await?;
-        let row: Option<(NumberRow, Option<String>, Option<String>)> =
-            sqlx::query_as::<_, NumberRow>(&format!(
-                "SELECT {NUMBER_COLUMNS} FROM numbering.numbers n WHERE n.identity_key = $1 \
+        let n: Option<NumberRow> = sqlx::query_as(&format!(
+            "SELECT {NUMBER_COLUMNS} FROM numbering.numbers n WHERE n.identity_key = $1 \
              ORDER BY (n.state = 'RETIRED'), n.id DESC LIMIT 1"
-            ))
-            .bind(identifier.key())
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|n| (n, None, None));
-        let Some((n, _, _)) = row else {
+        ))
+        .bind(identifier.key())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(n) = n else {
             return Ok(None);
         };
-        let (mcc, mnc): (Option<String>, Option<String>) =
-            sqlx::query_as("SELECT mcc, mnc FROM numbering.numbers WHERE id = $1")
-                .bind(n.id)
-                .fetch_one(&mut *tx)
-                .await?;
         tx.commit().await?;
         Ok(Some(NumberRecord {
             identifier: model::identifier(&n.kind, &n.identifier)?,
             state: n.effective_state()?,
             tenant_id: n.tenant_id.as_deref().map(model::tenant).transpose()?,
             reserved_until: n.reserved_until,
-            operator_id: n.operator_id.clone(),
-            mcc,
-            mnc,
+            operator_id: n.operator_id,
+            mcc: n.mcc,
+            mnc: n.mnc,
             vanity: n.vanity,
             version: n.version,
         }))
@@ -1166,6 +1159,8 @@ async fn lapse(tx: &mut PgConnection, ctx: &Ctx, key: &str) -> Result<bool> {
         tenant_id: Some(tenant_id.clone()),
         reserved_until: Some(expires_at),
         operator_id: None,
+        mcc: None,
+        mnc: None,
         vanity: false,
         version: new_version - 1,
         now: expires_at,
@@ -1190,9 +1185,4 @@ async fn lapse(tx: &mut PgConnection, ctx: &Ctx, key: &str) -> Result<bool> {
 
 fn seconds(d: Duration) -> f64 {
     d.num_milliseconds() as f64 / 1000.0
-}
-
-#[allow(dead_code)]
-fn _assert_actor_kinds(a: ActorKind) -> ActorKind {
-    a
 }

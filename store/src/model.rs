@@ -70,6 +70,8 @@ pub(crate) struct NumberRow {
     pub tenant_id: Option<String>,
     pub reserved_until: Option<DateTime<Utc>>,
     pub operator_id: Option<String>,
+    pub mcc: Option<String>,
+    pub mnc: Option<String>,
     pub vanity: bool,
     pub version: i64,
     /// The database clock at read time: the one clock every expiry uses.
@@ -77,7 +79,7 @@ pub(crate) struct NumberRow {
 }
 
 pub(crate) const NUMBER_COLUMNS: &str = "n.id, n.identifier, n.kind::text AS kind, n.state::text AS state, \
-     n.tenant_id, n.reserved_until, n.operator_id, n.vanity, n.version, now() AS now";
+     n.tenant_id, n.reserved_until, n.operator_id, n.mcc, n.mnc, n.vanity, n.version, now() AS now";
 
 impl NumberRow {
     pub fn state(&self) -> Result<NumberState, LifecycleError> {
