@@ -1,3 +1,1 @@
-//! The monthly regulator (ATRA) export, signed and written once to WORM storage.
-//!
-//! Not built yet: arrives with its own issue.
+//! The monthly regulator export, WORM storage and audit retention.

@@ -1,3 +1,1 @@
-//! Signed MNO / ATRA lease imports and legacy lease seeding.
-//!
-//! Not built yet: arrives with its own issue.
+//! Signed MNO and ATRA lease imports, and legacy lease seeding.
