@@ -73,6 +73,25 @@ impl TestMoto {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The AWS SDK configuration for this server (static test credentials,
+    /// `us-east-1`): build S3 (path-style) and KMS clients from it.
+    pub async fn sdk_config(&self) -> numbering_clients::aws::SdkConfig {
+        numbering_clients::aws::sdk_config_for_endpoint(&self.endpoint()).await
+    }
+
+    /// An S3 client (path-style addressing) for this server.
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config().await)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// A KMS client for this server.
+    pub async fn kms(&self) -> aws_sdk_kms::Client {
+        aws_sdk_kms::Client::new(&self.sdk_config().await)
+    }
+
     /// A lease-cache table of its own (created) behind a DynamoDB tier with
     /// the hot path's short deadline.
     pub async fn tier(&self, validity: Duration) -> DynamoTier {

@@ -5,7 +5,10 @@
 //!   before an ALPHA assign ([`assign_verified`] is the one assign path the
 //!   portal API and seeding use);
 //! - [`Billing`]: `billing-service.PreviewCharge`, asked before an
-//!   auto-renewal (the lifecycle sweeper).
+//!   auto-renewal (the lifecycle sweeper);
+//! - [`aws`]: the AWS SDK configuration shared by the S3 and KMS clients.
+
+pub mod aws;
 
 use std::{future::Future, pin::Pin, time::Duration};
 
