@@ -1,0 +1,22 @@
+# The all-in-one host (`numbering`, for on-prem Kubernetes) and the two
+# long-running processes of the AWS shape (outbox-relay, event-consumer)
+# in one small image. Lambdas are built separately with
+# `cargo lambda build --release --arm64 --output-format zip`.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p numbering --bin numbering \
+    && cargo build --release --locked -p numbering-outbox-relay --bin outbox-relay \
+    && cargo build --release --locked -p numbering-event-consumer --bin event-consumer
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 numbering
+COPY --from=build /src/target/release/numbering /src/target/release/outbox-relay \
+    /src/target/release/event-consumer /usr/local/bin/
+USER numbering
+ENV NUMBERING_LISTEN=0.0.0.0:8080 NUMBERING_LOG_FORMAT=json
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/numbering"]
+CMD ["serve"]

@@ -1,0 +1,23 @@
+# The hot path's lease cache: one item per identifier, written forward-only
+# by the outbox relay's projection (conditional on the version), read by
+# validate-lease. DynamoDB's own TTL on `ttl` removes stale items; the
+# `valid_until` attribute is what reads trust.
+resource "aws_dynamodb_table" "lease_cache" {
+  name         = "${local.name}-lease-cache"
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "id"
+
+  attribute {
+    name = "id"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "ttl"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = false # a cache: Postgres is the system of record
+  }
+}
