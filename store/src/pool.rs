@@ -49,6 +49,14 @@ pub async fn connect(config: &PoolConfig) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.acquire_timeout)
+        // No ping before every checkout: it is a round trip on every query
+        // and transaction (the hot path's Postgres tier most of all). A
+        // connection that died while idle fails its next statement and is
+        // dropped; callers see a clear error (the hot path fails closed),
+        // and idle connections are recycled before servers time them out.
+        .test_before_acquire(false)
+        .idle_timeout(Duration::from_secs(300))
+        .max_lifetime(Duration::from_secs(1800))
         .after_connect(move |conn, _| {
             let role = role.clone();
             Box::pin(async move {

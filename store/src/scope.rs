@@ -1,5 +1,5 @@
 use numbering_shared::TenantId;
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 
 /// Whose data a transaction may touch. The store sets it transaction-locally
 /// and row-level security enforces it underneath the queries.
@@ -12,34 +12,25 @@ pub enum Scope<'a> {
     Platform,
 }
 
-/// Sets the scope of the current transaction (`set_config(..., true)`).
-pub async fn set(conn: &mut PgConnection, scope: Scope<'_>) -> Result<(), sqlx::Error> {
-    match scope {
-        Scope::Tenant(t) => {
-            sqlx::query(
-                "SELECT set_config('numbering.tenant_id', $1, true), set_config('numbering.scope', 'tenant', true)",
-            )
-            .bind(t.as_str())
-            .execute(conn)
-            .await?;
-        }
-        Scope::Platform => {
-            sqlx::query(
-                "SELECT set_config('numbering.tenant_id', '', true), set_config('numbering.scope', 'platform', true)",
-            )
-            .execute(conn)
-            .await?;
-        }
-    }
-    Ok(())
-}
-
 /// Begins a transaction in `scope`.
 pub async fn begin<'c>(
     pool: &sqlx::PgPool,
     scope: Scope<'_>,
 ) -> Result<Transaction<'c, Postgres>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    set(&mut tx, scope).await?;
-    Ok(tx)
+    // BEGIN and the scope in one round trip (a simple-query batch). The
+    // tenant id is spliced in as a literal: `TenantId` admits only
+    // `[A-Za-z0-9._:-]`, and it is quoted besides.
+    let statement = match scope {
+        Scope::Tenant(t) => format!(
+            "BEGIN; SELECT set_config('numbering.tenant_id', {}, true), set_config('numbering.scope', 'tenant', true)",
+            quote_literal(t.as_str())
+        ),
+        Scope::Platform => "BEGIN; SELECT set_config('numbering.tenant_id', '', true), set_config('numbering.scope', 'platform', true)".to_owned(),
+    };
+    pool.begin_with(statement).await
+}
+
+/// A SQL string literal (single quotes doubled).
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }
