@@ -45,53 +45,32 @@ impl Store {
         key: &str,
         fingerprint: &str,
     ) -> Result<Claim, LifecycleError> {
-        let scope = tenant.map_or(Scope::Platform, Scope::Tenant);
-        let mut tx = scope::begin(self.pool(), scope).await?;
-        let insert = "INSERT INTO numbering.idempotency_keys (scope, key, request_fingerprint) VALUES ($1, $2, $3) \
-             ON CONFLICT (scope, key) DO NOTHING";
-        let mut inserted = sqlx::query(insert)
-            .bind(owner)
-            .bind(key)
-            .bind(fingerprint)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if inserted == 0 {
-            // expired keys, and claims abandoned by a dead process, are free again
-            let freed = sqlx::query(
-                "DELETE FROM numbering.idempotency_keys WHERE scope = $1 AND key = $2 \
-                 AND (expires_at <= now() OR (status = 'IN_PROGRESS' AND created_at < now() - make_interval(secs => $3)))",
-            )
-            .bind(owner)
-            .bind(key)
-            .bind(ABANDONED_AFTER_SECS)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if freed == 1 {
-                inserted = sqlx::query(insert)
-                    .bind(owner)
-                    .bind(key)
-                    .bind(fingerprint)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+        // one round trip: numbering.claim_idempotency_key sets the scope,
+        // claims (or frees an expired / abandoned claim) and reads back
+        type Row = (
+            bool,
+            Option<String>,
+            Option<String>,
+            Option<i16>,
+            Option<Value>,
+            Option<Vec<u8>>,
+        );
+        let row: Option<Row> =
+            sqlx::query_as("SELECT * FROM numbering.claim_idempotency_key($1, $2, $3, $4, $5)")
+                .bind(tenant.map(|t| t.as_str()))
+                .bind(owner)
+                .bind(key)
+                .bind(fingerprint)
+                .bind(ABANDONED_AFTER_SECS)
+                .fetch_optional(self.pool())
+                .await?;
+        let row = match row {
+            Some((true, ..)) => return Ok(Claim::Claimed),
+            Some((false, Some(fp), Some(status), code, headers, body)) => {
+                Some((fp, status, code, headers, body))
             }
-        }
-        if inserted == 1 {
-            tx.commit().await?;
-            return Ok(Claim::Claimed);
-        }
-        type Row = (String, String, Option<i16>, Option<Value>, Option<Vec<u8>>);
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT request_fingerprint, status, response_status, response_headers, response_body \
-             FROM numbering.idempotency_keys WHERE scope = $1 AND key = $2",
-        )
-        .bind(owner)
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
+            _ => None,
+        };
         let Some((fp, status, code, headers, body)) = row else {
             // deleted between our insert and read: the caller may retry
             return Ok(Claim::InFlight);
@@ -117,21 +96,15 @@ impl Store {
         key: &str,
         response: &StoredResponse,
     ) -> Result<(), LifecycleError> {
-        let scope = tenant.map_or(Scope::Platform, Scope::Tenant);
-        let mut tx = scope::begin(self.pool(), scope).await?;
-        sqlx::query(
-            "UPDATE numbering.idempotency_keys SET status = 'COMPLETED', response_status = $3, \
-             response_headers = $4::json, response_body = $5, completed_at = now() \
-             WHERE scope = $1 AND key = $2",
-        )
-        .bind(owner)
-        .bind(key)
-        .bind(i16::try_from(response.status).unwrap_or(500))
-        .bind(response.headers.to_string())
-        .bind(&response.body)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        sqlx::query("SELECT numbering.complete_idempotency_key($1, $2, $3, $4, $5::json, $6)")
+            .bind(tenant.map(|t| t.as_str()))
+            .bind(owner)
+            .bind(key)
+            .bind(i16::try_from(response.status).unwrap_or(500))
+            .bind(response.headers.to_string())
+            .bind(&response.body)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
