@@ -1,20 +1,17 @@
-# The all-in-one host (`numbering`, for on-prem Kubernetes) and the two
-# long-running processes of the AWS shape (outbox-relay, event-consumer)
-# in one small image. Lambdas are built separately with
+# The all-in-one host, `numbering` — on-prem Kubernetes, and the
+# long-running worker of the AWS shape (infra/terraform/ecs.tf). Lambdas
+# are built separately with
 # `cargo lambda build --release --arm64 --output-format zip`.
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p numbering --bin numbering \
-    && cargo build --release --locked -p numbering-outbox-relay --bin outbox-relay \
-    && cargo build --release --locked -p numbering-event-consumer --bin event-consumer
+RUN cargo build --release --locked -p numbering --bin numbering
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 numbering
-COPY --from=build /src/target/release/numbering /src/target/release/outbox-relay \
-    /src/target/release/event-consumer /usr/local/bin/
+COPY --from=build /src/target/release/numbering /usr/local/bin/
 USER numbering
 ENV NUMBERING_LISTEN=0.0.0.0:8080 NUMBERING_LOG_FORMAT=json
 EXPOSE 8080

@@ -1,12 +1,25 @@
-# The two processes that must stay up: the outbox relay (a LISTEN session
-# and an advisory lock: one publishes, the other stands by) and the
-# inbound event consumer (JetStream pull consumers). Both from the same
-# image (see the repository's Dockerfile).
+# What must stay up runs as the all-in-one host (`numbering serve`, the same
+# binary as on-prem, from the repository's Dockerfile), two replicas:
+# the outbox relay (LISTEN session + advisory lock: one publishes, the other
+# stands by) projecting lease changes into the DynamoDB lease cache before
+# it publishes the invalidation; the inbound JetStream consumers; the audit
+# sealer, the scheduled chain verification, partition maintenance and
+# archive. Its REST/gRPC port stays inside the VPC (health and metrics).
+# The lifecycle sweep and the monthly export it would also run are safe to
+# run twice (compare-and-swap; one export per period under an advisory
+# lock), so the EventBridge-scheduled Lambdas and these replicas coexist.
 locals {
   processes = {
-    "outbox-relay"   = { replicas = 2 }
-    "event-consumer" = { replicas = 2 }
+    "worker" = { replicas = 2 }
   }
+  worker_env = merge(local.common_env, local.edge_env, {
+    NUMBERING_DEMO_DATA         = "false"
+    NUMBERING_LISTEN            = "0.0.0.0:8080"
+    NUMBERING_LEASE_CACHE_TABLE = aws_dynamodb_table.lease_cache.name
+    NUMBERING_BILLING_URL       = var.billing_url
+    NUMBERING_EXPORT_STORE      = "s3://${aws_s3_bucket.exports.bucket}/exports"
+    NUMBERING_EXPORT_SIGNER     = "kms:${aws_kms_key.export_signing.arn}"
+  })
 }
 
 resource "aws_iam_role" "task_execution" {
@@ -26,23 +39,33 @@ resource "aws_iam_role_policy_attachment" "task_execution" {
   policy_arn = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 }
 
-# The relay projects lease changes into the DynamoDB lease cache before it
-# publishes the invalidation.
-resource "aws_iam_role" "relay_task" {
-  name = "${local.name}-outbox-relay"
+resource "aws_iam_role" "worker_task" {
+  name = "${local.name}-worker"
   assume_role_policy = aws_iam_role.task_execution.assume_role_policy
 }
 
-resource "aws_iam_role_policy" "relay_cache_write" {
-  name = "lease-cache-write"
-  role = aws_iam_role.relay_task.id
+resource "aws_iam_role_policy" "worker" {
+  name = "worker"
+  role = aws_iam_role.worker_task.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
-      Effect   = "Allow"
-      Action   = ["dynamodb:PutItem", "dynamodb:GetItem"]
-      Resource = aws_dynamodb_table.lease_cache.arn
-    }]
+    Statement = [
+      {
+        Effect   = "Allow"
+        Action   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DescribeTable"]
+        Resource = aws_dynamodb_table.lease_cache.arn
+      },
+      {
+        Effect   = "Allow"
+        Action   = ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:ListBucket"]
+        Resource = [aws_s3_bucket.exports.arn, "${aws_s3_bucket.exports.arn}/*", aws_s3_bucket.audit_archive.arn, "${aws_s3_bucket.audit_archive.arn}/*"]
+      },
+      {
+        Effect   = "Allow"
+        Action   = ["kms:Sign", "kms:GetPublicKey"]
+        Resource = aws_kms_key.export_signing.arn
+      }
+    ]
   })
 }
 
@@ -60,7 +83,7 @@ resource "aws_ecs_task_definition" "process" {
   cpu                      = 256
   memory                   = 512
   execution_role_arn       = aws_iam_role.task_execution.arn
-  task_role_arn            = each.key == "outbox-relay" ? aws_iam_role.relay_task.arn : null
+  task_role_arn            = aws_iam_role.worker_task.arn
   runtime_platform {
     cpu_architecture        = "ARM64"
     operating_system_family = "LINUX"
@@ -68,12 +91,10 @@ resource "aws_ecs_task_definition" "process" {
   container_definitions = jsonencode([{
     name       = each.key
     image      = var.container_image
-    entryPoint = ["/usr/local/bin/${each.key}"]
+    command    = ["serve"]
     essential  = true
     environment = [
-      for k, v in merge(local.common_env, {
-        NUMBERING_LEASE_CACHE_TABLE = aws_dynamodb_table.lease_cache.name
-      }) : { name = k, value = v }
+      for k, v in local.worker_env : { name = k, value = v }
     ]
     logConfiguration = {
       logDriver = "awslogs"
@@ -83,6 +104,7 @@ resource "aws_ecs_task_definition" "process" {
         awslogs-stream-prefix = each.key
       }
     }
+    portMappings = [{ containerPort = 8080 }]
     stopTimeout = 30
   }])
 }

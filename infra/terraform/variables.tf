@@ -69,7 +69,7 @@ variable "sender_id_registry_url" {
 }
 
 variable "container_image" {
-  description = "Image holding the outbox-relay and event-consumer binaries (long-running: they hold a LISTEN session, an advisory lock and JetStream pull consumers)."
+  description = "The numbering host image (Dockerfile at the repository root) the worker service runs."
   type        = string
 }
 
