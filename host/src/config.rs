@@ -83,6 +83,13 @@ pub struct JwtConfig {
     pub hs256_secret: Option<String>,
     /// `NUMBERING_JWT_JWKS_FILE`: a JWKS (RS256 / ES256 / EdDSA public keys) to accept tokens from.
     pub jwks_file: Option<PathBuf>,
+    /// `NUMBERING_JWT_JWKS`: the same, inline.
+    pub jwks: Option<String>,
+    /// `NUMBERING_JWT_JWKS_URL`: the identity provider's JWKS endpoint,
+    /// refetched every `NUMBERING_JWT_JWKS_MAX_AGE` (default 5m) and on an
+    /// unknown `kid`.
+    pub jwks_url: Option<String>,
+    pub jwks_max_age: std::time::Duration,
     pub issuer: String,
     pub audience: String,
 }
@@ -119,6 +126,17 @@ impl Config {
         let jwt = JwtConfig {
             hs256_secret: get("NUMBERING_JWT_HS256_SECRET"),
             jwks_file: get("NUMBERING_JWT_JWKS_FILE").map(PathBuf::from),
+            jwks: get("NUMBERING_JWT_JWKS"),
+            jwks_url: get("NUMBERING_JWT_JWKS_URL"),
+            jwks_max_age: match get("NUMBERING_JWT_JWKS_MAX_AGE") {
+                Some(v) => parse_duration(&v)
+                    .ok()
+                    .and_then(|d| d.to_std().ok())
+                    .with_context(|| {
+                        format!("NUMBERING_JWT_JWKS_MAX_AGE={v:?} is not a duration")
+                    })?,
+                None => numbering_http_edge::auth::DEFAULT_JWKS_MAX_AGE,
+            },
             issuer: get("NUMBERING_JWT_ISSUER").unwrap_or_else(|| "numbering-dev".into()),
             audience: get("NUMBERING_JWT_AUDIENCE").unwrap_or_else(|| "numbering".into()),
         };

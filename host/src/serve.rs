@@ -40,7 +40,8 @@ pub struct AppState {
 }
 
 /// The REST edge from configuration: HS256 (the configured or development
-/// secret) and/or a JWKS file, the body limit and the portal rate limit.
+/// secret) and/or a JWKS (file, inline, or URL kept fresh in the
+/// background), the body limit and the portal rate limit.
 pub fn edge(config: &Config, hs256_secret: Option<&str>) -> anyhow::Result<Edge> {
     let mut verifier = Verifier::new(&config.jwt.issuer, &config.jwt.audience);
     if let Some(secret) = hs256_secret {
@@ -51,7 +52,18 @@ pub fn edge(config: &Config, hs256_secret: Option<&str>) -> anyhow::Result<Edge>
             .with_context(|| format!("NUMBERING_JWT_JWKS_FILE={}", path.display()))?;
         verifier = verifier.with_jwks(&json).map_err(anyhow::Error::msg)?;
     }
+    if let Some(json) = &config.jwt.jwks {
+        verifier = verifier
+            .with_jwks(json)
+            .map_err(|e| anyhow::anyhow!("NUMBERING_JWT_JWKS: {e}"))?;
+    }
+    if let Some(url) = &config.jwt.jwks_url {
+        verifier = verifier
+            .with_jwks_url(url, config.jwt.jwks_max_age)
+            .map_err(|e| anyhow::anyhow!("NUMBERING_JWT_JWKS_URL: {e}"))?;
+    }
     let mut edge = Edge::new(verifier);
+    edge.verifier.spawn_refresh(config.jwt.jwks_max_age);
     edge.body_limit = config.http_body_limit;
     edge.registry = numbering_clients::sender_id_registry(
         config.sender_id_registry_url.as_deref(),
