@@ -1,1 +1,3 @@
 //! The monthly regulator export, WORM storage and audit retention.
+
+pub mod worm;
