@@ -51,7 +51,11 @@ pub const EVENTS_HEADER: [&str; 10] = [
 /// RFC 3339 UTC with microseconds, formatted by Postgres.
 macro_rules! ts {
     ($e:expr) => {
-        concat!("to_char(", $e, " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+        concat!(
+            "to_char(",
+            $e,
+            " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        )
     };
 }
 
@@ -71,7 +75,9 @@ const INVENTORY_SQL: &str = concat!(
     " AS lease_start, ",
     ts!("l.term_end"),
     " AS lease_end, ",
-    ts!("CASE WHEN n.state_changed_at < $1 THEN n.state_changed_at ELSE coalesce(h.occurred_at, n.created_at) END"),
+    ts!(
+        "CASE WHEN n.state_changed_at < $1 THEN n.state_changed_at ELSE coalesce(h.occurred_at, n.created_at) END"
+    ),
     " AS state_changed_at \
      FROM numbering.numbers n \
      LEFT JOIN LATERAL ( \

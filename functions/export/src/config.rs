@@ -34,9 +34,15 @@ pub async fn store_from_env(data_dir: &Path) -> Result<Arc<dyn WormStore>, Confi
             let config = numbering_clients::aws::sdk_config_from_env().await;
             S3Worm::from_uri(S3Worm::client_for(&config), &uri)
                 .map(|s| Arc::new(s) as Arc<dyn WormStore>)
-                .ok_or_else(|| ConfigError::Invalid(format!("NUMBERING_EXPORT_STORE={uri}: s3://bucket[/prefix]")))
+                .ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "NUMBERING_EXPORT_STORE={uri}: s3://bucket[/prefix]"
+                    ))
+                })
         }
-        Some(dir) => Ok(Arc::new(LocalDirWorm::new(dir.strip_prefix("file://").unwrap_or(&dir)))),
+        Some(dir) => Ok(Arc::new(LocalDirWorm::new(
+            dir.strip_prefix("file://").unwrap_or(&dir),
+        ))),
         None => Ok(Arc::new(LocalDirWorm::new(data_dir.join("exports")))),
     }
 }
@@ -52,7 +58,10 @@ pub async fn signer_from_env(data_dir: &Path) -> Result<Arc<dyn Signer>, ConfigE
     }
     if let Some(key) = spec.strip_prefix("kms:") {
         let config = numbering_clients::aws::sdk_config_from_env().await;
-        return Ok(Arc::new(KmsSigner::new(aws_sdk_kms::Client::new(&config), key)));
+        return Ok(Arc::new(KmsSigner::new(
+            aws_sdk_kms::Client::new(&config),
+            key,
+        )));
     }
     if let Some(key) = spec.strip_prefix("vault:") {
         let address = env("VAULT_ADDR")

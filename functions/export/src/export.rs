@@ -157,7 +157,12 @@ impl Exporter {
 
     /// Generates the export of `period` (or, with `dry_run`, only its
     /// manifest).
-    pub async fn generate(&self, period: Period, ctx: &Ctx, dry_run: bool) -> Result<Outcome, ExportError> {
+    pub async fn generate(
+        &self,
+        period: Period,
+        ctx: &Ctx,
+        dry_run: bool,
+    ) -> Result<Outcome, ExportError> {
         let generated_at = Utc::now();
         if period.start() > generated_at {
             return Err(ExportError::PeriodNotStarted(period.to_string()));
@@ -168,7 +173,8 @@ impl Exporter {
             return Ok(Outcome::DryRun(manifest));
         }
         // Every entry committed so far gets its link, so the head covers the period.
-        numbering_store::audit::seal_pending(&self.pool, std::time::Duration::from_secs(30)).await?;
+        numbering_store::audit::seal_pending(&self.pool, std::time::Duration::from_secs(30))
+            .await?;
         let (id, version) = self.reserve_version(period, ctx).await?;
         match self.produce(id, period, version, generated_at, ctx).await {
             Ok(done) => Ok(done),
@@ -234,7 +240,13 @@ impl Exporter {
             match inserted {
                 Ok(version) => return Ok((id, version)),
                 // Two runs of one period raced for the same version: take the next.
-                Err(e) if attempt < 5 && numbering_store::is_constraint_violation(&e, "regulator_exports_period_version_unique") => {
+                Err(e)
+                    if attempt < 5
+                        && numbering_store::is_constraint_violation(
+                            &e,
+                            "regulator_exports_period_version_unique",
+                        ) =>
+                {
                     attempt += 1;
                 }
                 Err(e) => return Err(e.into()),
@@ -251,7 +263,9 @@ impl Exporter {
         ctx: &Ctx,
     ) -> Result<Outcome, ExportError> {
         let work = WorkDir::create(&self.work_dir)?;
-        let manifest = self.build(period, Some(version), generated_at, &work).await?;
+        let manifest = self
+            .build(period, Some(version), generated_at, &work)
+            .await?;
         let manifest_bytes = manifest.to_bytes();
         let signature = self.signer.sign(&manifest_bytes).await?;
         let signature_bytes = serde_json::to_vec_pretty(&signature).unwrap_or_default();
@@ -260,14 +274,26 @@ impl Exporter {
         let until = retention_years(self.retention_years);
         for file in &manifest.files {
             self.store
-                .put(&format!("{prefix}/{}", file.name), Body::File(work.path.join(&file.name)), until)
+                .put(
+                    &format!("{prefix}/{}", file.name),
+                    Body::File(work.path.join(&file.name)),
+                    until,
+                )
                 .await?;
         }
         self.store
-            .put(&format!("{prefix}/{MANIFEST_FILE}"), manifest_bytes.clone().into(), until)
+            .put(
+                &format!("{prefix}/{MANIFEST_FILE}"),
+                manifest_bytes.clone().into(),
+                until,
+            )
             .await?;
         self.store
-            .put(&format!("{prefix}/{SIGNATURE_FILE}"), signature_bytes.into(), until)
+            .put(
+                &format!("{prefix}/{SIGNATURE_FILE}"),
+                signature_bytes.into(),
+                until,
+            )
             .await?;
         let storage_uri = format!("{}/{prefix}", self.store.describe());
         let manifest_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&manifest_bytes));
@@ -422,7 +448,11 @@ impl Exporter {
     }
 
     /// Every export, newest first (optionally of one period).
-    pub async fn list(&self, period: Option<Period>, limit: i64) -> Result<Vec<ExportRecord>, ExportError> {
+    pub async fn list(
+        &self,
+        period: Option<Period>,
+        limit: i64,
+    ) -> Result<Vec<ExportRecord>, ExportError> {
         Ok(sqlx::query_as(&format!(
             "SELECT {RECORD_COLUMNS} FROM numbering.regulator_exports \
              WHERE $1::text IS NULL OR period = $1 ORDER BY period DESC, version DESC LIMIT $2"
@@ -457,7 +487,12 @@ impl Exporter {
     }
 
     /// Moves an export one step along its workflow, audited.
-    pub async fn advance(&self, id: Uuid, step: Step, ctx: &Ctx) -> Result<ExportRecord, ExportError> {
+    pub async fn advance(
+        &self,
+        id: Uuid,
+        step: Step,
+        ctx: &Ctx,
+    ) -> Result<ExportRecord, ExportError> {
         let (to, from) = step.rule();
         let mut tx = self.pool.begin().await?;
         let current: Option<(String, String, i32)> = sqlx::query_as(

@@ -17,7 +17,10 @@ impl Period {
     pub fn parse(s: &str) -> Result<Self, BadPeriod> {
         let bad = || BadPeriod(s.to_owned());
         let (year, month) = s.split_once('-').ok_or_else(bad)?;
-        if year.len() != 4 || month.len() != 2 || !(year.bytes().chain(month.bytes())).all(|b| b.is_ascii_digit()) {
+        if year.len() != 4
+            || month.len() != 2
+            || !(year.bytes().chain(month.bytes())).all(|b| b.is_ascii_digit())
+        {
             return Err(bad());
         }
         let year: i32 = year.parse().map_err(|_| bad())?;
@@ -90,7 +93,16 @@ mod tests {
         assert_eq!(p.to_string(), "2026-12");
         assert_eq!(p.start().to_rfc3339(), "2026-12-01T00:00:00+00:00");
         assert_eq!(p.end().to_rfc3339(), "2027-01-01T00:00:00+00:00");
-        for bad in ["2026-13", "2026-00", "26-01", "2026-1", "2026/01", "", "abcd-ef", "2026-01-01"] {
+        for bad in [
+            "2026-13",
+            "2026-00",
+            "26-01",
+            "2026-1",
+            "2026/01",
+            "",
+            "abcd-ef",
+            "2026-01-01",
+        ] {
             assert!(Period::parse(bad).is_err(), "{bad}");
         }
         let jan = Utc.with_ymd_and_hms(2027, 1, 1, 1, 0, 0).unwrap();

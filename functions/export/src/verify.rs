@@ -25,7 +25,11 @@ pub enum VerifyError {
         actual: String,
     },
     #[error("{name}: {actual} bytes, the manifest says {expected}")]
-    Size { name: String, expected: u64, actual: u64 },
+    Size {
+        name: String,
+        expected: u64,
+        actual: u64,
+    },
 }
 
 /// What a successful verification saw.
@@ -67,5 +71,8 @@ pub async fn verify_stored(
             });
         }
     }
-    Ok(Verified { manifest, signature })
+    Ok(Verified {
+        manifest,
+        signature,
+    })
 }
