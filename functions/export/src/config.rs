@@ -11,6 +11,7 @@
 use std::{path::Path, sync::Arc};
 
 use crate::{
+    export::ExportTools,
     signer::{KmsSigner, LocalSigner, Signer, VaultSigner},
     worm::{LocalDirWorm, S3Worm, WormStore},
 };
@@ -77,4 +78,12 @@ pub async fn signer_from_env(data_dir: &Path) -> Result<Arc<dyn Signer>, ConfigE
     Err(ConfigError::Invalid(format!(
         "NUMBERING_EXPORT_SIGNER={spec}: local, kms:<key id> or vault:<transit key>"
     )))
+}
+
+/// Both, from the environment.
+pub async fn tools_from_env(data_dir: &Path) -> Result<ExportTools, ConfigError> {
+    Ok(ExportTools {
+        signer: signer_from_env(data_dir).await?,
+        store: store_from_env(data_dir).await?,
+    })
 }

@@ -115,6 +115,20 @@ impl Step {
     }
 }
 
+/// The signer and WORM store an export needs besides the database — what
+/// the host configures once and hands to the admin API and the scheduler.
+#[derive(Clone)]
+pub struct ExportTools {
+    pub signer: Arc<dyn Signer>,
+    pub store: Arc<dyn WormStore>,
+}
+
+impl ExportTools {
+    pub fn exporter(&self, pool: PgPool) -> Exporter {
+        Exporter::new(pool, self.signer.clone(), self.store.clone())
+    }
+}
+
 /// The export machinery: database, signer and WORM store.
 #[derive(Clone)]
 pub struct Exporter {

@@ -11,11 +11,12 @@
 pub mod atra;
 pub mod config;
 pub mod export;
+pub mod lambda;
 pub mod manifest;
 pub mod period;
 pub mod signer;
 pub mod verify;
 pub mod worm;
 
-pub use export::{ExportError, ExportRecord, Exporter, Outcome, Step};
+pub use export::{ExportError, ExportRecord, ExportTools, Exporter, Outcome, Step};
 pub use period::Period;
