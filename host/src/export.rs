@@ -163,8 +163,12 @@ pub async fn schedule(exporter: Exporter, mut stop: watch::Receiver<bool>) {
             continue;
         }
         match exporter.scheduled(Utc::now()).await {
-            Ok(Some(record)) => tracing::info!(period = %record.period, version = record.version, "scheduled regulator export generated"),
-            Ok(None) => tracing::info!("scheduled regulator export: the period already has one (or another replica is making it)"),
+            Ok(Some(record)) => {
+                tracing::info!(period = %record.period, version = record.version, "scheduled regulator export generated")
+            }
+            Ok(None) => tracing::info!(
+                "scheduled regulator export: the period already has one (or another replica is making it)"
+            ),
             Err(e) => tracing::error!(error = %e, "scheduled regulator export failed"),
         }
     }
@@ -177,9 +181,21 @@ mod tests {
     #[test]
     fn the_next_run_is_01_utc_on_the_first() {
         let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-        assert_eq!(next_run(at("2026-11-26T07:00:00Z")), at("2026-12-01T01:00:00Z"));
-        assert_eq!(next_run(at("2026-12-01T00:59:59Z")), at("2026-12-01T01:00:00Z"));
-        assert_eq!(next_run(at("2026-12-01T01:00:00Z")), at("2027-01-01T01:00:00Z"));
-        assert_eq!(next_run(at("2026-12-31T23:00:00Z")), at("2027-01-01T01:00:00Z"));
+        assert_eq!(
+            next_run(at("2026-11-26T07:00:00Z")),
+            at("2026-12-01T01:00:00Z")
+        );
+        assert_eq!(
+            next_run(at("2026-12-01T00:59:59Z")),
+            at("2026-12-01T01:00:00Z")
+        );
+        assert_eq!(
+            next_run(at("2026-12-01T01:00:00Z")),
+            at("2027-01-01T01:00:00Z")
+        );
+        assert_eq!(
+            next_run(at("2026-12-31T23:00:00Z")),
+            at("2027-01-01T01:00:00Z")
+        );
     }
 }

@@ -760,3 +760,230 @@ async fn the_vault_transit_adapter_signs_and_verifies() {
     assert!(denied.to_string().contains("403"), "{denied}");
     server.abort();
 }
+
+// ---------------------------------------------------------------------------
+// Triggers: REST, Lambda, CLI.
+
+use numbering_tests::app::{TestApp, admin_token, tenant_token};
+use serde_json::json;
+
+/// The admin routes: generate (201), dry-run (200, nothing stored), list,
+/// read, the workflow steps with 409 for a step out of order, 400 for a bad
+/// period, 404 for an unknown id, and tenants are refused.
+#[tokio::test]
+async fn the_admin_routes_drive_the_workflow() {
+    let app = TestApp::new().await;
+    a_month_of_activity(&app.db).await;
+    let admin = admin_token();
+    let period = Period::containing(Utc::now()).to_string();
+
+    let dry = app
+        .post(
+            &admin,
+            "/v1/admin/numbering/exports",
+            json!({ "period": period, "dry_run": true }),
+        )
+        .await;
+    assert_eq!(dry.status.as_u16(), 200, "{:?}", dry.json);
+    assert_eq!(dry.json["manifest"]["files"][0]["rows"], 3);
+    assert_eq!(app.db.count("numbering.regulator_exports").await, 0);
+
+    let created = app
+        .post(
+            &admin,
+            "/v1/admin/numbering/exports",
+            json!({ "period": period }),
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 201, "{:?}", created.json);
+    assert_eq!(created.json["status"], "GENERATED");
+    assert_eq!(created.json["manifest"]["format"], "atra-v1");
+    let id = created.str("id");
+
+    let listed = app
+        .get(
+            &admin,
+            &format!("/v1/admin/numbering/exports?period={period}"),
+        )
+        .await;
+    assert_eq!(listed.json["items"].as_array().unwrap().len(), 1);
+    let one = app
+        .get(&admin, &format!("/v1/admin/numbering/exports/{id}"))
+        .await;
+    assert_eq!((one.status.as_u16(), one.str("id")), (200, id.clone()));
+
+    let submit = app
+        .post(
+            &admin,
+            &format!("/v1/admin/numbering/exports/{id}/submit"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (submit.status.as_u16(), submit.code()),
+        (409, "EXPORT_TRANSITION_NOT_ALLOWED")
+    );
+    assert!(submit.is_problem());
+    for (step, status) in [
+        ("review", "REVIEWED"),
+        ("submit", "SUBMITTED"),
+        ("acknowledge", "ACKNOWLEDGED"),
+    ] {
+        let a = app
+            .post(
+                &admin,
+                &format!("/v1/admin/numbering/exports/{id}/{step}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            (a.status.as_u16(), a.str("status")),
+            (200, status.to_owned()),
+            "{step}: {:?}",
+            a.json
+        );
+    }
+    let reject = app
+        .post(
+            &admin,
+            &format!("/v1/admin/numbering/exports/{id}/reject"),
+            json!({ "reason": "late" }),
+        )
+        .await;
+    assert_eq!(reject.status.as_u16(), 409);
+
+    let bad = app
+        .post(
+            &admin,
+            "/v1/admin/numbering/exports",
+            json!({ "period": "2026-13" }),
+        )
+        .await;
+    assert_eq!((bad.status.as_u16(), bad.code()), (400, "INVALID_PERIOD"));
+    let future = app
+        .post(
+            &admin,
+            "/v1/admin/numbering/exports",
+            json!({ "period": "2999-01" }),
+        )
+        .await;
+    assert_eq!(
+        (future.status.as_u16(), future.code()),
+        (400, "INVALID_PERIOD")
+    );
+    let unknown = app
+        .get(
+            &admin,
+            &format!("/v1/admin/numbering/exports/{}", uuid::Uuid::new_v4()),
+        )
+        .await;
+    assert_eq!(unknown.status.as_u16(), 404);
+    let tenant = app
+        .get(&tenant_token("acme"), "/v1/admin/numbering/exports")
+        .await;
+    assert_eq!(tenant.status.as_u16(), 403);
+}
+
+/// EventBridge's scheduled event (as delivered) runs the monthly export of
+/// the month before the event's time, once.
+#[tokio::test]
+async fn the_eventbridge_schedule_exports_once() {
+    let db = TestDb::new().await;
+    a_month_of_activity(&db).await;
+    let (exporter, dir) = local_exporter(&db);
+    let time = (Period::containing(Utc::now()).end() + Days::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let event: aws_lambda_events::event::eventbridge::EventBridgeEvent =
+        serde_json::from_value(json!({
+            "version": "0",
+            "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": time,
+            "region": "us-east-1",
+            "resources": ["arn:aws:events:us-east-1:123456789012:rule/numbering-monthly-export"],
+            "detail": {}
+        }))
+        .unwrap();
+    let first = numbering_export::lambda::handle_scheduled(&exporter, event.clone())
+        .await
+        .unwrap();
+    assert_eq!(first["generated"], true, "{first}");
+    assert_eq!(first["period"], Period::containing(Utc::now()).to_string());
+    let again = numbering_export::lambda::handle_scheduled(&exporter, event)
+        .await
+        .unwrap();
+    assert_eq!(again["generated"], false, "{again}");
+    assert_eq!(db.count("numbering.regulator_exports").await, 1);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `numbering export --period P`, `--dry-run`, and `numbering export verify`
+/// (exit 1 with a clear message once a file is tampered with).
+#[tokio::test]
+async fn the_cli_exports_and_verifies() {
+    let db = TestDb::new().await;
+    a_month_of_activity(&db).await;
+    let dir = temp_dir("cli-exports");
+    let period = Period::containing(Utc::now()).to_string();
+    let run = |args: &[&str]| {
+        std::process::Command::new(numbering_tests::numbering_bin())
+            .args(args)
+            .env("DATABASE_URL", &db.owner_url)
+            .env("NUMBERING_DATA_DIR", dir.join("data"))
+            .env("NUMBERING_EXPORT_STORE", dir.join("worm"))
+            .env("NUMBERING_EXPORT_SIGNING_KEY", dir.join("key.pem"))
+            .env_remove("NUMBERING_EXPORT_SIGNER")
+            .output()
+            .expect("run numbering")
+    };
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    let dry = run(&["export", "--period", &period, "--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry));
+    assert!(
+        text(&dry).contains("\"format\": \"atra-v1\""),
+        "{}",
+        text(&dry)
+    );
+    assert!(!dir.join("worm").exists());
+
+    let made = run(&["export", "--period", &period]);
+    assert!(made.status.success(), "{}", text(&made));
+    assert!(
+        text(&made).contains("version 1 GENERATED"),
+        "{}",
+        text(&made)
+    );
+    let ok = run(&["export", "verify", "--period", &period]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(text(&ok).contains("verified"), "{}", text(&ok));
+
+    let file = dir.join("worm").join(&period).join("v1/events.csv");
+    let mut permissions = std::fs::metadata(&file).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    std::fs::set_permissions(&file, permissions).unwrap();
+    std::fs::write(&file, b"audit_id\r\n").unwrap();
+    let bad = run(&["export", "verify", "--period", &period, "--version", "1"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(
+        text(&bad).contains("does NOT verify: events.csv"),
+        "{}",
+        text(&bad)
+    );
+    let bad_period = run(&["export", "--period", "2026-1"]);
+    assert!(!bad_period.status.success());
+    assert!(
+        text(&bad_period).contains("is not a month YYYY-MM"),
+        "{}",
+        text(&bad_period)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

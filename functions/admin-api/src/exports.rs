@@ -26,14 +26,26 @@ pub(crate) fn routes() -> Routes {
         ("get", "/v1/admin/numbering/exports", get(list)),
         ("post", "/v1/admin/numbering/exports", post(create)),
         ("get", "/v1/admin/numbering/exports/{id}", get(one)),
-        ("post", "/v1/admin/numbering/exports/{id}/review", post(review)),
-        ("post", "/v1/admin/numbering/exports/{id}/submit", post(submit)),
+        (
+            "post",
+            "/v1/admin/numbering/exports/{id}/review",
+            post(review),
+        ),
+        (
+            "post",
+            "/v1/admin/numbering/exports/{id}/submit",
+            post(submit),
+        ),
         (
             "post",
             "/v1/admin/numbering/exports/{id}/acknowledge",
             post(acknowledge),
         ),
-        ("post", "/v1/admin/numbering/exports/{id}/reject", post(reject)),
+        (
+            "post",
+            "/v1/admin/numbering/exports/{id}/reject",
+            post(reject),
+        ),
     ]
 }
 
@@ -182,12 +194,16 @@ fn problem(e: ExportError) -> ApiError {
             ApiError::new(StatusCode::BAD_REQUEST, "INVALID_PERIOD", e.to_string()).field("period")
         }
         ExportError::NotFound(_) => ApiError::not_found("export"),
-        ExportError::TransitionRefused { .. } => {
-            ApiError::new(StatusCode::CONFLICT, "EXPORT_TRANSITION_NOT_ALLOWED", e.to_string())
-        }
-        ExportError::Sign(_) | ExportError::Worm(_) => {
-            ApiError::new(StatusCode::BAD_GATEWAY, "EXPORT_BACKEND_FAILED", e.to_string())
-        }
+        ExportError::TransitionRefused { .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            "EXPORT_TRANSITION_NOT_ALLOWED",
+            e.to_string(),
+        ),
+        ExportError::Sign(_) | ExportError::Worm(_) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "EXPORT_BACKEND_FAILED",
+            e.to_string(),
+        ),
         other => ApiError::internal(&other),
     }
 }

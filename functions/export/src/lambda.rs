@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 use crate::{ExportError, Exporter};
 
 /// Handles one scheduled event; answers what it did.
-pub async fn handle_scheduled(exporter: &Exporter, event: EventBridgeEvent<Value>) -> Result<Value, ExportError> {
+pub async fn handle_scheduled(
+    exporter: &Exporter,
+    event: EventBridgeEvent<Value>,
+) -> Result<Value, ExportError> {
     let now = event.time.unwrap_or_else(Utc::now);
     Ok(match exporter.scheduled(now).await? {
         Some(record) => json!({
