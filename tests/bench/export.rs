@@ -73,10 +73,10 @@ async fn main() -> anyhow::Result<()> {
               l AS (INSERT INTO numbering.leases (id, number_id, identifier, kind, tenant_id, started_at, term_end) \
                     SELECT gen_random_uuid(), id, identifier, 'MSISDN', tenant, at, at + interval '30 days' FROM t) \
          INSERT INTO numbering.audit_log (occurred_at, actor, action, tenant_id, subject, before, after) \
-         SELECT at - interval '1 minute', 'tenant:' || tenant || ':u', 'RESERVE', tenant, identifier, \
+         SELECT at - interval '1 minute', 'tenant:' || tenant || ':u', 'reserve', tenant, identifier, \
                 '{\"state\":\"AVAILABLE\",\"tenant_id\":null,\"version\":1}'::json, '{\"state\":\"RESERVED\",\"version\":2}'::json FROM t \
          UNION ALL \
-         SELECT at, 'tenant:' || tenant || ':u', 'ASSIGN', tenant, identifier, \
+         SELECT at, 'tenant:' || tenant || ':u', 'assign', tenant, identifier, \
                 '{\"state\":\"RESERVED\",\"version\":2}'::json, '{\"state\":\"ASSIGNED\",\"version\":3}'::json FROM t",
     )
     .bind(leased as i64)
@@ -89,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
               n AS (UPDATE numbering.numbers n SET state = 'SUSPENDED', version = 4, state_changed_at = $2 + interval '1 hour' \
                     FROM t WHERE n.id = t.id) \
          INSERT INTO numbering.audit_log (occurred_at, actor, action, tenant_id, subject, before, after) \
-         SELECT $2 + interval '1 hour', 'admin:ops', 'SUSPEND', tenant_id, identifier, \
+         SELECT $2 + interval '1 hour', 'admin:ops', 'suspend', tenant_id, identifier, \
                 '{\"state\":\"ASSIGNED\",\"version\":3}'::json, '{\"state\":\"SUSPENDED\",\"version\":4}'::json FROM t",
     )
     .bind(changed as i64)

@@ -353,7 +353,7 @@ async fn the_state_at_period_end_comes_from_history() {
     // Last month, +93790000001 was reserved by acme (as the trail says)…
     sqlx::query(
         "INSERT INTO numbering.audit_log (occurred_at, actor, action, tenant_id, subject, before, after) \
-         VALUES ($1, 'tenant:acme:u', 'RESERVE', 'acme', '+93790000001', \
+         VALUES ($1, 'tenant:acme:u', 'reserve', 'acme', '+93790000001', \
                  '{\"state\":\"AVAILABLE\",\"tenant_id\":null,\"version\":1}', '{\"state\":\"RESERVED\",\"version\":2}')",
     )
     .bind(last_month.start() + Days::days(10))
