@@ -148,7 +148,12 @@ async fn child() -> anyhow::Result<()> {
         anyhow::bail!("not generated");
     };
     for file in &manifest.files {
-        println!("  {}: {} rows, {:.1} MB", file.name, file.rows, file.bytes as f64 / 1e6);
+        println!(
+            "  {}: {} rows, {:.1} MB",
+            file.name,
+            file.rows,
+            file.bytes as f64 / 1e6
+        );
     }
     println!(
         "export of {period} (version {}): {:.2} s; peak RSS {:.1} MB (before the export: {:.1} MB)",

@@ -987,3 +987,54 @@ async fn the_cli_exports_and_verifies() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `numbering.regulator.export.generated.v1` reaches the
+/// `NUMBERING_REGULATOR` stream through the relay, with every field its
+/// documented schema requires.
+#[tokio::test]
+async fn the_generated_event_is_published_on_the_regulator_stream() {
+    let db = TestDb::new().await;
+    a_month_of_activity(&db).await;
+    let nats = numbering_tests::TestNats::start();
+    let (stop, relay) = crate::relay::spawn_relay(&db, nats.client().await, crate::relay::fast());
+    let (exporter, dir) = local_exporter(&db);
+    let (record, _) = generated(
+        exporter
+            .generate(Period::containing(Utc::now()), &admin_ctx(), false)
+            .await
+            .unwrap(),
+    );
+    let got = numbering_tests::read_stream(
+        &nats.client().await,
+        "NUMBERING_REGULATOR",
+        "numbering.regulator.>",
+        1,
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].subject.as_str(),
+        "numbering.regulator.export.generated.v1"
+    );
+    let envelope: serde_json::Value = serde_json::from_slice(&got[0].payload).unwrap();
+    let data = &envelope["data"];
+    assert_eq!(data["export_id"], record.id.to_string());
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../docs/events/numbering.regulator.export.generated.v1.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for key in schema["required"].as_array().unwrap() {
+        assert!(
+            data.get(key.as_str().unwrap()).is_some(),
+            "{key} missing from {data}"
+        );
+    }
+    stop.send(true).ok();
+    relay.await.ok();
+    std::fs::remove_dir_all(dir).ok();
+}
