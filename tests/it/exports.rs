@@ -137,7 +137,7 @@ async fn a_month_of_activity(db: &TestDb) -> Vec<numbering_store::Lease> {
 
 fn generated(outcome: Outcome) -> (numbering_export::ExportRecord, Manifest) {
     match outcome {
-        Outcome::Generated(record, manifest) => (record, manifest),
+        Outcome::Generated(record, manifest) => (*record, manifest),
         Outcome::DryRun(_) => panic!("a dry run"),
     }
 }

@@ -250,7 +250,7 @@ async fn create(
             StatusCode::OK,
             json!({ "dry_run": true, "manifest": manifest }),
         )),
-        Outcome::Generated(row, _) => Ok(ok(StatusCode::CREATED, record(row))),
+        Outcome::Generated(row, _) => Ok(ok(StatusCode::CREATED, record(*row))),
     }
 }
 

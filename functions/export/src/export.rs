@@ -88,7 +88,7 @@ const RECORD_COLUMNS: &str = "id, period, version, format, status::text AS statu
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// Stored and recorded (status GENERATED).
-    Generated(ExportRecord, Manifest),
+    Generated(Box<ExportRecord>, Manifest),
     /// A dry run: the manifest as it would be (unsigned, no version).
     DryRun(Manifest),
 }
@@ -224,7 +224,7 @@ impl Exporter {
             }
             let ctx = Ctx::new(numbering_store::Actor::system("export-scheduler"));
             match self.generate(period, &ctx, false).await? {
-                Outcome::Generated(record, _) => Ok(Some(record)),
+                Outcome::Generated(record, _) => Ok(Some(*record)),
                 Outcome::DryRun(_) => Ok(None),
             }
         }
@@ -373,7 +373,7 @@ impl Exporter {
         .await?;
         tx.commit().await?;
         tracing::info!(%period, version, %storage_uri, "regulator export generated");
-        Ok(Outcome::Generated(record, manifest))
+        Ok(Outcome::Generated(Box::new(record), manifest))
     }
 
     /// Reads one snapshot into `work` and describes it.
