@@ -80,6 +80,14 @@ async fn s3_worm_objects_are_locked_in_compliance_mode() {
         b"a,b\r\n1,2\r\n"
     );
     std::fs::remove_file(file).ok();
+    let (sha, size) = store.sha256("2026-05/v1/inventory.csv").await.unwrap();
+    assert_eq!(
+        (sha.as_str(), size),
+        (
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"a,b\r\n1,2\r\n")).as_str(),
+            10
+        )
+    );
     assert!(matches!(
         store.get("2026-05/v9/manifest.json").await,
         Err(WormError::NotFound(_))

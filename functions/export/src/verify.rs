@@ -1,8 +1,6 @@
 //! Checking a stored export: the manifest's signature with a trusted public
 //! key, and every file against the manifest's SHA-256 and size.
 
-use sha2::{Digest, Sha256};
-
 use crate::{
     export::{MANIFEST_FILE, SIGNATURE_FILE},
     manifest::Manifest,
@@ -54,8 +52,7 @@ pub async fn verify_stored(
     let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| VerifyError::Malformed(MANIFEST_FILE, e.to_string()))?;
     for file in &manifest.files {
-        let bytes = store.get(&format!("{prefix}/{}", file.name)).await?;
-        let actual = hex::encode(Sha256::digest(&bytes));
+        let (actual, size) = store.sha256(&format!("{prefix}/{}", file.name)).await?;
         if actual != file.sha256 {
             return Err(VerifyError::Checksum {
                 name: file.name.clone(),
@@ -63,11 +60,11 @@ pub async fn verify_stored(
                 actual,
             });
         }
-        if bytes.len() as u64 != file.bytes {
+        if size != file.bytes {
             return Err(VerifyError::Size {
                 name: file.name.clone(),
                 expected: file.bytes,
-                actual: bytes.len() as u64,
+                actual: size,
             });
         }
     }
