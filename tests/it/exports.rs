@@ -551,6 +551,15 @@ async fn the_schedule_exports_the_previous_month_once() {
     a_month_of_activity(&db).await;
     let (exporter, dir) = local_exporter(&db);
     let next_month = Period::containing(Utc::now()).end() + Days::hours(1);
+    // a run that died two hours ago left its PENDING row behind
+    sqlx::query(
+        "INSERT INTO numbering.regulator_exports (id, period, version, created_by, created_at) \
+         VALUES (gen_random_uuid(), $1, 1, 'system:export-scheduler', now() - interval '2 hours')",
+    )
+    .bind(Period::containing(Utc::now()).to_string())
+    .execute(&db.owner)
+    .await
+    .unwrap();
     let (a, b) = tokio::join!(
         exporter.scheduled(next_month),
         exporter.scheduled(next_month)
@@ -559,8 +568,14 @@ async fn the_schedule_exports_the_previous_month_once() {
     assert_eq!(made.len(), 1, "{made:?}");
     assert_eq!(made[0].period, Period::containing(Utc::now()).to_string());
     assert_eq!(made[0].created_by, "system:export-scheduler");
+    assert_eq!(made[0].version, 2);
     assert!(exporter.scheduled(next_month).await.unwrap().is_none());
-    assert_eq!(db.count("numbering.regulator_exports").await, 1);
+    assert_eq!(db.count("numbering.regulator_exports").await, 2);
+    assert_eq!(
+        db.count("numbering.regulator_exports WHERE version = 1 AND status = 'FAILED' AND failure_reason LIKE 'abandoned%'")
+            .await,
+        1
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -213,6 +213,19 @@ impl Exporter {
             return Ok(None);
         }
         let result = async {
+            // A run that died without a result (its process crashed) would
+            // otherwise look like an export of the period forever.
+            let abandoned = sqlx::query(
+                "UPDATE numbering.regulator_exports SET status = 'FAILED', \
+                     failure_reason = 'abandoned: no result within an hour' \
+                 WHERE period = $1 AND status = 'PENDING' AND created_at < now() - interval '1 hour'",
+            )
+            .bind(period.to_string())
+            .execute(&self.pool)
+            .await?;
+            if abandoned.rows_affected() > 0 {
+                tracing::warn!(%period, "marked an abandoned regulator export run FAILED");
+            }
             let exists: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM numbering.regulator_exports WHERE period = $1 AND status <> 'FAILED')",
             )
