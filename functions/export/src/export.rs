@@ -459,7 +459,7 @@ impl Exporter {
                     &mut tx,
                     ctx,
                     "regulator_export.failed",
-                    &format!("regulator_export:{period}:v{version}"),
+                    &subject(&period, version),
                     None,
                     None,
                     Some(&json!({ "export_id": id, "reason": reason })),
@@ -562,7 +562,7 @@ impl Exporter {
             &mut tx,
             ctx,
             &format!("regulator_export.{}", to.to_lowercase()),
-            &format!("regulator_export:{period}:v{version}"),
+            &subject(&period, version),
             None,
             Some(&json!({ "export_id": id, "status": status })),
             Some(&json!({ "export_id": id, "status": to, "reason": reason })),
@@ -573,7 +573,8 @@ impl Exporter {
     }
 }
 
-fn subject(period: Period, version: i32) -> String {
+/// The audit subject of an export version.
+fn subject(period: impl std::fmt::Display, version: i32) -> String {
     format!("regulator_export:{period}:v{version}")
 }
 
