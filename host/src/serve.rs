@@ -229,6 +229,12 @@ pub async fn run(
     let mut jobs = JoinSet::new();
     jobs.spawn(seal_audit(state.store.clone(), seal_every, stop_rx.clone()));
     jobs.spawn(maintain_partitions(state.store.clone(), stop_rx.clone()));
+    if let Some(tools) = state.edge.exports.clone() {
+        jobs.spawn(crate::export::schedule(
+            tools.exporter(state.store.pool().clone()),
+            stop_rx.clone(),
+        ));
+    }
     if let Some(events) = state.events.clone() {
         events.spawn(
             &state.store,
