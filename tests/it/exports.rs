@@ -113,7 +113,8 @@ use numbering_tests::{TestDb, admin_ctx, lease_all, tenant_ctx};
 
 fn temp_dir(what: &str) -> PathBuf {
     std::env::temp_dir().join(format!(
-        "numbering-{what}-{}",
+        "numbering-{what}-{}-{}",
+        std::process::id(),
         uuid::Uuid::new_v4().simple()
     ))
 }

@@ -56,8 +56,10 @@ pub fn edge() -> Edge {
 /// The regulator export with a local Ed25519 key and a local WORM
 /// directory, both in a fresh temporary directory.
 pub fn export_tools() -> numbering_export::ExportTools {
+    // named after this process, so the next run removes it with the cluster
     let dir = std::env::temp_dir().join(format!(
-        "numbering-exports-{}",
+        "numbering-exports-{}-{}",
+        std::process::id(),
         uuid::Uuid::new_v4().simple()
     ));
     numbering_export::ExportTools {

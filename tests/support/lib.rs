@@ -98,7 +98,8 @@ fn remove_stale_clusters() {
         let name = e.file_name().to_string_lossy().into_owned();
         let pid = name
             .strip_prefix("numbering-tests-")
-            .or_else(|| name.strip_prefix("numbering-nats-")?.split('-').next());
+            .or_else(|| name.strip_prefix("numbering-nats-")?.split('-').next())
+            .or_else(|| name.strip_prefix("numbering-exports-")?.split('-').next());
         if let Some(pid) = pid {
             if !PathBuf::from(format!("/proc/{pid}")).exists() {
                 let _ = std::fs::remove_dir_all(e.path());
