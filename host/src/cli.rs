@@ -11,6 +11,7 @@ use crate::{
     events::Events,
     nats::EmbeddedNats,
     runtime::{self, Database},
+    seed_cmd,
     serve::{self, AppState},
     telemetry, token,
 };
@@ -39,6 +40,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Seed data from the legacy system.
+    Seed {
+        #[command(subcommand)]
+        command: SeedCommand,
+    },
     /// Mint a development token (needs NUMBERING_JWT_HS256_SECRET, or the
     /// embedded default's secret under NUMBERING_DATA_DIR).
     Token {
@@ -62,6 +68,17 @@ enum AuditCommand {
     /// Seal pending entries, then recompute the whole hash chain and report
     /// the first broken position (exit code 1 if broken).
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum SeedCommand {
+    /// Reserve + Assign each row of a legacy-lease CSV
+    /// (`identifier,tenant_id,leased_at,term_end,auto_renew`) through the
+    /// normal lifecycle; safe to re-run (exit code 1 if any row failed).
+    LegacyLeases {
+        #[arg(long)]
+        csv: std::path::PathBuf,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -99,6 +116,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => audit_verify(config).await,
+        Command::Seed {
+            command: SeedCommand::LegacyLeases { csv },
+        } => seed_cmd::legacy_leases(config, &csv).await,
         Command::Token {
             tenant,
             role,

@@ -8,6 +8,7 @@ pub mod embedded;
 pub mod events;
 pub mod nats;
 pub mod runtime;
+pub mod seed_cmd;
 pub mod serve;
 pub mod telemetry;
 pub mod token;

@@ -21,7 +21,7 @@ mod record;
 mod scope;
 
 pub use error::{LifecycleError, is_constraint_violation};
-pub use lifecycle::Store;
+pub use lifecycle::{LeaseTerm, Store};
 pub use model::{Lease, LeaseStatus, Lookup, NumberRecord, Reservation, ReservationStatus};
 pub use pool::{PoolConfig, connect, migrate};
 pub use query::{Available, Criteria, PoolView};

@@ -14,6 +14,7 @@ mod hot_path;
 mod idempotency;
 mod jwks;
 mod lambda_events;
+mod legacy_seed;
 mod lifecycle;
 mod mtls;
 mod portal_api;
