@@ -192,6 +192,7 @@ async fn serve(config: Config) -> Result<ExitCode> {
         )) as std::sync::Arc<dyn numbering_outbox_relay::Projection>
     });
     let extras = serve::Extras {
+        audit: config.audit_jobs.clone(),
         grpc_tls,
         nats: events.as_ref().map(|e| e.nats.clone()),
         projection,
@@ -330,7 +331,7 @@ async fn audit_verify(config: Config) -> Result<ExitCode> {
     let db = Database::open(&config, false).await?;
     let pool = db.store.pool().clone();
     let sealed = numbering_store::audit::seal_pending(&pool, Duration::from_secs(30)).await?;
-    let report = numbering_store::audit::verify(&pool).await?;
+    let report = numbering_store::audit_jobs::verify_and_publish(&pool).await?;
     let head = report
         .head
         .as_ref()
@@ -339,8 +340,8 @@ async fn audit_verify(config: Config) -> Result<ExitCode> {
     let code = match &report.first_break {
         None => {
             println!(
-                "audit chain intact: {} entries verified (sealed {sealed} just now, {} still pending); head {head}",
-                report.checked, report.pending
+                "audit chain intact: {} entries verified, {} archived (sealed {sealed} just now, {} still pending); head {head}",
+                report.checked, report.archived, report.pending
             );
             ExitCode::SUCCESS
         }

@@ -206,6 +206,24 @@ pub enum BreakKind {
     OutOfOrder { entry_id: i64 },
     /// An entry sits inside the sealed range without a link (inserted).
     UnsealedEntry { entry_id: i64 },
+    /// The chain does not match what an archived partition recorded (its
+    /// hash before or at its end, or its count of archived entries).
+    ArchiveMismatch { partition: String },
+}
+
+impl BreakKind {
+    /// A stable, machine-readable name (for events and logs).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingLink => "missing_link",
+            Self::MissingEntry { .. } => "missing_entry",
+            Self::EntryAltered { .. } => "entry_altered",
+            Self::BrokenLink { .. } => "broken_link",
+            Self::OutOfOrder { .. } => "out_of_order",
+            Self::UnsealedEntry { .. } => "unsealed_entry",
+            Self::ArchiveMismatch { .. } => "archive_mismatch",
+        }
+    }
 }
 
 impl std::fmt::Display for BreakKind {
@@ -221,6 +239,9 @@ impl std::fmt::Display for BreakKind {
             Self::UnsealedEntry { entry_id } => {
                 write!(f, "entry {entry_id} inserted inside the sealed range")
             }
+            Self::ArchiveMismatch { partition } => {
+                write!(f, "the chain does not match the archive of {partition}")
+            }
         }
     }
 }
@@ -234,8 +255,12 @@ pub struct ChainBreak {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
-    /// Links checked up to the first break (all of them if none).
+    /// Links checked up to the first break (all of them if none), each
+    /// recomputed from its entry.
     pub checked: u64,
+    /// Links whose entries are in archived (detached) partitions, checked
+    /// for continuity only (`audit archive verify` re-checks their entries).
+    pub archived: u64,
     /// The last link of the chain as stored.
     pub head: Option<ChainHead>,
     pub first_break: Option<ChainBreak>,
@@ -250,7 +275,34 @@ impl VerifyReport {
     }
 }
 
+/// One archived partition as `audit_verify` needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ArchivedRange {
+    pub partition: String,
+    pub entry_count: i64,
+    pub first_seq: Option<i64>,
+    pub last_seq: Option<i64>,
+    pub prev_hash: Option<Vec<u8>>,
+    pub head_hash: Option<Vec<u8>>,
+}
+
+/// The archives recorded in `audit_archives`, by first position.
+pub async fn archived_ranges(pool: &PgPool) -> Result<Vec<ArchivedRange>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT partition, entry_count, first_seq, last_seq, prev_hash, head_hash \
+         FROM numbering.audit_archives ORDER BY first_seq NULLS FIRST",
+    )
+    .fetch_all(pool)
+    .await
+}
+
 /// Recomputes the whole chain and reports the first position that breaks.
+///
+/// A link whose entry is gone is a break unless its position lies inside
+/// an archived partition's range: then it is counted as archived and
+/// checked for continuity (its `prev_hash`, its order, the archive's hash
+/// before and at its end); the archived links must add up to the archives'
+/// entry counts.
 pub async fn verify(pool: &PgPool) -> Result<VerifyReport, sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Link {
@@ -275,6 +327,14 @@ pub async fn verify(pool: &PgPool) -> Result<VerifyReport, sqlx::Error> {
         after: Option<String>,
         request_id: Option<String>,
     }
+    let archives = archived_ranges(pool).await?;
+    let in_archive = |seq: i64| {
+        archives.iter().any(|a| {
+            a.first_seq
+                .zip(a.last_seq)
+                .is_some_and(|(f, l)| (f..=l).contains(&seq))
+        })
+    };
     let sql = format!(
         "SELECT c.seq, c.entry_id, c.entry_txid::text AS entry_txid, c.prev_hash, c.hash, {ENTRY_COLUMNS} \
          FROM numbering.audit_chain c LEFT JOIN numbering.audit_log a ON a.id = c.entry_id ORDER BY c.seq"
@@ -284,6 +344,7 @@ pub async fn verify(pool: &PgPool) -> Result<VerifyReport, sqlx::Error> {
     let mut expected_seq = 1;
     let mut last_order: Option<(u64, i64)> = None;
     let mut checked = 0u64;
+    let mut archived = 0u64;
     let mut head = None;
     let mut first_break = None;
     while let Some(link) = rows.try_next().await? {
@@ -311,13 +372,34 @@ pub async fn verify(pool: &PgPool) -> Result<VerifyReport, sqlx::Error> {
             });
             continue;
         }
+        if let Some(a) = archives.iter().find(|a| {
+            (a.first_seq == Some(link.seq) && a.prev_hash.as_deref() != Some(&prev[..]))
+                || (a.last_seq == Some(link.seq) && a.head_hash.as_deref() != Some(&stored[..]))
+        }) {
+            first_break = fail(BreakKind::ArchiveMismatch {
+                partition: a.partition.clone(),
+            });
+            continue;
+        }
         let e = link.entry;
         let (Some(id), Some(txid), Some(occurred_at), Some(actor), Some(action)) =
             (e.id, e.txid, e.occurred_at, e.actor, e.action)
         else {
-            first_break = fail(BreakKind::MissingEntry {
-                entry_id: link.entry_id,
-            });
+            let order = (link.entry_txid.parse::<u64>().unwrap_or(0), link.entry_id);
+            if !in_archive(link.seq) {
+                first_break = fail(BreakKind::MissingEntry {
+                    entry_id: link.entry_id,
+                });
+            } else if last_order.is_some_and(|last| order <= last) {
+                first_break = fail(BreakKind::OutOfOrder {
+                    entry_id: link.entry_id,
+                });
+            } else {
+                last_order = Some(order);
+                prev = stored;
+                expected_seq += 1;
+                archived += 1;
+            }
             continue;
         };
         let entry = AuditEntry {
@@ -351,6 +433,19 @@ pub async fn verify(pool: &PgPool) -> Result<VerifyReport, sqlx::Error> {
         checked += 1;
     }
     drop(rows);
+    let expected_archived: i64 = archives.iter().map(|a| a.entry_count).sum();
+    if first_break.is_none() && archived as i64 != expected_archived {
+        // an entry deleted inside an archived range, or an archive that
+        // does not hold what it claims
+        if let Some(a) = archives.iter().find(|a| a.first_seq.is_some()) {
+            first_break = Some(ChainBreak {
+                position: a.first_seq.unwrap_or(1),
+                kind: BreakKind::ArchiveMismatch {
+                    partition: a.partition.clone(),
+                },
+            });
+        }
+    }
     if first_break.is_none() {
         if let Some((txid, id)) = last_order {
             // every finished entry before the sealed head must be sealed
@@ -392,6 +487,7 @@ pub async fn verify(pool: &PgPool) -> Result<VerifyReport, sqlx::Error> {
     metrics::gauge!("numbering_audit_unsealed_entries").set(pending as f64);
     Ok(VerifyReport {
         checked,
+        archived,
         head,
         first_break,
         pending,

@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod audit_jobs;
 mod automation;
 mod error;
 pub mod idempotency;

@@ -3,6 +3,7 @@
 
 mod api_contract;
 mod audit_chain;
+mod audit_ops;
 mod bench;
 mod clients;
 mod constraints;
