@@ -9,6 +9,7 @@ mod clients;
 mod constraints;
 mod consumers;
 mod expiry;
+mod exports;
 mod host;
 mod host_rest;
 mod hot_path;

@@ -1,1 +1,4 @@
 //! The monthly regulator export, WORM storage and audit retention.
+
+pub mod signer;
+pub mod worm;
