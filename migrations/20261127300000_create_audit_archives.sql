@@ -18,6 +18,8 @@ CREATE TABLE numbering.audit_archives (
     prev_hash     bytea CONSTRAINT audit_archives_prev_hash_len CHECK (length(prev_hash) = 32),
     head_hash     bytea CONSTRAINT audit_archives_head_hash_len CHECK (length(head_hash) = 32),
     storage_uri   text NOT NULL,
+    -- the key within the WORM store (re-verification reads it back)
+    object_key    text NOT NULL,
     object_sha256 bytea NOT NULL CONSTRAINT audit_archives_sha256_len CHECK (length(object_sha256) = 32),
     archived_at   timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT audit_archives_range CHECK ((first_seq IS NULL) = (entry_count = 0)

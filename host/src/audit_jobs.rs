@@ -3,19 +3,27 @@
 //! three months ahead, then archive-and-detach of partitions past 13 months.
 //! Each also runs on demand (`numbering audit verify`, `numbering audit archive`).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::{Context, Result};
+use numbering_export::{
+    archive,
+    worm::{LocalDirWorm, S3Worm, WormStore},
+};
 use numbering_shared::policy::parse_duration;
 use numbering_store::{Store, audit_jobs};
 use tokio::{sync::watch, task::JoinSet};
 
 /// `NUMBERING_AUDIT_VERIFY_INTERVAL` (default 1h) and
-/// `NUMBERING_AUDIT_MAINTENANCE_INTERVAL` (default 6h), e.g. `30m`, `1d`.
+/// `NUMBERING_AUDIT_MAINTENANCE_INTERVAL` (default 6h), e.g. `30m`, `1d`;
+/// `NUMBERING_AUDIT_ARCHIVE_URI`: the WORM store archived partitions go to,
+/// `s3://bucket[/prefix]` (Object Lock, the AWS SDK's environment) or a
+/// local directory (`file:///dir` or a path). Unset: nothing is archived.
 #[derive(Debug, Clone)]
 pub struct AuditJobsConfig {
     pub verify_every: Duration,
     pub maintain_every: Duration,
+    pub archive_uri: Option<String>,
 }
 
 impl Default for AuditJobsConfig {
@@ -23,6 +31,7 @@ impl Default for AuditJobsConfig {
         Self {
             verify_every: Duration::from_secs(3600),
             maintain_every: Duration::from_secs(6 * 3600),
+            archive_uri: None,
         }
     }
 }
@@ -43,6 +52,7 @@ impl AuditJobsConfig {
         Ok(Self {
             verify_every: every("NUMBERING_AUDIT_VERIFY_INTERVAL", d.verify_every)?,
             maintain_every: every("NUMBERING_AUDIT_MAINTENANCE_INTERVAL", d.maintain_every)?,
+            archive_uri: get("NUMBERING_AUDIT_ARCHIVE_URI").filter(|u| !u.is_empty()),
         })
     }
 }
@@ -59,7 +69,25 @@ pub fn spawn(
         config.verify_every,
         stop.clone(),
     ));
-    jobs.spawn(maintain_loop(store.clone(), config.maintain_every, stop));
+    jobs.spawn(maintain_loop(
+        store.clone(),
+        config.maintain_every,
+        config.archive_uri,
+        stop,
+    ));
+}
+
+/// The WORM store named by `uri`: `s3://bucket[/prefix]`, `file:///dir` or a path.
+pub async fn worm_store(uri: &str) -> Arc<dyn WormStore> {
+    if uri.starts_with("s3://") {
+        let config = numbering_clients::aws::sdk_config_from_env().await;
+        if let Some(s3) = S3Worm::from_uri(S3Worm::client_for(&config), uri) {
+            return Arc::new(s3);
+        }
+    }
+    Arc::new(LocalDirWorm::new(
+        uri.strip_prefix("file://").unwrap_or(uri),
+    ))
 }
 
 /// Verifies the chain every `every` (first run after one interval: the
@@ -82,11 +110,31 @@ async fn verify_loop(store: Store, every: Duration, mut stop: watch::Receiver<bo
     }
 }
 
-/// Keeps partitions three months ahead, now and every `every`.
-async fn maintain_loop(store: Store, every: Duration, mut stop: watch::Receiver<bool>) {
+/// Keeps partitions three months ahead and archives (then detaches) those
+/// past 13 months, now and every `every`.
+async fn maintain_loop(
+    store: Store,
+    every: Duration,
+    archive_uri: Option<String>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let worm = match &archive_uri {
+        Some(uri) => Some(worm_store(uri).await),
+        None => {
+            tracing::info!(
+                "NUMBERING_AUDIT_ARCHIVE_URI is not set: audit partitions are not archived"
+            );
+            None
+        }
+    };
     loop {
         if let Err(e) = audit_jobs::maintain_partitions(store.pool()).await {
             tracing::warn!(error = %e, "audit partition maintenance failed; will retry");
+        }
+        if let Some(worm) = &worm {
+            if let Err(e) = archive::archive_due(store.pool(), worm.as_ref(), false).await {
+                tracing::error!(error = %e, "audit archiving failed; will retry");
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::{
+    audit_cmd,
     config::Config,
     demo,
     events::Events,
@@ -68,6 +69,19 @@ enum AuditCommand {
     /// Seal pending entries, then recompute the whole hash chain and report
     /// the first broken position (exit code 1 if broken).
     Verify,
+    /// Archive the partitions whose month ended 13 months ago or more to
+    /// NUMBERING_AUDIT_ARCHIVE_URI, then detach them.
+    Archive {
+        /// List what would be archived; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Re-verify an archived partition's object against the hash chain
+    /// (exit code 1 if it does not match).
+    VerifyArchive {
+        /// The partition, e.g. audit_log_y2025m07.
+        partition: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +130,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => audit_verify(config).await,
+        Command::Audit {
+            command: AuditCommand::Archive { dry_run },
+        } => audit_cmd::archive(config, dry_run).await,
+        Command::Audit {
+            command: AuditCommand::VerifyArchive { partition },
+        } => audit_cmd::verify_archive(config, &partition).await,
         Command::Seed {
             command: SeedCommand::LegacyLeases { csv },
         } => seed_cmd::legacy_leases(config, &csv).await,

@@ -1,6 +1,7 @@
 //! The all-in-one numbering-service host: wires the function libraries into
 //! one axum + tonic server, and the `numbering` CLI.
 
+pub mod audit_cmd;
 pub mod audit_jobs;
 pub mod cli;
 pub mod config;

@@ -61,7 +61,11 @@ pub trait Signer: Send + Sync {
 }
 
 /// Verifies `record` over `message` with the trusted `public_key_pem`.
-pub fn verify(record: &SignatureRecord, public_key_pem: &str, message: &[u8]) -> Result<(), SignError> {
+pub fn verify(
+    record: &SignatureRecord,
+    public_key_pem: &str,
+    message: &[u8],
+) -> Result<(), SignError> {
     let signature = B64
         .decode(record.signature.trim())
         .map_err(|e| SignError::Invalid(format!("signature is not base64: {e}")))?;
@@ -73,7 +77,11 @@ pub fn verify(record: &SignatureRecord, public_key_pem: &str, message: &[u8]) ->
 }
 
 /// Ed25519 over `message` with an SPKI PEM public key.
-pub fn verify_ed25519(public_key_pem: &str, message: &[u8], signature: &[u8]) -> Result<(), SignError> {
+pub fn verify_ed25519(
+    public_key_pem: &str,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), SignError> {
     use ed25519_dalek::{Verifier, VerifyingKey, pkcs8::DecodePublicKey};
     let key = VerifyingKey::from_public_key_pem(public_key_pem)
         .map_err(|e| SignError::Key(format!("not an Ed25519 SPKI PEM: {e}")))?;
@@ -85,7 +93,11 @@ pub fn verify_ed25519(public_key_pem: &str, message: &[u8], signature: &[u8]) ->
 
 /// ECDSA P-256 / SHA-256 (DER signature) over `message` with an SPKI PEM
 /// public key.
-pub fn verify_ecdsa_p256(public_key_pem: &str, message: &[u8], signature: &[u8]) -> Result<(), SignError> {
+pub fn verify_ecdsa_p256(
+    public_key_pem: &str,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), SignError> {
     use p256::ecdsa::{VerifyingKey, signature::Verifier};
     use p256::pkcs8::DecodePublicKey;
     let key = VerifyingKey::from_public_key_pem(public_key_pem)
@@ -125,8 +137,12 @@ impl LocalSigner {
         use ed25519_dalek::pkcs8::DecodePrivateKey;
         let pem = std::fs::read_to_string(path)
             .map_err(|e| SignError::Key(format!("{}: {e}", path.display())))?;
-        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem)
-            .map_err(|e| SignError::Key(format!("{}: not an Ed25519 PKCS#8 PEM: {e}", path.display())))?;
+        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
+            SignError::Key(format!(
+                "{}: not an Ed25519 PKCS#8 PEM: {e}",
+                path.display()
+            ))
+        })?;
         Self::from_key(path, key)
     }
 
@@ -212,7 +228,10 @@ impl KmsSigner {
 }
 
 fn kms_error<E: std::error::Error + 'static>(error: E) -> SignError {
-    SignError::Backend(format!("KMS: {}", aws_sdk_kms::error::DisplayErrorContext(error)))
+    SignError::Backend(format!(
+        "KMS: {}",
+        aws_sdk_kms::error::DisplayErrorContext(error)
+    ))
 }
 
 impl Signer for KmsSigner {
@@ -355,10 +374,14 @@ impl VaultSigner {
                     .decode(public.trim())
                     .ok()
                     .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| SignError::Backend("Vault ed25519 public key is not 32 bytes".into()))?;
+                    .ok_or_else(|| {
+                        SignError::Backend("Vault ed25519 public key is not 32 bytes".into())
+                    })?;
                 let key = ed25519_dalek::VerifyingKey::from_bytes(&raw)
                     .map_err(|e| SignError::Backend(e.to_string()))?;
-                let der = key.to_public_key_der().map_err(|e| SignError::Key(e.to_string()))?;
+                let der = key
+                    .to_public_key_der()
+                    .map_err(|e| SignError::Key(e.to_string()))?;
                 spki_pem(der.as_bytes())
             }
             // …and ECDSA public keys as SPKI PEM.
@@ -415,7 +438,9 @@ impl Signer for VaultSigner {
                 .signature
                 .rsplit_once(':')
                 .map(|(_, b64)| b64.to_owned())
-                .ok_or_else(|| SignError::Backend("Vault signature is not vault:v<n>:<base64>".into()))?;
+                .ok_or_else(|| {
+                    SignError::Backend("Vault signature is not vault:v<n>:<base64>".into())
+                })?;
             Ok(SignatureRecord {
                 algorithm: algorithm.into(),
                 key_id: format!("vault:{}:v{version}", self.key),
