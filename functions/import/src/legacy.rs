@@ -102,15 +102,16 @@ pub fn parse(bytes: &[u8]) -> Result<LegacyFile, FileError> {
     }
     let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
+    let mut lines = LineCounter::new(bytes);
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record.position().map_or(0, csv::Position::line);
+                let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
                 rows.push(parse_row(line, &record));
             }
             Err(e) => {
-                let line = e.position().map_or(0, csv::Position::line);
+                let line = e.position().map_or(0, |p| lines.line_at(p.byte()));
                 let reason = match e.kind() {
                     csv::ErrorKind::Utf8 { .. } => "malformed row: not valid UTF-8".to_owned(),
                     _ => format!("malformed row: {e}"),
@@ -127,6 +128,40 @@ pub fn parse(bytes: &[u8]) -> Result<LegacyFile, FileError> {
         }
     }
     Ok(LegacyFile { rows, sha256 })
+}
+
+/// The line a record starts on, from its byte offset. (The reader's own
+/// line count is one short after a CRLF: a record "starts" at the `\n`.)
+/// Offsets only grow, so counting resumes where it stopped.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    counted_to: usize,
+    newlines: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            counted_to: 0,
+            newlines: 0,
+        }
+    }
+
+    fn line_at(&mut self, offset: u64) -> u64 {
+        let mut at = (offset as usize).min(self.bytes.len());
+        while at < self.bytes.len() && matches!(self.bytes[at], b'\r' | b'\n') {
+            at += 1;
+        }
+        if at > self.counted_to {
+            self.newlines += self.bytes[self.counted_to..at]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64;
+            self.counted_to = at;
+        }
+        self.newlines + 1
+    }
 }
 
 fn parse_row(line: u64, record: &csv::StringRecord) -> Result<LegacyLease, RowFailure> {
@@ -326,7 +361,7 @@ mod tests {
         let csv = "\u{feff}identifier,tenant_id,leased_at,term_end,auto_renew\r\n\
                    +93790000001,acme,2025-01-01T00:00:00Z,2030-01-01,true\r\n\
                    +93790000002,acme,2025-01-01\r\n\
-                   nope,acme,2025-01-01,2030-01-01,true\r\n\
+                   +9312,acme,2025-01-01,2030-01-01,true\r\n\
                    +93790000003,acme,2025-01-01,2030-01-01,maybe\r\n\
                    +93790000004,acme,2030-01-01,2025-01-01,false\r\n";
         let file = parse(csv.as_bytes()).unwrap();
