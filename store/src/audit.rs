@@ -387,31 +387,153 @@ fn archive_mismatch<'a>(
     })
 }
 
-/// The fast path: the links (in `seq` order) and the entries (in their
-/// sealing order, `(txid, id)`, one index scan each) are read as two
-/// streams and zipped, each row hashed in place; no join, no sort, no
-/// per-row allocation. Checks everything [`verify_exact`] checks, but only
-/// proves an intact chain: on the first thing that does not match it
-/// returns `None` and the caller runs the exact walk to find the position
-/// and the kind. The links are read first, so entries committed since are
-/// simply pending after the head.
+/// How many stretches of the chain the fast path verifies at once.
+const STRETCHES: i64 = 4;
+
+/// The fast path: the chain is cut into [`STRETCHES`] stretches by `seq`,
+/// verified concurrently. In each, the links (in `seq` order) and the
+/// entries of the same sealing-order range (`(txid, id)`) are read as two
+/// index-ordered streams and zipped, each row hashed in place: no join, no
+/// sort, no per-row allocation. Stretches must then join up: each one's
+/// first `prev_hash` is the previous one's last hash, and their orders
+/// follow. Checks everything [`verify_exact`] checks, but only proves an
+/// intact chain: on the first thing that does not match it returns `None`
+/// and the caller walks the chain exactly for the position and the kind.
+/// The links are read first, so entries committed since are simply pending
+/// after the head.
 async fn verify_streaming(
     pool: &PgPool,
     archives: &[ArchivedRange],
 ) -> Result<Option<VerifyReport>, sqlx::Error> {
-    use sqlx::Row;
-    let mut links = sqlx::query(
-        "SELECT seq, entry_id, entry_txid::text, prev_hash, hash FROM numbering.audit_chain ORDER BY seq",
+    let last: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM numbering.audit_chain")
+        .fetch_one(pool)
+        .await?;
+    let last = last.unwrap_or(0);
+    // stretch k covers links [starts[k], starts[k + 1]) and the entries from
+    // its first link's order up to the next stretch's first link's order
+    let mut starts: Vec<i64> = (0..STRETCHES)
+        .map(|k| 1 + k * last / STRETCHES)
+        .filter(|s| *s <= last)
+        .collect();
+    starts.dedup();
+    let bounds: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT seq, entry_txid::text, entry_id FROM numbering.audit_chain WHERE seq = ANY($1) ORDER BY seq",
     )
+    .bind(&starts)
+    .fetch_all(pool)
+    .await?;
+    if bounds.len() != starts.len() {
+        return Ok(None); // a link is missing at a cut
+    }
+    let stretches = (0..bounds.len()).map(|k| {
+        // the first stretch takes every entry before its first link too
+        let from = match k {
+            0 => Some((1, "0".to_owned(), 0)),
+            _ => bounds.get(k).cloned(),
+        };
+        let to = bounds.get(k + 1).cloned();
+        zip_stretch(pool, archives, from, to)
+    });
+    let mut results = Vec::new();
+    for r in futures_util::future::try_join_all(stretches).await? {
+        let Some(r) = r else { return Ok(None) };
+        results.push(r);
+    }
+    if results.is_empty() {
+        // an empty chain: every entry is pending
+        return match zip_stretch(pool, archives, None, None).await? {
+            Some(r) => Ok(Some(r.into_report(0, 0))),
+            None => Ok(None),
+        };
+    }
+    let mut prev_end: Option<([u8; 32], (u64, i64))> = None;
+    for r in &results {
+        let joins = match prev_end {
+            None => r.first_prev == GENESIS,
+            Some((hash, order)) => hash == r.first_prev && r.first_order.is_some_and(|f| f > order),
+        };
+        if !joins {
+            return Ok(None);
+        }
+        prev_end = r.head.as_ref().map(|h| h.hash).zip(r.last_order);
+    }
+    let checked = results.iter().map(|r| r.checked).sum();
+    let archived: u64 = results.iter().map(|r| r.archived).sum();
+    let expected_archived: i64 = archives.iter().map(|a| a.entry_count).sum();
+    if archived as i64 != expected_archived {
+        return Ok(None);
+    }
+    let Some(last) = results.pop() else {
+        return Ok(None);
+    };
+    Ok(Some(last.into_report(checked, archived)))
+}
+
+/// What one verified stretch found.
+struct Stretch {
+    first_prev: [u8; 32],
+    first_order: Option<(u64, i64)>,
+    last_order: Option<(u64, i64)>,
+    head: Option<ChainHead>,
+    checked: u64,
+    archived: u64,
+    pending: i64,
+}
+
+impl Stretch {
+    fn into_report(self, checked: u64, archived: u64) -> VerifyReport {
+        VerifyReport {
+            checked,
+            archived,
+            head: self.head,
+            first_break: None,
+            pending: self.pending,
+        }
+    }
+}
+
+/// Zips the links from `from` (a link's seq, txid and entry id; `None`: the
+/// start) up to `to` (excluded; `None`: the end) with the entries of the
+/// same order range. `None` when anything does not match. Entries left over
+/// in the last stretch are pending; anywhere else they are a break.
+async fn zip_stretch(
+    pool: &PgPool,
+    archives: &[ArchivedRange],
+    from: Option<(i64, String, i64)>,
+    to: Option<(i64, String, i64)>,
+) -> Result<Option<Stretch>, sqlx::Error> {
+    use sqlx::Row;
+    let (from_seq, from_txid, from_id) = from.unwrap_or((1, "0".into(), 0));
+    let (to_seq, to_txid, to_id) = match &to {
+        Some((s, t, i)) => (*s, Some(t.clone()), *i),
+        None => (i64::MAX, None, i64::MAX),
+    };
+    let mut links = sqlx::query(
+        "SELECT seq, entry_id, entry_txid::text, prev_hash, hash FROM numbering.audit_chain \
+         WHERE seq >= $1 AND seq < $2 ORDER BY seq",
+    )
+    .bind(from_seq)
+    .bind(to_seq)
     .fetch(pool);
     let first_link = links.try_next().await?;
-    let entries_sql =
-        format!("SELECT {ENTRY_COLUMNS} FROM numbering.audit_log a ORDER BY a.txid, a.id");
-    let mut entries = sqlx::query(&entries_sql).fetch(pool);
+    let entries_sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM numbering.audit_log a \
+         WHERE (a.txid, a.id) >= ($1::text::xid8, $2) \
+           AND ($3::text IS NULL OR (a.txid, a.id) < ($3::text::xid8, $4)) \
+         ORDER BY a.txid, a.id"
+    );
+    let mut entries = sqlx::query(&entries_sql)
+        .bind(&from_txid)
+        .bind(from_id)
+        .bind(&to_txid)
+        .bind(to_id)
+        .fetch(pool);
     let mut next_entry = entries.try_next().await?;
     let mut link = first_link;
+    let mut first_prev = None;
     let mut prev = GENESIS;
-    let mut expected_seq = 1;
+    let mut expected_seq = from_seq;
+    let mut first_order = None;
     let mut last_order: Option<(u64, i64)> = None;
     let (mut checked, mut archived) = (0u64, 0u64);
     let mut head = None;
@@ -419,13 +541,19 @@ async fn verify_streaming(
         let seq: i64 = l.try_get(0)?;
         let entry_id: i64 = l.try_get(1)?;
         let entry_txid: &str = l.try_get(2)?;
-        let prev_hash: &[u8] = l.try_get(3)?;
+        let Ok(prev_hash) = <[u8; 32]>::try_from(l.try_get::<&[u8], _>(3)?) else {
+            return Ok(None);
+        };
         let Ok(stored) = <[u8; 32]>::try_from(l.try_get::<&[u8], _>(4)?) else {
             return Ok(None);
         };
         let Ok(txid) = entry_txid.parse::<u64>() else {
             return Ok(None);
         };
+        if first_prev.is_none() {
+            first_prev = Some(prev_hash);
+            prev = prev_hash;
+        }
         let order = (txid, entry_id);
         if seq != expected_seq
             || prev_hash != prev
@@ -452,22 +580,22 @@ async fn verify_streaming(
         } else {
             return Ok(None);
         }
+        first_order.get_or_insert(order);
         last_order = Some(order);
         prev = stored;
         expected_seq += 1;
         head = Some(ChainHead { seq, hash: stored });
         link = links.try_next().await?;
     }
-    let expected_archived: i64 = archives.iter().map(|a| a.entry_count).sum();
-    if archived as i64 != expected_archived {
-        return Ok(None);
+    if to.is_some() && expected_seq != to_seq {
+        return Ok(None); // the stretch ended before the next one starts
     }
     // what is left is pending, and must all come after the sealed head
     let mut pending = 0i64;
     if let Some(row) = &next_entry {
         let txid: &str = row.try_get(1)?;
         let first_unsealed = (txid.parse::<u64>().unwrap_or(0), row.try_get::<i64, _>(0)?);
-        if last_order.is_some_and(|last| first_unsealed <= last) {
+        if to.is_some() || last_order.is_some_and(|last| first_unsealed <= last) {
             return Ok(None);
         }
         pending = 1;
@@ -475,11 +603,13 @@ async fn verify_streaming(
             pending += 1;
         }
     }
-    Ok(Some(VerifyReport {
+    Ok(Some(Stretch {
+        first_prev: first_prev.unwrap_or(GENESIS),
+        first_order,
+        last_order,
+        head,
         checked,
         archived,
-        head,
-        first_break: None,
         pending,
     }))
 }
