@@ -83,5 +83,27 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!("best: {best:.0} entries/s (goal >= 1000000)");
+
+    // for comparison: a chain broken at its very last link is proven broken
+    // by the fast path and then walked exactly (join + allocation per row)
+    let mut tx = db.owner.begin().await?;
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE numbering.audit_log SET actor = 'tampered' \
+         WHERE id = (SELECT entry_id FROM numbering.audit_chain ORDER BY seq DESC LIMIT 1)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let t = Instant::now();
+    let report = audit::verify(&db.app).await?;
+    let secs = t.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        report.first_break.as_ref().map(|b| b.position) == Some(sealed as i64),
+        "the last link is reported: {report:?}"
+    );
+    println!("broken at the last link (fast path, then the exact walk): {secs:.3} s");
     Ok(())
 }
