@@ -46,6 +46,20 @@ enum Command {
         #[command(subcommand)]
         command: SeedCommand,
     },
+    /// Generate the regulator export (atra-v1) of a month — a new version,
+    /// signed and stored write-once — or dry-run it; `export verify` checks a
+    /// stored one. Signer and store: NUMBERING_EXPORT_SIGNER, NUMBERING_EXPORT_STORE.
+    #[command(args_conflicts_with_subcommands = true)]
+    Export {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        period: Option<String>,
+        /// Build and print the manifest; store and record nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(subcommand)]
+        command: Option<crate::export::ExportCommand>,
+    },
     /// Mint a development token (needs NUMBERING_JWT_HS256_SECRET, or the
     /// embedded default's secret under NUMBERING_DATA_DIR).
     Token {
@@ -139,6 +153,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Seed {
             command: SeedCommand::LegacyLeases { csv },
         } => seed_cmd::legacy_leases(config, &csv).await,
+        Command::Export {
+            period,
+            dry_run,
+            command,
+        } => crate::export::run(config, period, dry_run, command).await,
         Command::Token {
             tenant,
             role,
@@ -222,7 +241,11 @@ async fn serve(config: Config) -> Result<ExitCode> {
         metrics,
         grpc_on_plaintext: extras.grpc_tls.is_none(),
         validator,
-        edge: serve::edge(&config, runtime::dev_secret(&config)?.as_deref())?,
+        edge: crate::export::with_exports(
+            serve::edge(&config, runtime::dev_secret(&config)?.as_deref())?,
+            &config,
+        )
+        .await?,
         events,
     };
     let seal_every = Duration::from_millis(config.audit_seal_interval_ms);

@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod embedded;
 pub mod events;
+pub mod export;
 pub mod nats;
 pub mod runtime;
 pub mod seed_cmd;

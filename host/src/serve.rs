@@ -224,6 +224,12 @@ pub async fn run(
         stop_rx.clone(),
         extras.audit.clone(),
     );
+    if let Some(tools) = state.edge.exports.clone() {
+        jobs.spawn(crate::export::schedule(
+            tools.exporter(state.store.pool().clone()),
+            stop_rx.clone(),
+        ));
+    }
     if let Some(events) = state.events.clone() {
         events.spawn(
             &state.store,

@@ -48,7 +48,25 @@ impl Answer {
 }
 
 pub fn edge() -> Edge {
-    Edge::new(Verifier::new(ISSUER, AUDIENCE).with_hs256(SECRET.as_bytes()))
+    let mut edge = Edge::new(Verifier::new(ISSUER, AUDIENCE).with_hs256(SECRET.as_bytes()));
+    edge.exports = Some(export_tools());
+    edge
+}
+
+/// The regulator export with a local Ed25519 key and a local WORM
+/// directory, both in a fresh temporary directory.
+pub fn export_tools() -> numbering_export::ExportTools {
+    let dir = std::env::temp_dir().join(format!(
+        "numbering-exports-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    numbering_export::ExportTools {
+        signer: std::sync::Arc::new(
+            numbering_export::signer::LocalSigner::load_or_generate(&dir.join("signing-key.pem"))
+                .expect("a local signing key"),
+        ),
+        store: std::sync::Arc::new(numbering_export::worm::LocalDirWorm::new(dir.join("worm"))),
+    }
 }
 
 impl TestApp {

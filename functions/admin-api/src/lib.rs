@@ -4,6 +4,7 @@
 //! override, audit query and chain verification. (Import and export routes
 //! arrive with their own issue.)
 
+mod exports;
 mod wire;
 
 use std::time::Duration;
@@ -129,6 +130,9 @@ fn routes() -> Routes {
         ("get", "/v1/admin/numbering/audit", get(audit_query)),
         ("get", "/v1/admin/numbering/audit/verify", get(audit_verify)),
     ]
+    .into_iter()
+    .chain(exports::routes())
+    .collect()
 }
 
 /// The (method, path) pairs the router serves.
@@ -370,6 +374,9 @@ pub fn operations() -> Vec<Op> {
             problems: &[],
         },
     ]
+    .into_iter()
+    .chain(exports::operations())
+    .collect()
 }
 
 fn ctx(p: &Principal, headers: &HeaderMap) -> Ctx {

@@ -56,8 +56,18 @@ pub trait Signer: Send + Sync {
     fn describe(&self) -> String;
     /// Signs `message` (the manifest's exact bytes).
     fn sign<'a>(&'a self, message: &'a [u8]) -> BoxFuture<'a, Result<SignatureRecord, SignError>>;
-    /// The public key that verifies this signer's signatures (SPKI PEM).
-    fn public_key_pem(&self) -> BoxFuture<'_, Result<String, SignError>>;
+    /// The key that signs: its id, algorithm and public key (SPKI PEM) —
+    /// named in the manifest before it is signed.
+    fn identity(&self) -> BoxFuture<'_, Result<SignerIdentity, SignError>>;
+}
+
+/// Which key signs, as the manifest names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignerIdentity {
+    pub key_id: String,
+    pub algorithm: String,
+    /// Informational, like [`SignatureRecord::public_key_pem`].
+    pub public_key_pem: String,
 }
 
 /// Verifies `record` over `message` with the trusted `public_key_pem`.
@@ -207,8 +217,14 @@ impl Signer for LocalSigner {
         })
     }
 
-    fn public_key_pem(&self) -> BoxFuture<'_, Result<String, SignError>> {
-        Box::pin(async move { Ok(self.public_key_pem.clone()) })
+    fn identity(&self) -> BoxFuture<'_, Result<SignerIdentity, SignError>> {
+        Box::pin(async move {
+            Ok(SignerIdentity {
+                key_id: self.key_id.clone(),
+                algorithm: ED25519.into(),
+                public_key_pem: self.public_key_pem.clone(),
+            })
+        })
     }
 }
 
@@ -259,12 +275,12 @@ impl Signer for KmsSigner {
                 algorithm: ECDSA_P256_SHA256.into(),
                 key_id: output.key_id.unwrap_or_else(|| self.key_id.clone()),
                 signature: B64.encode(signature.as_ref()),
-                public_key_pem: self.public_key_pem().await?,
+                public_key_pem: self.identity().await?.public_key_pem,
             })
         })
     }
 
-    fn public_key_pem(&self) -> BoxFuture<'_, Result<String, SignError>> {
+    fn identity(&self) -> BoxFuture<'_, Result<SignerIdentity, SignError>> {
         Box::pin(async move {
             let output = self
                 .client
@@ -276,7 +292,11 @@ impl Signer for KmsSigner {
             let der = output
                 .public_key
                 .ok_or_else(|| SignError::Backend("KMS GetPublicKey returned no key".into()))?;
-            Ok(spki_pem(der.as_ref()))
+            Ok(SignerIdentity {
+                key_id: output.key_id.unwrap_or_else(|| self.key_id.clone()),
+                algorithm: ECDSA_P256_SHA256.into(),
+                public_key_pem: spki_pem(der.as_ref()),
+            })
         })
     }
 }
@@ -396,6 +416,14 @@ impl VaultSigner {
     }
 }
 
+fn vault_algorithm(kind: &str) -> &'static str {
+    if kind == "ed25519" {
+        ED25519
+    } else {
+        ECDSA_P256_SHA256
+    }
+}
+
 impl Signer for VaultSigner {
     fn describe(&self) -> String {
         format!("vault:{}/v1/{}/keys/{}", self.address, self.mount, self.key)
@@ -405,13 +433,11 @@ impl Signer for VaultSigner {
         Box::pin(async move {
             let (kind, version, public_key_pem) = self.read_key().await?;
             let mut body = serde_json::json!({ "input": B64.encode(message) });
-            let algorithm = if kind == "ed25519" {
-                ED25519
-            } else {
+            let algorithm = vault_algorithm(&kind);
+            if algorithm == ECDSA_P256_SHA256 {
                 body["hash_algorithm"] = "sha2-256".into();
                 body["marshaling_algorithm"] = "asn1".into();
-                ECDSA_P256_SHA256
-            };
+            }
             let response = self
                 .http
                 .post(self.url("sign"))
@@ -450,8 +476,15 @@ impl Signer for VaultSigner {
         })
     }
 
-    fn public_key_pem(&self) -> BoxFuture<'_, Result<String, SignError>> {
-        Box::pin(async move { Ok(self.read_key().await?.2) })
+    fn identity(&self) -> BoxFuture<'_, Result<SignerIdentity, SignError>> {
+        Box::pin(async move {
+            let (kind, version, public_key_pem) = self.read_key().await?;
+            Ok(SignerIdentity {
+                key_id: format!("vault:{}:v{version}", self.key),
+                algorithm: vault_algorithm(&kind).into(),
+                public_key_pem,
+            })
+        })
     }
 }
 
@@ -467,7 +500,7 @@ mod tests {
         let again = LocalSigner::load_or_generate(&path).unwrap();
         let record = signer.sign(b"manifest").await.unwrap();
         assert_eq!(record.key_id, again.sign(b"x").await.unwrap().key_id);
-        let public = signer.public_key_pem().await.unwrap();
+        let public = signer.identity().await.unwrap().public_key_pem;
         verify(&record, &public, b"manifest").unwrap();
         assert!(verify(&record, &public, b"manifesT").is_err());
         std::fs::remove_dir_all(dir).ok();

@@ -73,6 +73,26 @@ pub trait WormStore: Send + Sync {
     /// memory once stored — the manifest and signature — while the CSV files
     /// are hashed by the verifier as they are read).
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<u8>, WormError>>;
+    /// The SHA-256 (lower-case hex) and size of a stored object, read as a
+    /// stream — how the verifier checks files of any size in flat memory.
+    fn sha256<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(String, u64), WormError>>;
+}
+
+/// Hashes chunks as they come.
+#[derive(Default)]
+struct Digest {
+    hasher: sha2::Sha256,
+    bytes: u64,
+}
+
+impl Digest {
+    fn update(&mut self, chunk: &[u8]) {
+        sha2::Digest::update(&mut self.hasher, chunk);
+        self.bytes += chunk.len() as u64;
+    }
+    fn finish(self) -> (String, u64) {
+        (hex::encode(sha2::Digest::finalize(self.hasher)), self.bytes)
+    }
 }
 
 /// Now plus `years` calendar years (the retention the regulator requires
@@ -203,6 +223,29 @@ impl WormStore for LocalDirWorm {
             }
         })
     }
+
+    fn sha256<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(String, u64), WormError>> {
+        Box::pin(async move {
+            use tokio::io::AsyncReadExt;
+            check_key(key)?;
+            let mut file = match tokio::fs::File::open(self.root.join(key)).await {
+                Ok(file) => file,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(WormError::NotFound(self.uri(key)));
+                }
+                Err(error) => return Err(backend(error)),
+            };
+            let mut digest = Digest::default();
+            let mut buffer = vec![0; 1 << 16];
+            loop {
+                let n = file.read(&mut buffer).await.map_err(backend)?;
+                if n == 0 {
+                    return Ok(digest.finish());
+                }
+                digest.update(&buffer[..n]);
+            }
+        })
+    }
 }
 
 /// S3 with Object Lock (COMPLIANCE) as write-once storage.
@@ -284,6 +327,31 @@ impl S3Worm {
     }
 }
 
+impl S3Worm {
+    async fn open(&self, key: &str) -> Result<ByteStream, WormError> {
+        check_key(key)?;
+        let object_key = self.object_key(key);
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&object_key)
+            .send()
+            .await
+            .map_err(|error| {
+                if error
+                    .as_service_error()
+                    .is_some_and(|service| service.is_no_such_key())
+                {
+                    WormError::NotFound(format!("s3://{}/{object_key}", self.bucket))
+                } else {
+                    backend(aws_sdk_s3::error::DisplayErrorContext(error))
+                }
+            })?;
+        Ok(output.body)
+    }
+}
+
 impl WormStore for S3Worm {
     fn describe(&self) -> String {
         if self.prefix.is_empty() {
@@ -343,27 +411,20 @@ impl WormStore for S3Worm {
 
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<u8>, WormError>> {
         Box::pin(async move {
-            check_key(key)?;
-            let object_key = self.object_key(key);
-            let output = self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(&object_key)
-                .send()
-                .await
-                .map_err(|error| {
-                    if error
-                        .as_service_error()
-                        .is_some_and(|service| service.is_no_such_key())
-                    {
-                        WormError::NotFound(format!("s3://{}/{object_key}", self.bucket))
-                    } else {
-                        backend(aws_sdk_s3::error::DisplayErrorContext(error))
-                    }
-                })?;
-            let bytes = output.body.collect().await.map_err(backend)?;
+            let body = self.open(key).await?;
+            let bytes = body.collect().await.map_err(backend)?;
             Ok(bytes.into_bytes().to_vec())
+        })
+    }
+
+    fn sha256<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(String, u64), WormError>> {
+        Box::pin(async move {
+            let mut body = self.open(key).await?;
+            let mut digest = Digest::default();
+            while let Some(chunk) = body.try_next().await.map_err(backend)? {
+                digest.update(&chunk);
+            }
+            Ok(digest.finish())
         })
     }
 }
@@ -400,6 +461,12 @@ mod tests {
             "{again:?}"
         );
         assert_eq!(store.get("p/v1/a.txt").await.unwrap(), b"first");
+        let (sha, size) = store.sha256("p/v1/a.txt").await.unwrap();
+        assert_eq!(size, 5);
+        assert_eq!(
+            sha,
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"first"))
+        );
         let permissions = std::fs::metadata(dir.join("p/v1/a.txt"))
             .unwrap()
             .permissions();

@@ -34,6 +34,9 @@ pub struct Edge {
     /// Asked before every ALPHA assign; by default "not configured", which
     /// refuses those assigns as unavailable (never allows them).
     pub registry: Arc<dyn numbering_clients::SenderIdRegistry>,
+    /// The regulator export's signer and WORM store; by default none, and
+    /// the admin export routes answer 503 "not configured".
+    pub exports: Option<numbering_export::ExportTools>,
 }
 
 impl Edge {
@@ -45,6 +48,7 @@ impl Edge {
             registry: Arc::new(numbering_clients::NotConfigured(
                 "NUMBERING_SENDER_ID_REGISTRY_URL",
             )),
+            exports: None,
         }
     }
 }
