@@ -6,11 +6,13 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::{
+    audit_cmd,
     config::Config,
     demo,
     events::Events,
     nats::EmbeddedNats,
     runtime::{self, Database},
+    seed_cmd,
     serve::{self, AppState},
     telemetry, token,
 };
@@ -38,6 +40,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Seed data from the legacy system.
+    Seed {
+        #[command(subcommand)]
+        command: SeedCommand,
     },
     /// Generate the regulator export (atra-v1) of a month — a new version,
     /// signed and stored write-once — or dry-run it; `export verify` checks a
@@ -76,6 +83,30 @@ enum AuditCommand {
     /// Seal pending entries, then recompute the whole hash chain and report
     /// the first broken position (exit code 1 if broken).
     Verify,
+    /// Archive the partitions whose month ended 13 months ago or more to
+    /// NUMBERING_AUDIT_ARCHIVE_URI, then detach them.
+    Archive {
+        /// List what would be archived; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Re-verify an archived partition's object against the hash chain
+    /// (exit code 1 if it does not match).
+    VerifyArchive {
+        /// The partition, e.g. audit_log_y2025m07.
+        partition: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SeedCommand {
+    /// Reserve + Assign each row of a legacy-lease CSV
+    /// (`identifier,tenant_id,leased_at,term_end,auto_renew`) through the
+    /// normal lifecycle; safe to re-run (exit code 1 if any row failed).
+    LegacyLeases {
+        #[arg(long)]
+        csv: std::path::PathBuf,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -113,6 +144,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => audit_verify(config).await,
+        Command::Audit {
+            command: AuditCommand::Archive { dry_run },
+        } => audit_cmd::archive(config, dry_run).await,
+        Command::Audit {
+            command: AuditCommand::VerifyArchive { partition },
+        } => audit_cmd::verify_archive(config, &partition).await,
+        Command::Seed {
+            command: SeedCommand::LegacyLeases { csv },
+        } => seed_cmd::legacy_leases(config, &csv).await,
         Command::Export {
             period,
             dry_run,
@@ -191,6 +231,7 @@ async fn serve(config: Config) -> Result<ExitCode> {
         )) as std::sync::Arc<dyn numbering_outbox_relay::Projection>
     });
     let extras = serve::Extras {
+        audit: config.audit_jobs.clone(),
         grpc_tls,
         nats: events.as_ref().map(|e| e.nats.clone()),
         projection,
@@ -333,7 +374,7 @@ async fn audit_verify(config: Config) -> Result<ExitCode> {
     let db = Database::open(&config, false).await?;
     let pool = db.store.pool().clone();
     let sealed = numbering_store::audit::seal_pending(&pool, Duration::from_secs(30)).await?;
-    let report = numbering_store::audit::verify(&pool).await?;
+    let report = numbering_store::audit_jobs::verify_and_publish(&pool).await?;
     let head = report
         .head
         .as_ref()
@@ -342,8 +383,8 @@ async fn audit_verify(config: Config) -> Result<ExitCode> {
     let code = match &report.first_break {
         None => {
             println!(
-                "audit chain intact: {} entries verified (sealed {sealed} just now, {} still pending); head {head}",
-                report.checked, report.pending
+                "audit chain intact: {} entries verified, {} archived (sealed {sealed} just now, {} still pending); head {head}",
+                report.checked, report.archived, report.pending
             );
             ExitCode::SUCCESS
         }

@@ -28,6 +28,8 @@ pub struct Config {
     pub policy: LifecyclePolicy,
     /// `NUMBERING_AUDIT_SEAL_INTERVAL_MS` (default 250).
     pub audit_seal_interval_ms: u64,
+    /// `NUMBERING_AUDIT_VERIFY_INTERVAL`, `NUMBERING_AUDIT_MAINTENANCE_INTERVAL`.
+    pub audit_jobs: crate::audit_jobs::AuditJobsConfig,
     /// `NUMBERING_HTTP_BODY_LIMIT`: largest REST request body in bytes (default 65536).
     pub http_body_limit: usize,
     /// `NUMBERING_PORTAL_RATE_LIMIT` (requests per second per tenant, default 100)
@@ -171,6 +173,7 @@ impl Config {
             }
         }
         let audit_seal_interval_ms = parse_num(&get, "NUMBERING_AUDIT_SEAL_INTERVAL_MS", 250)?;
+        let audit_jobs = crate::audit_jobs::AuditJobsConfig::from_lookup(&get)?;
         let ms = |k: &str, default: u64| {
             parse_num(&get, k, default).map(std::time::Duration::from_millis)
         };
@@ -244,6 +247,7 @@ impl Config {
             jwt,
             policy,
             audit_seal_interval_ms,
+            audit_jobs,
             hot_path,
             grpc_tls,
         })

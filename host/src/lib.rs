@@ -1,6 +1,8 @@
 //! The all-in-one numbering-service host: wires the function libraries into
 //! one axum + tonic server, and the `numbering` CLI.
 
+pub mod audit_cmd;
+pub mod audit_jobs;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -9,6 +11,7 @@ pub mod events;
 pub mod export;
 pub mod nats;
 pub mod runtime;
+pub mod seed_cmd;
 pub mod serve;
 pub mod telemetry;
 pub mod token;

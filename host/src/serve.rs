@@ -153,6 +153,8 @@ pub struct Extras {
     /// Projects lease-state changes into the lease cache before the relay
     /// publishes the invalidation (set when the DynamoDB tier is on).
     pub projection: Option<std::sync::Arc<dyn numbering_outbox_relay::Projection>>,
+    /// The audit jobs' schedule.
+    pub audit: crate::audit_jobs::AuditJobsConfig,
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -228,7 +230,12 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut jobs = JoinSet::new();
     jobs.spawn(seal_audit(state.store.clone(), seal_every, stop_rx.clone()));
-    jobs.spawn(maintain_partitions(state.store.clone(), stop_rx.clone()));
+    crate::audit_jobs::spawn(
+        &state.store,
+        &mut jobs,
+        stop_rx.clone(),
+        extras.audit.clone(),
+    );
     if let Some(tools) = state.edge.exports.clone() {
         jobs.spawn(crate::export::schedule(
             tools.exporter(state.store.pool().clone()),
@@ -296,22 +303,6 @@ async fn seal_audit(store: Store, every: Duration, mut stop: watch::Receiver<boo
                 let _ = audit::seal_all(store.pool()).await;
                 return;
             }
-        }
-    }
-}
-
-/// Keeps three months of audit partitions ahead, checked every 6 hours.
-async fn maintain_partitions(store: Store, mut stop: watch::Receiver<bool>) {
-    loop {
-        if let Err(e) = sqlx::query("SELECT numbering.maintain_audit_partitions(3)")
-            .execute(store.pool())
-            .await
-        {
-            tracing::warn!(error = %e, "audit partition maintenance failed; will retry");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(6 * 3600)) => {}
-            _ = stop.changed() => return,
         }
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod audit_jobs;
 mod automation;
 mod error;
 pub mod idempotency;
@@ -21,7 +22,7 @@ mod record;
 mod scope;
 
 pub use error::{LifecycleError, is_constraint_violation};
-pub use lifecycle::Store;
+pub use lifecycle::{LeaseTerm, Store};
 pub use model::{Lease, LeaseStatus, Lookup, NumberRecord, Reservation, ReservationStatus};
 pub use pool::{PoolConfig, connect, migrate};
 pub use query::{Available, Criteria, PoolView};

@@ -30,6 +30,19 @@ use crate::{
 
 type Result<T, E = LifecycleError> = std::result::Result<T, E>;
 
+/// How long a new lease runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseTerm {
+    /// From now, for the policy's lease term: every ordinary assign.
+    Standard,
+    /// A lease carried over from the legacy system with its original start
+    /// and term end (legacy seeding).
+    Legacy {
+        started_at: DateTime<Utc>,
+        term_end: DateTime<Utc>,
+    },
+}
+
 /// The system of record: every read and write of inventory, reservations,
 /// leases and quarantine goes through here.
 #[derive(Clone)]
@@ -260,6 +273,40 @@ impl Store {
         id: ReservationId,
         auto_renew: bool,
     ) -> Result<Lease> {
+        self.assign_for(ctx, tenant, id, auto_renew, LeaseTerm::Standard)
+            .await
+    }
+
+    /// [`Store::assign`] with an explicit [`LeaseTerm`]: the same transition,
+    /// rules, audit entry and event; a legacy term is recorded as such in
+    /// the audit details. Refuses with `InvalidInput` a legacy term that
+    /// does not end after both its start and now.
+    pub async fn assign_for(
+        &self,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        id: ReservationId,
+        auto_renew: bool,
+        term: LeaseTerm,
+    ) -> Result<Lease> {
+        if let LeaseTerm::Legacy {
+            started_at,
+            term_end,
+        } = term
+        {
+            if term_end <= started_at || term_end <= Utc::now() {
+                return Err(LifecycleError::InvalidInput(format!(
+                    "the lease term ({started_at} to {term_end}) must end after its start and in the future"
+                )));
+            }
+        }
+        let (started_at, term_end) = match term {
+            LeaseTerm::Standard => (None, None),
+            LeaseTerm::Legacy {
+                started_at,
+                term_end,
+            } => (Some(started_at), Some(term_end)),
+        };
         let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
         let (r, n, from) = self
             .live_reservation(&mut tx, ctx, id, Transition::Assign)
@@ -269,8 +316,9 @@ impl Store {
         end_reservation(&mut tx, r.id, "CONSUMED").await?;
         let lease_id = LeaseId::new();
         let lease: LeaseRow = sqlx::query_as(&format!(
-            "INSERT INTO numbering.leases AS l (id, number_id, identifier, kind, tenant_id, reservation_id, auto_renew, term_end) \
-             VALUES ($1, $2, $3, $4::numbering.identifier_kind, $5, $6, $7, now() + make_interval(secs => $8)) \
+            "INSERT INTO numbering.leases AS l (id, number_id, identifier, kind, tenant_id, reservation_id, auto_renew, started_at, term_end) \
+             VALUES ($1, $2, $3, $4::numbering.identifier_kind, $5, $6, $7, coalesce($9, now()), \
+                     coalesce($10, now() + make_interval(secs => $8))) \
              RETURNING {LEASE_COLUMNS}"
         ))
         .bind(lease_id.as_uuid())
@@ -281,14 +329,20 @@ impl Store {
         .bind(r.id)
         .bind(auto_renew)
         .bind(seconds(self.policy.lease_term))
+        .bind(started_at)
+        .bind(term_end)
         .fetch_one(&mut *tx)
         .await?;
-        let details = json!({
+        let mut details = json!({
             "reservation_id": id.to_string(),
             "lease_id": lease_id.to_string(),
             "term_end": lease.term_end,
             "auto_renew": auto_renew,
         });
+        if let LeaseTerm::Legacy { started_at, .. } = term {
+            details["legacy_seed"] = json!(true);
+            details["started_at"] = json!(started_at);
+        }
         self.record(
             &mut tx,
             ctx,

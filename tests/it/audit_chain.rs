@@ -8,7 +8,7 @@ const SEAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A database with a sealed chain of 14 entries: 7 identifiers reserved
 /// then cancelled.
-async fn chain_of_fourteen() -> TestDb {
+pub(crate) async fn chain_of_fourteen() -> TestDb {
     let db = TestDb::new().await;
     let acme = db.pool_for("acme").await;
     let ids = db
@@ -44,7 +44,7 @@ async fn chain_of_fourteen() -> TestDb {
 }
 
 /// The audit entry id sealed at chain position `seq`.
-async fn entry_at(db: &TestDb, seq: i64) -> i64 {
+pub(crate) async fn entry_at(db: &TestDb, seq: i64) -> i64 {
     sqlx::query_scalar("SELECT entry_id FROM numbering.audit_chain WHERE seq = $1")
         .bind(seq)
         .fetch_one(&db.owner)
@@ -54,7 +54,7 @@ async fn entry_at(db: &TestDb, seq: i64) -> i64 {
 
 /// Runs `sql` as a superuser who has switched off triggers and rules
 /// (session_replication_role = replica): the strongest insider.
-async fn tamper(db: &TestDb, sql: &str, entry_ids: &[i64]) {
+pub(crate) async fn tamper(db: &TestDb, sql: &str, entry_ids: &[i64]) {
     let mut tx = db.owner.begin().await.unwrap();
     sqlx::query("SET LOCAL session_replication_role = replica")
         .execute(&mut *tx)

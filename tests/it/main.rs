@@ -2,7 +2,9 @@
 //! Every test gets its own database on a real Postgres (see `numbering_tests`).
 
 mod api_contract;
+mod audit_archive;
 mod audit_chain;
+mod audit_ops;
 mod bench;
 mod clients;
 mod constraints;
@@ -15,6 +17,7 @@ mod hot_path;
 mod idempotency;
 mod jwks;
 mod lambda_events;
+mod legacy_seed;
 mod lifecycle;
 mod mtls;
 mod portal_api;

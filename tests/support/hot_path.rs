@@ -164,6 +164,7 @@ impl TestHost {
             grpc_tls: setup.grpc_tls,
             nats: setup.nats,
             projection: None,
+            ..Default::default()
         };
         let task = tokio::spawn(serve::run(
             state,

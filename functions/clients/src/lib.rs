@@ -14,7 +14,7 @@ use std::{future::Future, pin::Pin, time::Duration};
 
 use numbering_proto::{billing::v1 as billing, senderid::v1 as senderid};
 use numbering_shared::{IdentifierKind, ReservationId, TenantId};
-use numbering_store::{Ctx, Lease, LifecycleError, Store};
+use numbering_store::{Ctx, Lease, LeaseTerm, LifecycleError, Store};
 use tonic::transport::{Channel, Endpoint};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -117,6 +117,29 @@ pub async fn assign_verified(
     reservation: ReservationId,
     auto_renew: bool,
 ) -> Result<Lease, AssignError> {
+    assign_verified_for(
+        store,
+        registry,
+        ctx,
+        tenant,
+        reservation,
+        auto_renew,
+        LeaseTerm::Standard,
+    )
+    .await
+}
+
+/// [`assign_verified`] with an explicit lease term (legacy seeding carries
+/// over the legacy lease's start and end).
+pub async fn assign_verified_for(
+    store: &Store,
+    registry: &dyn SenderIdRegistry,
+    ctx: &Ctx,
+    tenant: &TenantId,
+    reservation: ReservationId,
+    auto_renew: bool,
+    term: LeaseTerm,
+) -> Result<Lease, AssignError> {
     let r = store
         .reservation(tenant, reservation)
         .await?
@@ -137,7 +160,9 @@ pub async fn assign_verified(
             }
         }
     }
-    Ok(store.assign(ctx, tenant, reservation, auto_renew).await?)
+    Ok(store
+        .assign_for(ctx, tenant, reservation, auto_renew, term)
+        .await?)
 }
 
 // ----- billing ---------------------------------------------------------------

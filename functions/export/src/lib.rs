@@ -7,7 +7,10 @@
 //! - [`worm`]: the write-once storage port (S3 Object Lock, local directory).
 //! - [`verify`]: check a stored export's signature and checksums.
 //! - [`config`]: the signer and store chosen by the environment.
+//! - [`archive`]: audit retention — partitions past 13 months archived to
+//!   WORM storage with their chain hashes, then detached.
 
+pub mod archive;
 pub mod atra;
 pub mod config;
 pub mod export;

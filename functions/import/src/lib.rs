@@ -1,1 +1,2 @@
 //! Signed MNO and ATRA lease imports, and legacy lease seeding.
+pub mod legacy;
