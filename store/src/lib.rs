@@ -13,6 +13,7 @@ pub mod audit;
 mod automation;
 mod error;
 pub mod idempotency;
+pub mod imports;
 mod lifecycle;
 mod model;
 mod pool;
