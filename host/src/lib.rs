@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod embedded;
 pub mod events;
+pub mod import_cmd;
 pub mod nats;
 pub mod runtime;
 pub mod serve;

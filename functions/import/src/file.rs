@@ -66,6 +66,18 @@ pub enum FileError {
 }
 
 impl FileError {
+    /// The line that shows the problem, when there is one.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            Self::InvalidUtf8 { line }
+            | Self::RecordTooLong { line, .. }
+            | Self::TooManyColumns { line, .. }
+            | Self::Malformed { line, .. } => Some(*line),
+            Self::UnknownHeader { .. } => Some(1),
+            Self::TooLarge { .. } | Self::Empty | Self::HeaderOnly => None,
+        }
+    }
+
     /// The stable code the edges report.
     pub fn code(&self) -> &'static str {
         match self {
