@@ -43,9 +43,11 @@ pub async fn run(config: &Config, file: &Path, sig: &Path, partial: bool) -> Res
         ProgressBar::hidden()
     };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg:<20} [{bar:40}] {bytes}/{total_bytes} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} {msg:<20} [{bar:40}] {bytes}/{total_bytes} {elapsed}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.set_message("verifying");
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -68,10 +70,15 @@ pub async fn run(config: &Config, file: &Path, sig: &Path, partial: bool) -> Res
             let errors = db.store.import_errors(b.id, 0, 10).await?;
             println!("import {}  {}", b.id, b.status);
             if matches!(imported, Imported::Existing(_)) {
-                println!("  this file was imported before: nothing changed (the first batch is shown)");
+                println!(
+                    "  this file was imported before: nothing changed (the first batch is shown)"
+                );
             }
             println!("  file       {}", file.display());
-            println!("  sha256     {}", b.json["file_sha256"].as_str().unwrap_or_default());
+            println!(
+                "  sha256     {}",
+                b.json["file_sha256"].as_str().unwrap_or_default()
+            );
             println!(
                 "  rows       {} total, {} applied, {} rejected",
                 b.total_rows, b.applied_rows, b.rejected_rows

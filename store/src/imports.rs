@@ -392,7 +392,9 @@ async fn stage(tx: &mut Transaction<'_, Postgres>, new: &NewImport<'_>) -> Resul
     .execute(&mut **tx)
     .await?;
     let mut copy = (&mut **tx)
-        .copy_in_raw("COPY import_rows (line, identifier, mcc, mnc, contract_ref, vanity) FROM STDIN")
+        .copy_in_raw(
+            "COPY import_rows (line, identifier, mcc, mnc, contract_ref, vanity) FROM STDIN",
+        )
         .await?;
     let mut buf = Vec::with_capacity(COPY_CHUNK + 4096);
     for r in new.rows {
@@ -415,7 +417,9 @@ async fn stage(tx: &mut Transaction<'_, Postgres>, new: &NewImport<'_>) -> Resul
         copy.send(buf).await?;
     }
     copy.finish().await?;
-    sqlx::query("ANALYZE import_rows").execute(&mut **tx).await?;
+    sqlx::query("ANALYZE import_rows")
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ mod host;
 mod host_rest;
 mod hot_path;
 mod idempotency;
+mod imports;
 mod jwks;
 mod lambda_events;
 mod lifecycle;

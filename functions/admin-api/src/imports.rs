@@ -42,7 +42,11 @@ pub(crate) fn routes() -> Routes {
         ("post", BASE, post(upload)),
         ("get", BASE, get(list)),
         ("get", "/v1/admin/numbering/imports/{id}", get(batch)),
-        ("get", "/v1/admin/numbering/imports/{id}/errors", get(errors)),
+        (
+            "get",
+            "/v1/admin/numbering/imports/{id}/errors",
+            get(errors),
+        ),
     ]
 }
 
@@ -217,7 +221,12 @@ async fn upload(
                 partial = match field.text().await.map_err(form_error)?.trim() {
                     "true" => true,
                     "false" | "" => false,
-                    _ => return Err(ApiError::invalid("partial", "partial must be true or false")),
+                    _ => {
+                        return Err(ApiError::invalid(
+                            "partial",
+                            "partial must be true or false",
+                        ));
+                    }
                 }
             }
             other => {
@@ -248,7 +257,11 @@ async fn upload(
     }
     let mut body = b.json.clone();
     body["already_imported"] = json!(!created);
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let mut r = (status, axum::Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("{BASE}/{}", b.id)) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -296,7 +309,11 @@ async fn list(
     let next = (v.len() as i64 == n)
         .then(|| v.last().and_then(|b| b.get("id")).cloned())
         .flatten();
-    Ok((StatusCode::OK, axum::Json(json!({ "items": v, "next_cursor": next }))).into_response())
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({ "items": v, "next_cursor": next })),
+    )
+        .into_response())
 }
 
 fn import_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
@@ -322,23 +339,30 @@ async fn errors(
 ) -> Result<Response, ApiError> {
     let id = import_id(&id)?;
     let n = limit(q.limit, 100)?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i32>()
-                .ok()
-                .filter(|l| *l >= 0)
-                .ok_or_else(|| ApiError::invalid("cursor", "cursor is not one this API returned"))
-        })
-        .transpose()?
-        .unwrap_or(0);
+    let after =
+        q.cursor
+            .as_deref()
+            .map(|c| {
+                c.parse::<i32>().ok().filter(|l| *l >= 0).ok_or_else(|| {
+                    ApiError::invalid("cursor", "cursor is not one this API returned")
+                })
+            })
+            .transpose()?
+            .unwrap_or(0);
     if s.store.import_batch(id).await?.is_none() {
         return Err(ApiError::not_found("import"));
     }
     let v = s.store.import_errors(id, after, n).await?;
     let next = (v.len() as i64 == n)
-        .then(|| v.last().and_then(|e| e.get("line")).map(|l| json!(l.to_string())))
+        .then(|| {
+            v.last()
+                .and_then(|e| e.get("line"))
+                .map(|l| json!(l.to_string()))
+        })
         .flatten();
-    Ok((StatusCode::OK, axum::Json(json!({ "items": v, "next_cursor": next }))).into_response())
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({ "items": v, "next_cursor": next })),
+    )
+        .into_response())
 }

@@ -140,7 +140,10 @@ impl SigningKeyBody {
         // refuse at install what could never verify a file: a PEM that does
         // not parse as an SPKI key of the stated algorithm
         let algorithm = numbering_import::Algorithm::parse(&self.algorithm).ok_or_else(|| {
-            ApiError::invalid("algorithm", "algorithm must be ed25519 or ecdsa-p256-sha256")
+            ApiError::invalid(
+                "algorithm",
+                "algorithm must be ed25519 or ecdsa-p256-sha256",
+            )
         })?;
         if self.public_key_pem.len() > 4096
             || numbering_import::PublicKey::from_pem(algorithm, &self.public_key_pem).is_err()

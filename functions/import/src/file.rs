@@ -147,10 +147,12 @@ pub fn parse(
                     record: &mut csv::ByteRecord|
      -> Result<Option<(u64, std::ops::Range<usize>)>, FileError> {
         let start = reader.position().byte() as usize;
-        let more = reader.read_byte_record(record).map_err(|e| FileError::Malformed {
-            line: line_at(body, &mut counted, start),
-            detail: e.to_string(),
-        })?;
+        let more = reader
+            .read_byte_record(record)
+            .map_err(|e| FileError::Malformed {
+                line: line_at(body, &mut counted, start),
+                detail: e.to_string(),
+            })?;
         if !more {
             return Ok(None);
         }
@@ -248,7 +250,12 @@ fn header_kind(record: &csv::ByteRecord) -> Result<FileKind, FileError> {
         .collect();
     [FileKind::Msisdn, FileKind::ShortCode]
         .into_iter()
-        .find(|k| names.iter().map(String::as_str).eq(k.header().iter().copied()))
+        .find(|k| {
+            names
+                .iter()
+                .map(String::as_str)
+                .eq(k.header().iter().copied())
+        })
         .ok_or_else(|| FileError::UnknownHeader {
             found: names.join(",").chars().take(200).collect(),
         })
@@ -274,12 +281,21 @@ fn row(
     let field = |i: usize| std::str::from_utf8(&record[i]).unwrap_or_default().trim();
     let id = Identifier::parse_as(kind.identifier_kind(), field(0))
         .map_err(|e| format!("invalid identifier: {e}"))?;
-    let contract_ref = field(expected - 2);
+    let contract_ref = field(match kind {
+        FileKind::Msisdn => 3,
+        FileKind::ShortCode => 1,
+    });
     if contract_ref.is_empty() || contract_ref.len() > 128 {
         return Err("malformed row: contract_ref must be 1 to 128 characters".into());
     }
     match kind {
-        FileKind::ShortCode => Ok((id.as_str().to_owned(), None, None, contract_ref.into(), false)),
+        FileKind::ShortCode => Ok((
+            id.as_str().to_owned(),
+            None,
+            None,
+            contract_ref.into(),
+            false,
+        )),
         FileKind::Msisdn => {
             let (mcc, mnc) = (field(1), field(2));
             let vanity = match field(4).to_ascii_lowercase().as_str() {
@@ -450,7 +466,11 @@ mod tests {
         let wide = format!("{}\n", vec!["a"; 100_000].join(","));
         assert!(matches!(
             parse_err(wide.as_bytes()),
-            FileError::TooManyColumns { line: 1, count: 100_000, .. }
+            FileError::TooManyColumns {
+                line: 1,
+                count: 100_000,
+                ..
+            }
         ));
         assert!(matches!(
             parse_err(b"number,contract\n1,2\n"),
@@ -477,6 +497,7 @@ mod tests {
         .unwrap();
         assert_eq!(p.kind, FileKind::ShortCode);
         assert_eq!(p.rows[0].identifier, "4455");
+        assert_eq!(p.rows[0].contract_ref, "ATRA-SC-2026-001");
         assert_eq!(p.rows[0].mcc, None);
         assert_eq!(p.rejected[0].line, 3);
     }

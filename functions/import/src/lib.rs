@@ -69,12 +69,10 @@ impl Limits {
     pub fn from_env() -> Result<Self, String> {
         let mut l = Self::default();
         if let Ok(v) = std::env::var("NUMBERING_IMPORT_MAX_BYTES") {
-            l.max_bytes = v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("NUMBERING_IMPORT_MAX_BYTES={v:?} is not a byte count"))?;
+            l.max_bytes =
+                v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("NUMBERING_IMPORT_MAX_BYTES={v:?} is not a byte count")
+                })?;
         }
         Ok(l)
     }
@@ -205,7 +203,15 @@ impl Importer {
             return Ok(Imported::Existing(b));
         }
         let outcome = self
-            .verify_and_ingest(ctx, file, &sha256, &upload.signature, upload.file_name.as_deref(), upload.partial, progress)
+            .verify_and_ingest(
+                ctx,
+                file,
+                &sha256,
+                &upload.signature,
+                upload.file_name.as_deref(),
+                upload.partial,
+                progress,
+            )
             .await;
         if let Err(e) = &outcome {
             if !e.is_internal() {

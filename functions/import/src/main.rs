@@ -20,14 +20,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         aws_sdk_s3::Client::new(&sdk),
         Importer::new(store, Limits::from_env()?),
     );
-    lambda_runtime::run(service_fn(|event: LambdaEvent<aws_lambda_events::event::s3::S3Event>| {
-        let trigger = trigger.clone();
-        async move {
-            let handled = trigger.handle(event.payload).await?;
-            Ok::<_, lambda_runtime::Error>(serde_json::Value::Array(
-                handled.iter().map(|h| h.json()).collect(),
-            ))
-        }
-    }))
+    lambda_runtime::run(service_fn(
+        |event: LambdaEvent<aws_lambda_events::event::s3::S3Event>| {
+            let trigger = trigger.clone();
+            async move {
+                let handled = trigger.handle(event.payload).await?;
+                Ok::<_, lambda_runtime::Error>(serde_json::Value::Array(
+                    handled.iter().map(|h| h.json()).collect(),
+                ))
+            }
+        },
+    ))
     .await
 }

@@ -17,11 +17,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::s3::S3Event;
-use aws_sdk_s3::{
-    Client,
-    error::SdkError,
-    operation::get_object::GetObjectError,
-};
+use aws_sdk_s3::{Client, error::SdkError, operation::get_object::GetObjectError};
 use numbering_store::{Actor, Ctx, imports::Imported};
 use serde_json::{Value, json};
 
@@ -35,8 +31,17 @@ pub const SIG_SUFFIX: &str = ".sig";
 pub enum Handled {
     /// The other half of the pair has not arrived yet.
     Waiting { bucket: String, key: String },
-    Imported { bucket: String, key: String, imported: Imported },
-    Refused { bucket: String, key: String, code: &'static str, detail: String },
+    Imported {
+        bucket: String,
+        key: String,
+        imported: Imported,
+    },
+    Refused {
+        bucket: String,
+        key: String,
+        code: &'static str,
+        detail: String,
+    },
     /// Not an object-created record, or without bucket or key.
     Ignored,
 }
@@ -44,13 +49,26 @@ pub enum Handled {
 impl Handled {
     pub fn json(&self) -> Value {
         match self {
-            Self::Waiting { bucket, key } => json!({ "bucket": bucket, "key": key, "outcome": "waiting_for_pair" }),
-            Self::Imported { bucket, key, imported } => json!({
+            Self::Waiting { bucket, key } => {
+                json!({ "bucket": bucket, "key": key, "outcome": "waiting_for_pair" })
+            }
+            Self::Imported {
+                bucket,
+                key,
+                imported,
+            } => json!({
                 "bucket": bucket, "key": key,
                 "outcome": if matches!(imported, Imported::Created(_)) { "imported" } else { "already_imported" },
                 "import": imported.batch().json,
             }),
-            Self::Refused { bucket, key, code, detail } => json!({ "bucket": bucket, "key": key, "outcome": "refused", "code": code, "detail": detail }),
+            Self::Refused {
+                bucket,
+                key,
+                code,
+                detail,
+            } => {
+                json!({ "bucket": bucket, "key": key, "outcome": "refused", "code": code, "detail": detail })
+            }
             Self::Ignored => json!({ "outcome": "ignored" }),
         }
     }
@@ -60,7 +78,11 @@ impl Handled {
 #[derive(Debug, thiserror::Error)]
 pub enum S3ImportError {
     #[error("reading s3://{bucket}/{key}: {detail}")]
-    S3 { bucket: String, key: String, detail: String },
+    S3 {
+        bucket: String,
+        key: String,
+        detail: String,
+    },
     #[error("the import failed inside the service: {0}")]
     Service(#[source] crate::ImportError),
 }
@@ -102,14 +124,30 @@ impl S3Trigger {
         let file_key = key.strip_suffix(SIG_SUFFIX).unwrap_or(key).to_owned();
         let sig_key = format!("{file_key}{SIG_SUFFIX}");
         let limit = self.importer.limits().max_bytes;
-        let Some(signature) = self.fetch(bucket, &sig_key, crate::signature::MAX_SIGNATURE_FILE).await? else {
-            return Ok(Handled::Waiting { bucket: bucket.into(), key: key.into() });
+        let Some(signature) = self
+            .fetch(bucket, &sig_key, crate::signature::MAX_SIGNATURE_FILE)
+            .await?
+        else {
+            return Ok(Handled::Waiting {
+                bucket: bucket.into(),
+                key: key.into(),
+            });
         };
         let file = match self.fetch(bucket, &file_key, limit).await {
             Ok(Some(f)) => f,
-            Ok(None) => return Ok(Handled::Waiting { bucket: bucket.into(), key: key.into() }),
+            Ok(None) => {
+                return Ok(Handled::Waiting {
+                    bucket: bucket.into(),
+                    key: key.into(),
+                });
+            }
             Err(S3ImportError::S3 { detail, .. }) if detail.starts_with(TOO_LARGE) => {
-                return Ok(Handled::Refused { bucket: bucket.into(), key: file_key, code: "FILE_TOO_LARGE", detail });
+                return Ok(Handled::Refused {
+                    bucket: bucket.into(),
+                    key: file_key,
+                    code: "FILE_TOO_LARGE",
+                    detail,
+                });
             }
             Err(e) => return Err(e),
         };
@@ -121,22 +159,48 @@ impl S3Trigger {
             partial: false,
         };
         match self.importer.import(&ctx, upload, Arc::new(Quiet)).await {
-            Ok(imported) => Ok(Handled::Imported { bucket: bucket.into(), key: file_key, imported }),
+            Ok(imported) => Ok(Handled::Imported {
+                bucket: bucket.into(),
+                key: file_key,
+                imported,
+            }),
             Err(e) if e.is_internal() => Err(S3ImportError::Service(e)),
-            Err(e) => Ok(Handled::Refused { bucket: bucket.into(), key: file_key, code: e.code(), detail: e.to_string() }),
+            Err(e) => Ok(Handled::Refused {
+                bucket: bucket.into(),
+                key: file_key,
+                code: e.code(),
+                detail: e.to_string(),
+            }),
         }
     }
 
     /// The object's bytes, `None` if it does not exist (yet).
-    async fn fetch(&self, bucket: &str, key: &str, limit: usize) -> Result<Option<Vec<u8>>, S3ImportError> {
-        let err = |detail: String| S3ImportError::S3 { bucket: bucket.into(), key: key.into(), detail };
+    async fn fetch(
+        &self,
+        bucket: &str,
+        key: &str,
+        limit: usize,
+    ) -> Result<Option<Vec<u8>>, S3ImportError> {
+        let err = |detail: String| S3ImportError::S3 {
+            bucket: bucket.into(),
+            key: key.into(),
+            detail,
+        };
         let object = match self.s3.get_object().bucket(bucket).key(key).send().await {
             Ok(o) => o,
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), GetObjectError::NoSuchKey(_)) => return Ok(None),
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), GetObjectError::NoSuchKey(_)) => {
+                return Ok(None);
+            }
             Err(e) => return Err(err(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())),
         };
-        if object.content_length().is_some_and(|n| n as u64 > limit as u64) {
-            return Err(err(format!("{TOO_LARGE} ({} bytes; the limit is {limit})", object.content_length().unwrap_or_default())));
+        if object
+            .content_length()
+            .is_some_and(|n| n as u64 > limit as u64)
+        {
+            return Err(err(format!(
+                "{TOO_LARGE} ({} bytes; the limit is {limit})",
+                object.content_length().unwrap_or_default()
+            )));
         }
         let bytes = object
             .body
@@ -145,7 +209,10 @@ impl S3Trigger {
             .map_err(|e| err(e.to_string()))?
             .into_bytes();
         if bytes.len() > limit {
-            return Err(err(format!("{TOO_LARGE} ({} bytes; the limit is {limit})", bytes.len())));
+            return Err(err(format!(
+                "{TOO_LARGE} ({} bytes; the limit is {limit})",
+                bytes.len()
+            )));
         }
         Ok(Some(bytes.to_vec()))
     }
@@ -190,7 +257,10 @@ mod tests {
 
     #[test]
     fn event_keys_are_url_decoded() {
-        assert_eq!(url_decode("imports/Roshan+2026%2D11.csv"), "imports/Roshan 2026-11.csv");
+        assert_eq!(
+            url_decode("imports/Roshan+2026%2D11.csv"),
+            "imports/Roshan 2026-11.csv"
+        );
         assert_eq!(url_decode("a%2"), "a%2");
         assert_eq!(url_decode("a%zz%"), "a%zz%");
         assert_eq!(url_decode("%C3%A9"), "é");

@@ -74,15 +74,16 @@ struct SigJson {
 }
 
 impl DetachedSignature {
-    /// Parses a `.sig` file strictly: size-limited, exactly the three
-    /// members, a known algorithm, a plausible key id, base64 of a plausible
+    /// Parses a `.sig` file strictly (a UTF-8 BOM aside): size-limited,
+    /// exactly the three members, a known algorithm, a plausible key id, base64 of a plausible
     /// length.
     pub fn parse(bytes: &[u8]) -> Result<Self, SignatureError> {
         if bytes.len() > MAX_SIGNATURE_FILE {
             return Err(SignatureError::TooLarge);
         }
-        let j: SigJson = serde_json::from_slice(bytes)
-            .map_err(|e| SignatureError::Malformed(e.to_string()))?;
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let j: SigJson =
+            serde_json::from_slice(bytes).map_err(|e| SignatureError::Malformed(e.to_string()))?;
         if j.key_id.is_empty()
             || j.key_id.len() > 128
             || !j
