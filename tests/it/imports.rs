@@ -377,7 +377,7 @@ async fn bad_rows_reject_the_whole_file_by_default_and_partial_mode_applies_exac
 #[tokio::test]
 async fn hostile_files_are_refused_with_a_clear_error_and_nothing_half_applied() {
     let (db, key) = roshan().await;
-    let good_rows = "+93790000001,412,40,ROSHAN-2026-001,false\n".repeat(1);
+    let good_rows = "+93790000001,412,40,ROSHAN-2026-001,false\n";
     let ten_mb_line = format!(
         "{MSISDN_HEADER}{good_rows}+93790000002,412,40,{},false\n",
         "R".repeat(10 << 20)

@@ -202,17 +202,13 @@ impl Importer {
         if let Some(b) = self.store.import_by_sha256(&sha256).await? {
             return Ok(Imported::Existing(b));
         }
-        let outcome = self
-            .verify_and_ingest(
-                ctx,
-                file,
-                &sha256,
-                &upload.signature,
-                upload.file_name.as_deref(),
-                upload.partial,
-                progress,
-            )
-            .await;
+        let meta = Meta {
+            sha256: &sha256,
+            signature: &upload.signature,
+            file_name: upload.file_name.as_deref(),
+            partial: upload.partial,
+        };
+        let outcome = self.verify_and_ingest(ctx, file, meta, progress).await;
         if let Err(e) = &outcome {
             if !e.is_internal() {
                 tracing::warn!(code = e.code(), error = %e, file_sha256 = %sha256, "import refused");
@@ -230,18 +226,15 @@ impl Importer {
         outcome
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn verify_and_ingest(
         &self,
         ctx: &Ctx,
         file: Vec<u8>,
-        sha256: &str,
-        signature: &[u8],
-        file_name: Option<&str>,
-        partial: bool,
+        meta: Meta<'_>,
         progress: Arc<dyn Progress>,
     ) -> Result<Imported, ImportError> {
-        let sig = DetachedSignature::parse(signature).map_err(ImportError::MalformedSignature)?;
+        let sig =
+            DetachedSignature::parse(meta.signature).map_err(ImportError::MalformedSignature)?;
         let key = self
             .store
             .import_key(&sig.key_id)
@@ -312,12 +305,12 @@ impl Importer {
                 ctx,
                 NewImport {
                     file: &file,
-                    file_sha256: sha256,
-                    file_name,
+                    file_sha256: meta.sha256,
+                    file_name: meta.file_name,
                     key_id: &key.key_id,
                     operator_id: key.operator_id.as_deref(),
                     kind: parsed.kind.identifier_kind(),
-                    partial,
+                    partial: meta.partial,
                     total_rows: parsed.total_rows,
                     rows: &parsed.rows,
                     rejected: parsed.rejected,
@@ -325,6 +318,14 @@ impl Importer {
             )
             .await?)
     }
+}
+
+/// What an upload says besides its bytes.
+struct Meta<'a> {
+    sha256: &'a str,
+    signature: &'a [u8],
+    file_name: Option<&'a str>,
+    partial: bool,
 }
 
 /// Runs CPU-bound work (hashing, verifying, parsing tens of megabytes) off
