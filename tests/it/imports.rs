@@ -830,6 +830,32 @@ async fn a_file_and_its_signature_landing_in_a_bucket_import_whichever_arrives_l
         ),
         "{handled:?}"
     );
+    // an oversized signature object is refused without being read whole
+    for (k, body) in [
+        ("incoming/big.csv", other.clone()),
+        ("incoming/big.csv.sig", vec![b' '; 5000]),
+    ] {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(k)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut big = s3_event();
+    big.records[0].s3.object.key = Some("incoming/big.csv.sig".into());
+    let handled = trigger.handle(big).await.unwrap();
+    assert!(
+        matches!(
+            handled[..],
+            [Handled::Refused {
+                code: "FILE_TOO_LARGE",
+                ..
+            }]
+        ),
+        "{handled:?}"
+    );
     assert_eq!(db.count("numbering.numbers").await, 300);
     assert_eq!(db.count("numbering.lease_imports").await, 1);
 }

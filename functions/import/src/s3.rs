@@ -124,32 +124,26 @@ impl S3Trigger {
         let file_key = key.strip_suffix(SIG_SUFFIX).unwrap_or(key).to_owned();
         let sig_key = format!("{file_key}{SIG_SUFFIX}");
         let limit = self.importer.limits().max_bytes;
-        let Some(signature) = self
-            .fetch(bucket, &sig_key, crate::signature::MAX_SIGNATURE_FILE)
-            .await?
-        else {
-            return Ok(Handled::Waiting {
-                bucket: bucket.into(),
-                key: key.into(),
-            });
+        let waiting = || Handled::Waiting {
+            bucket: bucket.into(),
+            key: key.into(),
         };
-        let file = match self.fetch(bucket, &file_key, limit).await {
-            Ok(Some(f)) => f,
-            Ok(None) => {
-                return Ok(Handled::Waiting {
-                    bucket: bucket.into(),
-                    key: key.into(),
-                });
-            }
-            Err(S3ImportError::S3 { detail, .. }) if detail.starts_with(TOO_LARGE) => {
-                return Ok(Handled::Refused {
-                    bucket: bucket.into(),
-                    key: file_key,
-                    code: "FILE_TOO_LARGE",
-                    detail,
-                });
-            }
-            Err(e) => return Err(e),
+        let too_large = |what: &str, size: u64, max: usize| Handled::Refused {
+            bucket: bucket.into(),
+            key: file_key.clone(),
+            code: "FILE_TOO_LARGE",
+            detail: format!("the {what} is {size} bytes; the limit is {max}"),
+        };
+        let max_sig = crate::signature::MAX_SIGNATURE_FILE;
+        let signature = match self.fetch(bucket, &sig_key, max_sig).await? {
+            Fetched::Missing => return Ok(waiting()),
+            Fetched::TooLarge(size) => return Ok(too_large("signature", size, max_sig)),
+            Fetched::Bytes(b) => b,
+        };
+        let file = match self.fetch(bucket, &file_key, limit).await? {
+            Fetched::Missing => return Ok(waiting()),
+            Fetched::TooLarge(size) => return Ok(too_large("file", size, limit)),
+            Fetched::Bytes(b) => b,
         };
         let ctx = Ctx::new(Actor::system("import-s3"));
         let upload = Upload {
@@ -174,13 +168,8 @@ impl S3Trigger {
         }
     }
 
-    /// The object's bytes, `None` if it does not exist (yet).
-    async fn fetch(
-        &self,
-        bucket: &str,
-        key: &str,
-        limit: usize,
-    ) -> Result<Option<Vec<u8>>, S3ImportError> {
+    /// The object's bytes, unless it does not exist (yet) or is over `limit`.
+    async fn fetch(&self, bucket: &str, key: &str, limit: usize) -> Result<Fetched, S3ImportError> {
         let err = |detail: String| S3ImportError::S3 {
             bucket: bucket.into(),
             key: key.into(),
@@ -189,18 +178,13 @@ impl S3Trigger {
         let object = match self.s3.get_object().bucket(bucket).key(key).send().await {
             Ok(o) => o,
             Err(SdkError::ServiceError(e)) if matches!(e.err(), GetObjectError::NoSuchKey(_)) => {
-                return Ok(None);
+                return Ok(Fetched::Missing);
             }
             Err(e) => return Err(err(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())),
         };
-        if object
-            .content_length()
-            .is_some_and(|n| n as u64 > limit as u64)
-        {
-            return Err(err(format!(
-                "{TOO_LARGE} ({} bytes; the limit is {limit})",
-                object.content_length().unwrap_or_default()
-            )));
+        let announced = object.content_length().unwrap_or_default().max(0) as u64;
+        if announced > limit as u64 {
+            return Ok(Fetched::TooLarge(announced));
         }
         let bytes = object
             .body
@@ -209,16 +193,18 @@ impl S3Trigger {
             .map_err(|e| err(e.to_string()))?
             .into_bytes();
         if bytes.len() > limit {
-            return Err(err(format!(
-                "{TOO_LARGE} ({} bytes; the limit is {limit})",
-                bytes.len()
-            )));
+            return Ok(Fetched::TooLarge(bytes.len() as u64));
         }
-        Ok(Some(bytes.to_vec()))
+        Ok(Fetched::Bytes(bytes.to_vec()))
     }
 }
 
-const TOO_LARGE: &str = "the object is larger than the import limit";
+/// One half of a pair, as found in the bucket.
+enum Fetched {
+    Missing,
+    TooLarge(u64),
+    Bytes(Vec<u8>),
+}
 
 /// S3 event keys are URL-encoded (`+` for space, `%XX`); anything that is
 /// not a valid escape is kept as it is.
