@@ -10,6 +10,7 @@ use crate::{
     config::Config,
     demo,
     events::Events,
+    import_cmd,
     nats::EmbeddedNats,
     runtime::{self, Database},
     seed_cmd,
@@ -36,6 +37,26 @@ enum Command {
     Serve,
     /// Apply the database migrations (owner credentials: NUMBERING_MIGRATE_DATABASE_URL or DATABASE_URL).
     Migrate,
+    /// Import a signed MNO (MSISDN) or ATRA (short-code) lease file into
+    /// inventory: verify its detached signature with the signer's key from
+    /// mno_signing_keys, check every row, apply all rows or none (or, with
+    /// --partial, the good ones), and print the batch. Exit code 0: applied
+    /// (or partial, or imported before); 1: rows refused, nothing applied;
+    /// 2: the file was refused as a whole (signature, key or format).
+    /// The largest file: NUMBERING_IMPORT_MAX_BYTES (default 128 MiB).
+    Import {
+        /// The CSV exactly as signed: `msisdn,mcc,mnc,contract_ref,vanity`
+        /// or `short_code,contract_ref`.
+        #[arg(long, value_name = "F")]
+        file: std::path::PathBuf,
+        /// Its detached signature, JSON `{"key_id", "algorithm", "signature"}`.
+        #[arg(long, value_name = "F.sig")]
+        sig: std::path::PathBuf,
+        /// Apply the good rows and record the refused ones, instead of
+        /// all-or-nothing.
+        #[arg(long)]
+        partial: bool,
+    },
     /// Audit trail operations.
     Audit {
         #[command(subcommand)]
@@ -140,6 +161,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("migrations applied");
             db.close().await;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { file, sig, partial } => {
+            import_cmd::run(&config, &file, &sig, partial).await
         }
         Command::Audit {
             command: AuditCommand::Verify,

@@ -14,6 +14,7 @@ pub mod audit_jobs;
 mod automation;
 mod error;
 pub mod idempotency;
+pub mod imports;
 mod lifecycle;
 mod model;
 mod pool;

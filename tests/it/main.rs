@@ -15,6 +15,7 @@ mod host;
 mod host_rest;
 mod hot_path;
 mod idempotency;
+mod imports;
 mod jwks;
 mod lambda_events;
 mod legacy_seed;

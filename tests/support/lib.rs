@@ -12,6 +12,7 @@ pub mod app;
 use std::{path::PathBuf, sync::OnceLock, time::Duration};
 
 pub mod hot_path;
+pub mod imports;
 
 use anyhow::{Context, Result};
 use numbering::embedded::{Durability, EmbeddedPostgres};

@@ -1,10 +1,10 @@
 //! Platform-admin REST API under `/v1/admin/numbering`: operators, lease
 //! contracts, MNO signing keys, tenant pools, inventory search across
 //! tenants, suspend / reinstate / recall / retire, quarantine list and
-//! override, audit query and chain verification. (Import and export routes
-//! arrive with their own issue.)
+//! override, audit query and chain verification, signed lease imports.
 
 mod exports;
+mod imports;
 mod wire;
 
 use std::time::Duration;
@@ -46,6 +46,7 @@ pub fn router(state: ApiState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
         .route_layer(DefaultBodyLimit::max(body_limit))
+        .merge(imports::router(state.clone()))
         // anything else under the prefix: a problem+json 404, not an empty one
         .route("/v1/admin/numbering/{*rest}", axum::routing::any(no_route))
         .with_state(state)
@@ -137,7 +138,11 @@ fn routes() -> Routes {
 
 /// The (method, path) pairs the router serves.
 pub fn served_routes() -> Vec<(&'static str, &'static str)> {
-    routes().into_iter().map(|(m, p, _)| (m, p)).collect()
+    routes()
+        .into_iter()
+        .chain(imports::routes())
+        .map(|(m, p, _)| (m, p))
+        .collect()
 }
 
 /// The operations of [`router`], for the OpenAPI document.
@@ -376,6 +381,7 @@ pub fn operations() -> Vec<Op> {
     ]
     .into_iter()
     .chain(exports::operations())
+    .chain(imports::operations())
     .collect()
 }
 

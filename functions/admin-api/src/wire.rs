@@ -137,18 +137,23 @@ pub struct SigningKeyBody {
 
 impl SigningKeyBody {
     pub fn try_into_input(self) -> Result<SigningKeyInput, ApiError> {
-        if !matches!(self.algorithm.as_str(), "ed25519" | "ecdsa-p256-sha256") {
-            return Err(ApiError::invalid(
+        // refuse at install what could never verify a file: a PEM that does
+        // not parse as an SPKI key of the stated algorithm
+        let algorithm = numbering_import::Algorithm::parse(&self.algorithm).ok_or_else(|| {
+            ApiError::invalid(
                 "algorithm",
                 "algorithm must be ed25519 or ecdsa-p256-sha256",
-            ));
-        }
-        if !self.public_key_pem.contains("-----BEGIN PUBLIC KEY-----")
-            || self.public_key_pem.len() > 4096
+            )
+        })?;
+        if self.public_key_pem.len() > 4096
+            || numbering_import::PublicKey::from_pem(algorithm, &self.public_key_pem).is_err()
         {
             return Err(ApiError::invalid(
                 "public_key_pem",
-                "public_key_pem must be a PEM public key",
+                format!(
+                    "public_key_pem must be an SPKI PEM public key (-----BEGIN PUBLIC KEY-----) of algorithm {}",
+                    algorithm.as_str()
+                ),
             ));
         }
         text("key_id", &self.key_id, 128)?;

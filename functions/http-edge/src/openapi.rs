@@ -139,8 +139,16 @@ pub fn document(title: &str, ops: &[Op]) -> Value {
             "responses": responses,
         });
         if let Some(body) = op.body {
-            operation["requestBody"] = json!({ "required": true,
-                "content": { "application/json": { "schema": body() } } });
+            // a body schema may name another media type (multipart uploads)
+            let mut schema = body();
+            let media = schema
+                .as_object_mut()
+                .and_then(|o| o.remove("x-media-type"))
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "application/json".to_owned());
+            let mut content = Map::new();
+            content.insert(media, json!({ "schema": schema }));
+            operation["requestBody"] = json!({ "required": true, "content": content });
         }
         let entry = paths
             .entry(op.path.to_owned())

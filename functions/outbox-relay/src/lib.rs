@@ -81,7 +81,7 @@ pub const STREAMS: [StreamSpec; 5] = [
     },
     StreamSpec {
         name: "NUMBERING_OPS",
-        subjects: &["numbering.ops.>"],
+        subjects: &["numbering.ops.>", "numbering.import.>"],
         max_age: Duration::from_secs(14 * DAY),
     },
     StreamSpec {

@@ -1,0 +1,120 @@
+//! `numbering import --file F --sig F.sig [--partial]`: the CLI trigger of
+//! the signed lease import, with a progress bar (on a terminal) and a final
+//! summary.
+
+use std::{io::IsTerminal, path::Path, process::ExitCode, sync::Arc};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use numbering_import::{Importer, Limits, Progress, Upload};
+use numbering_store::{Actor, Ctx, imports::Imported};
+
+use crate::{config::Config, runtime::Database};
+
+/// Exit code of a batch whose rows were refused (nothing applied).
+const REJECTED: u8 = 1;
+/// Exit code of a file refused as a whole (signature, key, format).
+const REFUSED: u8 = 2;
+
+/// The progress bar: bytes parsed, then the database step.
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn parsing(&self, total: u64) {
+        self.0.set_length(total);
+        self.0.set_message("parsing");
+    }
+    fn parsed(&self, done: u64) {
+        self.0.set_position(done);
+    }
+    fn ingesting(&self, rows: u64) {
+        self.0.set_message(format!("writing {rows} rows"));
+    }
+}
+
+pub async fn run(config: &Config, file: &Path, sig: &Path, partial: bool) -> Result<ExitCode> {
+    let limits = Limits::from_env().map_err(anyhow::Error::msg)?;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let signature = std::fs::read(sig).with_context(|| format!("reading {}", sig.display()))?;
+    let db = Database::open(config, false).await?;
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(bytes.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg:<20} [{bar:40}] {bytes}/{total_bytes} {elapsed}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message("verifying");
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let ctx = Ctx::new(Actor::system(&format!("import-cli:{user}")));
+    let upload = Upload {
+        file: bytes,
+        signature,
+        file_name: Some(file.display().to_string()),
+        partial,
+    };
+    let importer = Importer::new(db.store.clone(), limits);
+    let result = importer
+        .import(&ctx, upload, Arc::new(Bar(bar.clone())))
+        .await;
+    bar.finish_and_clear();
+    let code = match result {
+        Ok(imported) => {
+            let b = imported.batch();
+            let errors = db.store.import_errors(b.id, 0, 10).await?;
+            println!("import {}  {}", b.id, b.status);
+            if matches!(imported, Imported::Existing(_)) {
+                println!(
+                    "  this file was imported before: nothing changed (the first batch is shown)"
+                );
+            }
+            println!("  file       {}", file.display());
+            println!(
+                "  sha256     {}",
+                b.json["file_sha256"].as_str().unwrap_or_default()
+            );
+            println!(
+                "  rows       {} total, {} applied, {} rejected",
+                b.total_rows, b.applied_rows, b.rejected_rows
+            );
+            if !errors.is_empty() {
+                println!("  first refused lines:");
+                for e in &errors {
+                    println!(
+                        "    line {}: {}",
+                        e["line"],
+                        e["reason"].as_str().unwrap_or_default()
+                    );
+                }
+                if b.rejected_rows as usize > errors.len() {
+                    println!(
+                        "    … all {} at GET /v1/admin/numbering/imports/{}/errors",
+                        b.rejected_rows, b.id
+                    );
+                }
+            }
+            if b.status == "REJECTED" {
+                println!("  nothing was applied (all-or-nothing; --partial applies the good rows)");
+                ExitCode::from(REJECTED)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) if !e.is_internal() => {
+            eprintln!("refused: {} ({}); nothing was applied", e, e.code());
+            ExitCode::from(REFUSED)
+        }
+        Err(e) => {
+            db.close().await;
+            return Err(e).context("the import failed inside the service");
+        }
+    };
+    db.close().await;
+    Ok(code)
+}
