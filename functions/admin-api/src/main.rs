@@ -12,10 +12,12 @@ async fn main() -> Result<(), lambda_http::Error> {
     config.set_role = env("NUMBERING_DB_ROLE");
     let pool = connect(&config).await?;
     let store = Store::new(pool, Default::default());
-    let state = ApiState {
-        store,
-        edge: Edge::new(Verifier::from_env(env)?),
-    };
+    let mut edge = Edge::new(Verifier::from_env(env)?);
+    // regulator exports: the signer and WORM store from NUMBERING_EXPORT_*
+    // (KMS and S3 Object Lock on AWS); Lambda's only writable directory
+    // holds the temporary files
+    edge.exports = Some(numbering_export::config::tools_from_env(&std::env::temp_dir()).await?);
+    let state = ApiState { store, edge };
     let app = numbering_admin_api::router(state).merge(openapi::docs_router(
         "numbering admin API",
         numbering_admin_api::operations(),
