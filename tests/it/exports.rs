@@ -201,6 +201,9 @@ async fn a_month_is_exported_signed_and_stored_once() {
         Some(head.hash_hex().as_str())
     );
     assert_eq!(head.seq, 5, "every entry of the period is sealed");
+    // the running month's "end" is the generation time, and this export
+    // sealed the period's entries only after it
+    assert_eq!(manifest.audit_chain_head_at_period_end, None);
 
     // Signature and checksums verify with the public key alone.
     let public = exporter.signer().identity().await.unwrap().public_key_pem;
@@ -261,7 +264,7 @@ async fn a_month_is_exported_signed_and_stored_once() {
         .get(&format!("{prefix}/manifest.json"))
         .await
         .unwrap();
-    let (second, _) = generated(
+    let (second, second_manifest) = generated(
         exporter
             .generate(period, &admin_ctx(), false)
             .await
@@ -269,6 +272,13 @@ async fn a_month_is_exported_signed_and_stored_once() {
     );
     assert_eq!(second.version, 2);
     assert_ne!(second.id, record.id);
+    // the head when the second run started is the first run's head; the
+    // second run then sealed the first run's own audit entry after it
+    assert_eq!(
+        second_manifest.audit_chain_head_at_period_end,
+        Some(in_manifest.clone())
+    );
+    assert!(second_manifest.audit_chain_head.unwrap().seq > in_manifest.seq);
     assert_eq!(
         exporter
             .store()
@@ -406,6 +416,9 @@ async fn the_state_at_period_end_comes_from_history() {
             .unwrap(),
     );
     assert_eq!(manifest.as_of, last_month.end());
+    // every link was sealed this month, after last month's end
+    assert!(manifest.audit_chain_head.is_some());
+    assert_eq!(manifest.audit_chain_head_at_period_end, None);
     let inventory = csv_rows(
         &exporter
             .store()

@@ -412,6 +412,14 @@ impl Exporter {
             sqlx::query_as("SELECT seq, hash FROM numbering.audit_chain ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut *tx)
                 .await?;
+        // links are appended in seq order, so the last one sealed before the
+        // period's end is the head the chain had then
+        let head_at_end: Option<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT seq, hash FROM numbering.audit_chain WHERE sealed_at < $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(as_of)
+        .fetch_optional(&mut *tx)
+        .await?;
         let files = atra::write_files(&mut tx, &work.path, period.start(), as_of).await?;
         tx.commit().await?;
         Ok(Manifest {
@@ -432,6 +440,10 @@ impl Exporter {
                 })
                 .collect(),
             audit_chain_head: head.map(|(seq, hash)| ChainHeadRef {
+                seq,
+                hash: hex::encode(hash),
+            }),
+            audit_chain_head_at_period_end: head_at_end.map(|(seq, hash)| ChainHeadRef {
                 seq,
                 hash: hex::encode(hash),
             }),

@@ -25,6 +25,11 @@ pub struct Manifest {
     /// sealing every entry committed before it — so it covers every entry
     /// of the period. Absent when the chain is empty.
     pub audit_chain_head: Option<ChainHeadRef>,
+    /// The chain's head at the period's end (`as_of`): the last link sealed
+    /// before it — what `numbering audit verify` printed at that moment.
+    /// Absent when nothing was sealed by then.
+    #[serde(default)]
+    pub audit_chain_head_at_period_end: Option<ChainHeadRef>,
     pub signer: SignerIdentity,
 }
 
