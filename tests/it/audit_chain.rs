@@ -316,3 +316,41 @@ async fn the_audit_verify_command_reports_the_exact_position_and_fails() {
         "{stdout}"
     );
 }
+
+/// The fast path of `verify` lets Postgres hash each entry; the exact walk
+/// hashes in Rust. Over NULL fields, non-ASCII text, JSON spacing and
+/// microsecond timestamps the two must agree, or the fast path could never
+/// prove a chain intact (and every verify would silently take the slow walk).
+#[tokio::test]
+async fn the_fast_path_proves_an_intact_chain_with_postgres_hashing_what_rust_hashes() {
+    let db = chain_of_fourteen().await;
+    sqlx::query(
+        "INSERT INTO numbering.audit_log (occurred_at, actor, action, tenant_id, subject, before, after, request_id) VALUES \
+         ('2026-11-26 10:11:12.345678+00', 'admin:Zoë', 'note', NULL, NULL, NULL, '{\"x\" : \"ñ ✓\", \"n\": [1, 2.50]}', NULL), \
+         (now(), 'system:sweeper', 'ünïcode ✓', 'acme', '+93790000001', '{ }', '{\"a\":null}', 'req-☃'), \
+         ('1999-12-31 23:59:59.999999+00', 'x', '', '', '', '\"\"', '[]', '')",
+    )
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    assert_eq!(audit::seal_pending(&db.app, SEAL_TIMEOUT).await.unwrap(), 3);
+    let fast = audit::verify_fast_path(&db.app)
+        .await
+        .unwrap()
+        .expect("the fast path proves the intact chain");
+    assert_eq!((fast.checked, fast.pending), (17, 0));
+    assert_eq!(fast.head, audit::verify(&db.app).await.unwrap().head);
+
+    // one changed byte of JSON spacing: the fast path no longer proves it,
+    // and the exact walk names the entry
+    let id = entry_at(&db, 15).await;
+    tamper(
+        &db,
+        "UPDATE numbering.audit_log SET after = '{\"x\": \"ñ ✓\", \"n\": [1, 2.50]}' WHERE id = $1",
+        &[id],
+    )
+    .await;
+    assert!(audit::verify_fast_path(&db.app).await.unwrap().is_none());
+    let report = audit::verify(&db.app).await.unwrap();
+    assert_eq!(report.first_break.map(|b| b.position), Some(15));
+}
