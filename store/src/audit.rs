@@ -41,24 +41,6 @@ pub struct AuditEntry {
 pub(crate) const ENTRY_COLUMNS: &str = "a.id, a.txid::text AS txid, a.occurred_at, a.actor, a.action, a.tenant_id, \
      a.subject, a.before::text AS before, a.after::text AS after, a.request_id";
 
-/// [`entry_digest`] computed by Postgres over the row aliased `a`: the same
-/// bytes (each field length-prefixed, big-endian; `\xffffffff` for NULL),
-/// hashed where the row is, so the fast path of [`verify`] reads 32 bytes
-/// per entry instead of the entry. The exact walk hashes in Rust; a test
-/// (`audit_chain::the_fast_path_proves_an_intact_chain…`) holds the two
-/// equal over NULLs, non-ASCII text and JSON.
-const ENTRY_DIGEST_SQL: &str = "sha256(\
-     int4send(8) || int8send(a.id) \
-     || int4send(octet_length(a.txid::text)) || convert_to(a.txid::text, 'UTF8') \
-     || int4send(8) || int8send((extract(epoch FROM a.occurred_at) * 1000000)::bigint) \
-     || int4send(octet_length(convert_to(a.actor, 'UTF8'))) || convert_to(a.actor, 'UTF8') \
-     || int4send(octet_length(convert_to(a.action, 'UTF8'))) || convert_to(a.action, 'UTF8') \
-     || coalesce(int4send(octet_length(convert_to(a.tenant_id, 'UTF8'))) || convert_to(a.tenant_id, 'UTF8'), '\\xffffffff'::bytea) \
-     || coalesce(int4send(octet_length(convert_to(a.subject, 'UTF8'))) || convert_to(a.subject, 'UTF8'), '\\xffffffff'::bytea) \
-     || coalesce(int4send(octet_length(convert_to(a.before::text, 'UTF8'))) || convert_to(a.before::text, 'UTF8'), '\\xffffffff'::bytea) \
-     || coalesce(int4send(octet_length(convert_to(a.after::text, 'UTF8'))) || convert_to(a.after::text, 'UTF8'), '\\xffffffff'::bytea) \
-     || coalesce(int4send(octet_length(convert_to(a.request_id, 'UTF8'))) || convert_to(a.request_id, 'UTF8'), '\\xffffffff'::bytea))";
-
 /// SHA-256 of the entry's fields, each length-prefixed (u32 big-endian;
 /// `u32::MAX` marks an absent field), in column order.
 pub fn entry_digest(e: &AuditEntry) -> [u8; 32] {
@@ -77,7 +59,7 @@ pub fn entry_digest(e: &AuditEntry) -> [u8; 32] {
     .digest()
 }
 
-/// An entry's hashed fields, borrowed.
+/// An entry's hashed fields, borrowed (verification hashes rows in place).
 struct EntryFields<'a> {
     id: i64,
     txid: &'a str,
@@ -92,6 +74,23 @@ struct EntryFields<'a> {
 }
 
 impl<'a> EntryFields<'a> {
+    /// Reads the [`ENTRY_COLUMNS`] of `row`, in order, without copying.
+    fn from_row(row: &'a sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(Self {
+            id: row.try_get(0)?,
+            txid: row.try_get(1)?,
+            occurred_at_us: row.try_get::<DateTime<Utc>, _>(2)?.timestamp_micros(),
+            actor: row.try_get(3)?,
+            action: row.try_get(4)?,
+            tenant_id: row.try_get(5)?,
+            subject: row.try_get(6)?,
+            before: row.try_get(7)?,
+            after: row.try_get(8)?,
+            request_id: row.try_get(9)?,
+        })
+    }
+
     fn digest(&self) -> [u8; 32] {
         let mut h = Sha256::new();
         let mut field = |v: Option<&[u8]>| match v {
@@ -402,8 +401,8 @@ pub async fn verify_fast_path(pool: &PgPool) -> Result<Option<VerifyReport>, sql
 /// The fast path: the chain is cut into [`STRETCHES`] stretches by `seq`,
 /// verified concurrently. In each, the links (in `seq` order) and the
 /// entries of the same sealing-order range (`(txid, id)`) are read as two
-/// index-ordered streams and zipped, each entry hashed by Postgres where it
-/// is ([`ENTRY_DIGEST_SQL`]): no join, no sort, 32 bytes per entry. Stretches must then join up: each one's
+/// index-ordered streams and zipped, each row hashed in place: no join, no
+/// sort, no per-row allocation. Stretches must then join up: each one's
 /// first `prev_hash` is the previous one's last hash, and their orders
 /// follow. Checks everything [`verify_exact`] checks, but only proves an
 /// intact chain: on the first thing that does not match it returns `None`
@@ -526,7 +525,7 @@ async fn zip_stretch(
     .fetch(pool);
     let first_link = links.try_next().await?;
     let entries_sql = format!(
-        "SELECT a.id, a.txid::text AS txid, {ENTRY_DIGEST_SQL} AS digest FROM numbering.audit_log a \
+        "SELECT {ENTRY_COLUMNS} FROM numbering.audit_log a \
          WHERE (a.txid, a.id) >= ($1::text::xid8, $2) \
            AND ($3::text IS NULL OR (a.txid, a.id) < ($3::text::xid8, $4)) \
          ORDER BY a.txid, a.id"
@@ -577,11 +576,8 @@ async fn zip_stretch(
         };
         if is_next {
             if let Some(row) = &next_entry {
-                let txid: &str = row.try_get(1)?;
-                let Ok(digest) = <[u8; 32]>::try_from(row.try_get::<&[u8], _>(2)?) else {
-                    return Ok(None);
-                };
-                if txid != entry_txid || link_hash(&prev, seq, &digest) != stored {
+                let e = EntryFields::from_row(row)?;
+                if e.txid != entry_txid || link_hash(&prev, seq, &e.digest()) != stored {
                     return Ok(None);
                 }
             }

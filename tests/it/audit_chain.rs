@@ -317,12 +317,12 @@ async fn the_audit_verify_command_reports_the_exact_position_and_fails() {
     );
 }
 
-/// The fast path of `verify` lets Postgres hash each entry; the exact walk
-/// hashes in Rust. Over NULL fields, non-ASCII text, JSON spacing and
-/// microsecond timestamps the two must agree, or the fast path could never
-/// prove a chain intact (and every verify would silently take the slow walk).
+/// The fast path of `verify` (streamed, hashed in place) and the exact walk
+/// must read every entry the same way: over NULL fields, non-ASCII text,
+/// JSON spacing and microsecond timestamps the fast path proves the chain
+/// intact — or every verify would silently take the slow walk.
 #[tokio::test]
-async fn the_fast_path_proves_an_intact_chain_with_postgres_hashing_what_rust_hashes() {
+async fn the_fast_path_proves_an_intact_chain_over_nulls_unicode_and_json() {
     let db = chain_of_fourteen().await;
     sqlx::query(
         "INSERT INTO numbering.audit_log (occurred_at, actor, action, tenant_id, subject, before, after, request_id) VALUES \
