@@ -28,7 +28,7 @@ pub use model::{Lease, LeaseStatus, Lookup, NumberRecord, Reservation, Reservati
 pub use pool::{PoolConfig, connect, migrate};
 pub use query::{Available, Criteria, PoolView};
 pub use record::{Actor, Ctx, record_admin_action};
-pub use scope::Scope;
+pub use scope::{Scope, begin_snapshot};
 
 /// The forward-only schema migrations, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

@@ -17,17 +17,35 @@ pub async fn begin<'c>(
     pool: &sqlx::PgPool,
     scope: Scope<'_>,
 ) -> Result<Transaction<'c, Postgres>, sqlx::Error> {
-    // BEGIN and the scope in one round trip (a simple-query batch). The
-    // tenant id is spliced in as a literal: `TenantId` admits only
-    // `[A-Za-z0-9._:-]`, and it is quoted besides.
-    let statement = match scope {
+    pool.begin_with(begin_statement("BEGIN", scope)).await
+}
+
+/// Begins a read-only REPEATABLE READ transaction in `scope`: one snapshot
+/// for a long read (the regulator export).
+pub async fn begin_snapshot<'c>(
+    pool: &sqlx::PgPool,
+    scope: Scope<'_>,
+) -> Result<Transaction<'c, Postgres>, sqlx::Error> {
+    pool.begin_with(begin_statement(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        scope,
+    ))
+    .await
+}
+
+/// `begin` and the scope in one round trip (a simple-query batch). The
+/// tenant id is spliced in as a literal: `TenantId` admits only
+/// `[A-Za-z0-9._:-]`, and it is quoted besides.
+fn begin_statement(begin: &str, scope: Scope<'_>) -> String {
+    match scope {
         Scope::Tenant(t) => format!(
-            "BEGIN; SELECT set_config('numbering.tenant_id', {}, true), set_config('numbering.scope', 'tenant', true)",
+            "{begin}; SELECT set_config('numbering.tenant_id', {}, true), set_config('numbering.scope', 'tenant', true)",
             quote_literal(t.as_str())
         ),
-        Scope::Platform => "BEGIN; SELECT set_config('numbering.tenant_id', '', true), set_config('numbering.scope', 'platform', true)".to_owned(),
-    };
-    pool.begin_with(statement).await
+        Scope::Platform => format!(
+            "{begin}; SELECT set_config('numbering.tenant_id', '', true), set_config('numbering.scope', 'platform', true)"
+        ),
+    }
 }
 
 /// A SQL string literal (single quotes doubled).

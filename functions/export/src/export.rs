@@ -399,15 +399,8 @@ impl Exporter {
     ) -> Result<Manifest, ExportError> {
         let as_of = period.end().min(generated_at);
         let signer = self.signer.identity().await?;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "SELECT set_config('numbering.tenant_id', '', true), set_config('numbering.scope', 'platform', true)",
-        )
-        .execute(&mut *tx)
-        .await?;
+        let mut tx =
+            numbering_store::begin_snapshot(&self.pool, numbering_store::Scope::Platform).await?;
         let head: Option<(i64, Vec<u8>)> =
             sqlx::query_as("SELECT seq, hash FROM numbering.audit_chain ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut *tx)

@@ -356,10 +356,14 @@ impl VaultSigner {
         format!("{}/v1/{}/{op}/{}", self.address, self.mount, self.key)
     }
 
-    async fn read_key(&self) -> Result<(String, u64, String), SignError> {
-        let response = self
-            .http
-            .get(self.url("keys"))
+    /// Sends `request` with the token and returns the response's `data`;
+    /// any failure is a backend error naming `what` and the key.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<T, SignError> {
+        let response = request
             .header("X-Vault-Token", &self.token)
             .send()
             .await
@@ -367,16 +371,22 @@ impl VaultSigner {
         let status = response.status();
         if !status.is_success() {
             return Err(SignError::Backend(format!(
-                "Vault read key {}: {status}: {}",
+                "Vault {what} {}: {status}: {}",
                 self.key,
                 response.text().await.unwrap_or_default()
             )));
         }
-        let key: VaultData<VaultKey> = response
+        let body: VaultData<T> = response
             .json()
             .await
-            .map_err(|e| SignError::Backend(format!("Vault key: {e}")))?;
-        let key = key.data;
+            .map_err(|e| SignError::Backend(format!("Vault {what} {}: {e}", self.key)))?;
+        Ok(body.data)
+    }
+
+    async fn read_key(&self) -> Result<(String, u64, String), SignError> {
+        let key: VaultKey = self
+            .call(self.http.get(self.url("keys")), "read key")
+            .await?;
         let version = key
             .latest_version
             .or_else(|| key.keys.keys().filter_map(|v| v.parse().ok()).max())
@@ -438,29 +448,11 @@ impl Signer for VaultSigner {
                 body["hash_algorithm"] = "sha2-256".into();
                 body["marshaling_algorithm"] = "asn1".into();
             }
-            let response = self
-                .http
-                .post(self.url("sign"))
-                .header("X-Vault-Token", &self.token)
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| SignError::Backend(format!("Vault: {e}")))?;
-            let status = response.status();
-            if !status.is_success() {
-                return Err(SignError::Backend(format!(
-                    "Vault sign with {}: {status}: {}",
-                    self.key,
-                    response.text().await.unwrap_or_default()
-                )));
-            }
-            let signed: VaultData<VaultSigned> = response
-                .json()
-                .await
-                .map_err(|e| SignError::Backend(format!("Vault sign response: {e}")))?;
+            let signed: VaultSigned = self
+                .call(self.http.post(self.url("sign")).json(&body), "sign with")
+                .await?;
             // "vault:v<version>:<base64>"
             let signature = signed
-                .data
                 .signature
                 .rsplit_once(':')
                 .map(|(_, b64)| b64.to_owned())
