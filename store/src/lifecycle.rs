@@ -15,7 +15,11 @@ use numbering_shared::{
     quota,
 };
 use serde_json::{Value, json};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{
+    PgConnection, PgPool, Postgres,
+    postgres::{PgArguments, PgRow},
+    query::QueryAs,
+};
 
 use crate::{
     Lease, LifecycleError, NumberRecord, Reservation,
@@ -105,13 +109,35 @@ impl Store {
         let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
         let pool = lock_pool(&mut tx, tenant).await?;
         let (filter, binds) = criteria.sql(1);
-        let sql = format!(
-            "SELECT {NUMBER_COLUMNS} FROM numbering.numbers n {ADMITTED_BY_POOL} {filter} \
-             ORDER BY n.identity_key LIMIT 1 FOR UPDATE OF n SKIP LOCKED"
+        // Concurrent callers all starting at the first matching key would
+        // queue on the same few rows (each skipping every row the others
+        // hold, and every index entry they just made dead). So the scan
+        // starts at a random point of the inventory (a random row's key,
+        // found by primary key) and wraps around to the start only when
+        // nothing matches after it: any matching identifier is a valid
+        // answer, and concurrent callers spread out.
+        let pick = |from: &str| {
+            format!(
+                "SELECT {NUMBER_COLUMNS} FROM numbering.numbers n {ADMITTED_BY_POOL} {filter} {from} \
+                 ORDER BY n.identity_key LIMIT 1 FOR UPDATE OF n SKIP LOCKED"
+            )
+        };
+        let from_random_point = pick(
+            "AND n.identity_key >= (SELECT s.identity_key FROM numbering.numbers s \
+               WHERE s.id >= (SELECT floor(random() * max(m.id))::bigint FROM numbering.numbers m) \
+               ORDER BY s.id LIMIT 1)",
         );
-        let n = crate::query::bind_all(sqlx::query_as::<_, NumberRow>(&sql), binds)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let mut n = crate::query::bind_all(
+            sqlx::query_as::<_, NumberRow>(&from_random_point),
+            binds.clone(),
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if n.is_none() {
+            n = crate::query::bind_all(sqlx::query_as::<_, NumberRow>(&pick("")), binds)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
         // the pool's own limits narrow the search, so "any" never picks what
         // the checks below would refuse
         let Some(n) = n else {
@@ -149,37 +175,43 @@ impl Store {
         let to = self.decide(ctx, &n, from, Transition::Reserve).await?;
         let kind = n.kind()?;
         pool.admits(kind, &n)?;
-        let usage = usage(&mut tx, tenant).await?;
-        quota::check_reserve(kind, &usage, &pool.quotas)?;
+        quota::check_reserve(kind, &pool.usage, &pool.quotas)?;
 
-        let ttl = self.policy.reservation_ttl;
-        let (version, until) = cas(&mut tx, &n, to, Some(tenant.as_str()), Some(ttl)).await?;
-        let until =
-            until.ok_or_else(|| LifecycleError::Corrupt("reservation without expiry".into()))?;
+        let until = after(n.now, self.policy.reservation_ttl)?;
         let id = ReservationId::new();
-        let r: ReservationRow = sqlx::query_as(&format!(
-            "INSERT INTO numbering.reservations AS r (id, number_id, identifier, kind, tenant_id, status, expires_at) \
-             VALUES ($1, $2, $3, $4::numbering.identifier_kind, $5, 'RESERVED', $6) RETURNING {RESERVATION_COLUMNS}"
-        ))
-        .bind(id.as_uuid())
-        .bind(n.id)
-        .bind(&n.identifier)
-        .bind(&n.kind)
-        .bind(tenant.as_str())
-        .bind(until)
-        .fetch_one(&mut *tx)
-        .await?;
         let details = json!({ "reservation_id": id.to_string(), "reserved_until": until });
-        self.record(
-            &mut tx,
-            ctx,
+        let change = change(
             Transition::Reserve,
             &n,
             from,
             to,
-            version,
             Some(tenant.as_str()),
             details,
+        );
+        let moved = Moved {
+            tenant: Some(tenant.as_str()),
+            reserved_until: Some(until),
+        };
+        let (number_id, identifier, kind_name) = (n.id, n.identifier.clone(), n.kind.clone());
+        let tenant_id = tenant.as_str().to_owned();
+        let r: ReservationRow = commit_change(
+            &mut tx,
+            ctx,
+            change,
+            moved,
+            Some(&format!(
+                "step AS (INSERT INTO numbering.reservations AS r (id, number_id, identifier, kind, tenant_id, status, expires_at) \
+                 SELECT $16, $17, $18, $19::numbering.identifier_kind, $20, 'RESERVED', $21 FROM moved \
+                 RETURNING {RESERVATION_COLUMNS})"
+            )),
+            move |q| {
+                q.bind(id.as_uuid())
+                    .bind(number_id)
+                    .bind(identifier)
+                    .bind(kind_name)
+                    .bind(tenant_id)
+                    .bind(until)
+            },
         )
         .await?;
         tx.commit().await?;
@@ -199,33 +231,31 @@ impl Store {
             .live_reservation(&mut tx, ctx, id, Transition::Hold)
             .await?;
         let to = self.decide(ctx, &n, from, Transition::Hold).await?;
-        let (version, until) = cas(
-            &mut tx,
-            &n,
-            to,
-            Some(tenant.as_str()),
-            Some(self.policy.hold_ttl),
-        )
-        .await?;
-        let r: ReservationRow = sqlx::query_as(&format!(
-            "UPDATE numbering.reservations AS r SET status = 'HELD', held_at = now(), expires_at = $2 \
-             WHERE id = $1 RETURNING {RESERVATION_COLUMNS}"
-        ))
-        .bind(r.id)
-        .bind(until)
-        .fetch_one(&mut *tx)
-        .await?;
+        let until = after(n.now, self.policy.hold_ttl)?;
         let details = json!({ "reservation_id": id.to_string(), "reserved_until": until });
-        self.record(
-            &mut tx,
-            ctx,
+        let change = change(
             Transition::Hold,
             &n,
             from,
             to,
-            version,
             Some(tenant.as_str()),
             details,
+        );
+        let moved = Moved {
+            tenant: Some(tenant.as_str()),
+            reserved_until: Some(until),
+        };
+        let reservation = r.id;
+        let r: ReservationRow = commit_change(
+            &mut tx,
+            ctx,
+            change,
+            moved,
+            Some(&format!(
+                "step AS (UPDATE numbering.reservations AS r SET status = 'HELD', held_at = now(), expires_at = $17 \
+                 FROM moved WHERE r.id = $16 RETURNING {RESERVATION_COLUMNS})"
+            )),
+            move |q| q.bind(reservation).bind(until),
         )
         .await?;
         tx.commit().await?;
@@ -244,19 +274,23 @@ impl Store {
             .live_reservation(&mut tx, ctx, id, Transition::Cancel)
             .await?;
         let to = self.decide(ctx, &n, from, Transition::Cancel).await?;
-        let (version, _) = cas(&mut tx, &n, to, None, None).await?;
-        let r = end_reservation(&mut tx, r.id, "CANCELLED").await?;
         let details = json!({ "reservation_id": id.to_string() });
-        self.record(
-            &mut tx,
-            ctx,
+        let change = change(
             Transition::Cancel,
             &n,
             from,
             to,
-            version,
             Some(tenant.as_str()),
             details,
+        );
+        let reservation = r.id;
+        let r: ReservationRow = commit_change(
+            &mut tx,
+            ctx,
+            change,
+            Moved::released(),
+            Some(&end_reservation("CANCELLED")),
+            move |q| q.bind(reservation),
         )
         .await?;
         tx.commit().await?;
@@ -312,47 +346,61 @@ impl Store {
             .live_reservation(&mut tx, ctx, id, Transition::Assign)
             .await?;
         let to = self.decide(ctx, &n, from, Transition::Assign).await?;
-        let (version, _) = cas(&mut tx, &n, to, Some(tenant.as_str()), None).await?;
-        end_reservation(&mut tx, r.id, "CONSUMED").await?;
         let lease_id = LeaseId::new();
-        let lease: LeaseRow = sqlx::query_as(&format!(
-            "INSERT INTO numbering.leases AS l (id, number_id, identifier, kind, tenant_id, reservation_id, auto_renew, started_at, term_end) \
-             VALUES ($1, $2, $3, $4::numbering.identifier_kind, $5, $6, $7, coalesce($9, now()), \
-                     coalesce($10, now() + make_interval(secs => $8))) \
-             RETURNING {LEASE_COLUMNS}"
-        ))
-        .bind(lease_id.as_uuid())
-        .bind(n.id)
-        .bind(&n.identifier)
-        .bind(&n.kind)
-        .bind(tenant.as_str())
-        .bind(r.id)
-        .bind(auto_renew)
-        .bind(seconds(self.policy.lease_term))
-        .bind(started_at)
-        .bind(term_end)
-        .fetch_one(&mut *tx)
-        .await?;
+        let started_at = started_at.unwrap_or(n.now);
+        let term_end = match term_end {
+            Some(end) => end,
+            None => after(n.now, self.policy.lease_term)?,
+        };
         let mut details = json!({
             "reservation_id": id.to_string(),
             "lease_id": lease_id.to_string(),
-            "term_end": lease.term_end,
+            "term_end": term_end,
             "auto_renew": auto_renew,
         });
         if let LeaseTerm::Legacy { started_at, .. } = term {
             details["legacy_seed"] = json!(true);
             details["started_at"] = json!(started_at);
         }
-        self.record(
-            &mut tx,
-            ctx,
+        let change = change(
             Transition::Assign,
             &n,
             from,
             to,
-            version,
             Some(tenant.as_str()),
             details,
+        );
+        let moved = Moved {
+            tenant: Some(tenant.as_str()),
+            reserved_until: None,
+        };
+        let (reservation, number_id) = (r.id, n.id);
+        let (identifier, kind) = (n.identifier.clone(), n.kind.clone());
+        let tenant_id = tenant.as_str().to_owned();
+        let lease: LeaseRow = commit_change(
+            &mut tx,
+            ctx,
+            change,
+            moved,
+            Some(&format!(
+                "ended AS (UPDATE numbering.reservations SET status = 'CONSUMED', ended_at = now() \
+                   FROM moved WHERE id = $16), \
+                 step AS (INSERT INTO numbering.leases AS l \
+                   (id, number_id, identifier, kind, tenant_id, reservation_id, auto_renew, started_at, term_end) \
+                   SELECT $17, $18, $19, $20::numbering.identifier_kind, $21, $16, $22, $23, $24 FROM moved \
+                   RETURNING {LEASE_COLUMNS})"
+            )),
+            move |q| {
+                q.bind(reservation)
+                    .bind(lease_id.as_uuid())
+                    .bind(number_id)
+                    .bind(identifier)
+                    .bind(kind)
+                    .bind(tenant_id)
+                    .bind(auto_renew)
+                    .bind(started_at)
+                    .bind(term_end)
+            },
         )
         .await?;
         tx.commit().await?;
@@ -386,26 +434,25 @@ impl Store {
         let from = n.effective_state()?;
         let to = self.decide(ctx, &n, from, Transition::Renew).await?;
         current_lease_matches(&l, &n)?;
-        let (version, _) = cas(&mut tx, &n, to, n.tenant_id.as_deref(), None).await?;
-        let lease: LeaseRow = sqlx::query_as(&format!(
-            "UPDATE numbering.leases AS l SET term_end = term_end + make_interval(secs => $2), renewals = renewals + 1 \
-             WHERE id = $1 RETURNING {LEASE_COLUMNS}"
-        ))
-        .bind(l.id)
-        .bind(seconds(self.policy.lease_term))
-        .fetch_one(&mut *tx)
-        .await?;
-        let details = json!({ "lease_id": id.to_string(), "term_end": lease.term_end, "renewals": lease.renewals });
-        self.record(
+        let term_end = after(l.term_end, self.policy.lease_term)?;
+        let details =
+            json!({ "lease_id": id.to_string(), "term_end": term_end, "renewals": l.renewals + 1 });
+        let change = change(Transition::Renew, &n, from, to, Some(&l.tenant_id), details);
+        let moved = Moved {
+            tenant: n.tenant_id.as_deref(),
+            reserved_until: None,
+        };
+        let lease_uuid = l.id;
+        let lease: LeaseRow = commit_change(
             &mut tx,
             ctx,
-            Transition::Renew,
-            &n,
-            from,
-            to,
-            version,
-            Some(&l.tenant_id),
-            details,
+            change,
+            moved,
+            Some(&format!(
+                "step AS (UPDATE numbering.leases AS l SET term_end = $17, renewals = l.renewals + 1 \
+                 FROM moved WHERE l.id = $16 RETURNING {LEASE_COLUMNS})"
+            )),
+            move |q| q.bind(lease_uuid).bind(term_end),
         )
         .await?;
         tx.commit().await?;
@@ -675,32 +722,6 @@ impl Store {
         LifecycleError::InvalidTransition(invalid)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn record(
-        &self,
-        conn: &mut PgConnection,
-        ctx: &Ctx,
-        transition: Transition,
-        n: &NumberRow,
-        from: NumberState,
-        to: NumberState,
-        new_version: i64,
-        tenant_id: Option<&str>,
-        details: Value,
-    ) -> Result<()> {
-        let change = Change {
-            transition,
-            number: n,
-            from,
-            to,
-            new_version,
-            tenant_id,
-            details,
-        };
-        record::record(conn, ctx, change).await?;
-        Ok(())
-    }
-
     /// Locks the tenant's reservation and its number; refuses one that has
     /// lapsed (to the second, swept or not) or ended.
     async fn live_reservation(
@@ -771,9 +792,8 @@ impl Store {
         })?;
         let tenant = l.tenant_id.clone();
         let (details, lease) = self.quarantine(tx, &n, &l, reason).await?;
-        let (version, _) = cas(tx, &n, to, None, None).await?;
-        self.record(tx, ctx, t, &n, from, to, version, Some(&tenant), details)
-            .await?;
+        let change = change(t, &n, from, to, Some(&tenant), details);
+        commit_change::<(i64,)>(tx, ctx, change, Moved::released(), None, |q| q).await?;
         Ok(lease)
     }
 
@@ -954,19 +974,12 @@ impl Store {
                 });
             }
         }
-        let (version, _) = cas(&mut tx, &n, to, tenant_after, None).await?;
-        self.record(
-            &mut tx,
-            ctx,
-            t,
-            &n,
-            from,
-            to,
-            version,
-            tenant_before.as_deref(),
-            details,
-        )
-        .await?;
+        let change = change(t, &n, from, to, tenant_before.as_deref(), details);
+        let moved = Moved {
+            tenant: tenant_after,
+            reserved_until: None,
+        };
+        commit_change::<(i64,)>(&mut tx, ctx, change, moved, None, |q| q).await?;
         tx.commit().await?;
         self.number(identifier)
             .await?
@@ -974,10 +987,11 @@ impl Store {
     }
 }
 
-/// What a tenant's pool admits, locked for the transaction so that the
-/// tenant's quota checks are serialised.
+/// What a tenant's pool admits and what the tenant already uses, locked for
+/// the transaction so that the tenant's quota checks are serialised.
 pub(crate) struct Pool {
     quotas: Quotas,
+    usage: Usage,
     allowed_kinds: Vec<String>,
     allowed_operators: Vec<String>,
     vanity_allowed: bool,
@@ -1007,38 +1021,53 @@ impl Pool {
     }
 }
 
+/// Locks the tenant's pool and reads what the tenant uses, in one round
+/// trip (`numbering.lock_pool`: the usage is counted after the lock is
+/// granted, so the tenant's quota checks are serialised).
 async fn lock_pool(tx: &mut PgConnection, tenant: &TenantId) -> Result<Pool> {
-    type Row = (String, i32, i32, i32, Vec<String>, Vec<String>, bool);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT status::text, quota_msisdn, quota_short_code, quota_alpha, allowed_kinds::text[], \
-                allowed_operators, vanity_allowed \
-         FROM numbering.tenant_pools WHERE tenant_id = $1 FOR UPDATE",
-    )
-    .bind(tenant.as_str())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((status, msisdn, short_code, alpha, allowed_kinds, allowed_operators, vanity_allowed)) =
-        row
-    else {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        status: String,
+        quota_msisdn: i32,
+        quota_short_code: i32,
+        quota_alpha: i32,
+        allowed_kinds: Vec<String>,
+        allowed_operators: Vec<String>,
+        vanity_allowed: bool,
+        used_msisdn: i64,
+        used_short_code: i64,
+        used_alpha: i64,
+    }
+    let row: Option<Row> = sqlx::query_as("SELECT * FROM numbering.lock_pool($1)")
+        .bind(tenant.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(row) = row else {
         return Err(LifecycleError::NotAllowed(
             "the tenant has no numbering pool".into(),
         ));
     };
-    if status != "ACTIVE" {
+    if row.status != "ACTIVE" {
         return Err(LifecycleError::NotAllowed(
             "the tenant's numbering pool is suspended".into(),
         ));
     }
     let q = |v: i32| u32::try_from(v).unwrap_or(0);
+    let used = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
     Ok(Pool {
         quotas: Quotas {
-            msisdn: q(msisdn),
-            short_code: q(short_code),
-            alpha: q(alpha),
+            msisdn: q(row.quota_msisdn),
+            short_code: q(row.quota_short_code),
+            alpha: q(row.quota_alpha),
         },
-        allowed_kinds,
-        allowed_operators,
-        vanity_allowed,
+        usage: Usage {
+            msisdn: used(row.used_msisdn),
+            short_code: used(row.used_short_code),
+            alpha: used(row.used_alpha),
+        },
+        allowed_kinds: row.allowed_kinds,
+        allowed_operators: row.allowed_operators,
+        vanity_allowed: row.vanity_allowed,
     })
 }
 
@@ -1131,44 +1160,119 @@ async fn open_quarantine_end(
     .await?)
 }
 
-async fn end_reservation(
-    tx: &mut PgConnection,
-    id: uuid::Uuid,
-    status: &str,
-) -> Result<ReservationRow> {
-    Ok(sqlx::query_as(&format!(
-        "UPDATE numbering.reservations AS r SET status = $2::numbering.reservation_status, ended_at = now() \
-         WHERE id = $1 RETURNING {RESERVATION_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(status)
-    .fetch_one(&mut *tx)
-    .await?)
+/// The `step` that ends reservation `$16` with `status`.
+fn end_reservation(status: &str) -> String {
+    format!(
+        "step AS (UPDATE numbering.reservations AS r SET status = '{status}', ended_at = now() \
+         FROM moved WHERE r.id = $16 RETURNING {RESERVATION_COLUMNS})"
+    )
 }
 
-/// Compare-and-swap of the number row: succeeds only if nobody changed it
-/// since `n` was read. Returns the new version and `reserved_until`.
-async fn cas(
-    tx: &mut PgConnection,
-    n: &NumberRow,
+/// What the number row becomes in a change (besides its state).
+struct Moved<'a> {
+    /// The holder after the change.
+    tenant: Option<&'a str>,
+    /// The reservation's expiry, for RESERVED and HELD.
+    reserved_until: Option<DateTime<Utc>>,
+}
+
+impl Moved<'_> {
+    /// No holder, no reservation: released, quarantined, available.
+    fn released() -> Self {
+        Self {
+            tenant: None,
+            reserved_until: None,
+        }
+    }
+}
+
+fn change<'a>(
+    transition: Transition,
+    number: &'a NumberRow,
+    from: NumberState,
     to: NumberState,
-    tenant: Option<&str>,
-    ttl: Option<Duration>,
-) -> Result<(i64, Option<DateTime<Utc>>)> {
-    let row: Option<(i64, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "UPDATE numbering.numbers SET state = $3::numbering.number_state, tenant_id = $4, \
-             reserved_until = CASE WHEN $5::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $5) END, \
-             version = version + 1, state_changed_at = now() \
-         WHERE id = $1 AND version = $2 RETURNING version, reserved_until",
-    )
-    .bind(n.id)
-    .bind(n.version)
-    .bind(to.as_str())
-    .bind(tenant)
-    .bind(ttl.map(seconds))
-    .fetch_optional(&mut *tx)
-    .await?;
-    row.ok_or(LifecycleError::Conflict)
+    tenant_id: Option<&'a str>,
+    details: Value,
+) -> Change<'a> {
+    Change {
+        transition,
+        number,
+        from,
+        to,
+        // the compare-and-swap below moves exactly this version on by one
+        new_version: number.version + 1,
+        tenant_id,
+        details,
+    }
+}
+
+/// Writes a change in one statement: the compare-and-swap of the number row
+/// (`moved`: it matches only if nobody changed the row since `change.number`
+/// was read), the audit entry and the outbox event and, with `step`, the
+/// transition's own row. Everything but the swap is `… FROM moved`, so when
+/// the swap misses nothing at all is written and the result is `Conflict`.
+///
+/// `step` is one or more CTE definitions, one named `step` whose RETURNING
+/// row is the result; its placeholders start at `$16` and `bind_step` binds
+/// them. Without a step the result is the new version.
+async fn commit_change<O>(
+    tx: &mut PgConnection,
+    ctx: &Ctx,
+    change: Change<'_>,
+    moved: Moved<'_>,
+    step: Option<&str>,
+    bind_step: impl for<'q> FnOnce(
+        QueryAs<'q, Postgres, O, PgArguments>,
+    ) -> QueryAs<'q, Postgres, O, PgArguments>,
+) -> Result<O>
+where
+    O: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
+{
+    let sql = format!(
+        "WITH moved AS ( \
+             UPDATE numbering.numbers SET state = $3::numbering.number_state, tenant_id = $4, \
+                 reserved_until = $5, version = version + 1, state_changed_at = now() \
+             WHERE id = $1 AND version = $2 RETURNING version), \
+         audit AS ( \
+             INSERT INTO numbering.audit_log (actor, action, tenant_id, subject, before, after, request_id) \
+             SELECT $6, $7, $8, $9, $10::json, $11::json, $12 FROM moved), \
+         event AS ( \
+             INSERT INTO numbering.outbox (event_id, stream, event_type, aggregate_type, aggregate_id, tenant_id, payload) \
+             SELECT $13, 'NUMBERING_EVENTS', $14, 'number', $9, $8, $15::json FROM moved) \
+         {}",
+        match step {
+            Some(step) => format!(", {step} SELECT * FROM step"),
+            None => "SELECT version FROM moved".to_owned(),
+        }
+    );
+    let entry = change.entry(ctx);
+    let n = change.number;
+    let q = sqlx::query_as::<_, O>(&sql)
+        .bind(n.id)
+        .bind(n.version)
+        .bind(change.to.as_str())
+        .bind(moved.tenant)
+        .bind(moved.reserved_until)
+        .bind(ctx.actor.label())
+        .bind(change.transition.as_str())
+        .bind(change.tenant_id)
+        .bind(&n.identifier)
+        .bind(entry.before)
+        .bind(entry.after)
+        .bind(ctx.request_id.as_deref())
+        .bind(uuid::Uuid::now_v7())
+        .bind(change.transition.event_type())
+        .bind(entry.data);
+    bind_step(q)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(LifecycleError::Conflict)
+}
+
+/// `from + d`, to the millisecond, as the database would compute it.
+fn after(from: DateTime<Utc>, d: Duration) -> Result<DateTime<Utc>> {
+    from.checked_add_signed(Duration::milliseconds(d.num_milliseconds()))
+        .ok_or_else(|| LifecycleError::Corrupt(format!("{from} + {d} is out of range")))
 }
 
 /// Lapses the reservation on `key` if its TTL has passed (whoever holds it)

@@ -36,6 +36,7 @@ pub struct Criteria {
     pub vanity_only: bool,
 }
 
+#[derive(Clone)]
 pub(crate) enum Bind {
     Text(String),
 }

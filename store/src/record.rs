@@ -78,35 +78,61 @@ pub(crate) struct Change<'a> {
     pub details: Value,
 }
 
-/// Appends the audit entry and the outbox event of `change`.
+/// The audit entry's `before` / `after` and the outbox event's payload of
+/// a change, as JSON text.
+pub(crate) struct Entry {
+    pub before: String,
+    pub after: String,
+    pub data: String,
+}
+
+impl Change<'_> {
+    pub(crate) fn entry(&self, ctx: &Ctx) -> Entry {
+        let n = self.number;
+        let before = json!({
+            "state": self.from.as_str(),
+            "tenant_id": n.tenant_id,
+            "version": n.version,
+        });
+        let mut after = json!({
+            "state": self.to.as_str(),
+            "version": self.new_version,
+        });
+        merge(&mut after, &self.details);
+        let mut data = json!({
+            "identifier": n.identifier,
+            "kind": n.kind,
+            "transition": self.transition.as_str(),
+            "from_state": self.from.as_str(),
+            "to_state": self.to.as_str(),
+            "version": self.new_version,
+            "tenant_id": self.tenant_id,
+            "actor": ctx.actor.label(),
+            "request_id": ctx.request_id,
+        });
+        merge(&mut data, &self.details);
+        Entry {
+            before: before.to_string(),
+            after: after.to_string(),
+            data: data.to_string(),
+        }
+    }
+}
+
+/// Appends the audit entry and the outbox event of `change` (for a change
+/// whose row was written by another statement; lifecycle transitions write
+/// all three in one, see `Store::commit_change`).
 pub(crate) async fn record(
     conn: &mut PgConnection,
     ctx: &Ctx,
     change: Change<'_>,
 ) -> Result<(), sqlx::Error> {
+    let Entry {
+        before,
+        after,
+        data,
+    } = change.entry(ctx);
     let n = change.number;
-    let before = json!({
-        "state": change.from.as_str(),
-        "tenant_id": n.tenant_id,
-        "version": n.version,
-    });
-    let mut after = json!({
-        "state": change.to.as_str(),
-        "version": change.new_version,
-    });
-    merge(&mut after, &change.details);
-    let mut data = json!({
-        "identifier": n.identifier,
-        "kind": n.kind,
-        "transition": change.transition.as_str(),
-        "from_state": change.from.as_str(),
-        "to_state": change.to.as_str(),
-        "version": change.new_version,
-        "tenant_id": change.tenant_id,
-        "actor": ctx.actor.label(),
-        "request_id": ctx.request_id,
-    });
-    merge(&mut data, &change.details);
     sqlx::query(
         "WITH audit AS ( \
              INSERT INTO numbering.audit_log (actor, action, tenant_id, subject, before, after, request_id) \
@@ -118,12 +144,12 @@ pub(crate) async fn record(
     .bind(change.transition.as_str())
     .bind(change.tenant_id)
     .bind(&n.identifier)
-    .bind(before.to_string())
-    .bind(after.to_string())
+    .bind(before)
+    .bind(after)
     .bind(ctx.request_id.as_deref())
     .bind(Uuid::now_v7())
     .bind(change.transition.event_type())
-    .bind(data.to_string())
+    .bind(data)
     .execute(conn)
     .await?;
     Ok(())
