@@ -245,7 +245,7 @@ impl Store {
             tenant: Some(tenant.as_str()),
             reserved_until: Some(until),
         };
-        let reservation = r.id;
+        let reservation = r;
         let r: ReservationRow = commit_change(
             &mut tx,
             ctx,
@@ -283,7 +283,7 @@ impl Store {
             Some(tenant.as_str()),
             details,
         );
-        let reservation = r.id;
+        let reservation = r;
         let r: ReservationRow = commit_change(
             &mut tx,
             ctx,
@@ -374,7 +374,7 @@ impl Store {
             tenant: Some(tenant.as_str()),
             reserved_until: None,
         };
-        let (reservation, number_id) = (r.id, n.id);
+        let (reservation, number_id) = (r, n.id);
         let (identifier, kind) = (n.identifier.clone(), n.kind.clone());
         let tenant_id = tenant.as_str().to_owned();
         let lease: LeaseRow = commit_change(
@@ -722,32 +722,63 @@ impl Store {
         LifecycleError::InvalidTransition(invalid)
     }
 
-    /// Locks the tenant's reservation and its number; refuses one that has
-    /// lapsed (to the second, swept or not) or ended.
+    /// Locks the tenant's reservation and its number (one statement, the
+    /// reservation's row first); refuses one that has lapsed (to the second,
+    /// swept or not) or ended. Returns the reservation's id, the number and
+    /// its effective state.
     async fn live_reservation(
         &self,
         tx: &mut PgConnection,
         ctx: &Ctx,
         id: ReservationId,
         t: Transition,
-    ) -> Result<(ReservationRow, NumberRow, NumberState)> {
-        let r: ReservationRow = sqlx::query_as(&format!(
-            "SELECT {RESERVATION_COLUMNS} FROM numbering.reservations r WHERE r.id = $1 FOR UPDATE"
+    ) -> Result<(uuid::Uuid, NumberRow, NumberState)> {
+        #[derive(sqlx::FromRow)]
+        struct Locked {
+            reservation_status: String,
+            reservation_expires_at: DateTime<Utc>,
+            reservation_tenant_id: String,
+            #[sqlx(flatten)]
+            number: NumberRow,
+        }
+        let locked: Option<Locked> = sqlx::query_as(&format!(
+            "SELECT r.status::text AS reservation_status, r.expires_at AS reservation_expires_at, \
+                    r.tenant_id AS reservation_tenant_id, {NUMBER_COLUMNS} \
+             FROM numbering.reservations r JOIN numbering.numbers n ON n.id = r.number_id \
+             WHERE r.id = $1 FOR UPDATE OF r, n"
         ))
         .bind(id.as_uuid())
         .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(LifecycleError::NotFound("reservation"))?;
-        // A number now held by another tenant is invisible here: the
-        // reservation is stale, so someone else got there first.
-        let n = lock_number_by_id(tx, r.number_id)
-            .await?
-            .ok_or(LifecycleError::Conflict)?;
-        if r.status()?.is_live() && r.expires_at <= n.now {
-            return Err(LifecycleError::ReservationExpired(r.expires_at));
+        .await?;
+        let Some(Locked {
+            reservation_status,
+            reservation_expires_at,
+            reservation_tenant_id,
+            number: n,
+        }) = locked
+        else {
+            // No reservation, or its number is now held by another tenant
+            // (invisible here): the reservation is stale, someone else got
+            // there first.
+            let exists: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM numbering.reservations WHERE id = $1)",
+            )
+            .bind(id.as_uuid())
+            .fetch_one(&mut *tx)
+            .await?;
+            return Err(if exists {
+                LifecycleError::Conflict
+            } else {
+                LifecycleError::NotFound("reservation")
+            });
+        };
+        let status: crate::ReservationStatus =
+            model::parse("reservation status", &reservation_status)?;
+        if status.is_live() && reservation_expires_at <= n.now {
+            return Err(LifecycleError::ReservationExpired(reservation_expires_at));
         }
         let from = n.effective_state()?;
-        if !r.status()?.is_live() || n.tenant_id.as_deref() != Some(r.tenant_id.as_str()) {
+        if !status.is_live() || n.tenant_id.as_deref() != Some(reservation_tenant_id.as_str()) {
             // the reservation ended: whatever the number is doing now, this
             // handle cannot move it
             return Err(self
@@ -761,7 +792,7 @@ impl Store {
                 )
                 .await);
         }
-        Ok((r, n, from))
+        Ok((id.as_uuid(), n, from))
     }
 
     /// Release or lease expiry: end the lease and quarantine the identifier.

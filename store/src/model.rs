@@ -127,7 +127,6 @@ pub struct Reservation {
 #[derive(sqlx::FromRow)]
 pub(crate) struct ReservationRow {
     pub id: uuid::Uuid,
-    pub number_id: i64,
     pub identifier: String,
     pub kind: String,
     pub tenant_id: String,
@@ -139,7 +138,7 @@ pub(crate) struct ReservationRow {
     pub now: DateTime<Utc>,
 }
 
-pub(crate) const RESERVATION_COLUMNS: &str = "r.id, r.number_id, r.identifier, r.kind::text AS kind, r.tenant_id, \
+pub(crate) const RESERVATION_COLUMNS: &str = "r.id, r.identifier, r.kind::text AS kind, r.tenant_id, \
      r.status::text AS status, r.created_at, r.expires_at, r.held_at, r.ended_at, now() AS now";
 
 impl ReservationRow {
