@@ -121,3 +121,111 @@ async fn a_quarantine_shorter_than_the_floor_is_refused_by_the_database() {
         "{err}"
     );
 }
+
+/// The per-tenant count of current leases (what every reservation's quota
+/// check reads) is kept by the database, whatever writes the leases: it
+/// always equals a fresh count, and the application role cannot write it.
+#[tokio::test]
+async fn the_current_lease_counter_follows_every_lease_change() {
+    use numbering_store::LifecycleError;
+    use numbering_tests::{admin_ctx, lease_all, system_ctx};
+
+    let db = TestDb::new().await;
+    let ids = db
+        .inventory(&[
+            "+93781110001",
+            "+93781110002",
+            "+93781110003",
+            "+93781110004",
+        ])
+        .await;
+    let acme = db.pool_with("acme", 3, 0, 0, &[], true).await;
+    db.pool_for("globex").await;
+    let drift = |db: &TestDb| {
+        let owner = db.owner.clone();
+        async move {
+            let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+                "SELECT t.tenant_id, t.kind::text, coalesce(c.current_leases, 0)::bigint, t.n FROM \
+                   (SELECT tenant_id, kind, count(*) FILTER (WHERE status IN ('ACTIVE', 'SUSPENDED')) AS n \
+                      FROM numbering.leases GROUP BY 1, 2) t \
+                 LEFT JOIN numbering.tenant_lease_counts c USING (tenant_id, kind)",
+            )
+            .fetch_all(&owner)
+            .await
+            .unwrap();
+            assert!(!rows.is_empty());
+            for (tenant, kind, counted, actual) in rows {
+                assert_eq!(counted, actual, "{tenant} {kind}");
+            }
+        }
+    };
+    let counter = |tenant: &'static str| {
+        let owner = db.owner.clone();
+        async move {
+            sqlx::query_scalar::<_, i32>(
+                "SELECT current_leases FROM numbering.tenant_lease_counts WHERE tenant_id = $1 AND kind = 'MSISDN'",
+            )
+            .bind(tenant)
+            .fetch_optional(&owner)
+            .await
+            .unwrap()
+            .unwrap_or(0)
+        }
+    };
+
+    let leases = lease_all(&db, &acme, &ids[..3]).await;
+    assert_eq!(counter("acme").await, 3);
+    drift(&db).await;
+    // the quota (3) counts them: a fourth reservation is refused
+    let full = db
+        .store
+        .reserve(&tenant_ctx(&acme), &acme, &ids[3])
+        .await
+        .unwrap_err();
+    assert!(matches!(full, LifecycleError::QuotaExceeded(_)), "{full:?}");
+
+    // suspended still counts; reinstated, still one
+    db.store.suspend(&system_ctx(), &ids[0]).await.unwrap();
+    assert_eq!(counter("acme").await, 3);
+    db.store.reinstate(&system_ctx(), &ids[0]).await.unwrap();
+    assert_eq!(counter("acme").await, 3);
+    // released and recalled leases no longer count
+    db.store
+        .release(&tenant_ctx(&acme), &acme, leases[1].id)
+        .await
+        .unwrap();
+    db.store.recall(&admin_ctx(), &ids[2]).await.unwrap();
+    assert_eq!(counter("acme").await, 1);
+    drift(&db).await;
+    // room again under the quota
+    lease_all(&db, &acme, &ids[3..]).await;
+    assert_eq!(counter("acme").await, 2);
+    assert_eq!(counter("globex").await, 0);
+
+    // raw SQL that bypasses the store is counted too, and a deleted lease
+    sqlx::query("UPDATE numbering.leases SET tenant_id = 'globex' WHERE identifier = $1")
+        .bind(ids[3].as_str())
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    assert_eq!((counter("acme").await, counter("globex").await), (1, 1));
+    drift(&db).await;
+
+    // the application role reads its own tenant's counter, and cannot write it
+    let mut tx = db.app.begin().await.unwrap();
+    sqlx::query("SELECT set_config('numbering.tenant_id', 'globex', true), set_config('numbering.scope', 'tenant', true)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let visible: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT tenant_id FROM numbering.tenant_lease_counts")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(visible, ["globex"]);
+    let write = sqlx::query("UPDATE numbering.tenant_lease_counts SET current_leases = 0")
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert!(write.to_string().contains("permission denied"), "{write}");
+}
