@@ -13,6 +13,7 @@ pub mod audit;
 pub mod audit_jobs;
 mod automation;
 mod error;
+mod housekeeping;
 pub mod idempotency;
 pub mod imports;
 mod lifecycle;

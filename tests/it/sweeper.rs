@@ -259,3 +259,62 @@ async fn a_served_quarantine_ends_and_the_identifier_is_available_again() {
     );
     assert_eq!(events_of(&db, "number.quarantine.ended.v1").await, 1);
 }
+
+/// A sweep deletes expired Idempotency-Key records and inbound-event
+/// records older than their dedupe window, in batches, and nothing else.
+#[tokio::test]
+async fn a_sweep_prunes_expired_idempotency_keys_and_old_processed_events() {
+    let db = TestDb::new().await;
+    let billing = serve_billing(FakeBilling::default()).await;
+    // 5 expired keys, 2 live ones; 5 events from 40 days ago, 2 recent ones
+    sqlx::query(
+        "INSERT INTO numbering.idempotency_keys (scope, key, request_fingerprint, created_at, expires_at) \
+         SELECT 'acme', 'old-' || g, 'fp', now() - interval '3 days', now() - interval '1 day' FROM generate_series(1, 5) g \
+         UNION ALL \
+         SELECT 'acme', 'live-' || g, 'fp', now(), now() + interval '1 day' FROM generate_series(1, 2) g",
+    )
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO numbering.processed_events (event_id, event_type, processed_at) \
+         SELECT 'old-' || g, 'billing.paid', now() - interval '40 days' FROM generate_series(1, 5) g \
+         UNION ALL \
+         SELECT 'new-' || g, 'billing.paid', now() - interval '1 day' FROM generate_series(1, 2) g",
+    )
+    .execute(&db.owner)
+    .await
+    .unwrap();
+
+    let sweeper = Sweeper::new(
+        db.store.clone(),
+        billing_client(&billing),
+        SweeperConfig {
+            batch: 2, // several batches per table
+            ..SweeperConfig::default()
+        },
+    );
+    let report = sweeper.sweep().await.unwrap();
+    assert!(report.ran);
+    assert_eq!(report.idempotency_keys_pruned, 5);
+    assert_eq!(report.processed_events_pruned, 5);
+    let left: Vec<String> =
+        sqlx::query_scalar("SELECT key FROM numbering.idempotency_keys ORDER BY key")
+            .fetch_all(&db.owner)
+            .await
+            .unwrap();
+    assert_eq!(left, ["live-1", "live-2"]);
+    let left: Vec<String> =
+        sqlx::query_scalar("SELECT event_id FROM numbering.processed_events ORDER BY event_id")
+            .fetch_all(&db.owner)
+            .await
+            .unwrap();
+    assert_eq!(left, ["new-1", "new-2"]);
+
+    // nothing left to prune
+    let again = sweeper.sweep().await.unwrap();
+    assert_eq!(
+        (again.idempotency_keys_pruned, again.processed_events_pruned),
+        (0, 0)
+    );
+}

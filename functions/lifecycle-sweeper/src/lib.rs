@@ -9,6 +9,9 @@
 //! (QUARANTINED) — except while billing is unreachable, which never expires
 //! a lease inside the grace period after its term end.
 //!
+//! Each sweep also deletes expired Idempotency-Key records and records of
+//! inbound events older than their dedupe window (`housekeeping`).
+//!
 //! Safe on several instances: a sweep runs only while it holds a Postgres
 //! advisory lock (the others skip that round), and every change is a
 //! compare-and-swap lifecycle transaction anyway.
@@ -33,6 +36,9 @@ pub struct SweeperConfig {
     pub billing_grace: chrono::Duration,
     /// Rows per step of one sweep.
     pub batch: i64,
+    /// How long a processed inbound event is remembered (its dedupe window):
+    /// far longer than any redelivery or re-send.
+    pub processed_events_retention: chrono::Duration,
 }
 
 impl Default for SweeperConfig {
@@ -41,6 +47,7 @@ impl Default for SweeperConfig {
             renewal_window: chrono::Duration::days(7),
             billing_grace: chrono::Duration::days(3),
             batch: 500,
+            processed_events_retention: chrono::Duration::days(30),
         }
     }
 }
@@ -56,6 +63,8 @@ pub struct SweepReport {
     pub declined: usize,
     pub billing_unavailable: usize,
     pub leases_expired: usize,
+    pub idempotency_keys_pruned: u64,
+    pub processed_events_pruned: u64,
 }
 
 #[derive(Clone)]
@@ -145,7 +154,35 @@ impl Sweeper {
                 self.expire(&ctx, &lease, &mut report).await;
             }
         }
+        self.housekeeping(&mut report).await?;
         Ok(report)
+    }
+
+    /// Deletes what has outlived its window, a batch at a time.
+    async fn housekeeping(&self, report: &mut SweepReport) -> Result<()> {
+        let batch = self.config.batch;
+        loop {
+            let n = self.store.prune_idempotency_keys(batch).await?;
+            report.idempotency_keys_pruned += n;
+            if n < batch as u64 {
+                break;
+            }
+        }
+        loop {
+            let n = self
+                .store
+                .prune_processed_events(self.config.processed_events_retention, batch)
+                .await?;
+            report.processed_events_pruned += n;
+            if n < batch as u64 {
+                break;
+            }
+        }
+        metrics::counter!("numbering_housekeeping_pruned_total", "table" => "idempotency_keys")
+            .increment(report.idempotency_keys_pruned);
+        metrics::counter!("numbering_housekeeping_pruned_total", "table" => "processed_events")
+            .increment(report.processed_events_pruned);
+        Ok(())
     }
 
     async fn renew_or_not(
