@@ -922,13 +922,17 @@ impl Store {
                 } else {
                     (LeaseStatus::Active, LeaseStatus::Suspended)
                 };
+                // a suspension records who made it (a payment lifts only
+                // billing's, see `Lease::suspended_by_system`)
                 let lease_id: uuid::Uuid = sqlx::query_scalar(
-                    "UPDATE numbering.leases SET status = $2::numbering.lease_status \
+                    "UPDATE numbering.leases SET status = $2::numbering.lease_status, \
+                         suspended_by = CASE WHEN $2 = 'SUSPENDED' THEN $4 END \
                      WHERE number_id = $1 AND status = $3::numbering.lease_status RETURNING id",
                 )
                 .bind(n.id)
                 .bind(new_status.as_str())
                 .bind(old_status.as_str())
+                .bind(ctx.actor.label())
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or_else(|| {

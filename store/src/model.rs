@@ -172,6 +172,20 @@ pub struct Lease {
     pub renewals: i32,
     pub ended_at: Option<DateTime<Utc>>,
     pub end_reason: Option<QuarantineReason>,
+    /// Who suspended it (an actor label), while SUSPENDED.
+    pub suspended_by: Option<String>,
+}
+
+impl Lease {
+    /// Suspended by a system component (billing delinquency): what a
+    /// payment may lift. An admin's suspension is lifted by an admin only.
+    pub fn suspended_by_system(&self) -> bool {
+        self.status == LeaseStatus::Suspended
+            && self
+                .suspended_by
+                .as_deref()
+                .is_some_and(|a| a.starts_with("system:"))
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -189,11 +203,12 @@ pub(crate) struct LeaseRow {
     pub renewals: i32,
     pub ended_at: Option<DateTime<Utc>>,
     pub end_reason: Option<String>,
+    pub suspended_by: Option<String>,
 }
 
 pub(crate) const LEASE_COLUMNS: &str = "l.id, l.number_id, l.identifier, l.kind::text AS kind, l.tenant_id, \
      l.reservation_id, l.status::text AS status, l.auto_renew, l.started_at, l.term_end, l.renewals, \
-     l.ended_at, l.end_reason::text AS end_reason";
+     l.ended_at, l.end_reason::text AS end_reason, l.suspended_by";
 
 impl LeaseRow {
     pub fn into_domain(self) -> Result<Lease, LifecycleError> {
@@ -213,6 +228,7 @@ impl LeaseRow {
                 .as_deref()
                 .map(|r| parse("quarantine reason", r))
                 .transpose()?,
+            suspended_by: self.suspended_by,
         })
     }
 }

@@ -35,8 +35,8 @@ async fn raw_sql_cannot_insert_a_second_active_lease_for_one_identifier() {
 
     // a suspended lease is still current
     let suspended = sqlx::query(
-        "INSERT INTO numbering.leases (id, number_id, identifier, kind, tenant_id, status, term_end) \
-         SELECT gen_random_uuid(), id, identifier, kind, 'globex', 'SUSPENDED', now() + interval '30 days' \
+        "INSERT INTO numbering.leases (id, number_id, identifier, kind, tenant_id, status, suspended_by, term_end) \
+         SELECT gen_random_uuid(), id, identifier, kind, 'globex', 'SUSPENDED', 'admin:x', now() + interval '30 days' \
          FROM numbering.numbers WHERE identifier = $1",
     )
     .bind(id.as_str())

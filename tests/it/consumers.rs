@@ -258,3 +258,73 @@ async fn an_event_that_can_never_succeed_goes_to_the_dead_letter_subject_with_it
     assert!(reasons[0].contains("not an event envelope"), "{reasons:?}");
     assert!(reasons[1].contains("tenant_id"), "{reasons:?}");
 }
+
+/// A payment lifts billing's suspension, never an admin's: a lease an admin
+/// suspended (a compliance hold) stays suspended through
+/// `billing.account.paid.v1` until an admin reinstates it.
+#[tokio::test]
+async fn a_payment_does_not_lift_an_admins_suspension() {
+    let db = TestDb::new().await;
+    let nats = TestNats::start();
+    let tenant = db.pool_for("acme").await;
+    let ids = db.inventory(&["+93781112225", "+93781112226"]).await;
+    lease_all(&db, &tenant, &ids).await;
+    // the admin holds the first before billing suspends the rest
+    db.store
+        .suspend(&numbering_tests::admin_ctx(), &ids[0])
+        .await
+        .unwrap();
+    let _stop = spawn_consumer(&db, nats.client().await);
+    let js = jetstream::new(nats.client().await);
+    wait_for_stream(&js).await;
+
+    send(
+        &js,
+        "billing.account.delinquent.v1",
+        "evt-d-2",
+        json!({ "tenant_id": "acme" }),
+    )
+    .await;
+    eventually(Duration::from_secs(20), "delinquency processed", || {
+        processed(&db, "evt-d-2")
+    })
+    .await;
+    let by: Vec<(String, String)> = sqlx::query_as(
+        "SELECT identifier, suspended_by FROM numbering.leases WHERE status = 'SUSPENDED' ORDER BY identifier",
+    )
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    assert_eq!(by.len(), 2);
+    assert!(by[0].1.starts_with("admin:"), "{by:?}");
+    assert!(by[1].1.starts_with("system:"), "{by:?}");
+
+    send(
+        &js,
+        "billing.account.paid.v1",
+        "evt-p-2",
+        json!({ "tenant_id": "acme" }),
+    )
+    .await;
+    eventually(Duration::from_secs(20), "payment processed", || {
+        processed(&db, "evt-p-2")
+    })
+    .await;
+    assert_eq!(
+        verdict(&db, &ids[0], &tenant).await,
+        ValidationReason::LeaseSuspended
+    );
+    assert_eq!(verdict(&db, &ids[1], &tenant).await, ValidationReason::Ok);
+
+    // the admin lifts their own hold; the record of who suspended goes with it
+    db.store
+        .reinstate(&numbering_tests::admin_ctx(), &ids[0])
+        .await
+        .unwrap();
+    assert_eq!(verdict(&db, &ids[0], &tenant).await, ValidationReason::Ok);
+    assert_eq!(
+        db.count("numbering.leases WHERE suspended_by IS NOT NULL")
+            .await,
+        0
+    );
+}

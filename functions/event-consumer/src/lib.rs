@@ -5,7 +5,7 @@
 //! | `compliance.tenant.suspended.v1` | recall every lease of the tenant, cancel its reservations, suspend its pool |
 //! | `senderid.revoked.v1` | recall that ALPHA lease |
 //! | `billing.account.delinquent.v1` | suspend the tenant's active leases |
-//! | `billing.account.paid.v1` | reinstate its suspended leases |
+//! | `billing.account.paid.v1` | reinstate the leases billing suspended (an admin's suspension stays) |
 //!
 //! Idempotent twice over: a handled event id is remembered in
 //! `numbering.processed_events` (a duplicate is acked and ignored), and each
@@ -354,7 +354,8 @@ impl EventConsumer {
     async fn paid(&self, ctx: &Ctx, tenant: &TenantId) -> Result<usize, Failure> {
         let mut changed = 0;
         for lease in self.store.tenant_leases(tenant).await? {
-            if lease.status == LeaseStatus::Suspended {
+            // only what billing suspended: an admin's hold stays
+            if lease.suspended_by_system() {
                 self.store.reinstate(ctx, &lease.identifier).await?;
                 changed += 1;
             }
