@@ -17,15 +17,42 @@ type Result<T, E = LifecycleError> = std::result::Result<T, E>;
 
 impl Store {
     /// ACTIVE auto-renewing leases whose term ends within `window` (and has
-    /// not ended yet), soonest first.
-    pub async fn leases_due_for_renewal(&self, window: Duration, limit: i64) -> Result<Vec<Lease>> {
-        self.platform_leases(
-            "l.status = 'ACTIVE' AND l.auto_renew AND l.term_end > now() \
-             AND l.term_end <= now() + make_interval(secs => $1)",
-            window.num_seconds() as f64,
-            limit,
-        )
-        .await
+    /// not ended yet), soonest first; not those billing declined to renew in
+    /// the last `ask_again_after`.
+    pub async fn leases_due_for_renewal(
+        &self,
+        window: Duration,
+        ask_again_after: Duration,
+        limit: i64,
+    ) -> Result<Vec<Lease>> {
+        let mut tx = scope::begin(self.pool(), Scope::Platform).await?;
+        let rows: Vec<LeaseRow> = sqlx::query_as(&format!(
+            "SELECT {LEASE_COLUMNS} FROM numbering.leases l \
+             WHERE l.status = 'ACTIVE' AND l.auto_renew AND l.term_end > now() \
+               AND l.term_end <= now() + make_interval(secs => $1) \
+               AND (l.renewal_declined_at IS NULL \
+                    OR l.renewal_declined_at <= now() - make_interval(secs => $2)) \
+             ORDER BY l.term_end LIMIT $3"
+        ))
+        .bind(window.num_seconds() as f64)
+        .bind(ask_again_after.num_seconds() as f64)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.into_iter().map(LeaseRow::into_domain).collect()
+    }
+
+    /// Notes that billing declined renewing `lease` now (see
+    /// [`Store::leases_due_for_renewal`]); a renewal clears it.
+    pub async fn record_renewal_declined(&self, lease: &Lease) -> Result<()> {
+        let mut tx = scope::begin(self.pool(), Scope::Platform).await?;
+        sqlx::query("UPDATE numbering.leases SET renewal_declined_at = now() WHERE id = $1")
+            .bind(lease.id.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// ACTIVE leases whose term has ended, oldest first.

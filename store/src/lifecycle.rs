@@ -449,7 +449,7 @@ impl Store {
             change,
             moved,
             Some(&format!(
-                "step AS (UPDATE numbering.leases AS l SET term_end = $17, renewals = l.renewals + 1 \
+                "step AS (UPDATE numbering.leases AS l SET term_end = $17, renewals = l.renewals + 1, renewal_declined_at = NULL \
                  FROM moved WHERE l.id = $16 RETURNING {LEASE_COLUMNS})"
             )),
             move |q| q.bind(lease_uuid).bind(term_end),

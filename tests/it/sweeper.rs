@@ -138,6 +138,22 @@ async fn a_declined_charge_is_not_renewed_and_the_lease_expires_at_term_end() {
         db.store.number(&ids[0]).await.unwrap().unwrap().state,
         NumberState::Assigned
     );
+    assert_eq!(billing.calls.load(Ordering::SeqCst), 1);
+    // the next sweeps leave the declined lease alone …
+    let report = sweeper.sweep().await.unwrap();
+    assert_eq!(report.declined, 0, "{report:?}");
+    assert_eq!(billing.calls.load(Ordering::SeqCst), 1);
+    // … until a day has passed: then billing is asked again
+    sqlx::query(
+        "UPDATE numbering.leases SET renewal_declined_at = now() - interval '25 hours' WHERE id = $1",
+    )
+    .bind(lease.id.as_uuid())
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    let report = sweeper.sweep().await.unwrap();
+    assert_eq!(report.declined, 1, "{report:?}");
+    assert_eq!(billing.calls.load(Ordering::SeqCst), 2);
 
     term_ends_in(&db, &lease, "-1 second").await;
     let report = sweeper.sweep().await.unwrap();

@@ -4,8 +4,9 @@
 //!
 //! One sweep: lapsed reservations → AVAILABLE; quarantines served →
 //! AVAILABLE; auto-renewing leases inside the renewal window → billing
-//! `PreviewCharge`, renewed on approval, left alone on a decline; leases past
-//! term → renewed if billing approves a late renewal, otherwise expired
+//! `PreviewCharge`, renewed on approval, left alone on a decline (asked
+//! again a day later, not at every sweep); leases past term → renewed if
+//! billing approves a late renewal, otherwise expired
 //! (QUARANTINED) — except while billing is unreachable, which never expires
 //! a lease inside the grace period after its term end.
 //!
@@ -34,6 +35,9 @@ pub struct SweeperConfig {
     pub renewal_window: chrono::Duration,
     /// While billing is unreachable, a lease past term is kept this long.
     pub billing_grace: chrono::Duration,
+    /// After billing declines a renewal, it is asked again about that lease
+    /// (inside the renewal window) only this much later, not at every sweep.
+    pub ask_again_after_decline: chrono::Duration,
     /// Rows per step of one sweep.
     pub batch: i64,
     /// How long a processed inbound event is remembered (its dedupe window):
@@ -46,6 +50,7 @@ impl Default for SweeperConfig {
         Self {
             renewal_window: chrono::Duration::days(7),
             billing_grace: chrono::Duration::days(3),
+            ask_again_after_decline: chrono::Duration::days(1),
             batch: 500,
             processed_events_retention: chrono::Duration::days(30),
         }
@@ -142,7 +147,11 @@ impl Sweeper {
         }
         let due = self
             .store
-            .leases_due_for_renewal(self.config.renewal_window, self.config.batch)
+            .leases_due_for_renewal(
+                self.config.renewal_window,
+                self.config.ask_again_after_decline,
+                self.config.batch,
+            )
             .await?;
         for lease in due {
             self.renew_or_not(&ctx, &lease, &mut report, false).await;
@@ -209,6 +218,8 @@ impl Sweeper {
                 tracing::info!(lease = %lease.id, reason, "billing declined the renewal");
                 if past_term {
                     self.expire(ctx, lease, report).await;
+                } else if let Err(e) = self.store.record_renewal_declined(lease).await {
+                    tracing::warn!(lease = %lease.id, error = %e, "could not note the declined renewal");
                 }
             }
             Err(e) => {
