@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::{Context, Result, bail};
-use numbering_shared::{IdentifierKind, LifecyclePolicy, QuarantineReason, policy::parse_duration};
+use numbering_shared::{LifecyclePolicy, policy::parse_duration};
 
 /// Everything `numbering serve` needs to know.
 #[derive(Debug, Clone)]
@@ -142,36 +142,12 @@ impl Config {
             issuer: get("NUMBERING_JWT_ISSUER").unwrap_or_else(|| "numbering-dev".into()),
             audience: get("NUMBERING_JWT_AUDIENCE").unwrap_or_else(|| "numbering".into()),
         };
-        let mut policy = LifecyclePolicy::default();
+        let policy = LifecyclePolicy::from_lookup(get)?;
         let duration = |k: &str| -> Result<Option<chrono::Duration>> {
             get(k)
                 .map(|v| parse_duration(&v).with_context(|| format!("{k}={v:?}")))
                 .transpose()
         };
-        if let Some(d) = duration("NUMBERING_RESERVATION_TTL")? {
-            policy.reservation_ttl = d;
-        }
-        if let Some(d) = duration("NUMBERING_HOLD_TTL")? {
-            policy.hold_ttl = d;
-        }
-        if let Some(d) = duration("NUMBERING_LEASE_TERM")? {
-            policy.lease_term = d;
-        }
-        for kind in IdentifierKind::ALL {
-            for reason in [
-                QuarantineReason::Released,
-                QuarantineReason::Recalled,
-                QuarantineReason::Expired,
-            ] {
-                let key = format!("NUMBERING_COOLOFF_{}_{}", kind.as_str(), reason.as_str());
-                if let Some(d) = duration(&key)? {
-                    policy.cool_off = policy
-                        .cool_off
-                        .with(kind, reason, d)
-                        .with_context(|| key.clone())?;
-                }
-            }
-        }
         let audit_seal_interval_ms = parse_num(&get, "NUMBERING_AUDIT_SEAL_INTERVAL_MS", 250)?;
         let audit_jobs = crate::audit_jobs::AuditJobsConfig::from_lookup(&get)?;
         let ms = |k: &str, default: u64| {
@@ -271,6 +247,7 @@ fn parse_num<T: std::str::FromStr>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use numbering_shared::{IdentifierKind, QuarantineReason};
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config> {

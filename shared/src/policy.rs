@@ -146,7 +146,72 @@ impl Default for LifecyclePolicy {
     }
 }
 
+/// A policy setting that could not be used, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {source}")]
+pub struct PolicyVarError {
+    /// The configuration variable.
+    pub variable: String,
+    /// What is wrong with its value.
+    #[source]
+    pub source: PolicyError,
+}
+
 impl LifecyclePolicy {
+    /// The default policy with the overrides `get` finds (the environment):
+    /// `NUMBERING_RESERVATION_TTL`, `NUMBERING_HOLD_TTL`,
+    /// `NUMBERING_LEASE_TERM` and `NUMBERING_COOLOFF_<KIND>_<REASON>` (e.g.
+    /// `NUMBERING_COOLOFF_MSISDN_RELEASED=120d`), each a [`parse_duration`]
+    /// string. The host and every Lambda read the same variables, so one
+    /// deployment applies one policy.
+    ///
+    /// # Errors
+    ///
+    /// The first variable whose value is not a duration, or is a cool-off
+    /// below [`COOL_OFF_FLOOR`].
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, PolicyVarError> {
+        let mut policy = Self::default();
+        let duration = |k: &str| -> Result<Option<Duration>, PolicyVarError> {
+            get(k)
+                .map(|v| {
+                    parse_duration(&v).map_err(|source| PolicyVarError {
+                        variable: k.to_owned(),
+                        source,
+                    })
+                })
+                .transpose()
+        };
+        if let Some(d) = duration("NUMBERING_RESERVATION_TTL")? {
+            policy.reservation_ttl = d;
+        }
+        if let Some(d) = duration("NUMBERING_HOLD_TTL")? {
+            policy.hold_ttl = d;
+        }
+        if let Some(d) = duration("NUMBERING_LEASE_TERM")? {
+            policy.lease_term = d;
+        }
+        for kind in IdentifierKind::ALL {
+            for reason in [
+                QuarantineReason::Released,
+                QuarantineReason::Recalled,
+                QuarantineReason::Expired,
+            ] {
+                let key = format!("NUMBERING_COOLOFF_{}_{}", kind.as_str(), reason.as_str());
+                if let Some(d) = duration(&key)? {
+                    policy.cool_off =
+                        policy
+                            .cool_off
+                            .with(kind, reason, d)
+                            .map_err(|source| PolicyVarError {
+                                variable: key.clone(),
+                                source,
+                            })?;
+                }
+            }
+        }
+        Ok(policy)
+    }
+
     /// When a reservation made at `now` expires.
     #[must_use]
     pub fn reservation_expires_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
@@ -216,6 +281,56 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_policy_from_the_environment_applies_every_override_and_names_a_bad_one() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(
+            LifecyclePolicy::from_lookup(|_| None).unwrap(),
+            LifecyclePolicy::default()
+        );
+        let p = LifecyclePolicy::from_lookup(vars(&[
+            ("NUMBERING_RESERVATION_TTL", "5m"),
+            ("NUMBERING_HOLD_TTL", "24h"),
+            ("NUMBERING_LEASE_TERM", "365d"),
+            ("NUMBERING_COOLOFF_ALPHA_RECALLED", "30d"),
+        ]))
+        .unwrap();
+        assert_eq!(p.reservation_ttl, Duration::minutes(5));
+        assert_eq!(p.hold_ttl, Duration::hours(24));
+        assert_eq!(p.lease_term, Duration::days(365));
+        assert_eq!(
+            p.cool_off
+                .cool_off(IdentifierKind::Alpha, QuarantineReason::Recalled),
+            Duration::days(30)
+        );
+        assert_eq!(
+            p.cool_off
+                .cool_off(IdentifierKind::Msisdn, QuarantineReason::Recalled),
+            CoolOffPolicy::default().cool_off(IdentifierKind::Msisdn, QuarantineReason::Recalled)
+        );
+
+        let bad =
+            LifecyclePolicy::from_lookup(vars(&[("NUMBERING_HOLD_TTL", "3 days")])).unwrap_err();
+        assert_eq!(bad.variable, "NUMBERING_HOLD_TTL");
+        assert!(
+            bad.to_string()
+                .starts_with("NUMBERING_HOLD_TTL: invalid duration"),
+            "{bad}"
+        );
+        let low =
+            LifecyclePolicy::from_lookup(vars(&[("NUMBERING_COOLOFF_MSISDN_RELEASED", "1h")]))
+                .unwrap_err();
+        assert_eq!(low.variable, "NUMBERING_COOLOFF_MSISDN_RELEASED");
+        assert!(matches!(low.source, PolicyError::CoolOffBelowFloor { .. }));
+    }
 
     #[test]
     fn default_cool_offs_depend_on_the_kind_only() {

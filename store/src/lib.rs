@@ -26,7 +26,7 @@ mod scope;
 pub use error::{LifecycleError, is_constraint_violation};
 pub use lifecycle::{LeaseTerm, Store};
 pub use model::{Lease, LeaseStatus, Lookup, NumberRecord, Reservation, ReservationStatus};
-pub use pool::{PoolConfig, connect, migrate};
+pub use pool::{PoolConfig, connect, migrate, policy_from_env};
 pub use query::{Available, Criteria, PoolView};
 pub use record::{Actor, Ctx, record_admin_action};
 pub use scope::{Scope, begin_snapshot};

@@ -81,3 +81,14 @@ pub async fn migrate(url: &str) -> Result<(), sqlx::migrate::MigrateError> {
     pool.close().await;
     Ok(())
 }
+
+/// The lifecycle policy from the environment
+/// ([`numbering_shared::LifecyclePolicy::from_lookup`]): what every
+/// function's entry point gives its [`crate::Store`], so that the host and
+/// each Lambda apply the same TTLs, lease term and cool-offs.
+pub fn policy_from_env()
+-> Result<numbering_shared::LifecyclePolicy, numbering_shared::policy::PolicyVarError> {
+    numbering_shared::LifecyclePolicy::from_lookup(|k| {
+        std::env::var(k).ok().filter(|v| !v.is_empty())
+    })
+}

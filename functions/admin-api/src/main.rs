@@ -1,6 +1,7 @@
 //! AWS Lambda entry point: the admin router behind `lambda_http`.
 
 use numbering_http_edge::{ApiState, Edge, Verifier, openapi, with_fallbacks};
+use numbering_store::policy_from_env;
 use numbering_store::{PoolConfig, Store, connect};
 
 #[tokio::main]
@@ -11,7 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     config.max_connections = 2;
     config.set_role = env("NUMBERING_DB_ROLE");
     let pool = connect(&config).await?;
-    let store = Store::new(pool, Default::default());
+    let store = Store::new(pool, policy_from_env()?);
     let mut edge = Edge::new(Verifier::from_env(env)?);
     // regulator exports: the signer and WORM store from NUMBERING_EXPORT_*
     // (KMS and S3 Object Lock on AWS); Lambda's only writable directory

@@ -2,6 +2,7 @@
 //! need a process that stays up: ECS / a container, not a Lambda).
 
 use numbering_event_consumer::{ConsumerConfig, EventConsumer};
+use numbering_store::policy_from_env;
 use numbering_store::{PoolConfig, Store, connect};
 
 #[tokio::main]
@@ -15,7 +16,7 @@ async fn main() -> anyhow::Result<()> {
     config.set_role = std::env::var("NUMBERING_DB_ROLE")
         .ok()
         .filter(|r| !r.is_empty());
-    let store = Store::new(connect(&config).await?, Default::default());
+    let store = Store::new(connect(&config).await?, policy_from_env()?);
     let client = async_nats::connect(nats).await?;
     let consumer_config = ConsumerConfig {
         create_stream: false,

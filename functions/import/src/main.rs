@@ -3,6 +3,7 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use numbering_import::{Importer, Limits, s3::S3Trigger};
+use numbering_store::policy_from_env;
 use numbering_store::{PoolConfig, Store, connect};
 
 #[tokio::main]
@@ -14,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     config.set_role = std::env::var("NUMBERING_DB_ROLE")
         .ok()
         .filter(|r| !r.is_empty());
-    let store = Store::new(connect(&config).await?, Default::default());
+    let store = Store::new(connect(&config).await?, policy_from_env()?);
     let sdk = numbering_clients::aws::sdk_config_from_env().await;
     let trigger = S3Trigger::new(
         aws_sdk_s3::Client::new(&sdk),

@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 use lambda_runtime::{LambdaEvent, service_fn};
 use numbering_clients::{GrpcBilling, channel};
 use numbering_lifecycle_sweeper::{Sweeper, SweeperConfig};
+use numbering_store::policy_from_env;
 use numbering_store::{PoolConfig, Store, connect};
 use serde_json::{Value, json};
 
@@ -19,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     config.set_role = std::env::var("NUMBERING_DB_ROLE")
         .ok()
         .filter(|r| !r.is_empty());
-    let store = Store::new(connect(&config).await?, Default::default());
+    let store = Store::new(connect(&config).await?, policy_from_env()?);
     let billing = Arc::new(GrpcBilling::new(channel(
         &billing_url,
         Duration::from_secs(3),

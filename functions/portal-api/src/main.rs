@@ -1,6 +1,7 @@
 //! AWS Lambda entry point: the portal router behind `lambda_http`.
 
 use numbering_http_edge::{ApiState, Edge, RateLimiter, Verifier, openapi, with_fallbacks};
+use numbering_store::policy_from_env;
 use numbering_store::{PoolConfig, Store, connect};
 
 #[tokio::main]
@@ -11,7 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     config.max_connections = 2;
     config.set_role = env("NUMBERING_DB_ROLE");
     let pool = connect(&config).await?;
-    let store = Store::new(pool, Default::default());
+    let store = Store::new(pool, policy_from_env()?);
     let verifier = Verifier::from_env(env)?;
     let mut edge = Edge::new(verifier);
     edge.limiter = Some(std::sync::Arc::new(RateLimiter::new(20.0, 40)));

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use numbering_store::policy_from_env;
 use numbering_store::{PoolConfig, Store, connect};
 use numbering_validate_lease::{DynamoTier, LeaseReader, TierConfig, Validator, dynamo, router};
 
@@ -13,7 +14,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     config.set_role = std::env::var("NUMBERING_DB_ROLE")
         .ok()
         .filter(|r| !r.is_empty());
-    let store = Store::new(connect(&config).await?, Default::default());
+    let store = Store::new(connect(&config).await?, policy_from_env()?);
     let tiers = TierConfig::default();
     let dynamo = match std::env::var("NUMBERING_LEASE_CACHE_TABLE") {
         Ok(table) => {
