@@ -144,10 +144,19 @@ pub fn next_run(now: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
-/// Runs the monthly export at each due time until `stop` turns true. (A run
-/// missed while no host was up is made with `numbering export` or the admin
-/// route; the schedule does not catch up on start.)
+/// Runs the monthly export at each due time until `stop` turns true. On
+/// start it first catches up a run missed while no host was up (the
+/// previous month, if due and without an export; see `Exporter::catch_up`).
 pub async fn schedule(exporter: Exporter, mut stop: watch::Receiver<bool>) {
+    match exporter.catch_up(Utc::now()).await {
+        Ok(Some(record)) => tracing::warn!(
+            period = %record.period,
+            version = record.version,
+            "made the regulator export the schedule missed while no host was up"
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "catching up the regulator export failed"),
+    }
     loop {
         let due = next_run(Utc::now());
         let wait = (due - Utc::now()).to_std().unwrap_or_default();

@@ -593,6 +593,50 @@ async fn the_schedule_exports_the_previous_month_once() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// On start the host catches up a monthly run it missed: only once the
+/// month is due, only if the service was live in it, and only once.
+#[tokio::test]
+async fn a_missed_monthly_run_is_caught_up_once_and_only_when_due() {
+    let db = TestDb::new().await;
+    let (exporter, dir) = local_exporter(&db);
+    let end = Period::containing(Utc::now()).end();
+    // a fresh installation: nothing happened in the month, nothing to catch up
+    assert!(
+        exporter
+            .catch_up(end + Days::hours(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    a_month_of_activity(&db).await;
+    // before 01:00 on the 1st the regular schedule makes it, not the catch-up
+    assert!(
+        exporter
+            .catch_up(end + Days::minutes(30))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(db.count("numbering.regulator_exports").await, 0);
+    let made = exporter
+        .catch_up(end + Days::hours(2))
+        .await
+        .unwrap()
+        .expect("the missed run is made");
+    assert_eq!(made.period, Period::containing(Utc::now()).to_string());
+    assert_eq!(made.created_by, "system:export-scheduler");
+    // a restart later that month finds it made
+    assert!(
+        exporter
+            .catch_up(end + Days::days(3))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(db.count("numbering.regulator_exports").await, 1);
+    std::fs::remove_dir_all(dir).ok();
+}
+
 /// The KMS adapter (ECC_NIST_P256, ECDSA_SHA_256 on moto) with S3 Object
 /// Lock: the signature verifies with GetPublicKey's SPKI, every stored
 /// object is COMPLIANCE-locked seven years ahead, deleting a locked version

@@ -199,6 +199,31 @@ impl Exporter {
         }
     }
 
+    /// The monthly run missed while no instance was up, made on start: the
+    /// previous month, once it is due (01:00 UTC on the 1st), if it has no
+    /// export yet and the service was live during it (the audit trail has
+    /// an entry from before its end: a fresh installation does not export
+    /// months it never saw). Otherwise as [`Self::scheduled`].
+    pub async fn catch_up(&self, now: DateTime<Utc>) -> Result<Option<ExportRecord>, ExportError> {
+        let period = Period::previous(now);
+        if now < period.end() + chrono::Duration::hours(1) {
+            return Ok(None); // not due yet: the schedule makes it on time
+        }
+        let mut tx =
+            numbering_store::begin_snapshot(&self.pool, numbering_store::Scope::Platform).await?;
+        let live: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM numbering.audit_log WHERE occurred_at < $1)",
+        )
+        .bind(period.end())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if !live {
+            return Ok(None);
+        }
+        self.scheduled(now).await
+    }
+
     /// The monthly run: exports the previous month unless it already has
     /// an export (one not FAILED). Replicas serialise on an advisory lock;
     /// the loser skips. Returns the new export, if one was made.
