@@ -445,6 +445,84 @@ async fn the_state_at_period_end_comes_from_history() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// A lease renewed after the period shows the term end it had at the
+/// period's end (from its assign entry), not the renewed one.
+#[tokio::test]
+async fn a_renewal_after_the_period_does_not_change_its_lease_end() {
+    let db = TestDb::new().await;
+    db.pool_for("acme").await;
+    db.inventory(&["+93790000009"]).await;
+    let last_month = Period::previous(Utc::now());
+    let assigned_at = last_month.start() + Days::days(5);
+    let first_term_end = last_month.start() + Days::days(35);
+    let renewed_term_end = first_term_end + Days::days(30);
+    let lease = uuid::Uuid::new_v4();
+    // assigned last month, renewed this month: the rows as they are now …
+    sqlx::query(
+        "UPDATE numbering.numbers SET created_at = $1 - interval '1 day', state = 'ASSIGNED', \
+             tenant_id = 'acme', version = 3, state_changed_at = now() WHERE identifier = '+93790000009'",
+    )
+    .bind(assigned_at)
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO numbering.leases (id, number_id, identifier, kind, tenant_id, started_at, term_end, renewals) \
+         SELECT $1, id, identifier, kind, 'acme', $2, $3, 1 FROM numbering.numbers WHERE identifier = '+93790000009'",
+    )
+    .bind(lease)
+    .bind(assigned_at)
+    .bind(renewed_term_end)
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    // … and the trail of both steps
+    for (at, action, term_end) in [
+        (assigned_at, "assign", first_term_end),
+        (Utc::now(), "renew", renewed_term_end),
+    ] {
+        sqlx::query(
+            "INSERT INTO numbering.audit_log (occurred_at, actor, action, tenant_id, subject, before, after) \
+             VALUES ($1, 'tenant:acme:u', $2, 'acme', '+93790000009', '{}', \
+                     json_build_object('state', 'ASSIGNED', 'lease_id', $3::text, 'term_end', $4::timestamptz))",
+        )
+        .bind(at)
+        .bind(action)
+        .bind(lease.to_string())
+        .bind(term_end)
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    }
+
+    let (exporter, dir) = local_exporter(&db);
+    generated(
+        exporter
+            .generate(last_month, &admin_ctx(), false)
+            .await
+            .unwrap(),
+    );
+    let inventory = csv_rows(
+        &exporter
+            .store()
+            .get(&format!("{last_month}/v1/inventory.csv"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(inventory.len(), 1);
+    let row = &inventory[0];
+    assert_eq!(
+        (row[5].as_str(), row[7].as_str()),
+        ("ASSIGNED", lease.to_string().as_str())
+    );
+    assert_eq!(
+        row[9],
+        first_term_end.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        "{row:?}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
 /// PENDING → GENERATED → REVIEWED → SUBMITTED → ACKNOWLEDGED, each step
 /// audited; out-of-order steps are refused in code and by the database.
 #[tokio::test]

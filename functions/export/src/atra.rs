@@ -64,7 +64,10 @@ macro_rules! ts {
 /// otherwise the last lifecycle audit entry before `as_of` says what it was
 /// (its `after.state`, and the tenant it concerned when that state has a
 /// holder); an identifier with no such entry was still in its initial
-/// state, AVAILABLE. The lease is the one running at `as_of`.
+/// state, AVAILABLE. The lease is the one running at `as_of`, with its term
+/// end at `as_of`: a row changed since may have been renewed since, so its
+/// term end then is the one the last assign or renew entry before `as_of`
+/// recorded for that lease.
 const INVENTORY_SQL: &str = concat!(
     "SELECT n.identifier, n.kind::text AS kind, n.operator_id, n.mcc, n.mnc, \
             CASE WHEN n.state_changed_at < $1 THEN n.state::text ELSE coalesce(h.state, 'AVAILABLE') END AS state, \
@@ -73,7 +76,7 @@ const INVENTORY_SQL: &str = concat!(
             l.id::text AS lease_id, ",
     ts!("l.started_at"),
     " AS lease_start, ",
-    ts!("l.term_end"),
+    ts!("coalesce(t.term_end, l.term_end)"),
     " AS lease_end, ",
     ts!(
         "CASE WHEN n.state_changed_at < $1 THEN n.state_changed_at ELSE coalesce(h.occurred_at, n.created_at) END"
@@ -89,6 +92,11 @@ const INVENTORY_SQL: &str = concat!(
          SELECT l.id, l.started_at, l.term_end FROM numbering.leases l \
          WHERE l.number_id = n.id AND l.started_at < $1 AND (l.ended_at IS NULL OR l.ended_at >= $1) \
          ORDER BY l.started_at DESC LIMIT 1) l ON true \
+     LEFT JOIN LATERAL ( \
+         SELECT (a.after->>'term_end')::timestamptz AS term_end FROM numbering.audit_log a \
+         WHERE n.state_changed_at >= $1 AND a.subject = n.identifier AND a.occurred_at < $1 \
+           AND a.after->>'lease_id' = l.id::text AND a.after->>'term_end' IS NOT NULL \
+         ORDER BY a.occurred_at DESC, a.id DESC LIMIT 1) t ON true \
      WHERE n.created_at < $1 \
      ORDER BY n.id"
 );
