@@ -12,7 +12,7 @@ use std::{
 
 use chrono::Utc;
 use numbering_shared::{Identifier, NumberSnapshot};
-use numbering_store::{Lookup, Store};
+use numbering_store::{Lookup, SnapshotReader, Store};
 
 use crate::{
     dynamo::DynamoTier,
@@ -123,7 +123,10 @@ struct Inner {
     local: Option<LocalCache>,
     lookups: moka::sync::Cache<String, Option<Lookup>>,
     dynamo: Option<DynamoTier>,
+    /// Lookups and relay projections (the application pool).
     store: Store,
+    /// The Postgres tier of ValidateLease (its own read-only pool).
+    snapshots: SnapshotReader,
     config: TierConfig,
     /// Unix millis until which DynamoDB is skipped (it just failed).
     dynamo_down_until: AtomicI64,
@@ -131,7 +134,12 @@ struct Inner {
 }
 
 impl LeaseReader {
-    pub fn new(store: Store, dynamo: Option<DynamoTier>, config: TierConfig) -> Self {
+    pub fn new(
+        store: Store,
+        snapshots: SnapshotReader,
+        dynamo: Option<DynamoTier>,
+        config: TierConfig,
+    ) -> Self {
         let local = (config.local_capacity > 0)
             .then(|| LocalCache::new(config.local_capacity, config.local_ttl, config.negative_ttl));
         let lookups = moka::sync::Cache::builder()
@@ -145,6 +153,7 @@ impl LeaseReader {
                 lookups,
                 dynamo,
                 store,
+                snapshots,
                 config,
                 dynamo_down_until: AtomicI64::new(0),
                 epoch: Instant::now(),
@@ -198,7 +207,9 @@ impl LeaseReader {
             i.metrics.fallbacks.increment(1);
         }
         let started = Instant::now();
-        match tokio::time::timeout(i.config.postgres_deadline, i.store.snapshot(identifier)).await {
+        match tokio::time::timeout(i.config.postgres_deadline, i.snapshots.snapshot(identifier))
+            .await
+        {
             Ok(Ok(snapshot)) => {
                 i.metrics.observe("postgres", "hit", started);
                 let cached = Cached::from_snapshot(snapshot);
@@ -320,11 +331,6 @@ impl Validator {
             verdicts: Arc::new(verdicts),
             duration,
         }
-    }
-
-    /// A validator reading Postgres only (no cache tiers configured).
-    pub fn postgres_only(store: Store) -> Self {
-        Self::new(LeaseReader::new(store, None, TierConfig::default()))
     }
 
     pub fn reader(&self) -> &LeaseReader {
