@@ -362,6 +362,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     rows.push(local.line("ValidateLease, in-process hit"));
+    let local_before = metrics.render();
     let clients = gen_channels(local_only.url()).await;
     let local_half = paced(
         generator.handle(),
@@ -373,6 +374,7 @@ async fn main() -> anyhow::Result<()> {
     rows.push(local_half.line(&format!(
         "ValidateLease, in-process hit, open loop at {half:.0}/s (half the bare call)"
     )));
+    let local_after = metrics.render();
     local_only.stop().await;
 
     // 3. DynamoDB: raw GetItem beside the DynamoDB tier (in-process tier off)
@@ -579,6 +581,13 @@ async fn main() -> anyhow::Result<()> {
         "in-process hit p99 at half the bare load, open loop: {:.3} ms (goal <= 1 ms; the bare call's own p99 at that load: {:.3} ms)",
         local_half.pct(0.99),
         bare_half.pct(0.99)
+    );
+    println!(
+        "in-process misses during the open-loop hit run (expiries refetched in the foreground): {} of {}",
+        counter(&local_after, "local", "miss") - counter(&local_before, "local", "miss"),
+        counter(&local_after, "local", "hit") - counter(&local_before, "local", "hit")
+            + counter(&local_after, "local", "miss")
+            - counter(&local_before, "local", "miss")
     );
     println!(
         "DynamoDB tier p50 vs raw GetItem p50: {:.2}x (goal <= 1.3)",

@@ -375,6 +375,49 @@ async fn with_the_bus_down_the_in_process_ttl_bounds_staleness() {
     host.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_in_steady_use_is_refetched_before_its_in_process_entry_expires() {
+    let db = TestDb::new().await;
+    let acme = db.pool_for("acme").await;
+    let ttl = Duration::from_secs(4);
+    let tiers = TierConfig {
+        local_ttl: ttl,
+        ..Default::default()
+    };
+    let host = TestHost::start(
+        db.store.clone(),
+        HostSetup {
+            tiers,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut client = host.client().await;
+    let id = db.inventory(&["+93770000311"]).await.remove(0);
+    bring(&db, &acme, &id, NumberState::Assigned).await;
+    let filled = Instant::now();
+    assert_eq!(
+        reason(&mut client, id.as_str(), "acme").await,
+        ValidationReason::Ok
+    );
+    // past half the TTL, the bus down: a suspension nobody announces
+    tokio::time::sleep(ttl / 2 + Duration::from_millis(200)).await;
+    db.store.suspend(&admin_ctx(), &id).await.unwrap();
+    // the next hit is served from memory and starts a background refetch,
+    // which lands well before the entry would have expired
+    until_not_ok(&mut client, id.as_str(), ttl).await;
+    assert!(
+        filled.elapsed() < ttl - Duration::from_millis(300),
+        "refetched before expiry: {:?}",
+        filled.elapsed()
+    );
+    assert_eq!(
+        reason(&mut client, id.as_str(), "acme").await,
+        ValidationReason::LeaseSuspended
+    );
+    host.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_dynamodb_answers_stay_correct_and_without_postgres_too_nothing_is_allowed() {
     // a cluster of its own: this test stops it

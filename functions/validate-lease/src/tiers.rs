@@ -128,6 +128,8 @@ struct Inner {
     /// The Postgres tier of ValidateLease (its own read-only pool).
     snapshots: SnapshotReader,
     config: TierConfig,
+    /// Identity keys being refreshed in the background right now.
+    refreshing: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Unix millis until which DynamoDB is skipped (it just failed).
     dynamo_down_until: AtomicI64,
     epoch: Instant,
@@ -155,6 +157,7 @@ impl LeaseReader {
                 store,
                 snapshots,
                 config,
+                refreshing: Default::default(),
                 dynamo_down_until: AtomicI64::new(0),
                 epoch: Instant::now(),
             }),
@@ -179,9 +182,38 @@ impl LeaseReader {
         let started = Instant::now();
         if let Some(hit) = i.local.as_ref().and_then(|l| l.get(&key)) {
             i.metrics.observe("local", "hit", started);
-            return Ok(hit.snapshot);
+            if hit.refresh_due {
+                self.refresh(identifier, key);
+            }
+            return Ok(hit.value.snapshot);
         }
         i.metrics.observe("local", "miss", started);
+        self.fetch(identifier, key).await
+    }
+
+    /// Refetches `identifier` from the lower tiers in the background (one
+    /// refresh per key at a time), so that a key in steady use is replaced
+    /// before it expires instead of sending every caller to the lower tiers
+    /// at the moment it does.
+    fn refresh(&self, identifier: &Identifier, key: String) {
+        if !self.inner.refreshing.lock().unwrap().insert(key.clone()) {
+            return;
+        }
+        let (reader, identifier) = (self.clone(), identifier.clone());
+        tokio::spawn(async move {
+            // a failure leaves the entry to expire: the next caller misses
+            let _ = reader.fetch(&identifier, key.clone()).await;
+            reader.inner.refreshing.lock().unwrap().remove(&key);
+        });
+    }
+
+    /// DynamoDB, then Postgres (which fills both caches back).
+    async fn fetch(
+        &self,
+        identifier: &Identifier,
+        key: String,
+    ) -> Result<Option<NumberSnapshot>, Unavailable> {
+        let i = &self.inner;
         if let Some(dynamo) = i.dynamo.as_ref().filter(|_| self.dynamo_usable()) {
             let started = Instant::now();
             match tokio::time::timeout(i.config.dynamo_deadline, dynamo.get(&key)).await {
