@@ -75,6 +75,9 @@ impl Expiry<String, Entry> for TtlPolicy {
 pub struct LocalCache {
     inner: Cache<String, Entry>,
     policy: TtlPolicy,
+    /// Bumped by every invalidation: a fill that started before one must
+    /// not store what it read (it may be the very state just invalidated).
+    invalidations: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl LocalCache {
@@ -84,7 +87,18 @@ impl LocalCache {
             .max_capacity(capacity)
             .expire_after(policy)
             .build();
-        Self { inner, policy }
+        Self {
+            inner,
+            policy,
+            invalidations: Default::default(),
+        }
+    }
+
+    /// Where invalidations stand: take it before reading a lower tier and
+    /// hand it to [`LocalCache::fill`].
+    pub fn generation(&self) -> u64 {
+        self.invalidations
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn get(&self, key: &str) -> Option<Hit> {
@@ -111,11 +125,36 @@ impl LocalCache {
             });
     }
 
+    /// As [`LocalCache::put_forward`], for a value read from a lower tier
+    /// since `generation`: dropped if an invalidation came in meanwhile.
+    /// Checked under the key's lock, which [`LocalCache::invalidate`] takes
+    /// too, so the fill lands either before the invalidation (and is
+    /// removed by it) or sees it.
+    pub fn fill(&self, key: &str, value: Cached, generation: u64) {
+        let entry = Entry {
+            value,
+            fetched: Instant::now(),
+        };
+        self.inner
+            .entry(key.to_owned())
+            .and_compute_with(|existing| match existing {
+                _ if self.generation() != generation => Op::Nop,
+                Some(e) if e.value().value.version > entry.value.version => Op::Nop,
+                _ => Op::Put(entry),
+            });
+    }
+
     pub fn invalidate(&self, key: &str) {
-        self.inner.invalidate(key);
+        self.inner.entry(key.to_owned()).and_compute_with(|_| {
+            self.invalidations
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            Op::Remove
+        });
     }
 
     pub fn clear(&self) {
+        self.invalidations
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.inner.invalidate_all();
     }
 }
@@ -154,6 +193,18 @@ mod tests {
         std::thread::sleep(Duration::from_millis(120));
         assert!(c.get("unknown").is_none());
         assert!(c.get("known").is_some());
+    }
+
+    #[test]
+    fn a_fill_that_started_before_an_invalidation_is_dropped() {
+        let c = LocalCache::new(100, Duration::from_secs(60), Duration::from_secs(1));
+        c.put_forward("k", at(5));
+        let before = c.generation();
+        c.invalidate("k");
+        c.fill("k", at(5), before);
+        assert!(c.get("k").is_none(), "the invalidated state came back");
+        c.fill("k", at(6), c.generation());
+        assert_eq!(c.get("k").unwrap().value.version, 6);
     }
 
     #[test]

@@ -214,13 +214,14 @@ impl LeaseReader {
         key: String,
     ) -> Result<Option<NumberSnapshot>, Unavailable> {
         let i = &self.inner;
+        let generation = i.local.as_ref().map_or(0, LocalCache::generation);
         if let Some(dynamo) = i.dynamo.as_ref().filter(|_| self.dynamo_usable()) {
             let started = Instant::now();
             match tokio::time::timeout(i.config.dynamo_deadline, dynamo.get(&key)).await {
                 Ok(Ok(Some(hit))) => {
                     i.metrics.observe("dynamodb", "hit", started);
                     if let Some(local) = &i.local {
-                        local.put_forward(&key, hit.clone());
+                        local.fill(&key, hit.clone(), generation);
                     }
                     return Ok(hit.snapshot);
                 }
@@ -246,7 +247,7 @@ impl LeaseReader {
                 i.metrics.observe("postgres", "hit", started);
                 let cached = Cached::from_snapshot(snapshot);
                 if let Some(local) = &i.local {
-                    local.put_forward(&key, cached.clone());
+                    local.fill(&key, cached.clone(), generation);
                 }
                 if let (Some(dynamo), Some(_)) = (&i.dynamo, &cached.snapshot) {
                     if self.dynamo_usable() {
