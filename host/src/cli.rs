@@ -305,7 +305,11 @@ pub async fn hot_path(
         }
         None => (None, "in-process -> Postgres (no DynamoDB lease cache configured: NUMBERING_LEASE_CACHE_TABLE)".to_owned()),
     };
-    let reader = LeaseReader::new(db.store.clone(), dynamo, hp.tiers.clone());
+    let snapshots =
+        numbering_store::SnapshotReader::connect_like(db.store.pool(), hp.db_max_connections)
+            .await
+            .context("connecting the hot path's read-only pool (SET ROLE numbering_hot_path)")?;
+    let reader = LeaseReader::new(db.store.clone(), snapshots, dynamo, hp.tiers.clone());
     Ok((Validator::new(reader), line))
 }
 

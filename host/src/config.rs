@@ -60,10 +60,13 @@ pub struct Config {
 /// `AWS_ENDPOINT_URL`), `NUMBERING_CACHE_TTL_MS` (2000),
 /// `NUMBERING_CACHE_NEGATIVE_TTL_MS` (500), `NUMBERING_CACHE_CAPACITY`
 /// (1000000), `NUMBERING_DYNAMODB_DEADLINE_MS` (50),
-/// `NUMBERING_POSTGRES_DEADLINE_MS` (500), `NUMBERING_DYNAMODB_ITEM_VALIDITY` (30s).
+/// `NUMBERING_POSTGRES_DEADLINE_MS` (500), `NUMBERING_DYNAMODB_ITEM_VALIDITY` (30s),
+/// `NUMBERING_HOT_PATH_DB_MAX_CONNECTIONS` (8).
 #[derive(Debug, Clone)]
 pub struct HotPathConfig {
     pub lease_cache_table: Option<String>,
+    /// Size of the Postgres tier's own read-only pool.
+    pub db_max_connections: u32,
     pub tiers: numbering_validate_lease::TierConfig,
     pub dynamo_item_validity: std::time::Duration,
 }
@@ -166,6 +169,7 @@ impl Config {
             .unwrap_or(std::time::Duration::from_secs(30));
         let hot_path = HotPathConfig {
             lease_cache_table: get("NUMBERING_LEASE_CACHE_TABLE"),
+            db_max_connections: parse_num(&get, "NUMBERING_HOT_PATH_DB_MAX_CONNECTIONS", 8)?,
             tiers,
             dynamo_item_validity,
         };

@@ -22,6 +22,7 @@ mod pool;
 mod query;
 mod record;
 mod scope;
+mod snapshots;
 
 pub use error::{LifecycleError, is_constraint_violation};
 pub use lifecycle::{LeaseTerm, Store};
@@ -30,6 +31,7 @@ pub use pool::{PoolConfig, connect, migrate, policy_from_env};
 pub use query::{Available, Criteria, PoolView};
 pub use record::{Actor, Ctx, record_admin_action};
 pub use scope::{Scope, begin_snapshot};
+pub use snapshots::{HOT_PATH_ROLE, SnapshotReader};
 
 /// The forward-only schema migrations, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

@@ -580,38 +580,17 @@ impl Store {
 
     /// What ValidateLease needs to know about `identifier`, read from
     /// Postgres in one round trip (`numbering.lease_snapshot`): state,
-    /// holder, current lease and row version.
+    /// holder, current lease and row version. The hot path itself reads
+    /// through [`SnapshotReader`](crate::SnapshotReader).
     pub async fn snapshot(&self, identifier: &Identifier) -> Result<Option<NumberSnapshot>> {
-        type Row = (
-            String,
-            Option<String>,
-            Option<DateTime<Utc>>,
-            i64,
-            Option<uuid::Uuid>,
-            Option<DateTime<Utc>>,
-            DateTime<Utc>,
-        );
-        let row: Option<Row> = sqlx::query_as(
+        let row: Option<crate::snapshots::SnapshotRow> = sqlx::query_as(
             "SELECT state, tenant_id, reserved_until, version, lease_id, lease_term_end, read_at \
              FROM numbering.lease_snapshot($1)",
         )
         .bind(identifier.key())
         .fetch_optional(&self.pool)
         .await?;
-        let Some((state, tenant_id, reserved_until, version, lease_id, lease_expires_at, now)) =
-            row
-        else {
-            return Ok(None);
-        };
-        let state: NumberState = model::parse("number state", &state)?;
-        Ok(Some(NumberSnapshot {
-            state: lifecycle::effective_state(state, reserved_until, now),
-            tenant_id: tenant_id.as_deref().map(model::tenant).transpose()?,
-            lease_id: lease_id.map(LeaseId::from_uuid),
-            lease_expires_at,
-            reserved_until,
-            version,
-        }))
+        row.map(crate::snapshots::into_snapshot).transpose()
     }
 
     /// Routing's view of `identifier` (`numbering.lookup_identifier`, one

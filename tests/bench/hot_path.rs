@@ -15,8 +15,8 @@
 
 use std::{
     sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -27,8 +27,10 @@ use numbering_proto::numbering::v1::{
     numbering_service_client::NumberingServiceClient,
     numbering_service_server::{NumberingService, NumberingServiceServer},
 };
-use numbering_tests::hot_path::{HostSetup, TestHost, TestMoto};
+use numbering_store::SnapshotReader;
+use numbering_tests::hot_path::{HOT_PATH_CONNECTIONS, HostSetup, TestHost, TestMoto};
 use numbering_validate_lease::{DynamoTier, TierConfig, local::Cached};
+use tokio::runtime::Handle;
 use tonic::transport::Channel;
 
 const IDENTIFIERS: usize = 10_000;
@@ -65,9 +67,9 @@ impl Stats {
     }
 }
 
-/// Runs `op` from CONCURRENCY workers for `duration`; with `rate` (calls/s in
-/// total) each worker paces itself (open loop), else it goes flat out.
-async fn drive<F, Fut>(duration: Duration, rate: Option<f64>, op: F) -> Stats
+/// Closed loop: CONCURRENCY workers call `op` back to back for `duration`
+/// (throughput; latency then is mostly queueing behind the other workers).
+async fn drive<F, Fut>(duration: Duration, op: F) -> Stats
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
@@ -82,13 +84,7 @@ where
             let mut lat = Vec::with_capacity(100_000);
             let mut errors = 0;
             let mut n = 0u64;
-            let interval = rate.map(|r| Duration::from_secs_f64(CONCURRENCY as f64 / r));
-            let mut next = Instant::now();
             while !stop.load(Ordering::Relaxed) {
-                if let Some(i) = interval {
-                    next += i;
-                    tokio::time::sleep_until(next.into()).await;
-                }
                 let t = Instant::now();
                 if op(w, n).await {
                     lat.push(t.elapsed().as_micros() as u32);
@@ -111,6 +107,59 @@ where
     stats.elapsed = started.elapsed();
     stats.latencies_us.sort_unstable();
     stats
+}
+
+/// Open loop at `rate` calls/s, coordinated-omission safe: call `n` is
+/// due at `start + n / rate` and its latency runs from that intended time,
+/// so a generator or server that falls behind shows in the numbers instead
+/// of silently lowering the load. A dedicated OS thread keeps the schedule
+/// (`thread::sleep`, tens of microseconds late at worst) — tokio's timer
+/// wheel has 1 ms resolution and would release the calls of each
+/// millisecond as one burst. Each call runs as its own task on `generator`,
+/// the load generator's runtime (not the server's), without a cap on calls
+/// in flight.
+async fn paced<F, Fut>(generator: &Handle, duration: Duration, rate: f64, op: F) -> Stats
+where
+    F: Fn(usize, u64) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let generator = generator.clone();
+    let pacer = std::thread::spawn(move || {
+        let calls = (duration.as_secs_f64() * rate) as u64;
+        let latencies = Arc::new(Mutex::new(Vec::with_capacity(calls as usize)));
+        let (errors, pending) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(calls)));
+        let start = Instant::now() + Duration::from_millis(10);
+        for n in 0..calls {
+            let due = start + Duration::from_secs_f64(n as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let call = op((n % CONCURRENCY as u64) as usize, n);
+            let (latencies, errors, pending) = (latencies.clone(), errors.clone(), pending.clone());
+            generator.spawn(async move {
+                if call.await {
+                    let us = due.elapsed().as_micros() as u32;
+                    latencies.lock().unwrap().push(us);
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+                pending.fetch_sub(1, Ordering::Release);
+            });
+        }
+        while pending.load(Ordering::Acquire) > 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut stats = Stats {
+            latencies_us: std::mem::take(&mut *latencies.lock().unwrap()),
+            errors: errors.load(Ordering::Relaxed),
+            elapsed: start.elapsed(),
+        };
+        stats.latencies_us.sort_unstable();
+        stats
+    });
+    tokio::task::spawn_blocking(move || pacer.join().expect("the pacer thread"))
+        .await
+        .unwrap()
 }
 
 /// A NumberingService that answers at once: the transport's own cost.
@@ -261,6 +310,18 @@ async fn main() -> anyhow::Result<()> {
     let metrics = numbering::telemetry::metrics();
     let mut rows = Vec::new();
 
+    // The open-loop scenarios' load generator: its own runtime and thread,
+    // so its tasks never queue behind the server's (and vice versa).
+    let generator = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("load-generator")
+        .enable_all()
+        .build()?;
+    let gen_channels = |url: String| {
+        let h = generator.handle().clone();
+        async move { Arc::new(h.spawn(async move { channels(&url).await }).await.unwrap()) }
+    };
+
     // 1. the bare tonic call
     let bare_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let bare_addr = bare_listener.local_addr()?;
@@ -269,49 +330,56 @@ async fn main() -> anyhow::Result<()> {
             .add_service(NumberingServiceServer::new(Bare))
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(bare_listener)),
     );
-    let clients = Arc::new(channels(&format!("http://{bare_addr}")).await);
-    let bare = drive(
-        duration,
-        None,
-        validate_op(clients.clone(), |_, _| msisdn(0)),
-    )
-    .await;
+    let bare_url = format!("http://{bare_addr}");
+    let clients = Arc::new(channels(&bare_url).await);
+    let bare = drive(duration, validate_op(clients, |_, _| msisdn(0))).await;
     rows.push(bare.line("bare tonic unary call (baseline)"));
     let half = bare.throughput() / 2.0;
-    let bare_half = drive(duration, Some(half), validate_op(clients, |_, _| msisdn(0))).await;
-    rows.push(bare_half.line(&format!("bare tonic unary call at {half:.0}/s (baseline)")));
+    let clients = gen_channels(bare_url).await;
+    let bare_half = paced(
+        generator.handle(),
+        duration,
+        half,
+        validate_op(clients, |_, _| msisdn(0)),
+    )
+    .await;
+    rows.push(bare_half.line(&format!(
+        "bare tonic unary call, open loop at {half:.0}/s (baseline)"
+    )));
 
-    // 2. in-process hits, closed loop then at half the bare throughput
+    // 2. in-process hits, closed loop then open loop at half the bare throughput
     let local_only = TestHost::start(store.clone(), HostSetup::default()).await;
     let clients = Arc::new(channels(&local_only.url()).await);
     let warm = drive(
         Duration::from_secs(1),
-        None,
         validate_op(clients.clone(), |_, n| msisdn(n as usize % 100)),
     )
     .await;
     drop(warm);
     let local = drive(
         duration,
-        None,
-        validate_op(clients.clone(), |_, n| msisdn(n as usize % 100)),
+        validate_op(clients, |_, n| msisdn(n as usize % 100)),
     )
     .await;
     rows.push(local.line("ValidateLease, in-process hit"));
-    let local_half = drive(
+    let local_before = metrics.render();
+    let clients = gen_channels(local_only.url()).await;
+    let local_half = paced(
+        generator.handle(),
         duration,
-        Some(half),
+        half,
         validate_op(clients, |_, n| msisdn(n as usize % 100)),
     )
     .await;
     rows.push(local_half.line(&format!(
-        "ValidateLease, in-process hit at {half:.0}/s (half the bare call)"
+        "ValidateLease, in-process hit, open loop at {half:.0}/s (half the bare call)"
     )));
+    let local_after = metrics.render();
     local_only.stop().await;
 
     // 3. DynamoDB: raw GetItem beside the DynamoDB tier (in-process tier off)
     let raw_tier = tier.clone();
-    let raw_get = drive(duration, None, move |w, n| {
+    let raw_get = drive(duration, move |w, n| {
         let tier = raw_tier.clone();
         async move {
             let key = msisdn((w * 7919 + n as usize) % IDENTIFIERS);
@@ -344,7 +412,6 @@ async fn main() -> anyhow::Result<()> {
     let clients = Arc::new(channels(&dynamo_host.url()).await);
     let dynamo = drive(
         duration,
-        None,
         validate_op(clients, |w, n| {
             msisdn((w * 7919 + n as usize) % IDENTIFIERS)
         }),
@@ -353,23 +420,69 @@ async fn main() -> anyhow::Result<()> {
     rows.push(dynamo.line("ValidateLease, DynamoDB hit"));
     dynamo_host.stop().await;
 
-    // 4. Postgres: raw primary-key select beside the Postgres fallback
-    let raw_pool = pool.clone();
-    let raw_select = drive(duration, None, move |w, n| {
-        let pool = raw_pool.clone();
+    // 4. Postgres: raw primary-key select beside the Postgres fallback. The
+    // select runs as the hot path's read-only role on a pool of the same
+    // size as the host's (the application role, unscoped, would see no row
+    // at all under row-level security).
+    let raw_pool = SnapshotReader::connect_like(&pool, HOT_PATH_CONNECTIONS)
+        .await?
+        .pool()
+        .clone();
+    let found = Arc::new(AtomicU64::new(0));
+    let raw_select = |pool: sqlx::PgPool, found: Arc<AtomicU64>| {
+        move |w: usize, n: u64| {
+            let (pool, found) = (pool.clone(), found.clone());
+            async move {
+                let key = msisdn((w * 7919 + n as usize) % IDENTIFIERS);
+                let row = sqlx::query_as::<_, (String, Option<String>, i64)>(
+                    "SELECT state::text, tenant_id, version FROM numbering.numbers WHERE identity_key = $1 AND state <> 'RETIRED'",
+                )
+                .bind(key)
+                .fetch_optional(&pool)
+                .await;
+                if let Ok(Some(_)) = row {
+                    found.fetch_add(1, Ordering::Relaxed);
+                }
+                row.is_ok()
+            }
+        }
+    };
+    let raw_closed = drive(duration, raw_select(raw_pool.clone(), found.clone())).await;
+    rows.push(raw_closed.line("raw sqlx primary-key select (baseline)"));
+    // where the fallback's time goes: its query alone, no gRPC, before
+    // (the SECURITY DEFINER plpgsql function, as the application role) and
+    // after (the plain SELECT as the read-only role), same pool size
+    let definer = numbering_store::Store::new(
+        numbering_store::connect(&numbering_store::PoolConfig {
+            max_connections: HOT_PATH_CONNECTIONS,
+            ..numbering_store::PoolConfig::new(url.clone())
+        })
+        .await?,
+        Default::default(),
+    );
+    let query_only = drive(duration, move |w, n| {
+        let definer = definer.clone();
         async move {
-            let key = msisdn((w * 7919 + n as usize) % IDENTIFIERS);
-            sqlx::query_as::<_, (String, Option<String>, i64)>(
-                "SELECT state::text, tenant_id, version FROM numbering.numbers WHERE identity_key = $1 AND state <> 'RETIRED'",
-            )
-            .bind(key)
-            .fetch_optional(&pool)
-            .await
-            .is_ok()
+            let id =
+                numbering_shared::Identifier::parse(&msisdn((w * 7919 + n as usize) % IDENTIFIERS))
+                    .unwrap();
+            matches!(definer.snapshot(&id).await, Ok(Some(_)))
         }
     })
     .await;
-    rows.push(raw_select.line("raw sqlx primary-key select (baseline)"));
+    rows.push(query_only.line("query only: numbering.lease_snapshot() (definer function, before)"));
+    let snapshots = SnapshotReader::connect_like(&pool, HOT_PATH_CONNECTIONS).await?;
+    let query_only = drive(duration, move |w, n| {
+        let snapshots = snapshots.clone();
+        async move {
+            let id =
+                numbering_shared::Identifier::parse(&msisdn((w * 7919 + n as usize) % IDENTIFIERS))
+                    .unwrap();
+            matches!(snapshots.snapshot(&id).await, Ok(Some(_)))
+        }
+    })
+    .await;
+    rows.push(query_only.line("query only: SELECT as numbering_hot_path (after)"));
     let pg_only = TierConfig {
         local_capacity: 0,
         ..Default::default()
@@ -382,17 +495,40 @@ async fn main() -> anyhow::Result<()> {
         },
     )
     .await;
+    let pick = |w: usize, n: u64| msisdn((w * 7919 + n as usize) % IDENTIFIERS);
     let clients = Arc::new(channels(&pg_host.url()).await);
-    let postgres = drive(
+    let postgres = drive(duration, validate_op(clients, pick)).await;
+    rows.push(postgres.line("ValidateLease, Postgres fallback"));
+    // the same two at one common offered load, open loop: half the
+    // fallback's closed-loop throughput
+    let pg_rate = postgres.throughput() / 2.0;
+    let raw_open = paced(
+        generator.handle(),
         duration,
-        None,
-        validate_op(clients, |w, n| {
-            msisdn((w * 7919 + n as usize) % IDENTIFIERS)
-        }),
+        pg_rate,
+        raw_select(raw_pool, found.clone()),
     )
     .await;
-    rows.push(postgres.line("ValidateLease, Postgres fallback"));
+    rows.push(raw_open.line(&format!(
+        "raw sqlx primary-key select, open loop at {pg_rate:.0}/s (baseline)"
+    )));
+    let clients = gen_channels(pg_host.url()).await;
+    let postgres_open = paced(
+        generator.handle(),
+        duration,
+        pg_rate,
+        validate_op(clients, pick),
+    )
+    .await;
+    rows.push(postgres_open.line(&format!(
+        "ValidateLease, Postgres fallback, open loop at {pg_rate:.0}/s"
+    )));
     pg_host.stop().await;
+    let selected = (raw_closed.latencies_us.len() + raw_open.latencies_us.len()) as u64;
+    anyhow::ensure!(
+        found.load(Ordering::Relaxed) == selected,
+        "the raw select must find its row every time"
+    );
 
     // 5. realistic mix over all tiers
     let before = metrics.render();
@@ -408,7 +544,6 @@ async fn main() -> anyhow::Result<()> {
     let zipf = Arc::new(Zipf::new(IDENTIFIERS));
     let mix = drive(
         duration,
-        None,
         validate_op(clients, move |w, n| {
             let u = uniform((w as u64) << 32 | n);
             if u < 0.01 {
@@ -443,18 +578,31 @@ async fn main() -> anyhow::Result<()> {
         local.throughput() / bare.throughput()
     );
     println!(
-        "in-process hit p99 at half the bare load: {:.3} ms (goal <= 1 ms; the bare call's own p99 at that load: {:.3} ms)",
+        "in-process hit p99 at half the bare load, open loop: {:.3} ms (goal <= 1 ms; the bare call's own p99 at that load: {:.3} ms)",
         local_half.pct(0.99),
         bare_half.pct(0.99)
+    );
+    println!(
+        "in-process misses during the open-loop hit run (expiries refetched in the foreground): {} of {}",
+        counter(&local_after, "local", "miss") - counter(&local_before, "local", "miss"),
+        counter(&local_after, "local", "hit") - counter(&local_before, "local", "hit")
+            + counter(&local_after, "local", "miss")
+            - counter(&local_before, "local", "miss")
     );
     println!(
         "DynamoDB tier p50 vs raw GetItem p50: {:.2}x (goal <= 1.3)",
         dynamo.pct(0.5) / raw_get.pct(0.5)
     );
     println!(
-        "Postgres fallback p99: {:.3} ms (goal <= 5 ms); p50 vs raw select p50: {:.2}x (goal <= 1.5)",
+        "Postgres fallback, closed loop: p99 {:.3} ms (goal <= 5 ms); p50 vs raw select p50: {:.2}x (goal <= 1.5)",
         postgres.pct(0.99),
-        postgres.pct(0.5) / raw_select.pct(0.5)
+        postgres.pct(0.5) / raw_closed.pct(0.5)
+    );
+    println!(
+        "Postgres fallback, open loop at {pg_rate:.0}/s: p99 {:.3} ms (goal <= 5 ms); vs raw select: p50 {:.2}x, p99 {:.2}x (goal <= 1.5)",
+        postgres_open.pct(0.99),
+        postgres_open.pct(0.5) / raw_open.pct(0.5),
+        postgres_open.pct(0.99) / raw_open.pct(0.99)
     );
     println!(
         "Zipf mix hit ratio: in-process {:.2} %, DynamoDB {:.2} % of the rest, Postgres {:.2} % of all ({} requests)",
@@ -463,6 +611,7 @@ async fn main() -> anyhow::Result<()> {
         100.0 * pg_hits / requests,
         requests
     );
+    generator.shutdown_background();
     drop(moto);
     pg.stop();
     let _ = std::fs::remove_dir_all(&dir);

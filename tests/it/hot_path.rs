@@ -375,6 +375,49 @@ async fn with_the_bus_down_the_in_process_ttl_bounds_staleness() {
     host.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_in_steady_use_is_refetched_before_its_in_process_entry_expires() {
+    let db = TestDb::new().await;
+    let acme = db.pool_for("acme").await;
+    let ttl = Duration::from_secs(4);
+    let tiers = TierConfig {
+        local_ttl: ttl,
+        ..Default::default()
+    };
+    let host = TestHost::start(
+        db.store.clone(),
+        HostSetup {
+            tiers,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut client = host.client().await;
+    let id = db.inventory(&["+93770000311"]).await.remove(0);
+    bring(&db, &acme, &id, NumberState::Assigned).await;
+    let filled = Instant::now();
+    assert_eq!(
+        reason(&mut client, id.as_str(), "acme").await,
+        ValidationReason::Ok
+    );
+    // past half the TTL, the bus down: a suspension nobody announces
+    tokio::time::sleep(ttl / 2 + Duration::from_millis(200)).await;
+    db.store.suspend(&admin_ctx(), &id).await.unwrap();
+    // the next hit is served from memory and starts a background refetch,
+    // which lands well before the entry would have expired
+    until_not_ok(&mut client, id.as_str(), ttl).await;
+    assert!(
+        filled.elapsed() < ttl - Duration::from_millis(300),
+        "refetched before expiry: {:?}",
+        filled.elapsed()
+    );
+    assert_eq!(
+        reason(&mut client, id.as_str(), "acme").await,
+        ValidationReason::LeaseSuspended
+    );
+    host.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_dynamodb_answers_stay_correct_and_without_postgres_too_nothing_is_allowed() {
     // a cluster of its own: this test stops it
@@ -570,6 +613,9 @@ async fn the_relay_moves_the_lease_cache_forward_and_every_instance_forgets_the_
     };
     let writer = numbering_validate_lease::LeaseReader::new(
         db.store.clone(),
+        numbering_store::SnapshotReader::connect_like(&db.app, 2)
+            .await
+            .unwrap(),
         Some(tier.clone()),
         tiers.clone(),
     );
@@ -635,4 +681,94 @@ async fn the_relay_moves_the_lease_cache_forward_and_every_instance_forgets_the_
     let _ = stop.send(true);
     let _ = relay.await;
     second.stop().await;
+}
+
+#[tokio::test]
+async fn the_hot_path_role_reads_what_the_definer_function_reads_in_every_state() {
+    let db = TestDb::new().await;
+    let acme = db.pool_for("acme").await;
+    let states = [
+        NumberState::Available,
+        NumberState::Reserved,
+        NumberState::Held,
+        NumberState::Assigned,
+        NumberState::Suspended,
+        NumberState::Quarantined,
+        NumberState::Retired,
+    ];
+    let raw: Vec<String> = (0..states.len())
+        .map(|i| format!("+9370000051{i}"))
+        .collect();
+    let ids = db
+        .inventory(&raw.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+    let hot = numbering_store::SnapshotReader::connect_like(&db.app, 1)
+        .await
+        .unwrap();
+    for (id, state) in ids.iter().zip(states) {
+        bring(&db, &acme, id, state).await;
+        let through_role = hot.snapshot(id).await.unwrap();
+        assert_eq!(
+            through_role,
+            db.store.snapshot(id).await.unwrap(),
+            "{state:?}"
+        );
+        assert_eq!(
+            through_role.is_some(),
+            state != NumberState::Retired,
+            "{state:?}"
+        );
+    }
+    let unknown = Identifier::parse("+93700000599").unwrap();
+    assert_eq!(hot.snapshot(&unknown).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_hot_path_role_can_write_nothing_and_lends_the_app_role_no_rows() {
+    let db = TestDb::new().await;
+    let acme = db.pool_for("acme").await;
+    let ids = db.inventory(&["+93700000601"]).await;
+    bring(&db, &acme, &ids[0], NumberState::Assigned).await;
+    let hot = numbering_store::SnapshotReader::connect_like(&db.app, 1)
+        .await
+        .unwrap();
+    let role: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(hot.pool())
+        .await
+        .unwrap();
+    assert_eq!(role, numbering_store::HOT_PATH_ROLE);
+    for write in [
+        "UPDATE numbering.numbers SET state = 'AVAILABLE', tenant_id = NULL",
+        "DELETE FROM numbering.leases",
+        "INSERT INTO numbering.numbers (identifier, identity_key, kind) VALUES ('905', '905', 'SHORT_CODE')",
+        "UPDATE numbering.leases SET term_end = now() + interval '10 years'",
+        "INSERT INTO numbering.audit_log (actor, action) VALUES ('intruder', 'forged')",
+        "SELECT count(*) FROM numbering.tenant_pools",
+        "CREATE TABLE numbering.planted (x int)",
+    ] {
+        let e = sqlx::query(write)
+            .execute(hot.pool())
+            .await
+            .expect_err(write);
+        let code = e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .map(|c| c.into_owned());
+        assert_eq!(code.as_deref(), Some("42501"), "{write}: {e}");
+    }
+    // numbering_app is a member (so its logins may open the hot path's
+    // pool) yet, unscoped, still sees no row: tenant RLS binds it as before
+    let seen: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM numbering.numbers) + (SELECT count(*) FROM numbering.leases)",
+    )
+    .fetch_one(&db.app)
+    .await
+    .unwrap();
+    assert_eq!(seen, 0);
+    let snapshot = hot
+        .snapshot(&ids[0])
+        .await
+        .unwrap()
+        .expect("visible to the hot path");
+    assert_eq!(snapshot.state, NumberState::Assigned);
 }

@@ -100,6 +100,11 @@ async fn a_non_superuser_owner_migrates_and_the_service_reads_and_writes_under_r
         validation::validate(Some(&snapshot), &acme, chrono::Utc::now()).reason,
         ValidationReason::Ok
     );
+    // the hot path's own read-only pool: the same login switches to numbering_hot_path
+    let hot = numbering_store::SnapshotReader::connect_like(&pool, 1)
+        .await
+        .expect("a member of numbering_app may act as numbering_hot_path");
+    assert_eq!(hot.snapshot(&first).await.unwrap(), Some(snapshot.clone()));
     let lookup = store.lookup(&first).await.unwrap().expect("lookup sees it");
     assert_eq!(
         (lookup.operator_name.as_deref(), lookup.mnc.as_deref()),

@@ -13,7 +13,7 @@ use numbering::{
     serve::{self, AppState, Extras, GrpcTls},
 };
 use numbering_proto::numbering::v1::numbering_service_client::NumberingServiceClient;
-use numbering_store::Store;
+use numbering_store::{SnapshotReader, Store};
 use numbering_validate_lease::{DynamoTier, LeaseReader, TierConfig, Validator, dynamo};
 use tokio::sync::oneshot;
 
@@ -123,6 +123,10 @@ impl Drop for TestMoto {
     }
 }
 
+/// Size of a [`TestHost`]'s read-only hot-path pool (the default of
+/// `NUMBERING_HOT_PATH_DB_MAX_CONNECTIONS`).
+pub const HOT_PATH_CONNECTIONS: u32 = 8;
+
 /// The host's HTTP + gRPC server, in-process on a free port.
 pub struct TestHost {
     pub addr: SocketAddr,
@@ -144,7 +148,10 @@ impl TestHost {
     pub async fn start(store: Store, setup: HostSetup) -> Self {
         // the recorder first: the hot path registers its metric handles once
         let metrics = numbering::telemetry::metrics();
-        let reader = LeaseReader::new(store.clone(), setup.dynamo, setup.tiers);
+        let snapshots = SnapshotReader::connect_like(store.pool(), HOT_PATH_CONNECTIONS)
+            .await
+            .expect("the hot path's read-only pool");
+        let reader = LeaseReader::new(store.clone(), snapshots, setup.dynamo, setup.tiers);
         let state = AppState {
             store,
             metrics,

@@ -2,8 +2,7 @@
 //! need a process that stays up: ECS / a container, not a Lambda).
 
 use numbering_event_consumer::{ConsumerConfig, EventConsumer};
-use numbering_store::policy_from_env;
-use numbering_store::{PoolConfig, Store, connect};
+use numbering_store::{PoolConfig, Store, connect, policy_from_env};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -3,8 +3,7 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use numbering_import::{Importer, Limits, s3::S3Trigger};
-use numbering_store::policy_from_env;
-use numbering_store::{PoolConfig, Store, connect};
+use numbering_store::{PoolConfig, Store, connect, policy_from_env};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

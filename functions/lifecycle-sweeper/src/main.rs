@@ -6,8 +6,7 @@ use std::{sync::Arc, time::Duration};
 use lambda_runtime::{LambdaEvent, service_fn};
 use numbering_clients::{GrpcBilling, channel};
 use numbering_lifecycle_sweeper::{Sweeper, SweeperConfig};
-use numbering_store::policy_from_env;
-use numbering_store::{PoolConfig, Store, connect};
+use numbering_store::{PoolConfig, Store, connect, policy_from_env};
 use serde_json::{Value, json};
 
 #[tokio::main]

@@ -1,8 +1,7 @@
 //! AWS Lambda entry point: the portal router behind `lambda_http`.
 
 use numbering_http_edge::{ApiState, Edge, RateLimiter, Verifier, openapi, with_fallbacks};
-use numbering_store::policy_from_env;
-use numbering_store::{PoolConfig, Store, connect};
+use numbering_store::{PoolConfig, Store, connect, policy_from_env};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -12,8 +12,10 @@
 //!   publishes the invalidation; every instance drops its entry on receipt
 //!   (milliseconds), so the next read sees the new state;
 //! - bus down: an in-process entry lives at most `local_ttl` (2 s by
-//!   default) and a DynamoDB item at most its validity (30 s by default)
-//!   unless the relay has already projected the newer version.
+//!   default) after it was fetched (a key in steady use is refetched in the
+//!   background after half of that, so it rarely expires under its callers)
+//!   and a DynamoDB item at most its validity (30 s by default) unless the
+//!   relay has already projected the newer version.
 
 pub mod dynamo;
 pub mod grpc;

@@ -20,6 +20,23 @@ impl Cached {
     }
 }
 
+/// A cached answer and when it was fetched from a lower tier.
+#[derive(Clone)]
+struct Entry {
+    value: Cached,
+    fetched: Instant,
+}
+
+/// What [`LocalCache::get`] found.
+pub struct Hit {
+    pub value: Cached,
+    /// Past half its lifetime: the caller should refresh it in the
+    /// background, so that a key in steady use never expires under its
+    /// callers (which would send all of them to the lower tiers at once).
+    pub refresh_due: bool,
+}
+
+#[derive(Clone, Copy)]
 struct TtlPolicy {
     positive: Duration,
     negative: Duration,
@@ -35,57 +52,109 @@ impl TtlPolicy {
     }
 }
 
-impl Expiry<String, Cached> for TtlPolicy {
-    fn expire_after_create(&self, _: &String, value: &Cached, _: Instant) -> Option<Duration> {
-        Some(self.ttl(value))
+impl Expiry<String, Entry> for TtlPolicy {
+    fn expire_after_create(&self, _: &String, entry: &Entry, _: Instant) -> Option<Duration> {
+        Some(self.ttl(&entry.value))
     }
     fn expire_after_update(
         &self,
         _: &String,
-        value: &Cached,
+        entry: &Entry,
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(self.ttl(value))
+        Some(self.ttl(&entry.value))
     }
 }
 
 /// Bounded in-process cache keyed by identity key. Entries live `positive`
-/// (or `negative` for "not in inventory"); that TTL bounds staleness when
-/// the invalidation bus is down.
+/// (or `negative` for "not in inventory") after they were fetched; that TTL
+/// bounds staleness when the invalidation bus is down (a refresh replaces
+/// an entry with a newly fetched one, it never extends an old one).
 #[derive(Clone)]
 pub struct LocalCache {
-    inner: Cache<String, Cached>,
+    inner: Cache<String, Entry>,
+    policy: TtlPolicy,
+    /// Bumped by every invalidation: a fill that started before one must
+    /// not store what it read (it may be the very state just invalidated).
+    invalidations: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl LocalCache {
     pub fn new(capacity: u64, positive: Duration, negative: Duration) -> Self {
+        let policy = TtlPolicy { positive, negative };
         let inner = Cache::builder()
             .max_capacity(capacity)
-            .expire_after(TtlPolicy { positive, negative })
+            .expire_after(policy)
             .build();
-        Self { inner }
+        Self {
+            inner,
+            policy,
+            invalidations: Default::default(),
+        }
     }
 
-    pub fn get(&self, key: &str) -> Option<Cached> {
-        self.inner.get(key)
+    /// Where invalidations stand: take it before reading a lower tier and
+    /// hand it to [`LocalCache::fill`].
+    pub fn generation(&self) -> u64 {
+        self.invalidations
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Stores `value` unless a newer version is already cached.
+    pub fn get(&self, key: &str) -> Option<Hit> {
+        let entry = self.inner.get(key)?;
+        let refresh_due = entry.fetched.elapsed() >= self.policy.ttl(&entry.value) / 2;
+        Some(Hit {
+            value: entry.value,
+            refresh_due,
+        })
+    }
+
+    /// Stores `value`, fetched just now, unless a newer version is already
+    /// cached.
     pub fn put_forward(&self, key: &str, value: Cached) {
+        let entry = Entry {
+            value,
+            fetched: Instant::now(),
+        };
         self.inner
             .entry(key.to_owned())
             .and_compute_with(|existing| match existing {
-                Some(e) if e.value().version > value.version => Op::Nop,
-                _ => Op::Put(value),
+                Some(e) if e.value().value.version > entry.value.version => Op::Nop,
+                _ => Op::Put(entry),
+            });
+    }
+
+    /// As [`LocalCache::put_forward`], for a value read from a lower tier
+    /// since `generation`: dropped if an invalidation came in meanwhile.
+    /// Checked under the key's lock, which [`LocalCache::invalidate`] takes
+    /// too, so the fill lands either before the invalidation (and is
+    /// removed by it) or sees it.
+    pub fn fill(&self, key: &str, value: Cached, generation: u64) {
+        let entry = Entry {
+            value,
+            fetched: Instant::now(),
+        };
+        self.inner
+            .entry(key.to_owned())
+            .and_compute_with(|existing| match existing {
+                _ if self.generation() != generation => Op::Nop,
+                Some(e) if e.value().value.version > entry.value.version => Op::Nop,
+                _ => Op::Put(entry),
             });
     }
 
     pub fn invalidate(&self, key: &str) {
-        self.inner.invalidate(key);
+        self.inner.entry(key.to_owned()).and_compute_with(|_| {
+            self.invalidations
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            Op::Remove
+        });
     }
 
     pub fn clear(&self) {
+        self.invalidations
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.inner.invalidate_all();
     }
 }
@@ -111,9 +180,9 @@ mod tests {
         let c = LocalCache::new(100, Duration::from_secs(60), Duration::from_secs(1));
         c.put_forward("k", at(5));
         c.put_forward("k", at(4));
-        assert_eq!(c.get("k").unwrap().version, 5);
+        assert_eq!(c.get("k").unwrap().value.version, 5);
         c.put_forward("k", at(6));
-        assert_eq!(c.get("k").unwrap().version, 6);
+        assert_eq!(c.get("k").unwrap().value.version, 6);
     }
 
     #[test]
@@ -124,5 +193,30 @@ mod tests {
         std::thread::sleep(Duration::from_millis(120));
         assert!(c.get("unknown").is_none());
         assert!(c.get("known").is_some());
+    }
+
+    #[test]
+    fn a_fill_that_started_before_an_invalidation_is_dropped() {
+        let c = LocalCache::new(100, Duration::from_secs(60), Duration::from_secs(1));
+        c.put_forward("k", at(5));
+        let before = c.generation();
+        c.invalidate("k");
+        c.fill("k", at(5), before);
+        assert!(c.get("k").is_none(), "the invalidated state came back");
+        c.fill("k", at(6), c.generation());
+        assert_eq!(c.get("k").unwrap().value.version, 6);
+    }
+
+    #[test]
+    fn an_entry_past_half_its_lifetime_is_due_for_refresh_and_a_refetch_restarts_it() {
+        let c = LocalCache::new(100, Duration::from_millis(200), Duration::from_millis(200));
+        c.put_forward("k", at(1));
+        assert!(!c.get("k").unwrap().refresh_due);
+        std::thread::sleep(Duration::from_millis(120));
+        assert!(c.get("k").unwrap().refresh_due);
+        c.put_forward("k", at(1));
+        assert!(!c.get("k").unwrap().refresh_due);
+        std::thread::sleep(Duration::from_millis(120));
+        assert!(c.get("k").is_some(), "the refetch started a new lifetime");
     }
 }

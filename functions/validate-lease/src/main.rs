@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use numbering_store::policy_from_env;
-use numbering_store::{PoolConfig, Store, connect};
+use numbering_store::{PoolConfig, SnapshotReader, Store, connect, policy_from_env};
 use numbering_validate_lease::{DynamoTier, LeaseReader, TierConfig, Validator, dynamo, router};
 
 #[tokio::main]
@@ -15,6 +14,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         .ok()
         .filter(|r| !r.is_empty());
     let store = Store::new(connect(&config).await?, policy_from_env()?);
+    let snapshots = SnapshotReader::connect_like(store.pool(), 2).await?;
     let tiers = TierConfig::default();
     let dynamo = match std::env::var("NUMBERING_LEASE_CACHE_TABLE") {
         Ok(table) => {
@@ -24,7 +24,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         Err(_) => None,
     };
     lambda_http::run(router(Validator::new(LeaseReader::new(
-        store, dynamo, tiers,
+        store, snapshots, dynamo, tiers,
     ))))
     .await
 }

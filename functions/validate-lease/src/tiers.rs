@@ -12,7 +12,7 @@ use std::{
 
 use chrono::Utc;
 use numbering_shared::{Identifier, NumberSnapshot};
-use numbering_store::{Lookup, Store};
+use numbering_store::{Lookup, SnapshotReader, Store};
 
 use crate::{
     dynamo::DynamoTier,
@@ -123,15 +123,25 @@ struct Inner {
     local: Option<LocalCache>,
     lookups: moka::sync::Cache<String, Option<Lookup>>,
     dynamo: Option<DynamoTier>,
+    /// Lookups and relay projections (the application pool).
     store: Store,
+    /// The Postgres tier of ValidateLease (its own read-only pool).
+    snapshots: SnapshotReader,
     config: TierConfig,
+    /// Identity keys being refreshed in the background right now.
+    refreshing: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Unix millis until which DynamoDB is skipped (it just failed).
     dynamo_down_until: AtomicI64,
     epoch: Instant,
 }
 
 impl LeaseReader {
-    pub fn new(store: Store, dynamo: Option<DynamoTier>, config: TierConfig) -> Self {
+    pub fn new(
+        store: Store,
+        snapshots: SnapshotReader,
+        dynamo: Option<DynamoTier>,
+        config: TierConfig,
+    ) -> Self {
         let local = (config.local_capacity > 0)
             .then(|| LocalCache::new(config.local_capacity, config.local_ttl, config.negative_ttl));
         let lookups = moka::sync::Cache::builder()
@@ -145,7 +155,9 @@ impl LeaseReader {
                 lookups,
                 dynamo,
                 store,
+                snapshots,
                 config,
+                refreshing: Default::default(),
                 dynamo_down_until: AtomicI64::new(0),
                 epoch: Instant::now(),
             }),
@@ -170,16 +182,46 @@ impl LeaseReader {
         let started = Instant::now();
         if let Some(hit) = i.local.as_ref().and_then(|l| l.get(&key)) {
             i.metrics.observe("local", "hit", started);
-            return Ok(hit.snapshot);
+            if hit.refresh_due {
+                self.refresh(identifier, key);
+            }
+            return Ok(hit.value.snapshot);
         }
         i.metrics.observe("local", "miss", started);
+        self.fetch(identifier, key).await
+    }
+
+    /// Refetches `identifier` from the lower tiers in the background (one
+    /// refresh per key at a time), so that a key in steady use is replaced
+    /// before it expires instead of sending every caller to the lower tiers
+    /// at the moment it does.
+    fn refresh(&self, identifier: &Identifier, key: String) {
+        if !self.inner.refreshing.lock().unwrap().insert(key.clone()) {
+            return;
+        }
+        let (reader, identifier) = (self.clone(), identifier.clone());
+        tokio::spawn(async move {
+            // a failure leaves the entry to expire: the next caller misses
+            let _ = reader.fetch(&identifier, key.clone()).await;
+            reader.inner.refreshing.lock().unwrap().remove(&key);
+        });
+    }
+
+    /// DynamoDB, then Postgres (which fills both caches back).
+    async fn fetch(
+        &self,
+        identifier: &Identifier,
+        key: String,
+    ) -> Result<Option<NumberSnapshot>, Unavailable> {
+        let i = &self.inner;
+        let generation = i.local.as_ref().map_or(0, LocalCache::generation);
         if let Some(dynamo) = i.dynamo.as_ref().filter(|_| self.dynamo_usable()) {
             let started = Instant::now();
             match tokio::time::timeout(i.config.dynamo_deadline, dynamo.get(&key)).await {
                 Ok(Ok(Some(hit))) => {
                     i.metrics.observe("dynamodb", "hit", started);
                     if let Some(local) = &i.local {
-                        local.put_forward(&key, hit.clone());
+                        local.fill(&key, hit.clone(), generation);
                     }
                     return Ok(hit.snapshot);
                 }
@@ -198,12 +240,14 @@ impl LeaseReader {
             i.metrics.fallbacks.increment(1);
         }
         let started = Instant::now();
-        match tokio::time::timeout(i.config.postgres_deadline, i.store.snapshot(identifier)).await {
+        match tokio::time::timeout(i.config.postgres_deadline, i.snapshots.snapshot(identifier))
+            .await
+        {
             Ok(Ok(snapshot)) => {
                 i.metrics.observe("postgres", "hit", started);
                 let cached = Cached::from_snapshot(snapshot);
                 if let Some(local) = &i.local {
-                    local.put_forward(&key, cached.clone());
+                    local.fill(&key, cached.clone(), generation);
                 }
                 if let (Some(dynamo), Some(_)) = (&i.dynamo, &cached.snapshot) {
                     if self.dynamo_usable() {
@@ -320,11 +364,6 @@ impl Validator {
             verdicts: Arc::new(verdicts),
             duration,
         }
-    }
-
-    /// A validator reading Postgres only (no cache tiers configured).
-    pub fn postgres_only(store: Store) -> Self {
-        Self::new(LeaseReader::new(store, None, TierConfig::default()))
     }
 
     pub fn reader(&self) -> &LeaseReader {

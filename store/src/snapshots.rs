@@ -1,0 +1,108 @@
+//! The hot path's Postgres tier: what ValidateLease needs to know about one
+//! identifier, read through a pool of its own as the read-only role
+//! `numbering_hot_path` (migration 20261128100000).
+//!
+//! The application role may not read across tenants without a scope, so
+//! [`Store::snapshot`](crate::Store::snapshot) goes through a SECURITY
+//! DEFINER plpgsql function. The hot path instead reads as a role that sees
+//! every row of `numbers` and `leases` and can write nothing: a plain
+//! prepared SELECT, one round trip, its plan cached per connection.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use numbering_shared::{Identifier, LeaseId, NumberSnapshot, NumberState, lifecycle};
+use sqlx::{Executor, PgPool, postgres::PgPoolOptions};
+
+use crate::{LifecycleError, model};
+
+/// The role every connection of the hot path's pool switches to.
+pub const HOT_PATH_ROLE: &str = "numbering_hot_path";
+
+/// state, holder, reservation expiry, version, current lease, its term end,
+/// and the database's clock (a lapsed reservation reads as AVAILABLE).
+pub(crate) type SnapshotRow = (
+    String,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    i64,
+    Option<uuid::Uuid>,
+    Option<DateTime<Utc>>,
+    DateTime<Utc>,
+);
+
+pub(crate) fn into_snapshot(row: SnapshotRow) -> Result<NumberSnapshot, LifecycleError> {
+    let (state, tenant_id, reserved_until, version, lease_id, lease_expires_at, now) = row;
+    let state: NumberState = model::parse("number state", &state)?;
+    Ok(NumberSnapshot {
+        state: lifecycle::effective_state(state, reserved_until, now),
+        tenant_id: tenant_id.as_deref().map(model::tenant).transpose()?,
+        lease_id: lease_id.map(LeaseId::from_uuid),
+        lease_expires_at,
+        reserved_until,
+        version,
+    })
+}
+
+/// Read-only lease snapshots for the hot path, on their own pool.
+#[derive(Clone)]
+pub struct SnapshotReader {
+    pool: PgPool,
+}
+
+impl SnapshotReader {
+    /// Opens `max_connections` connections with the login (URL, statement
+    /// timeout) of `app`, each switched to [`HOT_PATH_ROLE`]. A separate
+    /// pool, so the hot path never queues behind lifecycle transactions.
+    /// Connects once before returning: a login that may not switch to the
+    /// role fails here, at start-up, not on the first message.
+    pub async fn connect_like(app: &PgPool, max_connections: u32) -> Result<Self, sqlx::Error> {
+        let options = app
+            .connect_options()
+            .as_ref()
+            .clone()
+            .application_name("numbering-hot-path");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            // as the application pool: no ping per checkout (a round trip
+            // per message); a dead connection fails its statement, the hot
+            // path answers UNAVAILABLE and the pool drops it
+            .test_before_acquire(false)
+            .idle_timeout(Duration::from_secs(300))
+            .max_lifetime(Duration::from_secs(1800))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(format!("SET ROLE {HOT_PATH_ROLE}").as_str())
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, as [`HOT_PATH_ROLE`] (benchmarks and tests).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// What ValidateLease needs to know about `identifier` (`None`: not in
+    /// inventory): state, holder, current lease and row version.
+    pub async fn snapshot(
+        &self,
+        identifier: &Identifier,
+    ) -> Result<Option<NumberSnapshot>, LifecycleError> {
+        let row: Option<SnapshotRow> = sqlx::query_as(
+            "SELECT n.state::text, n.tenant_id, n.reserved_until, n.version, l.id, l.term_end, now() \
+             FROM numbering.numbers n \
+             LEFT JOIN numbering.leases l ON l.number_id = n.id AND l.status IN ('ACTIVE', 'SUSPENDED') \
+             WHERE n.identity_key = $1 AND n.state <> 'RETIRED'",
+        )
+        .bind(identifier.key())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(into_snapshot).transpose()
+    }
+}
