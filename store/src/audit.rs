@@ -12,10 +12,14 @@
 //! [`entry_digest`]). Verification recomputes every link and reports the
 //! first position that does not hold.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+
+mod streaming;
 
 /// The `prev_hash` of the first link.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -44,73 +48,45 @@ pub(crate) const ENTRY_COLUMNS: &str = "a.id, a.txid::text AS txid, a.occurred_a
 /// SHA-256 of the entry's fields, each length-prefixed (u32 big-endian;
 /// `u32::MAX` marks an absent field), in column order.
 pub fn entry_digest(e: &AuditEntry) -> [u8; 32] {
-    EntryFields {
-        id: e.id,
-        txid: &e.txid,
-        occurred_at_us: e.occurred_at.timestamp_micros(),
-        actor: &e.actor,
-        action: &e.action,
-        tenant_id: e.tenant_id.as_deref(),
-        subject: e.subject.as_deref(),
-        before: e.before.as_deref(),
-        after: e.after.as_deref(),
-        request_id: e.request_id.as_deref(),
+    let mut h = Sha256::new();
+    digest_head(
+        &mut h,
+        e.id,
+        e.txid.as_bytes(),
+        e.occurred_at.timestamp_micros(),
+    );
+    for field in [
+        Some(&e.actor),
+        Some(&e.action),
+        e.tenant_id.as_ref(),
+        e.subject.as_ref(),
+        e.before.as_ref(),
+        e.after.as_ref(),
+        e.request_id.as_ref(),
+    ] {
+        digest_field(&mut h, field.map(String::as_bytes));
     }
-    .digest()
+    h.finalize().into()
 }
 
-/// An entry's hashed fields, borrowed (verification hashes rows in place).
-struct EntryFields<'a> {
-    id: i64,
-    txid: &'a str,
-    occurred_at_us: i64,
-    actor: &'a str,
-    action: &'a str,
-    tenant_id: Option<&'a str>,
-    subject: Option<&'a str>,
-    before: Option<&'a str>,
-    after: Option<&'a str>,
-    request_id: Option<&'a str>,
+/// Hashes the entry's first three fields: id, txid (its decimal text) and
+/// `occurred_at` (microseconds since the Unix epoch).
+fn digest_head(h: &mut Sha256, id: i64, txid: &[u8], occurred_at_us: i64) {
+    digest_field(h, Some(&id.to_be_bytes()));
+    digest_field(h, Some(txid));
+    digest_field(h, Some(&occurred_at_us.to_be_bytes()));
 }
 
-impl<'a> EntryFields<'a> {
-    /// Reads the [`ENTRY_COLUMNS`] of `row`, in order, without copying.
-    fn from_row(row: &'a sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
-        use sqlx::Row;
-        Ok(Self {
-            id: row.try_get(0)?,
-            txid: row.try_get(1)?,
-            occurred_at_us: row.try_get::<DateTime<Utc>, _>(2)?.timestamp_micros(),
-            actor: row.try_get(3)?,
-            action: row.try_get(4)?,
-            tenant_id: row.try_get(5)?,
-            subject: row.try_get(6)?,
-            before: row.try_get(7)?,
-            after: row.try_get(8)?,
-            request_id: row.try_get(9)?,
-        })
-    }
-
-    fn digest(&self) -> [u8; 32] {
-        let mut h = Sha256::new();
-        let mut field = |v: Option<&[u8]>| match v {
-            Some(b) => {
-                h.update((b.len() as u32).to_be_bytes());
-                h.update(b);
-            }
-            None => h.update(u32::MAX.to_be_bytes()),
-        };
-        field(Some(&self.id.to_be_bytes()));
-        field(Some(self.txid.as_bytes()));
-        field(Some(&self.occurred_at_us.to_be_bytes()));
-        field(Some(self.actor.as_bytes()));
-        field(Some(self.action.as_bytes()));
-        field(self.tenant_id.map(str::as_bytes));
-        field(self.subject.map(str::as_bytes));
-        field(self.before.map(str::as_bytes));
-        field(self.after.map(str::as_bytes));
-        field(self.request_id.map(str::as_bytes));
-        h.finalize().into()
+/// Hashes one field: its length (u32 big-endian) and bytes, or `u32::MAX`
+/// when absent — the framing binary `COPY` uses too (length -1 for NULL),
+/// which lets verification hash most of an entry as it arrives.
+fn digest_field(h: &mut Sha256, v: Option<&[u8]>) {
+    match v {
+        Some(b) => {
+            h.update((b.len() as u32).to_be_bytes());
+            h.update(b);
+        }
+        None => h.update(u32::MAX.to_be_bytes()),
     }
 }
 
@@ -353,8 +329,8 @@ pub async fn archived_ranges(pool: &PgPool) -> Result<Vec<ArchivedRange>, sqlx::
 /// before and at its end); the archived links must add up to the archives'
 /// entry counts.
 pub async fn verify(pool: &PgPool) -> Result<VerifyReport, sqlx::Error> {
-    let archives = archived_ranges(pool).await?;
-    let report = match verify_streaming(pool, &archives).await? {
+    let archives: Arc<[ArchivedRange]> = archived_ranges(pool).await?.into();
+    let report = match streaming::verify_streaming(pool, archives.clone()).await? {
         Some(report) => report,
         None => {
             tracing::debug!("the chain does not zip: walking it exactly to find the break");
@@ -387,239 +363,11 @@ fn archive_mismatch<'a>(
     })
 }
 
-/// How many stretches of the chain the fast path verifies at once.
-const STRETCHES: i64 = 4;
-
 /// The fast path of [`verify`] alone: `Some` when it proves the chain
 /// intact, `None` when anything does not match (then [`verify`] walks the
 /// chain exactly for the position). For tests and benchmarks.
 pub async fn verify_fast_path(pool: &PgPool) -> Result<Option<VerifyReport>, sqlx::Error> {
-    let archives = archived_ranges(pool).await?;
-    verify_streaming(pool, &archives).await
-}
-
-/// The fast path: the chain is cut into [`STRETCHES`] stretches by `seq`,
-/// verified concurrently. In each, the links (in `seq` order) and the
-/// entries of the same sealing-order range (`(txid, id)`) are read as two
-/// index-ordered streams and zipped, each row hashed in place: no join, no
-/// sort, no per-row allocation. Stretches must then join up: each one's
-/// first `prev_hash` is the previous one's last hash, and their orders
-/// follow. Checks everything [`verify_exact`] checks, but only proves an
-/// intact chain: on the first thing that does not match it returns `None`
-/// and the caller walks the chain exactly for the position and the kind.
-/// The links are read first, so entries committed since are simply pending
-/// after the head.
-async fn verify_streaming(
-    pool: &PgPool,
-    archives: &[ArchivedRange],
-) -> Result<Option<VerifyReport>, sqlx::Error> {
-    let last: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM numbering.audit_chain")
-        .fetch_one(pool)
-        .await?;
-    let last = last.unwrap_or(0);
-    // stretch k covers links [starts[k], starts[k + 1]) and the entries from
-    // its first link's order up to the next stretch's first link's order
-    let mut starts: Vec<i64> = (0..STRETCHES)
-        .map(|k| 1 + k * last / STRETCHES)
-        .filter(|s| *s <= last)
-        .collect();
-    starts.dedup();
-    let bounds: Vec<(i64, String, i64)> = sqlx::query_as(
-        "SELECT seq, entry_txid::text, entry_id FROM numbering.audit_chain WHERE seq = ANY($1) ORDER BY seq",
-    )
-    .bind(&starts)
-    .fetch_all(pool)
-    .await?;
-    if bounds.len() != starts.len() {
-        return Ok(None); // a link is missing at a cut
-    }
-    let stretches = (0..bounds.len()).map(|k| {
-        // the first stretch takes every entry before its first link too
-        let from = match k {
-            0 => Some((1, "0".to_owned(), 0)),
-            _ => bounds.get(k).cloned(),
-        };
-        let to = bounds.get(k + 1).cloned();
-        zip_stretch(pool, archives, from, to)
-    });
-    let mut results = Vec::new();
-    for r in futures_util::future::try_join_all(stretches).await? {
-        let Some(r) = r else { return Ok(None) };
-        results.push(r);
-    }
-    if results.is_empty() {
-        // an empty chain: every entry is pending
-        return match zip_stretch(pool, archives, None, None).await? {
-            Some(r) => Ok(Some(r.into_report(0, 0))),
-            None => Ok(None),
-        };
-    }
-    let mut prev_end: Option<([u8; 32], (u64, i64))> = None;
-    for r in &results {
-        let joins = match prev_end {
-            None => r.first_prev == GENESIS,
-            Some((hash, order)) => hash == r.first_prev && r.first_order.is_some_and(|f| f > order),
-        };
-        if !joins {
-            return Ok(None);
-        }
-        prev_end = r.head.as_ref().map(|h| h.hash).zip(r.last_order);
-    }
-    let checked = results.iter().map(|r| r.checked).sum();
-    let archived: u64 = results.iter().map(|r| r.archived).sum();
-    let expected_archived: i64 = archives.iter().map(|a| a.entry_count).sum();
-    if archived as i64 != expected_archived {
-        return Ok(None);
-    }
-    let Some(last) = results.pop() else {
-        return Ok(None);
-    };
-    Ok(Some(last.into_report(checked, archived)))
-}
-
-/// What one verified stretch found.
-struct Stretch {
-    first_prev: [u8; 32],
-    first_order: Option<(u64, i64)>,
-    last_order: Option<(u64, i64)>,
-    head: Option<ChainHead>,
-    checked: u64,
-    archived: u64,
-    pending: i64,
-}
-
-impl Stretch {
-    fn into_report(self, checked: u64, archived: u64) -> VerifyReport {
-        VerifyReport {
-            checked,
-            archived,
-            head: self.head,
-            first_break: None,
-            pending: self.pending,
-        }
-    }
-}
-
-/// Zips the links from `from` (a link's seq, txid and entry id; `None`: the
-/// start) up to `to` (excluded; `None`: the end) with the entries of the
-/// same order range. `None` when anything does not match. Entries left over
-/// in the last stretch are pending; anywhere else they are a break.
-async fn zip_stretch(
-    pool: &PgPool,
-    archives: &[ArchivedRange],
-    from: Option<(i64, String, i64)>,
-    to: Option<(i64, String, i64)>,
-) -> Result<Option<Stretch>, sqlx::Error> {
-    use sqlx::Row;
-    let (from_seq, from_txid, from_id) = from.unwrap_or((1, "0".into(), 0));
-    let (to_seq, to_txid, to_id) = match &to {
-        Some((s, t, i)) => (*s, Some(t.clone()), *i),
-        None => (i64::MAX, None, i64::MAX),
-    };
-    let mut links = sqlx::query(
-        "SELECT seq, entry_id, entry_txid::text, prev_hash, hash FROM numbering.audit_chain \
-         WHERE seq >= $1 AND seq < $2 ORDER BY seq",
-    )
-    .bind(from_seq)
-    .bind(to_seq)
-    .fetch(pool);
-    let first_link = links.try_next().await?;
-    let entries_sql = format!(
-        "SELECT {ENTRY_COLUMNS} FROM numbering.audit_log a \
-         WHERE (a.txid, a.id) >= ($1::text::xid8, $2) \
-           AND ($3::text IS NULL OR (a.txid, a.id) < ($3::text::xid8, $4)) \
-         ORDER BY a.txid, a.id"
-    );
-    let mut entries = sqlx::query(&entries_sql)
-        .bind(&from_txid)
-        .bind(from_id)
-        .bind(&to_txid)
-        .bind(to_id)
-        .fetch(pool);
-    let mut next_entry = entries.try_next().await?;
-    let mut link = first_link;
-    let mut first_prev = None;
-    let mut prev = GENESIS;
-    let mut expected_seq = from_seq;
-    let mut first_order = None;
-    let mut last_order: Option<(u64, i64)> = None;
-    let (mut checked, mut archived) = (0u64, 0u64);
-    let mut head = None;
-    while let Some(l) = link {
-        let seq: i64 = l.try_get(0)?;
-        let entry_id: i64 = l.try_get(1)?;
-        let entry_txid: &str = l.try_get(2)?;
-        let Ok(prev_hash) = <[u8; 32]>::try_from(l.try_get::<&[u8], _>(3)?) else {
-            return Ok(None);
-        };
-        let Ok(stored) = <[u8; 32]>::try_from(l.try_get::<&[u8], _>(4)?) else {
-            return Ok(None);
-        };
-        let Ok(txid) = entry_txid.parse::<u64>() else {
-            return Ok(None);
-        };
-        if first_prev.is_none() {
-            first_prev = Some(prev_hash);
-            prev = prev_hash;
-        }
-        let order = (txid, entry_id);
-        if seq != expected_seq
-            || prev_hash != prev
-            || last_order.is_some_and(|last| order <= last)
-            || archive_mismatch(archives, seq, &prev, &stored).is_some()
-        {
-            return Ok(None);
-        }
-        let is_next = match &next_entry {
-            Some(row) => row.try_get::<i64, _>(0)? == entry_id,
-            None => false,
-        };
-        if is_next {
-            if let Some(row) = &next_entry {
-                let e = EntryFields::from_row(row)?;
-                if e.txid != entry_txid || link_hash(&prev, seq, &e.digest()) != stored {
-                    return Ok(None);
-                }
-            }
-            checked += 1;
-            next_entry = entries.try_next().await?;
-        } else if in_archive(archives, seq) {
-            archived += 1;
-        } else {
-            return Ok(None);
-        }
-        first_order.get_or_insert(order);
-        last_order = Some(order);
-        prev = stored;
-        expected_seq += 1;
-        head = Some(ChainHead { seq, hash: stored });
-        link = links.try_next().await?;
-    }
-    if to.is_some() && expected_seq != to_seq {
-        return Ok(None); // the stretch ended before the next one starts
-    }
-    // what is left is pending, and must all come after the sealed head
-    let mut pending = 0i64;
-    if let Some(row) = &next_entry {
-        let txid: &str = row.try_get(1)?;
-        let first_unsealed = (txid.parse::<u64>().unwrap_or(0), row.try_get::<i64, _>(0)?);
-        if to.is_some() || last_order.is_some_and(|last| first_unsealed <= last) {
-            return Ok(None);
-        }
-        pending = 1;
-        while entries.try_next().await?.is_some() {
-            pending += 1;
-        }
-    }
-    Ok(Some(Stretch {
-        first_prev: first_prev.unwrap_or(GENESIS),
-        first_order,
-        last_order,
-        head,
-        checked,
-        archived,
-        pending,
-    }))
+    streaming::verify_streaming(pool, archived_ranges(pool).await?.into()).await
 }
 
 /// The exact walk: links joined to their entries, in `seq` order, stopping

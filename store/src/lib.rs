@@ -12,6 +12,7 @@ pub mod admin;
 pub mod audit;
 pub mod audit_jobs;
 mod automation;
+mod copy_binary;
 mod error;
 mod housekeeping;
 pub mod idempotency;

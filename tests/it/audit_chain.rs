@@ -354,3 +354,87 @@ async fn the_fast_path_proves_an_intact_chain_over_nulls_unicode_and_json() {
     let report = audit::verify(&db.app).await.unwrap();
     assert_eq!(report.first_break.map(|b| b.position), Some(15));
 }
+
+/// Tampering with the links themselves: the fast path never vouches for
+/// such a chain, and the exact walk names the position.
+#[tokio::test]
+async fn the_fast_path_proves_no_chain_whose_links_were_forged() {
+    let cases = [
+        // a link that no longer continues its predecessor
+        (
+            "UPDATE numbering.audit_chain SET prev_hash = hash WHERE entry_id = $1",
+            5,
+        ),
+        // a link whose stored hash was replaced
+        (
+            "UPDATE numbering.audit_chain SET hash = sha256(hash) WHERE entry_id = $1",
+            7,
+        ),
+        // a link that names another transaction than its entry's
+        (
+            "UPDATE numbering.audit_chain SET entry_txid = ((entry_txid::text)::bigint + 1)::text::xid8 \
+             WHERE entry_id = $1",
+            9,
+        ),
+    ];
+    for (sql, position) in cases {
+        let db = chain_of_fourteen().await;
+        let victim = entry_at(&db, position).await;
+        tamper(&db, sql, &[victim]).await;
+        assert!(
+            audit::verify_fast_path(&db.app).await.unwrap().is_none(),
+            "{sql}"
+        );
+        let report = audit::verify(&db.app).await.unwrap();
+        assert_eq!(
+            report.first_break.map(|b| b.position),
+            Some(position),
+            "{sql}"
+        );
+    }
+}
+
+/// The fast path stops reading its COPY streams at the first mismatch; the
+/// connections it leaves mid-COPY must not go back into the pool, or the
+/// next statement on them would read the rest of the old data.
+#[tokio::test]
+async fn a_fast_path_that_stops_early_leaves_the_pool_usable() {
+    let db = TestDb::new().await;
+    sqlx::query(
+        "INSERT INTO numbering.audit_log (actor, action, subject, after) \
+         SELECT 'system:test', 'note', 'row-' || g, json_build_object('g', g, 'pad', repeat('x', 200)) \
+         FROM generate_series(1, 20000) g",
+    )
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    assert_eq!(
+        audit::seal_pending(&db.app, SEAL_TIMEOUT).await.unwrap(),
+        20000
+    );
+    let victim = entry_at(&db, 2).await;
+    tamper(
+        &db,
+        "UPDATE numbering.audit_log SET actor = 'admin:nobody' WHERE id = $1",
+        &[victim],
+    )
+    .await;
+    for _ in 0..3 {
+        assert!(audit::verify_fast_path(&db.app).await.unwrap().is_none());
+        let report = audit::verify(&db.app).await.unwrap();
+        assert_eq!(
+            report.first_break,
+            Some(audit::ChainBreak {
+                position: 2,
+                kind: BreakKind::EntryAltered { entry_id: victim }
+            })
+        );
+        for _ in 0..25 {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM numbering.audit_chain")
+                .fetch_one(&db.app)
+                .await
+                .unwrap();
+            assert_eq!(n, 20000);
+        }
+    }
+}
