@@ -1067,18 +1067,13 @@ async fn lock_pool(tx: &mut PgConnection, tenant: &TenantId) -> Result<Pool> {
         ));
     }
     let q = |v: i32| u32::try_from(v).unwrap_or(0);
-    let used = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
     Ok(Pool {
         quotas: Quotas {
             msisdn: q(row.quota_msisdn),
             short_code: q(row.quota_short_code),
             alpha: q(row.quota_alpha),
         },
-        usage: Usage {
-            msisdn: used(row.used_msisdn),
-            short_code: used(row.used_short_code),
-            alpha: used(row.used_alpha),
-        },
+        usage: usage_from_counts(row.used_msisdn, row.used_short_code, row.used_alpha),
         allowed_kinds: row.allowed_kinds,
         allowed_operators: row.allowed_operators,
         vanity_allowed: row.vanity_allowed,
@@ -1094,12 +1089,18 @@ pub(crate) async fn usage(tx: &mut PgConnection, tenant: &TenantId) -> Result<Us
             .bind(tenant.as_str())
             .fetch_one(&mut *tx)
             .await?;
+    Ok(usage_from_counts(msisdn, short_code, alpha))
+}
+
+/// `numbering.tenant_usage`'s counts per kind (a count past `u32::MAX`
+/// saturates, which every quota refuses).
+fn usage_from_counts(msisdn: i64, short_code: i64, alpha: i64) -> Usage {
     let used = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
-    Ok(Usage {
+    Usage {
         msisdn: used(msisdn),
         short_code: used(short_code),
         alpha: used(alpha),
-    })
+    }
 }
 
 async fn lock_number_by_key(tx: &mut PgConnection, key: &str) -> Result<Option<NumberRow>> {

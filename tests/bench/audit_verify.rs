@@ -14,19 +14,10 @@ use std::time::Instant;
 use numbering_store::audit;
 use numbering_tests::TestDb;
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let entries = arg("--entries", 1_000_000) as i64;
-    let runs = arg("--runs", 3);
+    let entries = numbering_tests::bench_arg("--entries", 1_000_000) as i64;
+    let runs = numbering_tests::bench_arg("--runs", 3);
 
     let db = TestDb::new().await;
     let started = Instant::now();

@@ -19,15 +19,6 @@ use numbering_export::{Exporter, Outcome, Period, signer::LocalSigner, worm::Loc
 use numbering_store::{Actor, Ctx, PoolConfig};
 use numbering_tests::TestDb;
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -45,9 +36,9 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--child") {
         return child().await;
     }
-    let numbers = arg("--numbers", 1_000_000);
-    let leased = arg("--leased", numbers * 3 / 10);
-    let changed = arg("--changed", numbers / 20);
+    let numbers = numbering_tests::bench_arg("--numbers", 1_000_000);
+    let leased = numbering_tests::bench_arg("--leased", numbers * 3 / 10);
+    let changed = numbering_tests::bench_arg("--changed", numbers / 20);
     let period = Period::previous(chrono::Utc::now());
     let (start, end) = (period.start(), period.end());
 

@@ -25,21 +25,12 @@ use numbering_tests::{
 };
 use serde_json::{Value, json};
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let clients = arg("--clients", 64);
-    let seconds = arg("--seconds", 20);
-    let stock = arg("--stock", 200_000);
-    let db_connections = arg("--db-connections", 32) as u32;
+    let clients = numbering_tests::bench_arg("--clients", 64);
+    let seconds = numbering_tests::bench_arg("--seconds", 20);
+    let stock = numbering_tests::bench_arg("--stock", 200_000);
+    let db_connections = numbering_tests::bench_arg("--db-connections", 32) as u32;
 
     let db = TestDb::new().await;
     sqlx::query(

@@ -246,11 +246,7 @@ fn counter(metrics: &str, tier: &str, outcome: &str) -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let seconds: u64 = std::env::args()
-        .skip_while(|a| a != "--seconds")
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let seconds = numbering_tests::bench_arg("--seconds", 5);
     let duration = Duration::from_secs(seconds);
     eprintln!("setting up: postgres, moto, {IDENTIFIERS} leased identifiers");
     let dir = std::env::temp_dir().join(format!("numbering-bench-{}", std::process::id()));

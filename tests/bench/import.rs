@@ -18,18 +18,9 @@ use numbering_tests::{
     system_ctx,
 };
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let rows = arg("--rows", 1_000_000).min(1_000_000);
+    let rows = numbering_tests::bench_arg("--rows", 1_000_000).min(1_000_000);
     let db = TestDb::new().await;
     // a contract covering +93791000000 … +93791999999
     sqlx::query(

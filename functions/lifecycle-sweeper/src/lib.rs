@@ -170,23 +170,11 @@ impl Sweeper {
     /// Deletes what has outlived its window, a batch at a time.
     async fn housekeeping(&self, report: &mut SweepReport) -> Result<()> {
         let batch = self.config.batch;
-        loop {
-            let n = self.store.prune_idempotency_keys(batch).await?;
-            report.idempotency_keys_pruned += n;
-            if n < batch as u64 {
-                break;
-            }
-        }
-        loop {
-            let n = self
-                .store
-                .prune_processed_events(self.config.processed_events_retention, batch)
-                .await?;
-            report.processed_events_pruned += n;
-            if n < batch as u64 {
-                break;
-            }
-        }
+        report.idempotency_keys_pruned =
+            drain(batch, || self.store.prune_idempotency_keys(batch)).await?;
+        let keep = self.config.processed_events_retention;
+        report.processed_events_pruned =
+            drain(batch, || self.store.prune_processed_events(keep, batch)).await?;
         metrics::counter!("numbering_housekeeping_pruned_total", "table" => "idempotency_keys")
             .increment(report.idempotency_keys_pruned);
         metrics::counter!("numbering_housekeeping_pruned_total", "table" => "processed_events")
@@ -237,6 +225,23 @@ impl Sweeper {
             Ok(_) => report.leases_expired += 1,
             Err(LifecycleError::NotDue(_)) => {}
             Err(e) => tracing::warn!(lease = %lease.id, error = %e, "lease expiry failed"),
+        }
+    }
+}
+
+/// Repeats `step` (which deletes up to `batch` rows) until one deletes
+/// fewer; returns the total.
+async fn drain<F, Fut>(batch: i64, mut step: F) -> Result<u64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, LifecycleError>>,
+{
+    let mut total = 0;
+    loop {
+        let n = step().await?;
+        total += n;
+        if n < batch as u64 {
+            return Ok(total);
         }
     }
 }
