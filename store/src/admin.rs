@@ -8,7 +8,7 @@
 //! appends an audit entry (`record_admin_action`) in the same transaction.
 
 use serde_json::{Value, json};
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::PgConnection;
 
 use crate::{
     LifecycleError, Store,
@@ -132,7 +132,7 @@ fn input(e: sqlx::Error) -> LifecycleError {
     e.into()
 }
 
-async fn platform(store: &Store) -> Result<Transaction<'static, Postgres>> {
+async fn platform(store: &Store) -> Result<scope::Tx> {
     Ok(scope::begin(store.pool(), Scope::Platform).await?)
 }
 

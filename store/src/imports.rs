@@ -14,13 +14,13 @@ use std::ops::Range;
 
 use numbering_shared::IdentifierKind;
 use serde_json::{Value, json};
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
     LifecycleError, Store,
     record::{Ctx, record_admin_action},
-    scope::{self, Scope},
+    scope::{self, Scope, Tx},
 };
 
 type Result<T, E = LifecycleError> = std::result::Result<T, E>;
@@ -385,7 +385,7 @@ async fn batch_where(conn: &mut PgConnection, key: BatchKey<'_>) -> Result<Optio
 }
 
 /// `COPY`s the candidate rows into the transaction's staging table.
-async fn stage(tx: &mut Transaction<'_, Postgres>, new: &NewImport<'_>) -> Result<()> {
+async fn stage(tx: &mut Tx, new: &NewImport<'_>) -> Result<()> {
     sqlx::query(
         "CREATE TEMPORARY TABLE import_rows (line integer NOT NULL, identifier text NOT NULL, \
              mcc text, mnc text, contract_ref text NOT NULL, vanity boolean NOT NULL) ON COMMIT DROP",
@@ -443,7 +443,7 @@ fn copy_text(buf: &mut Vec<u8>, v: Option<&str>) {
 
 /// The staged rows the database refuses, with the first reason each.
 async fn refused_by_database(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &mut Tx,
     new: &NewImport<'_>,
 ) -> Result<Vec<RowRejection>> {
     let who = new.operator_id.unwrap_or("ATRA");
@@ -496,7 +496,7 @@ async fn refused_by_database(
 
 /// `COPY`s the batch's row errors into `lease_import_errors`.
 async fn copy_errors(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &mut Tx,
     id: Uuid,
     rejected: &[RowRejection],
 ) -> Result<()> {

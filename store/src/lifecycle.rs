@@ -151,7 +151,7 @@ impl Store {
     /// The rest of a reservation once the pool and the number are locked.
     async fn reserve_locked(
         &self,
-        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        mut tx: crate::scope::Tx,
         ctx: &Ctx,
         tenant: &TenantId,
         pool: &Pool,

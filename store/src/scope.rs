@@ -1,9 +1,13 @@
+use std::ops::{Deref, DerefMut};
+
 use numbering_shared::TenantId;
-use sqlx::{Postgres, Transaction};
+use sqlx::{PgConnection, Postgres, Transaction};
+
+use crate::idempotency::unit;
 
 /// Whose data a transaction may touch. The store sets it transaction-locally
 /// and row-level security enforces it underneath the queries.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope<'a> {
     /// A tenant: sees unheld inventory and only its own reservations, leases,
     /// pool and idempotency keys.
@@ -12,11 +16,121 @@ pub enum Scope<'a> {
     Platform,
 }
 
-/// Begins a transaction in `scope`.
-pub async fn begin<'c>(
+impl Scope<'_> {
+    /// The `set_config` statement that puts a transaction in this scope.
+    pub(crate) fn statement(&self) -> String {
+        match self {
+            Scope::Tenant(t) => format!(
+                "SELECT set_config('numbering.tenant_id', {}, true), set_config('numbering.scope', 'tenant', true)",
+                quote_literal(t.as_str())
+            ),
+            Scope::Platform => "SELECT set_config('numbering.tenant_id', '', true), set_config('numbering.scope', 'platform', true)".to_owned(),
+        }
+    }
+
+    pub(crate) fn to_owned(self) -> OwnedScope {
+        match self {
+            Scope::Tenant(t) => OwnedScope::Tenant(t.clone()),
+            Scope::Platform => OwnedScope::Platform,
+        }
+    }
+}
+
+/// A [`Scope`] that outlives its borrow (kept with an open transaction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OwnedScope {
+    Tenant(TenantId),
+    Platform,
+}
+
+impl OwnedScope {
+    pub(crate) fn as_scope(&self) -> Scope<'_> {
+        match self {
+            OwnedScope::Tenant(t) => Scope::Tenant(t),
+            OwnedScope::Platform => Scope::Platform,
+        }
+    }
+}
+
+/// A transaction of the store: a plain one, or the transaction of an
+/// HTTP request under an Idempotency-Key (see [`crate::idempotency::Unit`]),
+/// whose commit is deferred to the request's end so that the change and
+/// the stored response commit together. Dropped without `commit`, it rolls
+/// back either way (a request's, when the request ends).
+pub struct Tx {
+    /// Always `Some` until `commit` or `drop` takes it.
+    tx: Option<Transaction<'static, Postgres>>,
+    unit: Option<unit::Handle>,
+}
+
+impl Tx {
+    /// Commits, or for a request's transaction hands it back to the
+    /// request, which commits it with the response it stores.
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        let Some(tx) = self.tx.take() else {
+            return Ok(());
+        };
+        match self.unit.take() {
+            Some(unit) => {
+                unit.give_back(tx, true);
+                Ok(())
+            }
+            None => tx.commit().await,
+        }
+    }
+
+    fn conn(&self) -> &Transaction<'static, Postgres> {
+        self.tx.as_ref().expect("a Tx holds its transaction until commit")
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        // a request's transaction goes back to the request as rolled back:
+        // it rolls it back before it stores its answer in a new one (a
+        // plain transaction's drop only queues the ROLLBACK, which would
+        // keep the request's key locked for a while)
+        if let (Some(tx), Some(unit)) = (self.tx.take(), self.unit.take()) {
+            unit.give_back(tx, false);
+        }
+    }
+}
+
+impl Deref for Tx {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        self.conn()
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        self.tx
+            .as_mut()
+            .expect("a Tx holds its transaction until commit")
+    }
+}
+
+/// Begins a transaction in `scope`; inside a request under an
+/// Idempotency-Key, continues that request's transaction instead.
+pub async fn begin(pool: &sqlx::PgPool, scope: Scope<'_>) -> Result<Tx, sqlx::Error> {
+    if let Some((tx, unit)) = unit::lend(scope).await? {
+        return Ok(Tx {
+            tx: Some(tx),
+            unit: Some(unit),
+        });
+    }
+    Ok(Tx {
+        tx: Some(begin_plain(pool, scope).await?),
+        unit: None,
+    })
+}
+
+/// Begins a transaction of its own in `scope`, whatever request runs.
+pub(crate) async fn begin_plain(
     pool: &sqlx::PgPool,
     scope: Scope<'_>,
-) -> Result<Transaction<'c, Postgres>, sqlx::Error> {
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     pool.begin_with(begin_statement("BEGIN", scope)).await
 }
 
@@ -37,15 +151,7 @@ pub async fn begin_snapshot<'c>(
 /// tenant id is spliced in as a literal: `TenantId` admits only
 /// `[A-Za-z0-9._:-]`, and it is quoted besides.
 fn begin_statement(begin: &str, scope: Scope<'_>) -> String {
-    match scope {
-        Scope::Tenant(t) => format!(
-            "{begin}; SELECT set_config('numbering.tenant_id', {}, true), set_config('numbering.scope', 'tenant', true)",
-            quote_literal(t.as_str())
-        ),
-        Scope::Platform => format!(
-            "{begin}; SELECT set_config('numbering.tenant_id', '', true), set_config('numbering.scope', 'platform', true)"
-        ),
-    }
+    format!("{begin}; {}", scope.statement())
 }
 
 /// A SQL string literal (single quotes doubled).

@@ -3,11 +3,20 @@
 
 use std::time::Duration;
 
-use numbering_tests::app::{TestApp, admin_token, tenant_token};
+use numbering_shared::Identifier;
+use numbering_store::idempotency::{Claim, Entered, StoredResponse};
+use numbering_tests::{
+    TestDb,
+    app::{TestApp, admin_token, tenant_token},
+    tenant_ctx,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 const RESERVE: &str = "/v1/portal/numbering/reservations";
+
+/// The advisory locks that mark keys in use (`numbering.enter_idempotency_key`).
+const KEY_LOCKS: &str = "pg_locks WHERE locktype = 'advisory' AND classid = 1229212491 AND granted";
 
 #[tokio::test]
 async fn a_mutating_request_without_an_idempotency_key_is_refused_with_400() {
@@ -153,18 +162,15 @@ async fn the_same_key_while_the_first_request_still_runs_is_refused_with_409() {
                 .await
         })
     };
-    // wait until the first request has claimed its key
+    // wait until the first request has taken its key (the advisory lock
+    // its transaction holds while it runs)
     for _ in 0..100 {
-        if app
-            .db
-            .count("numbering.idempotency_keys WHERE key = 'slow'")
-            .await
-            == 1
-        {
+        if app.db.count(KEY_LOCKS).await == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(app.db.count(KEY_LOCKS).await, 1, "the first request runs");
     let second = app
         .call(Method::POST, RESERVE, Some(&t), Some("slow"), Some(&body))
         .await;
@@ -214,4 +220,119 @@ async fn an_expired_key_is_free_again() {
         .await;
     assert_eq!(reused.status, StatusCode::CREATED, "{:?}", reused.json);
     assert_eq!(reused.str("identifier"), "+93791234568");
+}
+
+fn response(body: &str) -> StoredResponse {
+    StoredResponse {
+        status: 201,
+        headers: json!([["content-type", "application/json"]]),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+/// Exactly once: the change and the stored response commit together. A
+/// request that dies before its commit (its unit dropped) leaves neither
+/// its change nor its key, so the retry runs it; once committed, the key
+/// replays and is never run again.
+#[tokio::test]
+async fn a_change_and_its_stored_response_commit_together_or_not_at_all() {
+    let db = TestDb::new().await;
+    let acme = db.pool_for("acme").await;
+    let number = Identifier::parse("+93791234567").unwrap();
+    db.inventory(&["+93791234567"]).await;
+    let ctx = tenant_ctx(&acme);
+    let enter = || db.store.enter_idempotency_key(Some(&acme), "acme", "k1", "fp-1");
+
+    let Entered::Claimed(unit) = enter().await.unwrap() else {
+        panic!("a fresh key is ours");
+    };
+    unit.run(db.store.reserve(&ctx, &acme, &number))
+        .await
+        .unwrap();
+    // the reservation's commit waits for the request's end
+    assert_eq!(db.count("numbering.reservations").await, 0);
+    // meanwhile the key is in use, for both ways of running a request
+    assert!(matches!(
+        enter().await.unwrap(),
+        Entered::Decided(Claim::InFlight)
+    ));
+    assert_eq!(
+        db.store
+            .claim_idempotency_key(Some(&acme), "acme", "k1", "fp-1")
+            .await
+            .unwrap(),
+        Claim::InFlight
+    );
+    drop(unit); // the process dies before the commit
+    assert_eq!(db.count("numbering.reservations").await, 0);
+    assert_eq!(db.count("numbering.idempotency_keys").await, 0);
+    assert_eq!(db.count("numbering.outbox").await, 0);
+    assert_eq!(db.count(KEY_LOCKS).await, 0);
+
+    // the retry runs the change, once, with its response
+    let Entered::Claimed(unit) = enter().await.unwrap() else {
+        panic!("the key is free again");
+    };
+    let reserved = unit
+        .run(db.store.reserve(&ctx, &acme, &number))
+        .await
+        .unwrap();
+    unit.complete(&response(&reserved.id.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(db.count("numbering.reservations").await, 1);
+    assert_eq!(
+        db.count("numbering.idempotency_keys WHERE status = 'COMPLETED'")
+            .await,
+        1
+    );
+    match enter().await.unwrap() {
+        Entered::Decided(Claim::Replay(stored)) => {
+            assert_eq!(stored, response(&reserved.id.to_string()))
+        }
+        _ => panic!("a completed key replays"),
+    }
+    assert!(matches!(
+        db.store
+            .enter_idempotency_key(Some(&acme), "acme", "k1", "another request")
+            .await
+            .unwrap(),
+        Entered::Decided(Claim::Reused)
+    ));
+}
+
+/// A request whose own transaction rolled back (a domain error) still
+/// stores its answer, in a transaction of its own, and replays it.
+#[tokio::test]
+async fn a_refused_request_stores_its_answer_after_its_transaction_rolled_back() {
+    let db = TestDb::new().await;
+    let acme = db.pool_for("acme").await;
+    let number = Identifier::parse("+93791234567").unwrap(); // not in inventory
+    let Entered::Claimed(unit) = db
+        .store
+        .enter_idempotency_key(Some(&acme), "acme", "k2", "fp-2")
+        .await
+        .unwrap()
+    else {
+        panic!("a fresh key is ours");
+    };
+    let refused = unit
+        .run(db.store.reserve(&tenant_ctx(&acme), &acme, &number))
+        .await;
+    assert!(refused.is_err());
+    let answer = StoredResponse {
+        status: 404,
+        ..response("not found")
+    };
+    unit.complete(&answer).await.unwrap();
+    match db
+        .store
+        .enter_idempotency_key(Some(&acme), "acme", "k2", "fp-2")
+        .await
+        .unwrap()
+    {
+        Entered::Decided(Claim::Replay(stored)) => assert_eq!(stored, answer),
+        _ => panic!("the refusal replays"),
+    }
+    assert_eq!(db.count("numbering.reservations").await, 0);
 }

@@ -69,7 +69,9 @@ pub(crate) fn router(state: ApiState) -> Router<ApiState> {
     }
     router
         .route_layer(Extension(importer))
-        .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
+        // an import commits its batch, rows and errors in transactions of
+        // its own: its key is claimed first (see `idempotency`)
+        .route_layer(from_fn_with_state(state.clone(), idempotency::claim_layer))
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
         .route_layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)

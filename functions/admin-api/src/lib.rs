@@ -39,11 +39,18 @@ use wire::*;
 pub fn router(state: ApiState) -> Router {
     let body_limit = state.edge.body_limit;
     let mut router = Router::new();
-    for (_, path, method_router) in routes() {
+    for (_, path, method_router) in own_routes() {
         router = router.route(path, method_router);
+    }
+    // an export commits several transactions and writes WORM objects
+    // between them: its key is claimed first (see `idempotency`)
+    let mut exports = Router::new();
+    for (_, path, method_router) in exports::routes() {
+        exports = exports.route(path, method_router);
     }
     router
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
+        .merge(exports.route_layer(from_fn_with_state(state.clone(), idempotency::claim_layer)))
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
         .route_layer(DefaultBodyLimit::max(body_limit))
         .merge(imports::router(state.clone()))
@@ -65,6 +72,11 @@ type Routes = Vec<(
 /// Every (method, path, handler) the router serves: the router is built
 /// from this list, and a test checks it against [`operations`].
 fn routes() -> Routes {
+    own_routes().into_iter().chain(exports::routes()).collect()
+}
+
+/// The routes but the exports' and the imports'.
+fn own_routes() -> Routes {
     vec![
         ("get", "/v1/admin/numbering/operators", get(operators)),
         (
@@ -131,9 +143,6 @@ fn routes() -> Routes {
         ("get", "/v1/admin/numbering/audit", get(audit_query)),
         ("get", "/v1/admin/numbering/audit/verify", get(audit_verify)),
     ]
-    .into_iter()
-    .chain(exports::routes())
-    .collect()
 }
 
 /// The (method, path) pairs the router serves.

@@ -5,6 +5,12 @@
 //! first request still runs → 409 `IDEMPOTENCY_KEY_IN_USE`. Keys are scoped
 //! per tenant (platform admins: per subject) and kept at least 24 h. A
 //! response of ours that is a 5xx is not stored, so a retry runs again.
+//!
+//! [`layer`] runs the request in one transaction with its key and stored
+//! response (exactly once: a crash anywhere leaves both or neither; see
+//! `numbering_store::idempotency`). [`claim_layer`] claims the key first
+//! and completes it afterwards, for long requests that commit several
+//! transactions of their own (imports, exports).
 
 use axum::{
     body::{Body, to_bytes},
@@ -13,7 +19,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use numbering_store::idempotency::{Claim, StoredResponse};
+use numbering_store::idempotency::{Claim, Entered, StoredResponse};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -21,21 +27,47 @@ use crate::{ApiError, ApiState, Principal, extract::body_error};
 
 pub const HEADER: &str = "idempotency-key";
 
-/// Middleware for a router whose mutating routes need a key; runs after
-/// authentication (it needs the [`Principal`]).
+/// Middleware for a router whose mutating routes need a key and make
+/// their change in one store transaction; runs after authentication (it
+/// needs the [`Principal`]).
 pub async fn layer(State(state): State<ApiState>, req: Request, next: Next) -> Response {
-    if !matches!(
-        *req.method(),
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    ) {
+    if !mutating(&req) {
         return next.run(req).await;
     }
-    match run(state, req, next).await {
+    match in_transaction(state, req, next).await {
         Ok(r) | Err(r) => r,
     }
 }
 
-async fn run(state: ApiState, req: Request, next: Next) -> Result<Response, Response> {
+/// Middleware like [`layer`] for long requests that commit several
+/// transactions of their own: the key is claimed (committed IN_PROGRESS)
+/// before the request runs and completed after it.
+pub async fn claim_layer(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    if !mutating(&req) {
+        return next.run(req).await;
+    }
+    match claimed_first(state, req, next).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+fn mutating(req: &Request) -> bool {
+    matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
+}
+
+/// A request under a key: whose key it is and what the request was.
+struct Keyed {
+    tenant: Option<numbering_shared::TenantId>,
+    owner: String,
+    key: String,
+    fingerprint: String,
+    request: Request,
+}
+
+async fn keyed(state: &ApiState, req: Request) -> Result<Keyed, Response> {
     let key = req
         .headers()
         .get(HEADER)
@@ -82,64 +114,92 @@ async fn run(state: ApiState, req: Request, next: Next) -> Result<Response, Resp
     h.update(parts.uri.path_and_query().map_or("", |p| p.as_str()));
     h.update(b"\n");
     h.update(&bytes);
-    let fingerprint = hex::encode(h.finalize());
+    Ok(Keyed {
+        tenant,
+        owner,
+        key,
+        fingerprint: hex::encode(h.finalize()),
+        request: Request::from_parts(parts, Body::from(bytes)),
+    })
+}
 
+/// The answer to a request whose key is not ours to run.
+fn decided(claim: Claim) -> Result<Response, Response> {
+    match claim {
+        Claim::Claimed => Err(ApiError::internal(&"a claimed key decided nothing").into_response()),
+        Claim::Replay(stored) => Ok(replay(stored)),
+        Claim::InFlight => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "IDEMPOTENCY_KEY_IN_USE",
+            "a request with this Idempotency-Key is still being processed",
+        )
+        .into_response()),
+        Claim::Reused => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "IDEMPOTENCY_KEY_REUSED",
+            "this Idempotency-Key was used for a different request",
+        )
+        .field("Idempotency-Key")
+        .into_response()),
+    }
+}
+
+async fn in_transaction(state: ApiState, req: Request, next: Next) -> Result<Response, Response> {
+    let k = keyed(&state, req).await?;
+    let entered = state
+        .store
+        .enter_idempotency_key(k.tenant.as_ref(), &k.owner, &k.key, &k.fingerprint)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    let unit = match entered {
+        Entered::Claimed(unit) => unit,
+        Entered::Decided(claim) => return decided(claim),
+    };
+    let response = unit.run(next.run(k.request)).await;
+    if response.status().is_server_error() {
+        // dropping the unit rolls back whatever the request did
+        return Ok(response);
+    }
+    let (parts, stored) = recorded(response).await?;
+    if let Err(e) = unit.complete(&stored).await {
+        // nothing of the request was committed: the client may retry
+        tracing::warn!(error = %e, "could not commit the request with its stored response");
+        return Err(ApiError::from(e).into_response());
+    }
+    Ok(Response::from_parts(parts, Body::from(stored.body)))
+}
+
+async fn claimed_first(state: ApiState, req: Request, next: Next) -> Result<Response, Response> {
+    let Keyed {
+        tenant,
+        owner,
+        key,
+        fingerprint,
+        request,
+    } = keyed(&state, req).await?;
     let store = &state.store;
     let claim = store
         .claim_idempotency_key(tenant.as_ref(), &owner, &key, &fingerprint)
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
-    match claim {
-        Claim::Claimed => {}
-        Claim::Replay(stored) => return Ok(replay(stored)),
-        Claim::InFlight => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "IDEMPOTENCY_KEY_IN_USE",
-                "a request with this Idempotency-Key is still being processed",
-            )
-            .into_response());
-        }
-        Claim::Reused => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "IDEMPOTENCY_KEY_REUSED",
-                "this Idempotency-Key was used for a different request",
-            )
-            .field("Idempotency-Key")
-            .into_response());
-        }
+    if claim != Claim::Claimed {
+        return decided(claim);
     }
-
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let response = next.run(request).await;
     if response.status().is_server_error() {
         let _ = store
             .abandon_idempotency_key(tenant.as_ref(), &owner, &key)
             .await;
         return Ok(response);
     }
-    let (rparts, rbody) = response.into_parts();
-    let body = match to_bytes(rbody, usize::MAX).await {
-        Ok(b) => b,
+    let (parts, stored) = match recorded(response).await {
+        Ok(r) => r,
         Err(e) => {
             let _ = store
                 .abandon_idempotency_key(tenant.as_ref(), &owner, &key)
                 .await;
-            return Err(ApiError::internal(&e).into_response());
+            return Err(e);
         }
-    };
-    let headers: Vec<Value> = rparts
-        .headers
-        .iter()
-        .filter(|(n, _)| *n != "content-length" && *n != "date")
-        .filter_map(|(n, v)| v.to_str().ok().map(|v| json!([n.as_str(), v])))
-        .collect();
-    let stored = StoredResponse {
-        status: rparts.status.as_u16(),
-        headers: Value::Array(headers),
-        body: body.to_vec(),
     };
     if let Err(e) = store
         .complete_idempotency_key(tenant.as_ref(), &owner, &key, &stored)
@@ -148,7 +208,30 @@ async fn run(state: ApiState, req: Request, next: Next) -> Result<Response, Resp
         // the work is done; failing to remember it only costs a 409 window
         tracing::warn!(error = %e, "could not store the idempotent response");
     }
-    Ok(Response::from_parts(rparts, Body::from(body)))
+    Ok(Response::from_parts(parts, Body::from(stored.body)))
+}
+
+/// A response as it is stored for replays: status, headers (but the
+/// length and the date) and the body.
+async fn recorded(
+    response: Response,
+) -> Result<(axum::http::response::Parts, StoredResponse), Response> {
+    let (parts, body) = response.into_parts();
+    let body = to_bytes(body, usize::MAX)
+        .await
+        .map_err(|e| ApiError::internal(&e).into_response())?;
+    let headers: Vec<Value> = parts
+        .headers
+        .iter()
+        .filter(|(n, _)| *n != "content-length" && *n != "date")
+        .filter_map(|(n, v)| v.to_str().ok().map(|v| json!([n.as_str(), v])))
+        .collect();
+    let stored = StoredResponse {
+        status: parts.status.as_u16(),
+        headers: Value::Array(headers),
+        body: body.to_vec(),
+    };
+    Ok((parts, stored))
 }
 
 fn replay(stored: StoredResponse) -> Response {
