@@ -442,10 +442,7 @@ fn copy_text(buf: &mut Vec<u8>, v: Option<&str>) {
 }
 
 /// The staged rows the database refuses, with the first reason each.
-async fn refused_by_database(
-    tx: &mut Tx,
-    new: &NewImport<'_>,
-) -> Result<Vec<RowRejection>> {
+async fn refused_by_database(tx: &mut Tx, new: &NewImport<'_>) -> Result<Vec<RowRejection>> {
     let who = new.operator_id.unwrap_or("ATRA");
     let refused: Vec<(i32, String)> = sqlx::query_as(
         "SELECT s.line, CASE \
@@ -495,11 +492,7 @@ async fn refused_by_database(
 }
 
 /// `COPY`s the batch's row errors into `lease_import_errors`.
-async fn copy_errors(
-    tx: &mut Tx,
-    id: Uuid,
-    rejected: &[RowRejection],
-) -> Result<()> {
+async fn copy_errors(tx: &mut Tx, id: Uuid, rejected: &[RowRejection]) -> Result<()> {
     if rejected.is_empty() {
         return Ok(());
     }

@@ -80,7 +80,9 @@ impl Tx {
     }
 
     fn conn(&self) -> &Transaction<'static, Postgres> {
-        self.tx.as_ref().expect("a Tx holds its transaction until commit")
+        self.tx
+            .as_ref()
+            .expect("a Tx holds its transaction until commit")
     }
 }
 

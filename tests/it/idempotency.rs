@@ -241,7 +241,10 @@ async fn a_change_and_its_stored_response_commit_together_or_not_at_all() {
     let number = Identifier::parse("+93791234567").unwrap();
     db.inventory(&["+93791234567"]).await;
     let ctx = tenant_ctx(&acme);
-    let enter = || db.store.enter_idempotency_key(Some(&acme), "acme", "k1", "fp-1");
+    let enter = || {
+        db.store
+            .enter_idempotency_key(Some(&acme), "acme", "k1", "fp-1")
+    };
 
     let Entered::Claimed(unit) = enter().await.unwrap() else {
         panic!("a fresh key is ours");

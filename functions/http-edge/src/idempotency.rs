@@ -124,23 +124,23 @@ async fn keyed(state: &ApiState, req: Request) -> Result<Keyed, Response> {
 }
 
 /// The answer to a request whose key is not ours to run.
-fn decided(claim: Claim) -> Result<Response, Response> {
+fn decided(claim: Claim) -> Response {
     match claim {
-        Claim::Claimed => Err(ApiError::internal(&"a claimed key decided nothing").into_response()),
-        Claim::Replay(stored) => Ok(replay(stored)),
-        Claim::InFlight => Err(ApiError::new(
+        Claim::Claimed => ApiError::internal(&"a claimed key decided nothing").into_response(),
+        Claim::Replay(stored) => replay(stored),
+        Claim::InFlight => ApiError::new(
             StatusCode::CONFLICT,
             "IDEMPOTENCY_KEY_IN_USE",
             "a request with this Idempotency-Key is still being processed",
         )
-        .into_response()),
-        Claim::Reused => Err(ApiError::new(
+        .into_response(),
+        Claim::Reused => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "IDEMPOTENCY_KEY_REUSED",
             "this Idempotency-Key was used for a different request",
         )
         .field("Idempotency-Key")
-        .into_response()),
+        .into_response(),
     }
 }
 
@@ -153,7 +153,7 @@ async fn in_transaction(state: ApiState, req: Request, next: Next) -> Result<Res
         .map_err(|e| ApiError::from(e).into_response())?;
     let unit = match entered {
         Entered::Claimed(unit) => unit,
-        Entered::Decided(claim) => return decided(claim),
+        Entered::Decided(claim) => return Ok(decided(claim)),
     };
     let response = unit.run(next.run(k.request)).await;
     if response.status().is_server_error() {
@@ -183,7 +183,7 @@ async fn claimed_first(state: ApiState, req: Request, next: Next) -> Result<Resp
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
     if claim != Claim::Claimed {
-        return decided(claim);
+        return Ok(decided(claim));
     }
     let response = next.run(request).await;
     if response.status().is_server_error() {
