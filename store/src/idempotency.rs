@@ -122,6 +122,15 @@ impl Unit {
         unit::CURRENT.scope(self.handle.clone(), request).await
     }
 
+    /// Rolls back everything the request did (it failed on our side); the
+    /// key is free again as soon as this returns.
+    pub async fn abandon(self) -> Result<(), LifecycleError> {
+        if let Some((tx, _)) = self.handle.take() {
+            tx.rollback().await?;
+        }
+        Ok(())
+    }
+
     /// Stores `response` and commits the request's change with it. If the
     /// request's own transaction was rolled back (it failed), the response
     /// is stored in a new transaction, provided nobody has taken the key
@@ -311,7 +320,12 @@ impl Store {
                 key: key.to_owned(),
                 fingerprint: fingerprint.to_owned(),
             })),
-            decided => Ok(Entered::Decided(decided)),
+            decided => {
+                // at once, not when the pool gets round to it: the key's
+                // lock would otherwise linger past our answer
+                tx.rollback().await?;
+                Ok(Entered::Decided(decided))
+            }
         }
     }
 

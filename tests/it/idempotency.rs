@@ -267,6 +267,14 @@ async fn a_change_and_its_stored_response_commit_together_or_not_at_all() {
         Claim::InFlight
     );
     drop(unit); // the process dies before the commit
+    for _ in 0..100 {
+        // its connection's rollback (a dead process's: when the server
+        // notices) frees the key
+        if db.count(KEY_LOCKS).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(db.count("numbering.reservations").await, 0);
     assert_eq!(db.count("numbering.idempotency_keys").await, 0);
     assert_eq!(db.count("numbering.outbox").await, 0);
@@ -338,4 +346,37 @@ async fn a_refused_request_stores_its_answer_after_its_transaction_rolled_back()
         _ => panic!("the refusal replays"),
     }
     assert_eq!(db.count("numbering.reservations").await, 0);
+}
+
+/// Sixteen copies of one request sent at once: the change runs once; every
+/// answer is that one's bytes (first or replayed) or 409 while it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_copies_of_one_request_run_it_once() {
+    let app = std::sync::Arc::new(TestApp::new().await);
+    app.db.pool_for("acme").await;
+    app.db.inventory(&["+93791234567"]).await;
+    let t = tenant_token("acme");
+    let body = json!({ "criteria": { "kind": "MSISDN" } });
+    let copies: Vec<_> = (0..16)
+        .map(|_| {
+            let (app, t, body) = (app.clone(), t.clone(), body.clone());
+            tokio::spawn(async move {
+                app.call(Method::POST, RESERVE, Some(&t), Some("once"), Some(&body))
+                    .await
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for c in copies {
+        let a = c.await.unwrap();
+        match a.status {
+            StatusCode::CREATED => created.push(a.bytes),
+            StatusCode::CONFLICT => assert_eq!(a.code(), "IDEMPOTENCY_KEY_IN_USE"),
+            other => panic!("unexpected {other}: {:?}", a.json),
+        }
+    }
+    assert!(!created.is_empty());
+    assert!(created.iter().all(|b| *b == created[0]), "one answer");
+    assert_eq!(app.db.count("numbering.reservations").await, 1);
+    assert_eq!(app.db.count("numbering.idempotency_keys").await, 1);
 }

@@ -157,7 +157,10 @@ async fn in_transaction(state: ApiState, req: Request, next: Next) -> Result<Res
     };
     let response = unit.run(next.run(k.request)).await;
     if response.status().is_server_error() {
-        // dropping the unit rolls back whatever the request did
+        // whatever the request did is rolled back; a retry runs it again
+        if let Err(e) = unit.abandon().await {
+            tracing::warn!(error = %e, "could not roll back a failed request");
+        }
         return Ok(response);
     }
     let (parts, stored) = recorded(response).await?;
