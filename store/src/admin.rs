@@ -133,7 +133,7 @@ fn input(e: sqlx::Error) -> LifecycleError {
 }
 
 async fn platform(store: &Store) -> Result<scope::Tx> {
-    Ok(scope::begin(store.pool(), Scope::Platform).await?)
+    Ok(scope::begin(store, Scope::Platform).await?)
 }
 
 async fn list(conn: &mut PgConnection, sql: &str) -> Result<Vec<Value>> {

@@ -61,6 +61,7 @@ pub async fn verify_and_publish(pool: &PgPool) -> Result<VerifyReport, sqlx::Err
     .bind(payload.to_string())
     .execute(pool)
     .await?;
+    crate::wake_relays_now(pool).await;
     let position = report.first_break.as_ref().map_or(0, |b| b.position);
     metrics::gauge!("numbering_audit_verify_intact").set(if report.is_intact() {
         1.0

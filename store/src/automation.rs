@@ -25,7 +25,7 @@ impl Store {
         ask_again_after: Duration,
         limit: i64,
     ) -> Result<Vec<Lease>> {
-        let mut tx = scope::begin(self.pool(), Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         let rows: Vec<LeaseRow> = sqlx::query_as(&format!(
             "SELECT {LEASE_COLUMNS} FROM numbering.leases l \
              WHERE l.status = 'ACTIVE' AND l.auto_renew AND l.term_end > now() \
@@ -46,7 +46,7 @@ impl Store {
     /// Notes that billing declined renewing `lease` now (see
     /// [`Store::leases_due_for_renewal`]); a renewal clears it.
     pub async fn record_renewal_declined(&self, lease: &Lease) -> Result<()> {
-        let mut tx = scope::begin(self.pool(), Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         sqlx::query("UPDATE numbering.leases SET renewal_declined_at = now() WHERE id = $1")
             .bind(lease.id.as_uuid())
             .execute(&mut *tx)
@@ -67,7 +67,7 @@ impl Store {
 
     /// The tenant's current leases (ACTIVE and SUSPENDED).
     pub async fn tenant_leases(&self, tenant: &TenantId) -> Result<Vec<Lease>> {
-        let mut tx = scope::begin(self.pool(), Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         let rows: Vec<LeaseRow> = sqlx::query_as(&format!(
             "SELECT {LEASE_COLUMNS} FROM numbering.leases l \
              WHERE l.tenant_id = $1 AND l.status IN ('ACTIVE', 'SUSPENDED') ORDER BY l.identifier"
@@ -81,7 +81,7 @@ impl Store {
 
     /// The tenant's live (RESERVED / HELD, not lapsed) reservations.
     pub async fn tenant_reservations(&self, tenant: &TenantId) -> Result<Vec<ReservationId>> {
-        let mut tx = scope::begin(self.pool(), Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
             "SELECT id FROM numbering.reservations \
              WHERE tenant_id = $1 AND status IN ('RESERVED', 'HELD') AND expires_at > now()",
@@ -95,7 +95,7 @@ impl Store {
 
     /// Quarantined identifiers whose cool-off has been served.
     pub async fn quarantines_due(&self, limit: i64) -> Result<Vec<Identifier>> {
-        let mut tx = scope::begin(self.pool(), Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT q.kind::text, q.identifier FROM numbering.quarantine_records q \
              JOIN numbering.numbers n ON n.id = q.number_id AND n.state = 'QUARANTINED' \
@@ -114,7 +114,7 @@ impl Store {
     /// nothing until an admin reactivates it. Audited; a no-op (false) if
     /// it already was.
     pub async fn suspend_pool(&self, ctx: &Ctx, tenant: &TenantId) -> Result<bool> {
-        let mut tx = scope::begin(self.pool(), Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         let changed = sqlx::query(
             "UPDATE numbering.tenant_pools SET status = 'SUSPENDED' \
              WHERE tenant_id = $1 AND status <> 'SUSPENDED'",
@@ -143,7 +143,7 @@ impl Store {
     }
 
     async fn platform_leases(&self, filter: &str, secs: f64, limit: i64) -> Result<Vec<Lease>> {
-        let mut tx = scope::begin(self.pool(), Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         let rows: Vec<LeaseRow> = sqlx::query_as(&format!(
             "SELECT {LEASE_COLUMNS} FROM numbering.leases l WHERE {filter} ORDER BY l.term_end LIMIT $2"
         ))

@@ -12,7 +12,7 @@ impl Store {
     /// (they are kept at least 24 h; once expired, the key is free again
     /// anyway). Returns how many it deleted.
     pub async fn prune_idempotency_keys(&self, limit: i64) -> Result<u64, LifecycleError> {
-        let mut tx = scope::begin(self.pool(), Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         let deleted = sqlx::query(
             "DELETE FROM numbering.idempotency_keys k USING ( \
                  SELECT scope, key FROM numbering.idempotency_keys \

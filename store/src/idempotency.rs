@@ -97,7 +97,7 @@ async fn enter(
 /// What [`Store::enter_idempotency_key`] found.
 pub enum Entered {
     /// The key is ours: run the request in the unit, then complete it.
-    Claimed(Unit),
+    Claimed(Box<Unit>),
     /// Replay, in flight or reused: answer without running the request.
     Decided(Claim),
 }
@@ -107,7 +107,7 @@ pub enum Entered {
 /// our side), everything it did rolls back and the key stays free.
 pub struct Unit {
     handle: unit::Handle,
-    pool: sqlx::PgPool,
+    store: Store,
     scope: scope::OwnedScope,
     owner: String,
     key: String,
@@ -143,7 +143,7 @@ impl Unit {
                     // rolled back now, so that the key's lock is free
                     tx.rollback().await?;
                 }
-                let mut tx = scope::begin_plain(&self.pool, self.scope.as_scope()).await?;
+                let mut tx = scope::begin_plain(self.store.pool(), self.scope.as_scope()).await?;
                 if enter(&mut tx, &self.owner, &self.key, &self.fingerprint).await?
                     != Claim::Claimed
                 {
@@ -171,6 +171,7 @@ impl Unit {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.store.wake_relays();
         Ok(())
     }
 }
@@ -312,14 +313,14 @@ impl Store {
         let scope = tenant.map_or(Scope::Platform, Scope::Tenant);
         let mut tx = scope::begin_plain(self.pool(), scope).await?;
         match enter(&mut tx, owner, key, fingerprint).await? {
-            Claim::Claimed => Ok(Entered::Claimed(Unit {
+            Claim::Claimed => Ok(Entered::Claimed(Box::new(Unit {
                 handle: unit::Handle::new(tx, scope.to_owned()),
-                pool: self.pool().clone(),
+                store: self.clone(),
                 scope: scope.to_owned(),
                 owner: owner.to_owned(),
                 key: key.to_owned(),
                 fingerprint: fingerprint.to_owned(),
-            })),
+            }))),
             decided => {
                 // at once, not when the pool gets round to it: the key's
                 // lock would otherwise linger past our answer
@@ -358,7 +359,7 @@ impl Store {
         key: &str,
     ) -> Result<(), LifecycleError> {
         let scope = tenant.map_or(Scope::Platform, Scope::Tenant);
-        let mut tx = scope::begin(self.pool(), scope).await?;
+        let mut tx = scope::begin(self, scope).await?;
         sqlx::query(
             "DELETE FROM numbering.idempotency_keys WHERE scope = $1 AND key = $2 AND status = 'IN_PROGRESS'",
         )

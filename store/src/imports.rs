@@ -131,7 +131,7 @@ pub struct ImportQuery {
 impl Store {
     /// The signing key `key_id` with its operator's codes, or `None`.
     pub async fn import_key(&self, key_id: &str) -> Result<Option<ImportKey>> {
-        let mut tx = scope::begin(self.pool(), Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         let row: Option<ImportKeyRow> = sqlx::query_as(
             "SELECT k.key_id, k.operator_id, k.algorithm::text AS algorithm, k.public_key_pem, \
                     k.revoked_at IS NOT NULL AS revoked, k.valid_from > now() AS not_yet_valid, \
@@ -158,7 +158,7 @@ impl Store {
 
     /// The batch of the file with this SHA-256, if it was imported.
     pub async fn import_by_sha256(&self, sha256: &str) -> Result<Option<ImportBatch>> {
-        let mut tx = scope::begin(self.pool(), Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         let b = batch_where(&mut tx, BatchKey::Sha256(sha256)).await?;
         tx.commit().await?;
         Ok(b)
@@ -166,7 +166,7 @@ impl Store {
 
     /// One batch by id.
     pub async fn import_batch(&self, id: Uuid) -> Result<Option<ImportBatch>> {
-        let mut tx = scope::begin(self.pool(), Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         let b = batch_where(&mut tx, BatchKey::Id(id)).await?;
         tx.commit().await?;
         Ok(b)
@@ -174,7 +174,7 @@ impl Store {
 
     /// Batches, newest first.
     pub async fn import_batches(&self, q: &ImportQuery) -> Result<Vec<Value>> {
-        let mut tx = scope::begin(self.pool(), Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         let out = sqlx::query_scalar(&format!(
             "SELECT {IMPORT_JSON} FROM numbering.lease_imports i \
              WHERE $1::uuid IS NULL OR (i.created_at, i.id) < \
@@ -191,7 +191,7 @@ impl Store {
 
     /// A batch's refused rows in line order, after line `after_line`.
     pub async fn import_errors(&self, id: Uuid, after_line: i32, limit: i64) -> Result<Vec<Value>> {
-        let mut tx = scope::begin(self.pool(), Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         let out = sqlx::query_scalar(
             "SELECT json_build_object('line', e.line, 'reason', e.reason, 'raw', e.raw) \
              FROM numbering.lease_import_errors e WHERE e.import_id = $1 AND e.line > $2 \
@@ -216,7 +216,7 @@ impl Store {
         file_sha256: &str,
         details: &Value,
     ) -> Result<()> {
-        let mut tx = scope::begin(self.pool(), Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         record_admin_action(
             &mut tx,
             ctx,
@@ -234,7 +234,7 @@ impl Store {
     /// Ingests a verified file as one batch (see the module docs). Returns
     /// the earlier batch, changing nothing, if the file was imported before.
     pub async fn ingest_import(&self, ctx: &Ctx, new: NewImport<'_>) -> Result<Imported> {
-        let mut tx = scope::begin(self.pool(), Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         // a million rows take longer than an ordinary statement may
         sqlx::query("SET LOCAL statement_timeout = '600s'")
             .execute(&mut *tx)

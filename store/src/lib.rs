@@ -24,6 +24,7 @@ mod query;
 mod record;
 mod scope;
 mod snapshots;
+mod wakeup;
 
 pub use error::{LifecycleError, is_constraint_violation};
 pub use lifecycle::{LeaseTerm, Store};
@@ -33,6 +34,7 @@ pub use query::{Available, Criteria, PoolView};
 pub use record::{Actor, Ctx, record_admin_action};
 pub use scope::{Scope, begin_snapshot};
 pub use snapshots::{HOT_PATH_ROLE, SnapshotReader};
+pub use wakeup::{OUTBOX_CHANNEL, wake_relays_now};
 
 /// The forward-only schema migrations, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

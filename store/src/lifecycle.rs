@@ -53,11 +53,26 @@ pub enum LeaseTerm {
 pub struct Store {
     pool: PgPool,
     policy: LifecyclePolicy,
+    wakeup: std::sync::Arc<crate::wakeup::Wakeup>,
 }
 
 impl Store {
     pub fn new(pool: PgPool, policy: LifecyclePolicy) -> Self {
-        Self { pool, policy }
+        Self {
+            wakeup: std::sync::Arc::new(crate::wakeup::Wakeup::new(pool.clone())),
+            pool,
+            policy,
+        }
+    }
+
+    /// Tells the outbox relays that events may be waiting (see
+    /// [`crate::wakeup`]); the store's own commits do it themselves.
+    pub fn wake_relays(&self) {
+        self.wakeup.signal();
+    }
+
+    pub(crate) fn wakeup(&self) -> &std::sync::Arc<crate::wakeup::Wakeup> {
+        &self.wakeup
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -82,7 +97,7 @@ impl Store {
         tenant: &TenantId,
         identifier: &Identifier,
     ) -> Result<Reservation> {
-        let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
+        let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
         let pool = lock_pool(&mut tx, tenant).await?;
         lapse(&mut tx, ctx, &identifier.key()).await?;
         let Some(n) = lock_number_by_key(&mut tx, &identifier.key()).await? else {
@@ -106,7 +121,7 @@ impl Store {
         tenant: &TenantId,
         criteria: &crate::Criteria,
     ) -> Result<Reservation> {
-        let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
+        let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
         let pool = lock_pool(&mut tx, tenant).await?;
         let (filter, binds) = criteria.sql(1);
         // Concurrent callers all starting at the first matching key would
@@ -226,7 +241,7 @@ impl Store {
         tenant: &TenantId,
         id: ReservationId,
     ) -> Result<Reservation> {
-        let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
+        let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
         let (r, n, from) = self
             .live_reservation(&mut tx, ctx, id, Transition::Hold)
             .await?;
@@ -269,7 +284,7 @@ impl Store {
         tenant: &TenantId,
         id: ReservationId,
     ) -> Result<Reservation> {
-        let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
+        let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
         let (r, n, from) = self
             .live_reservation(&mut tx, ctx, id, Transition::Cancel)
             .await?;
@@ -341,7 +356,7 @@ impl Store {
                 term_end,
             } => (Some(started_at), Some(term_end)),
         };
-        let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
+        let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
         let (r, n, from) = self
             .live_reservation(&mut tx, ctx, id, Transition::Assign)
             .await?;
@@ -410,7 +425,7 @@ impl Store {
 
     /// ASSIGNED → QUARANTINED at the tenant's request; the cool-off starts.
     pub async fn release(&self, ctx: &Ctx, tenant: &TenantId, id: LeaseId) -> Result<Lease> {
-        let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
+        let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
         let lease = self
             .end_lease_by_id(&mut tx, ctx, id, Transition::Release)
             .await?;
@@ -424,7 +439,7 @@ impl Store {
     /// ASSIGNED → ASSIGNED: extends the lease by one term. The caller has
     /// already asked billing (PreviewCharge) and been told yes.
     pub async fn renew(&self, ctx: &Ctx, id: LeaseId) -> Result<Lease> {
-        let mut tx = scope::begin(&self.pool, Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         let l = lock_lease(&mut tx, id)
             .await?
             .ok_or(LifecycleError::NotFound("lease"))?;
@@ -462,7 +477,7 @@ impl Store {
     /// ASSIGNED → QUARANTINED when the term has ended without renewal.
     /// Refuses with `NotDue` before the term end.
     pub async fn expire_lease(&self, ctx: &Ctx, id: LeaseId) -> Result<Lease> {
-        let mut tx = scope::begin(&self.pool, Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         let lease = self
             .end_lease_by_id(&mut tx, ctx, id, Transition::ExpireLease)
             .await?;
@@ -533,7 +548,7 @@ impl Store {
     /// Correctness never depends on this running: reads and writes already
     /// treat a lapsed reservation as expired.
     pub async fn expire_lapsed_reservations(&self, ctx: &Ctx, limit: i64) -> Result<usize> {
-        let mut tx = scope::begin(&self.pool, Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         let keys: Vec<String> = sqlx::query_scalar(
             "SELECT identity_key FROM numbering.numbers WHERE reserved_until <= now() \
              ORDER BY reserved_until LIMIT $1 FOR UPDATE SKIP LOCKED",
@@ -553,7 +568,7 @@ impl Store {
 
     /// The inventory row of `identifier` (platform view), if it is in inventory.
     pub async fn number(&self, identifier: &Identifier) -> Result<Option<NumberRecord>> {
-        let mut tx = scope::begin(&self.pool, Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         let n: Option<NumberRow> = sqlx::query_as(&format!(
             "SELECT {NUMBER_COLUMNS} FROM numbering.numbers n WHERE n.identity_key = $1 \
              ORDER BY (n.state = 'RETIRED'), n.id DESC LIMIT 1"
@@ -628,7 +643,7 @@ impl Store {
         tenant: &TenantId,
         id: ReservationId,
     ) -> Result<Option<Reservation>> {
-        let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
+        let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
         let r: Option<ReservationRow> = sqlx::query_as(&format!(
             "SELECT {RESERVATION_COLUMNS} FROM numbering.reservations r WHERE r.id = $1"
         ))
@@ -649,7 +664,7 @@ impl Store {
 
     /// One of the tenant's leases.
     pub async fn lease(&self, tenant: &TenantId, id: LeaseId) -> Result<Option<Lease>> {
-        let mut tx = scope::begin(&self.pool, Scope::Tenant(tenant)).await?;
+        let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
         let l: Option<LeaseRow> = sqlx::query_as(&format!(
             "SELECT {LEASE_COLUMNS} FROM numbering.leases l WHERE l.id = $1"
         ))
@@ -860,7 +875,7 @@ impl Store {
         t: Transition,
         justification: Option<&str>,
     ) -> Result<NumberRecord> {
-        let mut tx = scope::begin(&self.pool, Scope::Platform).await?;
+        let mut tx = scope::begin(self, Scope::Platform).await?;
         let key = identifier.key();
         if t == Transition::ExpireReservation {
             let ctx_kind = ctx.actor.kind();

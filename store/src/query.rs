@@ -138,7 +138,7 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Available>> {
-        let mut tx = scope::begin(self.pool(), Scope::Tenant(tenant)).await?;
+        let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
         let (filter, mut binds) = criteria.sql(2);
         binds.insert(0, Bind::Text(after.unwrap_or("").to_owned()));
         let sql = format!(
@@ -170,7 +170,7 @@ impl Store {
         current_only: bool,
         limit: i64,
     ) -> Result<Vec<Lease>> {
-        let mut tx = scope::begin(self.pool(), Scope::Tenant(tenant)).await?;
+        let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
         let rows: Vec<LeaseRow> = sqlx::query_as(&format!(
             "SELECT {LEASE_COLUMNS} FROM numbering.leases l \
              WHERE ($1 = false OR l.status IN ('ACTIVE', 'SUSPENDED')) \
@@ -190,7 +190,7 @@ impl Store {
         tenant: &TenantId,
         identifier: &Identifier,
     ) -> Result<Vec<Lease>> {
-        let mut tx = scope::begin(self.pool(), Scope::Tenant(tenant)).await?;
+        let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
         // leases keep their own copy of the identifier, so the history stays
         // readable whoever holds the number now (RLS shows only this tenant's)
         let rows: Vec<LeaseRow> = sqlx::query_as(&format!(
@@ -212,7 +212,7 @@ impl Store {
         id: LeaseId,
         auto_renew: bool,
     ) -> Result<Lease> {
-        let mut tx = scope::begin(self.pool(), Scope::Tenant(tenant)).await?;
+        let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
         let before: Option<LeaseRow> = sqlx::query_as(&format!(
             "SELECT {LEASE_COLUMNS} FROM numbering.leases l WHERE l.id = $1 FOR UPDATE"
         ))
@@ -253,7 +253,7 @@ impl Store {
 
     /// The tenant's pool with its current usage; `None` without a pool.
     pub async fn pool_view(&self, tenant: &TenantId) -> Result<Option<PoolView>> {
-        let mut tx = scope::begin(self.pool(), Scope::Tenant(tenant)).await?;
+        let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
         type Row = (String, i32, i32, i32, Vec<String>, Vec<String>, bool);
         let row: Option<Row> = sqlx::query_as(
             "SELECT status::text, quota_msisdn, quota_short_code, quota_alpha, allowed_kinds::text[], \

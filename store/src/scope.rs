@@ -1,9 +1,10 @@
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use numbering_shared::TenantId;
 use sqlx::{PgConnection, Postgres, Transaction};
 
-use crate::idempotency::unit;
+use crate::{Store, idempotency::unit, wakeup::Wakeup};
 
 /// Whose data a transaction may touch. The store sets it transaction-locally
 /// and row-level security enforces it underneath the queries.
@@ -61,6 +62,7 @@ pub struct Tx {
     /// Always `Some` until `commit` or `drop` takes it.
     tx: Option<Transaction<'static, Postgres>>,
     unit: Option<unit::Handle>,
+    wakeup: Arc<Wakeup>,
 }
 
 impl Tx {
@@ -75,7 +77,11 @@ impl Tx {
                 unit.give_back(tx, true);
                 Ok(())
             }
-            None => tx.commit().await,
+            None => {
+                tx.commit().await?;
+                self.wakeup.signal();
+                Ok(())
+            }
         }
     }
 
@@ -115,16 +121,19 @@ impl DerefMut for Tx {
 
 /// Begins a transaction in `scope`; inside a request under an
 /// Idempotency-Key, continues that request's transaction instead.
-pub async fn begin(pool: &sqlx::PgPool, scope: Scope<'_>) -> Result<Tx, sqlx::Error> {
+pub async fn begin(store: &Store, scope: Scope<'_>) -> Result<Tx, sqlx::Error> {
+    let wakeup = store.wakeup().clone();
     if let Some((tx, unit)) = unit::lend(scope).await? {
         return Ok(Tx {
             tx: Some(tx),
             unit: Some(unit),
+            wakeup,
         });
     }
     Ok(Tx {
-        tx: Some(begin_plain(pool, scope).await?),
+        tx: Some(begin_plain(store.pool(), scope).await?),
         unit: None,
+        wakeup,
     })
 }
 

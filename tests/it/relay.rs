@@ -321,3 +321,41 @@ async fn published_rows_are_pruned_after_the_retention_period_and_unpublished_on
     assert_eq!(db.count("numbering.outbox").await, 1);
     assert_eq!(unpublished(&db).await, 1);
 }
+
+/// A committed change wakes the relay at once (the store's wakeup after
+/// its commit), not at its next poll: with polling every minute, the event
+/// is published within seconds. The write transaction itself notifies
+/// nobody: no NOTIFY trigger is left on the outbox.
+#[tokio::test]
+async fn a_committed_change_wakes_the_relay_without_waiting_for_its_poll() {
+    let db = TestDb::new().await;
+    let nats = TestNats::start();
+    let tenant = db.pool_for("acme").await;
+    let ids = db.inventory(&["+93793000001"]).await;
+    lease_all(&db, &tenant, &ids).await;
+    let slow = RelayConfig {
+        poll_every: Duration::from_secs(60),
+        standby_every: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let (_stop, _relay) = spawn_relay(&db, nats.client().await, slow);
+    // the relay's first pass drains what the setup wrote
+    eventually(
+        Duration::from_secs(10),
+        "the setup's events published",
+        || async { unpublished(&db).await == 0 },
+    )
+    .await;
+    // give the relay time to be waiting on its 60 s poll
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    churn_once(&db.store, &ids[0], 0).await;
+    eventually(Duration::from_secs(5), "the change published", || async {
+        unpublished(&db).await == 0
+    })
+    .await;
+    assert_eq!(
+        db.count("pg_trigger WHERE tgname = 'outbox_notify'").await,
+        0,
+        "no NOTIFY inside the writing transaction"
+    );
+}

@@ -410,6 +410,7 @@ impl Exporter {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        numbering_store::wake_relays_now(&self.pool).await;
         tracing::info!(%period, version, %storage_uri, "regulator export generated");
         Ok(Outcome::Generated(Box::new(record), manifest))
     }

@@ -37,8 +37,8 @@ use sqlx::{Connection, PgConnection, PgPool, postgres::PgListener};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-/// The Postgres channel the outbox trigger notifies.
-pub const CHANNEL: &str = "numbering_outbox";
+/// The Postgres channel the store wakes relays on after its commits.
+pub const CHANNEL: &str = numbering_store::OUTBOX_CHANNEL;
 /// Core-NATS subject telling hot-path caches an identifier changed.
 pub const CACHE_INVALIDATE_SUBJECT: &str = "num.cache.invalidate.v1";
 /// The `source` of every envelope.
