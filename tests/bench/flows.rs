@@ -8,6 +8,10 @@
 //! request latency p50/p99 and the conflict rate.
 //!
 //!     cargo run --release -p numbering-tests --bin bench-flows -- --clients 64 --seconds 20
+//!
+//! `--notify-in-transaction 1` puts back the outbox's old NOTIFY trigger,
+//! the baseline for the wakeup-after-commit change (run both against a
+//! durable cluster through `DATABASE_URL`: see BENCHMARKS.md).
 
 use std::{
     sync::{
@@ -31,6 +35,9 @@ async fn main() -> anyhow::Result<()> {
     let seconds = numbering_tests::bench_arg("--seconds", 20);
     let stock = numbering_tests::bench_arg("--stock", 200_000);
     let db_connections = numbering_tests::bench_arg("--db-connections", 32) as u32;
+    // 1: put back the NOTIFY trigger on the outbox that session 4 removed
+    // (the wakeup inside the writing transaction), to compare in one run
+    let notify_in_transaction = numbering_tests::bench_arg("--notify-in-transaction", 0) == 1;
 
     let db = TestDb::new().await;
     sqlx::query(
@@ -50,6 +57,16 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     }
     sqlx::query("ANALYZE").execute(&db.owner).await?;
+    if notify_in_transaction {
+        sqlx::raw_sql(
+            "CREATE FUNCTION numbering.notify_outbox() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN PERFORM pg_notify('numbering_outbox', ''); RETURN NULL; END $$; \
+             CREATE TRIGGER outbox_notify AFTER INSERT ON numbering.outbox \
+             FOR EACH STATEMENT EXECUTE FUNCTION numbering.notify_outbox();",
+        )
+        .execute(&db.owner)
+        .await?;
+    }
     let mut config = PoolConfig::new(db.owner_url.clone());
     config.max_connections = db_connections;
     let store = Store::new(numbering_store::connect(&config).await?, Default::default());
