@@ -69,12 +69,30 @@ pub fn entry_digest(e: &AuditEntry) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The longest txid the framed head of [`digest_head`] holds at once: an
+/// `xid8`'s decimal text (u64::MAX has 20 digits).
+const HEAD_TXID_MAX: usize = 20;
+
 /// Hashes the entry's first three fields: id, txid (its decimal text) and
-/// `occurred_at` (microseconds since the Unix epoch).
+/// `occurred_at` (microseconds since the Unix epoch). Framed into one buffer
+/// and hashed with one `update`: verification does this for every entry,
+/// and each `update` call has a fixed cost of its own.
 fn digest_head(h: &mut Sha256, id: i64, txid: &[u8], occurred_at_us: i64) {
-    digest_field(h, Some(&id.to_be_bytes()));
-    digest_field(h, Some(txid));
-    digest_field(h, Some(&occurred_at_us.to_be_bytes()));
+    if txid.len() > HEAD_TXID_MAX {
+        // not a txid PostgreSQL can produce; hashed field by field
+        digest_field(h, Some(&id.to_be_bytes()));
+        digest_field(h, Some(txid));
+        digest_field(h, Some(&occurred_at_us.to_be_bytes()));
+        return;
+    }
+    let mut head = [0u8; 3 * 4 + 8 + HEAD_TXID_MAX + 8];
+    let mut at = 0;
+    for field in [&id.to_be_bytes()[..], txid, &occurred_at_us.to_be_bytes()] {
+        head[at..at + 4].copy_from_slice(&(field.len() as u32).to_be_bytes());
+        head[at + 4..at + 4 + field.len()].copy_from_slice(field);
+        at += 4 + field.len();
+    }
+    h.update(&head[..at]);
 }
 
 /// Hashes one field: its length (u32 big-endian) and bytes, or `u32::MAX`
@@ -92,11 +110,12 @@ fn digest_field(h: &mut Sha256, v: Option<&[u8]>) {
 
 /// The hash of link `seq` over `prev` and the entry digest.
 pub fn link_hash(prev: &[u8; 32], seq: i64, digest: &[u8; 32]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(prev);
-    h.update(seq.to_be_bytes());
-    h.update(digest);
-    h.finalize().into()
+    // one contiguous input, one `update` (see `digest_head`)
+    let mut input = [0u8; 32 + 8 + 32];
+    input[..32].copy_from_slice(prev);
+    input[32..40].copy_from_slice(&seq.to_be_bytes());
+    input[40..].copy_from_slice(digest);
+    Sha256::digest(input).into()
 }
 
 /// The head of the chain: its last link.
@@ -553,4 +572,61 @@ fn to_hash(bytes: &[u8]) -> Result<[u8; 32], sqlx::Error> {
     bytes
         .try_into()
         .map_err(|_| sqlx::Error::Decode("audit hash is not 32 bytes".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Test vectors computed outside this code (Python's `hashlib`) from
+    /// the documented encoding, so that a faster implementation cannot
+    /// silently change what existing chains were sealed with.
+    fn sample(txid: &str) -> AuditEntry {
+        AuditEntry {
+            id: 42,
+            txid: txid.into(),
+            occurred_at: "2026-11-26T10:11:12.345678Z".parse().unwrap(),
+            actor: "admin:Zoë".into(),
+            action: "reserve".into(),
+            tenant_id: None,
+            subject: Some("+93790000001".into()),
+            before: Some(r#"{"x" : "ñ ✓"}"#.into()),
+            after: None,
+            request_id: Some(String::new()),
+        }
+    }
+
+    #[test]
+    fn the_entry_digest_is_the_documented_encoding() {
+        assert_eq!(
+            hex::encode(entry_digest(&sample("772"))),
+            "b599a1275ec20fde274a9b2b55f5ec07f8773c54feba7fdbdc9f34ed91228c70"
+        );
+        // longer than any xid8: hashed field by field, same encoding
+        assert_eq!(
+            hex::encode(entry_digest(&sample(&"1".repeat(25)))),
+            "207f11ceb776511a6451900fadbf4dfdcb0e8d08683fab6f2b58c7f0a999842d"
+        );
+    }
+
+    #[test]
+    fn the_link_hash_is_the_documented_encoding() {
+        assert_eq!(
+            hex::encode(link_hash(&[1; 32], 7, &[2; 32])),
+            "431649dcb10d28ed45a7336ba77a1081957d5828ba55b88d8e7f1af14dda0d3d"
+        );
+    }
+
+    #[test]
+    fn the_framed_head_hashes_like_three_fields_at_every_txid_width() {
+        for txid in ["0", "772", "18446744073709551615", "123456789012345678901"] {
+            let mut framed = Sha256::new();
+            digest_head(&mut framed, -5, txid.as_bytes(), i64::MIN);
+            let mut fields = Sha256::new();
+            digest_field(&mut fields, Some(&(-5i64).to_be_bytes()));
+            digest_field(&mut fields, Some(txid.as_bytes()));
+            digest_field(&mut fields, Some(&i64::MIN.to_be_bytes()));
+            assert_eq!(framed.finalize(), fields.finalize(), "{txid}");
+        }
+    }
 }

@@ -438,3 +438,33 @@ async fn a_fast_path_that_stops_early_leaves_the_pool_usable() {
         }
     }
 }
+
+#[tokio::test]
+async fn verify_reports_a_sealed_entry_copied_past_the_head() {
+    let db = chain_of_fourteen().await;
+    // the id of a sealed entry inserted again with a txid after the head:
+    // sorted among the pending entries, but the link of that id now meets
+    // two entries
+    let seventh = entry_at(&db, 7).await;
+    tamper(
+        &db,
+        "INSERT INTO numbering.audit_log (id, txid, actor, action, subject) OVERRIDING SYSTEM VALUE \
+         SELECT id, (txid::text::bigint + 1000000)::text::xid8, actor, action, subject \
+         FROM numbering.audit_log WHERE id = $1",
+        &[seventh],
+    )
+    .await;
+    assert_eq!(
+        audit::verify_fast_path(&db.app).await.unwrap(),
+        None,
+        "the fast path does not prove this chain"
+    );
+    let broken = audit::verify(&db.app)
+        .await
+        .unwrap()
+        .first_break
+        .expect("the copy is detected");
+    // the exact walk meets the copy right after the original (position 8)
+    // or before it (position 7), as the join returns them
+    assert!([7, 8].contains(&broken.position), "{broken:?}");
+}
