@@ -10,7 +10,6 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
-    serve::ListenerExt,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 use numbering_store::{Store, audit};
@@ -264,11 +263,7 @@ pub async fn run(
     if let Some(tls) = extras.grpc_tls {
         let service = HotPath::new(state.validator.clone()).into_server();
         let mut stop = stop_rx.clone();
-        // TCP_NODELAY: a gRPC answer is several small HTTP/2 frames; with
-        // Nagle's algorithm the last one waits for the client's delayed ACK
-        // (up to 40 ms on Linux). `From<TcpListener>` leaves it unset.
-        let incoming =
-            tonic::transport::server::TcpIncoming::from(tls.listener).with_nodelay(Some(true));
+        let incoming = tonic::transport::server::TcpIncoming::from(tls.listener);
         let server = tonic::transport::Server::builder()
             .tls_config(tls.tls)?
             .add_service(tonic::service::interceptor::InterceptedService::new(
@@ -285,13 +280,6 @@ pub async fn run(
         });
     }
     let app = router(state);
-    // TCP_NODELAY on every accepted connection, for the same reason (gRPC on
-    // the plaintext port shares this listener); axum leaves it unset.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -73,10 +73,6 @@ async fn main() -> anyhow::Result<()> {
     let app = with_fallbacks(numbering::serve::rest_router(store, edge()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    // as `numbering serve` does: TCP_NODELAY on every accepted connection
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let http = reqwest::Client::builder()

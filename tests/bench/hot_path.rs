@@ -324,9 +324,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(NumberingServiceServer::new(Bare))
-            .serve_with_incoming(
-                tonic::transport::server::TcpIncoming::from(bare_listener).with_nodelay(Some(true)),
-            ),
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(bare_listener)),
     );
     let bare_url = format!("http://{bare_addr}");
     let clients = Arc::new(channels(&bare_url).await);
