@@ -574,6 +574,24 @@ fn to_hash(bytes: &[u8]) -> Result<[u8; 32], sqlx::Error> {
         .map_err(|_| sqlx::Error::Decode("audit hash is not 32 bytes".into()))
 }
 
+/// An entry with every kind of field (non-ASCII text, JSON, an empty and
+/// a missing value), for the digest tests here and in `streaming`.
+#[cfg(test)]
+pub(crate) fn test_entry(id: i64, occurred_at: DateTime<Utc>, txid: &str) -> AuditEntry {
+    AuditEntry {
+        id,
+        txid: txid.into(),
+        occurred_at,
+        actor: "admin:Zoë".into(),
+        action: "reserve".into(),
+        tenant_id: None,
+        subject: Some("+93790000001".into()),
+        before: Some(r#"{"x" : "ñ ✓"}"#.into()),
+        after: None,
+        request_id: Some(String::new()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -582,18 +600,7 @@ mod tests {
     /// the documented encoding, so that a faster implementation cannot
     /// silently change what existing chains were sealed with.
     fn sample(txid: &str) -> AuditEntry {
-        AuditEntry {
-            id: 42,
-            txid: txid.into(),
-            occurred_at: "2026-11-26T10:11:12.345678Z".parse().unwrap(),
-            actor: "admin:Zoë".into(),
-            action: "reserve".into(),
-            tenant_id: None,
-            subject: Some("+93790000001".into()),
-            before: Some(r#"{"x" : "ñ ✓"}"#.into()),
-            after: None,
-            request_id: Some(String::new()),
-        }
+        test_entry(42, "2026-11-26T10:11:12.345678Z".parse().unwrap(), txid)
     }
 
     #[test]

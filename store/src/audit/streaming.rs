@@ -485,18 +485,7 @@ mod tests {
     }
 
     fn entry(occurred_at: DateTime<Utc>, txid: &str) -> AuditEntry {
-        AuditEntry {
-            id: 4_200_000_017,
-            txid: txid.into(),
-            occurred_at,
-            actor: "admin:Zoë".into(),
-            action: "reserve".into(),
-            tenant_id: None,
-            subject: Some("+93790000001".into()),
-            before: Some(r#"{"x" : "ñ ✓"}"#.into()),
-            after: None,
-            request_id: Some(String::new()),
-        }
+        crate::audit::test_entry(4_200_000_017, occurred_at, txid)
     }
 
     #[test]
