@@ -55,18 +55,26 @@ pub fn entry_digest(e: &AuditEntry) -> [u8; 32] {
         e.txid.as_bytes(),
         e.occurred_at.timestamp_micros(),
     );
-    for field in [
-        Some(&e.actor),
-        Some(&e.action),
-        e.tenant_id.as_ref(),
-        e.subject.as_ref(),
-        e.before.as_ref(),
-        e.after.as_ref(),
-        e.request_id.as_ref(),
-    ] {
+    for field in e.text_fields() {
         digest_field(&mut h, field.map(String::as_bytes));
     }
     h.finalize().into()
+}
+
+impl AuditEntry {
+    /// The fields after the head (id, txid, time), in the order the digest
+    /// hashes them — the column order.
+    pub(crate) fn text_fields(&self) -> [Option<&String>; 7] {
+        [
+            Some(&self.actor),
+            Some(&self.action),
+            self.tenant_id.as_ref(),
+            self.subject.as_ref(),
+            self.before.as_ref(),
+            self.after.as_ref(),
+            self.request_id.as_ref(),
+        ]
+    }
 }
 
 /// The longest txid the framed head of [`digest_head`] holds at once: an

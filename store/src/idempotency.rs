@@ -245,7 +245,7 @@ pub(crate) mod unit {
                 return Ok(None);
             }
         };
-        handle.swap(Some(State::Lent(scope.to_owned())));
+        handle.swap(Some(State::Lent(scope.owned())));
         if held.as_scope() != scope {
             let statement = scope.statement();
             if let Err(e) = sqlx::query(&statement)
@@ -314,9 +314,9 @@ impl Store {
         let mut tx = scope::begin_plain(self.pool(), scope).await?;
         match enter(&mut tx, owner, key, fingerprint).await? {
             Claim::Claimed => Ok(Entered::Claimed(Box::new(Unit {
-                handle: unit::Handle::new(tx, scope.to_owned()),
+                handle: unit::Handle::new(tx, scope.owned()),
                 store: self.clone(),
-                scope: scope.to_owned(),
+                scope: scope.owned(),
                 owner: owner.to_owned(),
                 key: key.to_owned(),
                 fingerprint: fingerprint.to_owned(),

@@ -29,7 +29,7 @@ impl Scope<'_> {
         }
     }
 
-    pub(crate) fn to_owned(self) -> OwnedScope {
+    pub(crate) fn owned(self) -> OwnedScope {
         match self {
             Scope::Tenant(t) => OwnedScope::Tenant(t.clone()),
             Scope::Platform => OwnedScope::Platform,

@@ -457,15 +457,7 @@ mod tests {
         field(Some(&e.id.to_be_bytes()));
         field(Some(&txid.to_be_bytes()));
         field(Some(&pg_us.to_be_bytes()));
-        for f in [
-            Some(&e.actor),
-            Some(&e.action),
-            e.tenant_id.as_ref(),
-            e.subject.as_ref(),
-            e.before.as_ref(),
-            e.after.as_ref(),
-            e.request_id.as_ref(),
-        ] {
+        for f in e.text_fields() {
             field(f.map(String::as_bytes));
         }
         out
