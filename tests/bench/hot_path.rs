@@ -11,7 +11,12 @@
 //! - a realistic mix: Zipf-distributed identifiers, 1 % unknown, all tiers on:
 //!   hit ratio per tier.
 //!
-//! Postgres, moto and the load generator all run on this machine.
+//! Postgres, moto and the load generator all run on this machine and share
+//! its CPUs; with `--pin 1` the load generator has half the CPUs to itself
+//! and the servers, PostgreSQL and moto the other half. Before the scenarios, the machine's own stalls are
+//! measured: one spinning thread per CPU, all at once, records every gap in
+//! its clock readings (time the CPU was taken away, by the hypervisor or the
+//! kernel) — the floor under any tail latency measured here.
 
 use std::{
     sync::{
@@ -28,7 +33,10 @@ use numbering_proto::numbering::v1::{
     numbering_service_server::{NumberingService, NumberingServiceServer},
 };
 use numbering_store::SnapshotReader;
-use numbering_tests::hot_path::{HOT_PATH_CONNECTIONS, HostSetup, TestHost, TestMoto};
+use numbering_tests::{
+    affinity,
+    hot_path::{HOT_PATH_CONNECTIONS, HostSetup, TestHost, TestMoto},
+};
 use numbering_validate_lease::{DynamoTier, TierConfig, local::Cached};
 use tokio::runtime::Handle;
 use tonic::transport::Channel;
@@ -67,9 +75,34 @@ impl Stats {
     }
 }
 
+/// Where the load generator runs: a tokio runtime, and the CPUs it (and the
+/// open loop's pacer thread) is pinned to, if any.
+struct Load {
+    handle: Handle,
+    cpus: Option<Vec<usize>>,
+}
+
+impl Load {
+    /// Runs `fut` on the load generator's runtime: sockets it opens (gRPC
+    /// channels, database pools) are polled by that runtime's driver.
+    async fn run<T: Send + 'static>(
+        &self,
+        fut: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> T {
+        self.handle.spawn(fut).await.expect("a load generator task")
+    }
+
+    /// Clients of `url` whose connections live on the load generator's
+    /// runtime.
+    async fn channels(&self, url: &str) -> Arc<Vec<NumberingServiceClient<Channel>>> {
+        let url = url.to_owned();
+        Arc::new(self.run(async move { channels(&url).await }).await)
+    }
+}
+
 /// Closed loop: CONCURRENCY workers call `op` back to back for `duration`
 /// (throughput; latency then is mostly queueing behind the other workers).
-async fn drive<F, Fut>(duration: Duration, op: F) -> Stats
+async fn drive<F, Fut>(load: &Load, duration: Duration, op: F) -> Stats
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
@@ -80,7 +113,7 @@ where
     let mut workers = Vec::new();
     for w in 0..CONCURRENCY {
         let (op, stop) = (op.clone(), stop.clone());
-        workers.push(tokio::spawn(async move {
+        workers.push(load.handle.spawn(async move {
             let mut lat = Vec::with_capacity(100_000);
             let mut errors = 0;
             let mut n = 0u64;
@@ -112,54 +145,156 @@ where
 /// Open loop at `rate` calls/s, coordinated-omission safe: call `n` is
 /// due at `start + n / rate` and its latency runs from that intended time,
 /// so a generator or server that falls behind shows in the numbers instead
-/// of silently lowering the load. A dedicated OS thread keeps the schedule
-/// (`thread::sleep`, tens of microseconds late at worst) — tokio's timer
-/// wheel has 1 ms resolution and would release the calls of each
-/// millisecond as one burst. Each call runs as its own task on `generator`,
-/// the load generator's runtime (not the server's), without a cap on calls
-/// in flight.
-async fn paced<F, Fut>(generator: &Handle, duration: Duration, rate: f64, op: F) -> Stats
+/// of silently lowering the load. Each call runs as its own task on
+/// `generator`, the load generator's runtime (not the server's), without a
+/// cap on calls in flight. Tokio's timer wheel has 1 ms resolution and would
+/// release the calls of each millisecond as one burst, so:
+/// - pinned (the load generator has CPUs of its own), a task on that runtime
+///   keeps the schedule by yielding until each call is due: the generator's
+///   CPU spins, and a call goes out within microseconds of its due time;
+/// - unpinned (the generator shares the CPUs with the servers, where a
+///   spinning pacer would take a CPU from them), a dedicated OS thread keeps
+///   it with `thread::sleep` — tens of microseconds late, plus the wake-up of
+///   the runtime for every call.
+async fn paced<F, Fut>(generator: &Load, duration: Duration, rate: f64, op: F) -> Stats
 where
     F: Fn(usize, u64) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send + 'static,
 {
-    let generator = generator.clone();
-    let pacer = std::thread::spawn(move || {
-        let calls = (duration.as_secs_f64() * rate) as u64;
-        let latencies = Arc::new(Mutex::new(Vec::with_capacity(calls as usize)));
-        let (errors, pending) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(calls)));
-        let start = Instant::now() + Duration::from_millis(10);
-        for n in 0..calls {
-            let due = start + Duration::from_secs_f64(n as f64 / rate);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            let call = op((n % CONCURRENCY as u64) as usize, n);
-            let (latencies, errors, pending) = (latencies.clone(), errors.clone(), pending.clone());
-            generator.spawn(async move {
-                if call.await {
-                    let us = due.elapsed().as_micros() as u32;
-                    latencies.lock().unwrap().push(us);
-                } else {
-                    errors.fetch_add(1, Ordering::Relaxed);
+    let calls = (duration.as_secs_f64() * rate) as u64;
+    let record = Record::new(calls);
+    let start = if generator.cpus.is_some() {
+        let record = record.clone();
+        generator
+            .run(async move {
+                let start = Instant::now() + Duration::from_millis(10);
+                for n in 0..calls {
+                    let due = start + Duration::from_secs_f64(n as f64 / rate);
+                    loop {
+                        let now = Instant::now();
+                        if now >= due {
+                            break;
+                        }
+                        if due - now > Duration::from_millis(2) {
+                            tokio::time::sleep(due - now - Duration::from_millis(2)).await;
+                        } else {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                    tokio::spawn(record.call(due, op((n % CONCURRENCY as u64) as usize, n)));
                 }
-                pending.fetch_sub(1, Ordering::Release);
-            });
+                while record.pending.load(Ordering::Acquire) > 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                start
+            })
+            .await
+    } else {
+        let (generator, record) = (generator.handle.clone(), record.clone());
+        let pacer = std::thread::spawn(move || {
+            let start = Instant::now() + Duration::from_millis(10);
+            for n in 0..calls {
+                let due = start + Duration::from_secs_f64(n as f64 / rate);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                generator.spawn(record.call(due, op((n % CONCURRENCY as u64) as usize, n)));
+            }
+            while record.pending.load(Ordering::Acquire) > 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            start
+        });
+        tokio::task::spawn_blocking(move || pacer.join().expect("the pacer thread"))
+            .await
+            .unwrap()
+    };
+    record.stats(start)
+}
+
+/// What the open loop's calls record as they finish.
+#[derive(Clone)]
+struct Record {
+    latencies: Arc<Mutex<Vec<u32>>>,
+    errors: Arc<AtomicU64>,
+    pending: Arc<AtomicU64>,
+}
+
+impl Record {
+    fn new(calls: u64) -> Self {
+        Self {
+            latencies: Arc::new(Mutex::new(Vec::with_capacity(calls as usize))),
+            errors: Arc::new(AtomicU64::new(0)),
+            pending: Arc::new(AtomicU64::new(calls)),
         }
-        while pending.load(Ordering::Acquire) > 0 {
-            std::thread::sleep(Duration::from_millis(1));
+    }
+
+    /// The call due at `due`, as a task that records its latency from then.
+    fn call(
+        &self,
+        due: Instant,
+        call: impl std::future::Future<Output = bool> + Send + 'static,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let record = self.clone();
+        async move {
+            if call.await {
+                let us = due.elapsed().as_micros() as u32;
+                record.latencies.lock().unwrap().push(us);
+            } else {
+                record.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            record.pending.fetch_sub(1, Ordering::Release);
         }
+    }
+
+    fn stats(self, start: Instant) -> Stats {
         let mut stats = Stats {
-            latencies_us: std::mem::take(&mut *latencies.lock().unwrap()),
-            errors: errors.load(Ordering::Relaxed),
+            latencies_us: std::mem::take(&mut *self.latencies.lock().unwrap()),
+            errors: self.errors.load(Ordering::Relaxed),
             elapsed: start.elapsed(),
         };
         stats.latencies_us.sort_unstable();
         stats
-    });
-    tokio::task::spawn_blocking(move || pacer.join().expect("the pacer thread"))
-        .await
-        .unwrap()
+    }
+}
+
+/// The machine's own stalls: one thread per CPU, each pinned to its CPU,
+/// reads the clock in a tight loop for `duration`, all at once. A gap above
+/// half a millisecond between two readings is time the CPU was taken from
+/// the thread (by the hypervisor or the kernel); a call in flight then
+/// waits as long, whatever the code under test does.
+fn machine_stalls(cpus: &[usize], duration: Duration) -> String {
+    let threshold = Duration::from_micros(500);
+    let probes: Vec<_> = cpus
+        .iter()
+        .map(|&cpu| {
+            std::thread::spawn(move || {
+                affinity::pin_current_thread(&[cpu]).expect("pinning a stall probe");
+                let start = Instant::now();
+                let (mut previous, mut gaps) = (start, Vec::new());
+                while previous - start < duration {
+                    let now = Instant::now();
+                    if now - previous > threshold {
+                        gaps.push(now - previous);
+                    }
+                    previous = now;
+                }
+                gaps
+            })
+        })
+        .collect();
+    let gaps: Vec<Duration> = probes
+        .into_iter()
+        .flat_map(|p| p.join().expect("a stall probe"))
+        .collect();
+    let lost: Duration = gaps.iter().sum();
+    format!(
+        "machine stalls, every CPU spinning for {:.0} s: {} gaps over 0.5 ms, longest {:.1} ms, {:.2} % of CPU time lost",
+        duration.as_secs_f64(),
+        gaps.len(),
+        gaps.iter().max().copied().unwrap_or_default().as_secs_f64() * 1000.0,
+        100.0 * lost.as_secs_f64() / (duration.as_secs_f64() * cpus.len() as f64)
+    )
 }
 
 /// A NumberingService that answers at once: the transport's own cost.
@@ -244,10 +379,50 @@ fn counter(metrics: &str, tier: &str, outcome: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // `--pin 1` (needs two CPUs or more): the load generator gets the upper
+    // half of the CPUs, everything it measures — the servers, PostgreSQL and
+    // moto, which inherit the main thread's affinity — the lower half.
+    // `--pin 0` (the default): all share every CPU. Pinned, moto shares the
+    // server's CPUs in the DynamoDB tier's scenario but not in the raw
+    // GetItem's, so that comparison holds only unpinned.
+    let cpus = affinity::allowed_cpus()?;
+    let pinned = numbering_tests::bench_arg("--pin", 0) == 1 && cpus.len() >= 2;
+    let (server_cpus, load_cpus) = cpus.split_at(cpus.len() / 2);
+    let server = if pinned {
+        affinity::pin_current_thread(server_cpus)?;
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(server_cpus.len())
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+    };
+    let load_cpus = pinned.then(|| load_cpus.to_vec());
+    server.block_on(run(load_cpus))
+}
+
+async fn run(load_cpus: Option<Vec<usize>>) -> anyhow::Result<()> {
     let seconds = numbering_tests::bench_arg("--seconds", 5);
     let duration = Duration::from_secs(seconds);
+    let stalls = {
+        let cpus = affinity::allowed_cpus()?;
+        let all: Vec<usize> = match &load_cpus {
+            // the main thread is pinned to the servers' CPUs by now
+            Some(load) => cpus.iter().chain(load).copied().collect(),
+            None => cpus,
+        };
+        tokio::task::spawn_blocking(move || machine_stalls(&all, duration)).await?
+    };
+    eprintln!("{stalls}");
+    match &load_cpus {
+        Some(cpus) => eprintln!(
+            "pinned: load generator on CPUs {cpus:?}, servers, PostgreSQL and moto on the others"
+        ),
+        None => eprintln!("not pinned: load generator and servers share every CPU"),
+    }
     eprintln!("setting up: postgres, moto, {IDENTIFIERS} leased identifiers");
     let dir = std::env::temp_dir().join(format!("numbering-bench-{}", std::process::id()));
     let pg = tokio::task::spawn_blocking({
@@ -306,16 +481,34 @@ async fn main() -> anyhow::Result<()> {
     let metrics = numbering::telemetry::metrics();
     let mut rows = Vec::new();
 
-    // The open-loop scenarios' load generator: its own runtime and thread,
-    // so its tasks never queue behind the server's (and vice versa).
-    let generator = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("load-generator")
-        .enable_all()
-        .build()?;
-    let gen_channels = |url: String| {
-        let h = generator.handle().clone();
-        async move { Arc::new(h.spawn(async move { channels(&url).await }).await.unwrap()) }
+    // The load generator: its own runtime, so its tasks never queue behind
+    // the server's (and vice versa). Unpinned, it drives only the open-loop
+    // scenarios (the closed-loop clients share the server's runtime, as
+    // before session 5); pinned, it drives every scenario from its own CPUs.
+    let generator = {
+        let cpus = load_cpus.clone();
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cpus.as_ref().map_or(1, Vec::len))
+            .thread_name("load-generator")
+            .on_thread_start(move || {
+                if let Some(cpus) = &cpus {
+                    affinity::pin_current_thread(cpus).expect("pinning the load generator");
+                }
+            })
+            .enable_all()
+            .build()?
+    };
+    let open = Load {
+        handle: generator.handle().clone(),
+        cpus: load_cpus.clone(),
+    };
+    let closed = Load {
+        handle: if load_cpus.is_some() {
+            generator.handle().clone()
+        } else {
+            Handle::current()
+        },
+        cpus: load_cpus.clone(),
     };
 
     // 1. the bare tonic call
@@ -327,13 +520,13 @@ async fn main() -> anyhow::Result<()> {
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(bare_listener)),
     );
     let bare_url = format!("http://{bare_addr}");
-    let clients = Arc::new(channels(&bare_url).await);
-    let bare = drive(duration, validate_op(clients, |_, _| msisdn(0))).await;
+    let clients = closed.channels(&bare_url).await;
+    let bare = drive(&closed, duration, validate_op(clients, |_, _| msisdn(0))).await;
     rows.push(bare.line("bare tonic unary call (baseline)"));
     let half = bare.throughput() / 2.0;
-    let clients = gen_channels(bare_url).await;
+    let clients = open.channels(&bare_url).await;
     let bare_half = paced(
-        generator.handle(),
+        &open,
         duration,
         half,
         validate_op(clients, |_, _| msisdn(0)),
@@ -345,23 +538,25 @@ async fn main() -> anyhow::Result<()> {
 
     // 2. in-process hits, closed loop then open loop at half the bare throughput
     let local_only = TestHost::start(store.clone(), HostSetup::default()).await;
-    let clients = Arc::new(channels(&local_only.url()).await);
+    let clients = closed.channels(&local_only.url()).await;
     let warm = drive(
+        &closed,
         Duration::from_secs(1),
         validate_op(clients.clone(), |_, n| msisdn(n as usize % 100)),
     )
     .await;
     drop(warm);
     let local = drive(
+        &closed,
         duration,
         validate_op(clients, |_, n| msisdn(n as usize % 100)),
     )
     .await;
     rows.push(local.line("ValidateLease, in-process hit"));
     let local_before = metrics.render();
-    let clients = gen_channels(local_only.url()).await;
+    let clients = open.channels(&local_only.url()).await;
     let local_half = paced(
-        generator.handle(),
+        &open,
         duration,
         half,
         validate_op(clients, |_, n| msisdn(n as usize % 100)),
@@ -373,9 +568,13 @@ async fn main() -> anyhow::Result<()> {
     let local_after = metrics.render();
     local_only.stop().await;
 
-    // 3. DynamoDB: raw GetItem beside the DynamoDB tier (in-process tier off)
-    let raw_tier = tier.clone();
-    let raw_get = drive(duration, move |w, n| {
+    // 3. DynamoDB: raw GetItem beside the DynamoDB tier (in-process tier
+    // off), through a client of its own: its connections open on the load
+    // generator's runtime, not in the pool the server's tier shares
+    let raw_tier: DynamoTier = moto
+        .tier_with_timeout(Duration::from_secs(3600), Duration::from_secs(10))
+        .await;
+    let raw_get = drive(&closed, duration, move |w, n| {
         let tier = raw_tier.clone();
         async move {
             let key = msisdn((w * 7919 + n as usize) % IDENTIFIERS);
@@ -405,8 +604,9 @@ async fn main() -> anyhow::Result<()> {
         },
     )
     .await;
-    let clients = Arc::new(channels(&dynamo_host.url()).await);
+    let clients = closed.channels(&dynamo_host.url()).await;
     let dynamo = drive(
+        &closed,
         duration,
         validate_op(clients, |w, n| {
             msisdn((w * 7919 + n as usize) % IDENTIFIERS)
@@ -420,10 +620,14 @@ async fn main() -> anyhow::Result<()> {
     // select runs as the hot path's read-only role on a pool of the same
     // size as the host's (the application role, unscoped, would see no row
     // at all under row-level security).
-    let raw_pool = SnapshotReader::connect_like(&pool, HOT_PATH_CONNECTIONS)
-        .await?
-        .pool()
-        .clone();
+    let raw_pool = {
+        let pool = pool.clone();
+        closed
+            .run(async move { SnapshotReader::connect_like(&pool, HOT_PATH_CONNECTIONS).await })
+            .await?
+            .pool()
+            .clone()
+    };
     let found = Arc::new(AtomicU64::new(0));
     let raw_select = |pool: sqlx::PgPool, found: Arc<AtomicU64>| {
         move |w: usize, n: u64| {
@@ -443,20 +647,29 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     };
-    let raw_closed = drive(duration, raw_select(raw_pool.clone(), found.clone())).await;
+    let raw_closed = drive(
+        &closed,
+        duration,
+        raw_select(raw_pool.clone(), found.clone()),
+    )
+    .await;
     rows.push(raw_closed.line("raw sqlx primary-key select (baseline)"));
     // where the fallback's time goes: its query alone, no gRPC, before
     // (the SECURITY DEFINER plpgsql function, as the application role) and
     // after (the plain SELECT as the read-only role), same pool size
     let definer = numbering_store::Store::new(
-        numbering_store::connect(&numbering_store::PoolConfig {
-            max_connections: HOT_PATH_CONNECTIONS,
-            ..numbering_store::PoolConfig::new(url.clone())
-        })
-        .await?,
+        closed
+            .run({
+                let config = numbering_store::PoolConfig {
+                    max_connections: HOT_PATH_CONNECTIONS,
+                    ..numbering_store::PoolConfig::new(url.clone())
+                };
+                async move { numbering_store::connect(&config).await }
+            })
+            .await?,
         Default::default(),
     );
-    let query_only = drive(duration, move |w, n| {
+    let query_only = drive(&closed, duration, move |w, n| {
         let definer = definer.clone();
         async move {
             let id =
@@ -467,8 +680,13 @@ async fn main() -> anyhow::Result<()> {
     })
     .await;
     rows.push(query_only.line("query only: numbering.lease_snapshot() (definer function, before)"));
-    let snapshots = SnapshotReader::connect_like(&pool, HOT_PATH_CONNECTIONS).await?;
-    let query_only = drive(duration, move |w, n| {
+    let snapshots = {
+        let pool = pool.clone();
+        closed
+            .run(async move { SnapshotReader::connect_like(&pool, HOT_PATH_CONNECTIONS).await })
+            .await?
+    };
+    let query_only = drive(&closed, duration, move |w, n| {
         let snapshots = snapshots.clone();
         async move {
             let id =
@@ -492,14 +710,14 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     let pick = |w: usize, n: u64| msisdn((w * 7919 + n as usize) % IDENTIFIERS);
-    let clients = Arc::new(channels(&pg_host.url()).await);
-    let postgres = drive(duration, validate_op(clients, pick)).await;
+    let clients = closed.channels(&pg_host.url()).await;
+    let postgres = drive(&closed, duration, validate_op(clients, pick)).await;
     rows.push(postgres.line("ValidateLease, Postgres fallback"));
     // the same two at one common offered load, open loop: half the
     // fallback's closed-loop throughput
     let pg_rate = postgres.throughput() / 2.0;
     let raw_open = paced(
-        generator.handle(),
+        &open,
         duration,
         pg_rate,
         raw_select(raw_pool, found.clone()),
@@ -508,14 +726,8 @@ async fn main() -> anyhow::Result<()> {
     rows.push(raw_open.line(&format!(
         "raw sqlx primary-key select, open loop at {pg_rate:.0}/s (baseline)"
     )));
-    let clients = gen_channels(pg_host.url()).await;
-    let postgres_open = paced(
-        generator.handle(),
-        duration,
-        pg_rate,
-        validate_op(clients, pick),
-    )
-    .await;
+    let clients = open.channels(&pg_host.url()).await;
+    let postgres_open = paced(&open, duration, pg_rate, validate_op(clients, pick)).await;
     rows.push(postgres_open.line(&format!(
         "ValidateLease, Postgres fallback, open loop at {pg_rate:.0}/s"
     )));
@@ -536,9 +748,10 @@ async fn main() -> anyhow::Result<()> {
         },
     )
     .await;
-    let clients = Arc::new(channels(&full.url()).await);
+    let clients = closed.channels(&full.url()).await;
     let zipf = Arc::new(Zipf::new(IDENTIFIERS));
     let mix = drive(
+        &closed,
         duration,
         validate_op(clients, move |w, n| {
             let u = uniform((w as u64) << 32 | n);
@@ -569,6 +782,7 @@ async fn main() -> anyhow::Result<()> {
         println!("{r}");
     }
     println!();
+    println!("{stalls}");
     println!(
         "in-process hit vs bare call throughput: {:.2}x (goal >= 0.8)",
         local.throughput() / bare.throughput()

@@ -7,6 +7,7 @@
 //! parallel without seeing each other. With `DATABASE_URL` (a superuser URL)
 //! it does the same on that server.
 
+pub mod affinity;
 pub mod app;
 
 use std::{path::PathBuf, sync::OnceLock, time::Duration};
