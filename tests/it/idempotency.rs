@@ -15,8 +15,17 @@ use serde_json::json;
 
 const RESERVE: &str = "/v1/portal/numbering/reservations";
 
-/// The advisory locks that mark keys in use (`numbering.enter_idempotency_key`).
-const KEY_LOCKS: &str = "pg_locks WHERE locktype = 'advisory' AND classid = 1229212491 AND granted";
+/// The advisory lock that marks `owner`'s `key` in use
+/// (`numbering.enter_idempotency_key`): the single-bigint lock on a 64-bit
+/// hash of the key, which `pg_locks` shows split into `classid` (high half)
+/// and `objid` (low half).
+fn key_lock(owner: &str, key: &str) -> String {
+    format!(
+        "pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted \
+           AND ((classid::bigint << 32) | objid::bigint) \
+               = hashtextextended('{owner}' || E'\\n' || '{key}', 1229212491)"
+    )
+}
 
 #[tokio::test]
 async fn a_mutating_request_without_an_idempotency_key_is_refused_with_400() {
@@ -165,12 +174,16 @@ async fn the_same_key_while_the_first_request_still_runs_is_refused_with_409() {
     // wait until the first request has taken its key (the advisory lock
     // its transaction holds while it runs)
     for _ in 0..100 {
-        if app.db.count(KEY_LOCKS).await == 1 {
+        if app.db.count(&key_lock("acme", "slow")).await == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(app.db.count(KEY_LOCKS).await, 1, "the first request runs");
+    assert_eq!(
+        app.db.count(&key_lock("acme", "slow")).await,
+        1,
+        "the first request runs"
+    );
     let second = app
         .call(Method::POST, RESERVE, Some(&t), Some("slow"), Some(&body))
         .await;
@@ -230,6 +243,62 @@ fn response(body: &str) -> StoredResponse {
     }
 }
 
+/// Two different keys whose 32-bit hashes collide are both free at once:
+/// the lock that marks a key in use is keyed by a 64-bit hash (until
+/// migration 20261128600100 it was `hashtext`, and the later of two such
+/// keys was refused as in use by the other).
+#[tokio::test]
+async fn two_keys_whose_32_bit_hashes_collide_are_taken_at_once() {
+    let db = TestDb::new().await;
+    let acme = db.pool_for("acme").await;
+    // a birthday search: about ten collisions among 300,000 keys
+    let (a, b): (String, String) = sqlx::query_as(
+        "SELECT min(k), max(k) FROM (SELECT 'key-' || g AS k FROM generate_series(1, 300000) g) s \
+         GROUP BY hashtext('acme' || E'\\n' || k) HAVING count(*) > 1 LIMIT 1",
+    )
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    assert_ne!(a, b);
+
+    let Entered::Claimed(first) = db
+        .store
+        .enter_idempotency_key(Some(&acme), "acme", &a, "fp-a")
+        .await
+        .unwrap()
+    else {
+        panic!("{a} is free");
+    };
+    // while the request with key a runs, key b is free for both ways of
+    // running a request
+    let second = db
+        .store
+        .enter_idempotency_key(Some(&acme), "acme", &b, "fp-b")
+        .await
+        .unwrap();
+    assert!(
+        matches!(second, Entered::Claimed(_)),
+        "{b} is not in use, whatever its 32-bit hash"
+    );
+    drop(second);
+    assert_eq!(
+        db.store
+            .claim_idempotency_key(Some(&acme), "acme", &b, "fp-b")
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
+    // and key a itself is still in use
+    assert_eq!(
+        db.store
+            .claim_idempotency_key(Some(&acme), "acme", &a, "fp-a")
+            .await
+            .unwrap(),
+        Claim::InFlight
+    );
+    drop(first);
+}
+
 /// Exactly once: the change and the stored response commit together. A
 /// request that dies before its commit (its unit dropped) leaves neither
 /// its change nor its key, so the retry runs it; once committed, the key
@@ -270,7 +339,7 @@ async fn a_change_and_its_stored_response_commit_together_or_not_at_all() {
     for _ in 0..100 {
         // its connection's rollback (a dead process's: when the server
         // notices) frees the key
-        if db.count(KEY_LOCKS).await == 0 {
+        if db.count(&key_lock("acme", "k1")).await == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -278,7 +347,7 @@ async fn a_change_and_its_stored_response_commit_together_or_not_at_all() {
     assert_eq!(db.count("numbering.reservations").await, 0);
     assert_eq!(db.count("numbering.idempotency_keys").await, 0);
     assert_eq!(db.count("numbering.outbox").await, 0);
-    assert_eq!(db.count(KEY_LOCKS).await, 0);
+    assert_eq!(db.count(&key_lock("acme", "k1")).await, 0);
 
     // the retry runs the change, once, with its response
     let Entered::Claimed(unit) = enter().await.unwrap() else {
