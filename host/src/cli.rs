@@ -250,7 +250,7 @@ async fn serve(config: Config) -> Result<ExitCode> {
     print_banner(&config, &db, addr, &tiers_line, &nats_line)?;
     // the relay projects into the DynamoDB lease cache before it publishes the invalidation
     let projection = validator.reader().dynamo().is_some().then(|| {
-        std::sync::Arc::new(crate::events::LeaseCacheProjection::new(
+        std::sync::Arc::new(numbering_outbox_relay::LeaseCacheProjection::new(
             validator.reader().clone(),
         )) as std::sync::Arc<dyn numbering_outbox_relay::Projection>
     });

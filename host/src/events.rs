@@ -7,10 +7,8 @@ use std::{sync::Arc, time::Duration};
 use numbering_clients::{Billing, GrpcBilling, NotConfigured, channel};
 use numbering_event_consumer::{ConsumerConfig, EventConsumer};
 use numbering_lifecycle_sweeper::{Sweeper, SweeperConfig};
-use numbering_outbox_relay::{BoxFuture, OutboxEvent, Projection, Relay, RelayConfig};
-use numbering_shared::Identifier;
+use numbering_outbox_relay::{Projection, Relay, RelayConfig};
 use numbering_store::Store;
-use numbering_validate_lease::LeaseReader;
 use tokio::{sync::watch, task::JoinSet};
 
 /// What the background jobs need.
@@ -81,40 +79,5 @@ impl Events {
             Duration::from_secs(1),
             stop,
         ));
-    }
-}
-
-/// Keeps the DynamoDB lease cache in step with the outbox: for each
-/// lease-state change, the identifier's current snapshot is read from
-/// Postgres and written forward (conditional on its version), before the
-/// relay publishes `num.cache.invalidate.v1`. Idempotent: a replayed event
-/// writes the same or a newer version, never an older one.
-pub struct LeaseCacheProjection {
-    reader: LeaseReader,
-}
-
-impl LeaseCacheProjection {
-    pub fn new(reader: LeaseReader) -> Self {
-        Self { reader }
-    }
-}
-
-impl Projection for LeaseCacheProjection {
-    fn project<'a>(&'a self, event: &'a OutboxEvent) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            let Some((identifier, _version)) = event.lease_state_change() else {
-                return Ok(());
-            };
-            let Ok(identifier) = Identifier::parse(identifier) else {
-                tracing::warn!(
-                    identifier,
-                    "outbox event names a malformed identifier; not projected"
-                );
-                return Ok(());
-            };
-            let snapshot = self.reader.store().snapshot(&identifier).await?;
-            self.reader.project(&identifier, snapshot).await?;
-            Ok(())
-        })
     }
 }

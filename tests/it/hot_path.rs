@@ -599,8 +599,7 @@ async fn an_expired_dynamodb_item_is_a_miss() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_relay_moves_the_lease_cache_forward_and_every_instance_forgets_the_old_answer() {
-    use numbering::events::LeaseCacheProjection;
-    use numbering_outbox_relay::{Relay, RelayConfig};
+    use numbering_outbox_relay::{LeaseCacheProjection, Relay, RelayConfig};
     let db = TestDb::new().await;
     let moto = TestMoto::start();
     let nats = numbering_tests::TestNats::start();
@@ -681,6 +680,63 @@ async fn the_relay_moves_the_lease_cache_forward_and_every_instance_forgets_the_
     let _ = stop.send(true);
     let _ = relay.await;
     second.stop().await;
+}
+
+/// The standalone relay (`outbox-relay` with `NUMBERING_LEASE_CACHE_TABLE`)
+/// keeps the DynamoDB lease cache in step without a hot path of its own:
+/// each lease change reaches the table, and replayed events leave the
+/// newest item in place.
+#[tokio::test]
+async fn the_standalone_relay_moves_the_dynamodb_lease_cache_forward() {
+    use numbering_outbox_relay::{LeaseCacheProjection, Relay, RelayConfig};
+    let db = TestDb::new().await;
+    let moto = TestMoto::start();
+    let nats = numbering_tests::TestNats::start();
+    let acme = db.pool_for("acme").await;
+    let tier = moto.tier(Duration::from_secs(300)).await;
+    let projection = LeaseCacheProjection::connect(
+        db.store.clone(),
+        tier.client().clone(),
+        tier.table(),
+        Duration::from_secs(300),
+    )
+    .await
+    .unwrap();
+    let relay = Relay::new(
+        db.app.clone(),
+        async_nats::connect(nats.url()).await.unwrap(),
+        RelayConfig::default(),
+    )
+    .with_projection_first(std::sync::Arc::new(projection));
+    numbering_outbox_relay::ensure_streams(relay.jetstream())
+        .await
+        .unwrap();
+    let id = db.inventory(&["+93700000611"]).await.remove(0);
+    let ctx = tenant_ctx(&acme);
+    let r = db.store.reserve(&ctx, &acme, &id).await.unwrap();
+    let lease = db.store.assign(&ctx, &acme, r.id, true).await.unwrap();
+    let version = |item: Option<numbering_validate_lease::local::Cached>| {
+        let item = item.expect("projected into DynamoDB");
+        (item.snapshot.map(|s| s.state), item.version)
+    };
+    while relay.publish_pending().await.unwrap() > 0 {}
+    let assigned = version(tier.get(&id.key()).await.unwrap());
+    assert_eq!(assigned.0, Some(NumberState::Assigned));
+
+    db.store.release(&ctx, &acme, lease.id).await.unwrap();
+    while relay.publish_pending().await.unwrap() > 0 {}
+    let released = version(tier.get(&id.key()).await.unwrap());
+    assert_eq!(released.0, Some(NumberState::Quarantined));
+    assert!(released.1 > assigned.1);
+
+    // every event of the identifier projected again (a replay)
+    sqlx::query("UPDATE numbering.outbox SET published_at = NULL WHERE aggregate_id = $1")
+        .bind(id.as_str())
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    while relay.publish_pending().await.unwrap() > 0 {}
+    assert_eq!(version(tier.get(&id.key()).await.unwrap()), released);
 }
 
 #[tokio::test]

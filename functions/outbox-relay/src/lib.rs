@@ -21,6 +21,10 @@
 //! event still reaches the stream in order and JetStream's duplicate window
 //! drops the second.
 
+mod lease_cache;
+
+pub use lease_cache::LeaseCacheProjection;
+
 use std::{
     collections::HashMap,
     future::Future,
