@@ -569,26 +569,48 @@ async fn run(load_cpus: Option<Vec<usize>>) -> anyhow::Result<()> {
     local_only.stop().await;
 
     // 3. DynamoDB: raw GetItem beside the DynamoDB tier (in-process tier
-    // off), through a client of its own: its connections open on the load
-    // generator's runtime, not in the pool the server's tier shares
-    let raw_tier: DynamoTier = moto
-        .tier_with_timeout(Duration::from_secs(3600), Duration::from_secs(10))
-        .await;
-    let raw_get = drive(&closed, duration, move |w, n| {
-        let tier = raw_tier.clone();
-        async move {
-            let key = msisdn((w * 7919 + n as usize) % IDENTIFIERS);
-            tier.client()
-                .get_item()
-                .table_name(tier.table())
-                .key("id", aws_sdk_dynamodb::types::AttributeValue::S(key))
-                .consistent_read(true)
-                .send()
-                .await
-                .is_ok()
+    // off), on the filled table. Each through a fresh SDK client of its
+    // own, neither the one the fill above used: both start from an empty
+    // connection pool (and the raw one's connections open on the load
+    // generator's runtime)
+    let fresh_tier = || {
+        DynamoTier::new(
+            numbering_validate_lease::dynamo::client_for_endpoint(
+                &moto.endpoint(),
+                Duration::from_secs(10),
+            ),
+            tier.table().to_owned(),
+            Duration::from_secs(3600),
+        )
+    };
+    let raw_tier = fresh_tier();
+    let got = Arc::new(AtomicU64::new(0));
+    let raw_get = drive(&closed, duration, {
+        let got = got.clone();
+        move |w, n| {
+            let (tier, got) = (raw_tier.clone(), got.clone());
+            async move {
+                let key = msisdn((w * 7919 + n as usize) % IDENTIFIERS);
+                let item = tier
+                    .client()
+                    .get_item()
+                    .table_name(tier.table())
+                    .key("id", aws_sdk_dynamodb::types::AttributeValue::S(key))
+                    .consistent_read(true)
+                    .send()
+                    .await;
+                if item.as_ref().is_ok_and(|i| i.item().is_some()) {
+                    got.fetch_add(1, Ordering::Relaxed);
+                }
+                item.is_ok()
+            }
         }
     })
     .await;
+    anyhow::ensure!(
+        got.load(Ordering::Relaxed) == raw_get.latencies_us.len() as u64,
+        "the raw GetItem must find its item every time"
+    );
     rows.push(raw_get.line("raw GetItem to moto (baseline)"));
     let no_local = TierConfig {
         local_capacity: 0,
@@ -598,7 +620,7 @@ async fn run(load_cpus: Option<Vec<usize>>) -> anyhow::Result<()> {
     let dynamo_host = TestHost::start(
         store.clone(),
         HostSetup {
-            dynamo: Some(tier.clone()),
+            dynamo: Some(fresh_tier()),
             tiers: no_local,
             ..Default::default()
         },
