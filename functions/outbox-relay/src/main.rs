@@ -10,6 +10,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use anyhow::Context as _;
+
 use numbering_outbox_relay::{LeaseCacheProjection, Relay, RelayConfig};
 use numbering_store::{PoolConfig, Store, connect};
 
@@ -49,7 +51,12 @@ async fn main() -> anyhow::Result<()> {
             let dynamo =
                 numbering_validate_lease::dynamo::client_from_env(Duration::from_secs(2)).await;
             let store = Store::new(pool, Default::default());
-            let projection = LeaseCacheProjection::connect(store, dynamo, &table, validity).await?;
+            let projection = LeaseCacheProjection::connect(store, dynamo, &table, validity)
+                .await
+                .context(
+                    "connecting the lease-cache projection's read-only pool \
+                     (the login must be allowed to SET ROLE numbering_hot_path)",
+                )?;
             relay = relay.with_projection_first(Arc::new(projection));
             tracing::info!(table, "keeping the DynamoDB lease cache in step");
         }
