@@ -29,8 +29,13 @@ pub enum Durability {
 pub struct EmbeddedPostgres {
     data_dir: PathBuf,
     port: u16,
+    /// The directory of the cluster's Unix-domain socket, when its path fits.
+    socket_dir: Option<String>,
     child: Option<Child>,
 }
+
+/// The longest socket path the kernel takes (`sun_path`, less its NUL).
+const MAX_SOCKET_PATH: usize = 107;
 
 impl EmbeddedPostgres {
     /// Starts (creating on first use) the cluster in `dir`/data on `port`
@@ -68,9 +73,19 @@ impl EmbeddedPostgres {
             }
         }
         let port = if port == 0 { free_port()? } else { port };
+        // absolute: a relative data directory (the default) would not read
+        // as a socket path in a URL
+        let socket_dir = fs::canonicalize(dir)
+            .ok()
+            .and_then(|abs| socket_dir(&abs, port));
         let mut settings = vec![
             "listen_addresses=127.0.0.1".to_owned(),
-            format!("unix_socket_directories={}", dir.display()),
+            // Postgres refuses to start when no socket can be made, so a
+            // directory too deep for one leaves the cluster on TCP only
+            format!(
+                "unix_socket_directories={}",
+                socket_dir.as_deref().unwrap_or("")
+            ),
             "max_connections=300".to_owned(),
             "shared_buffers=128MB".to_owned(),
         ];
@@ -96,6 +111,7 @@ impl EmbeddedPostgres {
         let mut pg = Self {
             data_dir,
             port,
+            socket_dir,
             child: Some(child),
         };
         pg.wait_ready(dir)?;
@@ -155,9 +171,28 @@ impl EmbeddedPostgres {
         &self.data_dir
     }
 
-    /// Superuser URL of database `db`.
+    /// Superuser URL of database `db`, over the Unix-domain socket when
+    /// the cluster has one (see [`EmbeddedPostgres::server_url`]).
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+        format!("{}/{db}", self.server_url())
+    }
+
+    /// Superuser URL of the server, without a database name: its
+    /// Unix-domain socket (the directory percent-encoded as the host, as
+    /// libpq and sqlx read it) when the cluster has one, else TCP on
+    /// loopback. Between two processes of one machine the socket skips the
+    /// TCP stack on every round trip; BENCHMARKS.md has what that buys.
+    pub fn server_url(&self) -> String {
+        match &self.socket_dir {
+            Some(dir) => format!("postgres://postgres@{}:{}", encode_host(dir), self.port),
+            None => self.tcp_server_url(),
+        }
+    }
+
+    /// Superuser URL of the server over TCP on loopback, which the cluster
+    /// always listens on too.
+    pub fn tcp_server_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.port)
     }
 
     /// Fast shutdown, waiting for it.
@@ -273,8 +308,66 @@ fn chown_dir(dir: &Path, uid: u32, gid: u32) -> Result<()> {
     Ok(())
 }
 
+/// `dir` as the cluster's socket directory, if it is valid UTF-8 (to go in
+/// a URL) and short enough for the socket's path.
+fn socket_dir(dir: &Path, port: u16) -> Option<String> {
+    let dir = dir.to_str()?;
+    let path_len = dir.len() + format!("/.s.PGSQL.{port}").len();
+    // the setting is a list: a comma or a quote would split or quote it
+    (path_len <= MAX_SOCKET_PATH && !dir.contains([',', '"'])).then(|| dir.to_owned())
+}
+
+/// A socket directory as a URL's host: every byte but unreserved ones
+/// percent-encoded, so the leading `/` marks it as a path.
+fn encode_host(dir: &str) -> String {
+    let mut host = String::with_capacity(dir.len() * 3);
+    for b in dir.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            host.push(char::from(b));
+        } else {
+            host.push_str(&format!("%{b:02X}"));
+        }
+    }
+    host
+}
+
 /// A currently free loopback port.
 pub fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(listener.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socket_directory_becomes_a_percent_encoded_host() {
+        assert_eq!(
+            encode_host("/tmp/numbering tests-1/pg"),
+            "%2Ftmp%2Fnumbering%20tests-1%2Fpg"
+        );
+        let options: sqlx::postgres::PgConnectOptions =
+            format!("postgres://postgres@{}:5432/db", encode_host("/tmp/x y"))
+                .parse()
+                .unwrap();
+        assert_eq!(
+            options.get_socket().map(PathBuf::as_path),
+            Some(Path::new("/tmp/x y"))
+        );
+    }
+
+    #[test]
+    fn a_directory_too_deep_or_listy_for_a_socket_is_left_to_tcp() {
+        assert_eq!(
+            socket_dir(Path::new("/tmp/pg"), 5432).as_deref(),
+            Some("/tmp/pg")
+        );
+        // 96 + "/.s.PGSQL.5432" (14) = 110 bytes: over the limit
+        let deep = format!("/{}", "d".repeat(95));
+        assert_eq!(socket_dir(Path::new(&deep), 5432), None);
+        let fits = format!("/{}", "d".repeat(92));
+        assert!(socket_dir(Path::new(&fits), 5432).is_some());
+        assert_eq!(socket_dir(Path::new("/tmp/a,b"), 5432), None);
+    }
 }

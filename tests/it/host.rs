@@ -1,6 +1,7 @@
 //! The `numbering` binary as a user runs it: no configuration at all.
 
 use numbering_tests::numbering_bin;
+use sqlx::{Connection, PgConnection};
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
@@ -164,6 +165,23 @@ async fn the_run_command_comes_up_ready_with_no_configuration_and_stops_cleanly(
 
     crate::host_rest::check(&host.base, &host.banner).await;
 
+    // the embedded cluster is reached over its Unix-domain socket
+    let pg_url = host
+        .banner
+        .lines()
+        .find(|l| l.contains("(embedded; data in"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("the banner names the embedded Postgres:\n{}", host.banner))
+        .to_owned();
+    assert!(pg_url.starts_with("postgres://postgres@%2F"), "{pg_url}");
+    let mut conn = PgConnection::connect(&pg_url).await.unwrap();
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+    conn.close().await.unwrap();
+
     let status = host.stop();
     assert!(status.success(), "graceful shutdown exits 0: {status}");
 
@@ -228,4 +246,24 @@ fn a_private_nats_server_starts_stops_and_restarts_on_its_port() {
     assert_eq!(greets(), Some(*b"INFO"));
     drop(nats);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_test_cluster_answers_on_its_socket_and_on_loopback_tcp() {
+    let db = numbering_tests::TestDb::new().await;
+    // with DATABASE_URL the harness runs no cluster of its own
+    let Some(tcp) = numbering_tests::tcp_url(&db.name) else {
+        return;
+    };
+    if std::env::var("NUMBERING_TEST_PG_TCP").is_err() {
+        assert!(db.owner_url.contains("@%2F"), "{}", db.owner_url);
+    }
+    assert!(tcp.contains("@127.0.0.1:"), "{tcp}");
+    let mut conn = PgConnection::connect(&tcp).await.unwrap();
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(name, db.name);
+    conn.close().await.unwrap();
 }

@@ -6,6 +6,11 @@
 //! every test its own database cloned from that template, so tests run in
 //! parallel without seeing each other. With `DATABASE_URL` (a superuser URL)
 //! it does the same on that server.
+//!
+//! The private cluster is reached over its Unix-domain socket, as the run
+//! command's embedded cluster is; `NUMBERING_TEST_PG_TCP=1` makes the
+//! harness use its loopback TCP port instead (for comparing the two in a
+//! benchmark).
 
 pub mod affinity;
 pub mod app;
@@ -24,6 +29,8 @@ use sqlx::{Connection, PgConnection, PgPool, postgres::PgPoolOptions};
 struct Server {
     /// Superuser URL of the server, without a database name.
     base: String,
+    /// The same over TCP, when the harness started the cluster.
+    tcp_base: Option<String>,
     template: String,
     _cluster: Option<EmbeddedPostgres>,
 }
@@ -32,6 +39,12 @@ impl Server {
     fn url(&self, db: &str) -> String {
         format!("{}/{db}", self.base)
     }
+}
+
+/// Superuser URL of test database `db` over loopback TCP, when the harness
+/// runs its own cluster (`None` with `DATABASE_URL`).
+pub fn tcp_url(db: &str) -> Option<String> {
+    server().tcp_base.as_ref().map(|b| format!("{b}/{db}"))
 }
 
 fn server() -> &'static Server {
@@ -46,22 +59,25 @@ fn server() -> &'static Server {
 }
 
 fn start_server() -> Result<Server> {
-    let (base, cluster) = match std::env::var("DATABASE_URL") {
+    let (base, tcp_base, cluster) = match std::env::var("DATABASE_URL") {
         Ok(url) => {
             let base = url
                 .rsplit_once('/')
                 .map(|(b, _)| b.to_owned())
                 .unwrap_or(url);
-            (base, None)
+            (base, None, None)
         }
         Err(_) => {
             remove_stale_clusters();
             let dir = std::env::temp_dir().join(format!("numbering-tests-{}", std::process::id()));
             let pg = EmbeddedPostgres::start(&dir, 0, Durability::Throwaway)?;
-            (
-                format!("postgres://postgres@127.0.0.1:{}", pg.port()),
-                Some(pg),
-            )
+            let tcp = pg.tcp_server_url();
+            let base = if std::env::var("NUMBERING_TEST_PG_TCP").is_ok_and(|v| v == "1") {
+                tcp.clone()
+            } else {
+                pg.server_url()
+            };
+            (base, Some(tcp), Some(pg))
         }
     };
     let template = format!("numbering_template_{}", std::process::id());
@@ -86,6 +102,7 @@ fn start_server() -> Result<Server> {
     })?;
     Ok(Server {
         base,
+        tcp_base,
         template,
         _cluster: cluster,
     })
