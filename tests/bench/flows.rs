@@ -78,6 +78,13 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients as usize)
         .build()?;
+    // where the run's CPU goes: PostgreSQL's (when it runs here) and this
+    // process's (the HTTP server and the clients), over the timed window
+    let postmaster = numbering_tests::proc_cpu::local_postmaster(&db.owner).await;
+    let cpu_at_start = (
+        postmaster.and_then(numbering_tests::proc_cpu::tree_seconds),
+        numbering_tests::proc_cpu::own_seconds(),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let flows = Arc::new(AtomicU64::new(0));
     let conflicts = Arc::new(AtomicU64::new(0));
@@ -142,6 +149,11 @@ async fn main() -> anyhow::Result<()> {
         }));
     }
     tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let cpu_at_end = (
+        postmaster.and_then(numbering_tests::proc_cpu::tree_seconds),
+        numbering_tests::proc_cpu::own_seconds(),
+    );
+    let flows_in_window = flows.load(Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
     for t in tasks {
@@ -169,5 +181,22 @@ async fn main() -> anyhow::Result<()> {
         100.0 * conflicts as f64 / (flows + conflicts + failures).max(1) as f64
     );
     println!("other failures     {failures}");
+    let per_flow = |seconds: f64| seconds * 1e3 / flows_in_window.max(1) as f64;
+    let own = per_flow(cpu_at_end.1 - cpu_at_start.1);
+    match (cpu_at_start.0, cpu_at_end.0) {
+        (Some(a), Some(b)) => {
+            let pg = per_flow(b - a);
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            // at 1,000 flows/s each CPU gives each flow 1 ms
+            println!(
+                "cpu per flow       PostgreSQL {pg:.2} ms + this process {own:.2} ms = {:.2} ms \
+                 (1,000 flows/s on {cpus} CPUs allows {cpus}.00 ms)",
+                pg + own,
+            );
+        }
+        _ => println!(
+            "cpu per flow       this process {own:.2} ms (PostgreSQL is not on this machine)"
+        ),
+    }
     Ok(())
 }
