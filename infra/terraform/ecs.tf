@@ -19,6 +19,9 @@ locals {
     NUMBERING_BILLING_URL       = var.billing_url
     NUMBERING_EXPORT_STORE      = "s3://${aws_s3_bucket.exports.bucket}/exports"
     NUMBERING_EXPORT_SIGNER     = "kms:${aws_kms_key.export_signing.arn}"
+    # partitions past 13 months go here (with their chain heads), then are
+    # detached; without it the host keeps every partition attached
+    NUMBERING_AUDIT_ARCHIVE_URI = "s3://${aws_s3_bucket.audit_archive.bucket}/audit"
   })
 }
 
@@ -40,7 +43,7 @@ resource "aws_iam_role_policy_attachment" "task_execution" {
 }
 
 resource "aws_iam_role" "worker_task" {
-  name = "${local.name}-worker"
+  name               = "${local.name}-worker"
   assume_role_policy = aws_iam_role.task_execution.assume_role_policy
 }
 
@@ -56,8 +59,10 @@ resource "aws_iam_role_policy" "worker" {
         Resource = aws_dynamodb_table.lease_cache.arn
       },
       {
-        Effect   = "Allow"
-        Action   = ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:ListBucket"]
+        Effect = "Allow"
+        # write once: a PutObject that carries its Object Lock retention
+        # needs s3:PutObjectRetention too; no delete, no governance bypass
+        Action   = ["s3:PutObject", "s3:PutObjectRetention", "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:ListBucket"]
         Resource = [aws_s3_bucket.exports.arn, "${aws_s3_bucket.exports.arn}/*", aws_s3_bucket.audit_archive.arn, "${aws_s3_bucket.audit_archive.arn}/*"]
       },
       {
@@ -89,10 +94,10 @@ resource "aws_ecs_task_definition" "process" {
     operating_system_family = "LINUX"
   }
   container_definitions = jsonencode([{
-    name       = each.key
-    image      = var.container_image
-    command    = ["serve"]
-    essential  = true
+    name      = each.key
+    image     = var.container_image
+    command   = ["serve"]
+    essential = true
     environment = [
       for k, v in local.worker_env : { name = k, value = v }
     ]
@@ -105,7 +110,7 @@ resource "aws_ecs_task_definition" "process" {
       }
     }
     portMappings = [{ containerPort = 8080 }]
-    stopTimeout = 30
+    stopTimeout  = 30
   }])
 }
 

@@ -16,6 +16,7 @@ mod host_rest;
 mod hot_path;
 mod idempotency;
 mod imports;
+mod infra;
 mod jwks;
 mod lambda_events;
 mod legacy_seed;

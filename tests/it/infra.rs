@@ -1,0 +1,275 @@
+//! The Terraform of `infra/terraform`, checked by the `terraform` binary:
+//! formatted, valid, planned in full with nothing but local files (the
+//! AWS provider from a local plugin mirror, fake credentials, no refresh),
+//! every Lambda it deploys a binary the workspace builds, and every
+//! environment variable it sets one the code reads.
+//!
+//! This machine has no registry access for providers, so the test needs
+//! `terraform` on the PATH and the AWS provider in a filesystem mirror
+//! (`NUMBERING_TF_PLUGIN_MIRROR`, default `/opt/tf-plugins`). Without them
+//! it says so and checks nothing.
+
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the workspace")
+        .to_path_buf()
+}
+
+/// The provider mirror, if this machine has terraform and the AWS provider.
+fn terraform_and_mirror() -> Option<PathBuf> {
+    let mirror = std::env::var("NUMBERING_TF_PLUGIN_MIRROR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("/opt/tf-plugins"));
+    let has_terraform = Command::new("terraform")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let has_aws = mirror.join("registry.terraform.io/hashicorp/aws").is_dir();
+    if has_terraform && has_aws {
+        Some(mirror)
+    } else {
+        eprintln!(
+            "skipped: needs `terraform` on the PATH ({}) and the AWS provider under {} \
+             (NUMBERING_TF_PLUGIN_MIRROR)",
+            if has_terraform { "found" } else { "missing" },
+            mirror.display()
+        );
+        None
+    }
+}
+
+/// A scratch directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn terraform(dir: &Path, cli_config: &Path, args: &[&str]) -> Output {
+    Command::new("terraform")
+        .args(args)
+        .current_dir(dir)
+        .env("TF_CLI_CONFIG_FILE", cli_config)
+        .env("TF_IN_AUTOMATION", "1")
+        .env("TF_INPUT", "0")
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .expect("run terraform")
+}
+
+fn ok(what: &str, out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "terraform {what} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The `[[bin]]` names of the function crates: what `cargo lambda build`
+/// leaves under `target/lambda/<name>/bootstrap.zip`.
+fn function_binaries() -> BTreeSet<String> {
+    let mut bins = BTreeSet::new();
+    for entry in std::fs::read_dir(repo().join("functions"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(manifest) = std::fs::read_to_string(entry.path().join("Cargo.toml")) else {
+            continue;
+        };
+        let mut in_bin = false;
+        for line in manifest.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_bin = line == "[[bin]]";
+            } else if let Some(name) = line.strip_prefix("name = ").filter(|_| in_bin) {
+                bins.insert(name.trim_matches('"').to_owned());
+            }
+        }
+    }
+    bins
+}
+
+/// Every `.rs` file of the shipped crates, concatenated.
+fn shipped_source() -> String {
+    fn walk(dir: &Path, out: &mut String) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "target") {
+                    walk(&path, out);
+                }
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+            }
+        }
+    }
+    let mut source = String::new();
+    for krate in ["functions", "host", "store", "shared"] {
+        walk(&repo().join(krate), &mut source);
+    }
+    source
+}
+
+#[test]
+fn the_terraform_is_formatted_valid_and_plans_what_the_workspace_builds() {
+    let Some(mirror) = terraform_and_mirror() else {
+        return;
+    };
+    let infra = repo().join("infra/terraform");
+    let scratch = Scratch(
+        std::env::temp_dir().join(format!("numbering-tf-{}", uuid::Uuid::new_v4().simple())),
+    );
+    let work = scratch.0.join("terraform");
+    std::fs::create_dir_all(&work).unwrap();
+    for entry in std::fs::read_dir(&infra).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "tf") {
+            std::fs::copy(entry.path(), work.join(entry.file_name())).unwrap();
+        }
+    }
+    let cli_config = scratch.0.join("terraformrc");
+    std::fs::write(
+        &cli_config,
+        format!(
+            "provider_installation {{\n  filesystem_mirror {{\n    path = {:?}\n  }}\n}}\n",
+            mirror.display().to_string()
+        ),
+    )
+    .unwrap();
+
+    // formatted as committed
+    let fmt = terraform(
+        &infra,
+        &cli_config,
+        &["fmt", "-check", "-diff", "-no-color"],
+    );
+    ok("fmt -check (run `terraform fmt` in infra/terraform)", &fmt);
+
+    ok(
+        "init",
+        &terraform(
+            &work,
+            &cli_config,
+            &["init", "-backend=false", "-input=false", "-no-color"],
+        ),
+    );
+    ok(
+        "validate",
+        &terraform(&work, &cli_config, &["validate", "-no-color"]),
+    );
+
+    // a full plan, offline: fake credentials and no account look-up (an
+    // override file, as an operator's would be), a zip for every function
+    // binary of the workspace and nothing else, so a Lambda whose artifact
+    // the build does not make fails the plan
+    std::fs::write(
+        work.join("offline_override.tf"),
+        "provider \"aws\" {\n  access_key = \"test\"\n  secret_key = \"test\"\n  \
+         skip_credentials_validation = true\n  skip_requesting_account_id = true\n  \
+         skip_metadata_api_check = true\n}\n",
+    )
+    .unwrap();
+    let artifacts = scratch.0.join("lambda");
+    let binaries = function_binaries();
+    assert!(binaries.contains("validate-lease"), "{binaries:?}");
+    for bin in &binaries {
+        std::fs::create_dir_all(artifacts.join(bin)).unwrap();
+        std::fs::write(artifacts.join(bin).join("bootstrap.zip"), bin.as_bytes()).unwrap();
+    }
+    let vars = serde_json::json!({
+        "environment": "ci",
+        "lambda_artifacts_dir": artifacts,
+        "subnet_ids": ["subnet-00000000000000001"],
+        "security_group_ids": ["sg-00000000000000001"],
+        "database_url": "postgres://numbering@db.internal/numbering",
+        "nats_url": "nats://nats.internal:4222",
+        "jwt_issuer": "https://id.example",
+        "jwks_json": "{\"keys\":[]}",
+        "billing_url": "http://billing.internal:50051",
+        "sender_id_registry_url": "http://sender-ids.internal:50051",
+        "container_image": "registry.example/numbering:ci",
+        "ecs_cluster_arn": "arn:aws:ecs:eu-central-1:000000000000:cluster/ci",
+    });
+    std::fs::write(work.join("ci.tfvars.json"), vars.to_string()).unwrap();
+    ok(
+        "plan",
+        &terraform(
+            &work,
+            &cli_config,
+            &[
+                "plan",
+                "-refresh=false",
+                "-lock=false",
+                "-input=false",
+                "-no-color",
+                "-var-file=ci.tfvars.json",
+                "-out=ci.plan",
+            ],
+        ),
+    );
+    let plan: serde_json::Value = serde_json::from_str(&ok(
+        "show",
+        &terraform(&work, &cli_config, &["show", "-json", "ci.plan"]),
+    ))
+    .unwrap();
+    let lambdas: BTreeSet<String> = plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] == "aws_lambda_function")
+        .filter_map(|r| r["index"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        lambdas.len() >= 6,
+        "the plan creates the Lambdas: {lambdas:?}"
+    );
+    assert!(lambdas.is_subset(&binaries), "{lambdas:?} ⊄ {binaries:?}");
+
+    // every environment variable the deployment sets is read by the code:
+    // a misspelt or stale name would be silently ignored at run time
+    let console = |expression: &str| -> Vec<String> {
+        let mut child = Command::new("terraform")
+            .args(["console", "-var-file=ci.tfvars.json"])
+            .current_dir(&work)
+            .env("TF_CLI_CONFIG_FILE", &cli_config)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("jsonencode({expression})\n").as_bytes())
+            .unwrap();
+        let out = ok("console", &child.wait_with_output().unwrap());
+        // the console prints the JSON as an HCL string literal
+        let literal: String = serde_json::from_str(out.trim()).unwrap();
+        serde_json::from_str(&literal).unwrap()
+    };
+    let mut names: BTreeSet<String> = console("keys(local.worker_env)").into_iter().collect();
+    names.extend(console(
+        "distinct(flatten([for f in values(local.functions) : keys(merge(local.common_env, f.env))]))",
+    ));
+    assert!(names.contains("NUMBERING_AUDIT_ARCHIVE_URI"), "{names:?}");
+    let source = shipped_source();
+    let unread: Vec<&String> = names
+        .iter()
+        .filter(|n| !source.contains(&format!("\"{n}\"")))
+        .collect();
+    assert!(
+        unread.is_empty(),
+        "set by Terraform, read by nothing: {unread:?}"
+    );
+}
