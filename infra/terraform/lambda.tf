@@ -110,14 +110,18 @@ resource "aws_cloudwatch_log_group" "function" {
 
 # --- least privilege per function -----------------------------------------
 
+# GetItem to read; PutItem for the fill after a Postgres fallback, which is
+# conditional on the item's version (it only ever moves an item forward).
+# Without it every identifier the relay has not projected since the table
+# was made would miss DynamoDB and go to Postgres on every cold start.
 resource "aws_iam_role_policy" "validate_lease_cache" {
-  name = "lease-cache-read"
+  name = "lease-cache-read-and-fill"
   role = aws_iam_role.function["validate-lease"].id
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Effect   = "Allow"
-      Action   = ["dynamodb:GetItem"]
+      Action   = ["dynamodb:GetItem", "dynamodb:PutItem"]
       Resource = aws_dynamodb_table.lease_cache.arn
     }]
   })
