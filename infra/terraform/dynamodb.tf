@@ -1,6 +1,6 @@
 # The hot path's lease cache: one item per identifier, written forward-only
-# by the outbox relay's projection (conditional on the version), read by
-# validate-lease. DynamoDB's own TTL on `ttl` removes stale items; the
+# (conditional on the version) by the outbox relay's projection and by
+# validate-lease's fills after a Postgres fallback, read by validate-lease. DynamoDB's own TTL on `ttl` removes stale items; the
 # `valid_until` attribute is what reads trust.
 resource "aws_dynamodb_table" "lease_cache" {
   name         = "${local.name}-lease-cache"
