@@ -23,6 +23,17 @@ struct Host {
 }
 
 impl Host {
+    /// The address on the banner's line that contains `marker` (the word
+    /// after the line's label).
+    fn address(&self, marker: &str) -> String {
+        self.banner
+            .lines()
+            .find(|l| l.contains(marker))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or_else(|| panic!("the banner has a line with {marker:?}:\n{}", self.banner))
+            .to_owned()
+    }
+
     /// `numbering serve` with an empty environment but for PATH, a data dir
     /// and a listen port.
     fn start(data_dir: &std::path::Path) -> Host {
@@ -111,13 +122,7 @@ async fn the_run_command_comes_up_ready_with_no_configuration_and_stops_cleanly(
     assert_eq!(status, 200, "{body}");
 
     // a private nats-server, and the relay running against it
-    let nats_url = host
-        .banner
-        .lines()
-        .find(|l| l.contains("embedded JetStream"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or_else(|| panic!("the banner names the embedded NATS:\n{}", host.banner))
-        .to_owned();
+    let nats_url = host.address("embedded JetStream");
     let js = async_nats::jetstream::new(async_nats::connect(nats_url).await.unwrap());
     numbering_tests::eventually(Duration::from_secs(20), "the relay's streams", || async {
         js.get_stream("NUMBERING_EVENTS").await.is_ok()
@@ -166,13 +171,7 @@ async fn the_run_command_comes_up_ready_with_no_configuration_and_stops_cleanly(
     crate::host_rest::check(&host.base, &host.banner).await;
 
     // the embedded cluster is reached over its Unix-domain socket
-    let pg_url = host
-        .banner
-        .lines()
-        .find(|l| l.contains("(embedded; data in"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or_else(|| panic!("the banner names the embedded Postgres:\n{}", host.banner))
-        .to_owned();
+    let pg_url = host.address("(embedded; data in");
     assert!(pg_url.starts_with("postgres://postgres@%2F"), "{pg_url}");
     let mut conn = PgConnection::connect(&pg_url).await.unwrap();
     let one: i32 = sqlx::query_scalar("SELECT 1")
