@@ -142,7 +142,7 @@ impl ChainHead {
 /// Seals up to `max` finished, unsealed entries; returns how many. Sealers
 /// queue on one advisory lock, so any number of instances may call this.
 pub async fn seal(pool: &PgPool, max: i64) -> Result<u64, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::scope::begin_unscoped(pool).await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(SEALER_LOCK)
         .execute(&mut *tx)

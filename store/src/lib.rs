@@ -32,7 +32,7 @@ pub use model::{Lease, LeaseStatus, Lookup, NumberRecord, Reservation, Reservati
 pub use pool::{PoolConfig, connect, migrate, policy_from_env};
 pub use query::{Available, Criteria, PoolView};
 pub use record::{Actor, Ctx, record_admin_action};
-pub use scope::{Scope, begin_snapshot};
+pub use scope::{Scope, begin_snapshot, begin_unscoped};
 pub use snapshots::{HOT_PATH_ROLE, SnapshotReader};
 pub use wakeup::{OUTBOX_CHANNEL, wake_relays_now};
 

@@ -142,20 +142,47 @@ pub(crate) async fn begin_plain(
     pool: &sqlx::PgPool,
     scope: Scope<'_>,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    pool.begin_with(begin_statement("BEGIN", scope)).await
+    begin_with(pool, begin_statement("BEGIN", scope)).await
 }
 
 /// Begins a read-only REPEATABLE READ transaction in `scope`: one snapshot
 /// for a long read (the regulator export).
-pub async fn begin_snapshot<'c>(
+pub async fn begin_snapshot(
     pool: &sqlx::PgPool,
     scope: Scope<'_>,
-) -> Result<Transaction<'c, Postgres>, sqlx::Error> {
-    pool.begin_with(begin_statement(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-        scope,
-    ))
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    begin_with(
+        pool,
+        begin_statement("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", scope),
+    )
     .await
+}
+
+/// A plain `BEGIN` on `pool`, safe to cancel (see [`begin_with`]): for the
+/// few transactions outside a tenant or platform scope.
+pub async fn begin_unscoped(
+    pool: &sqlx::PgPool,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    begin_with(pool, "BEGIN".to_owned()).await
+}
+
+/// `pool.begin_with(statement)` on a task of its own, so that it always
+/// finishes. sqlx (0.8.6, and 0.9.0) is not cancel-safe there: a caller
+/// dropped after the `BEGIN` went out but before its answer was read gives
+/// the connection back to the pool inside that transaction, with nothing
+/// to end it, and its next borrowers' work runs inside it (sqlx issue
+/// 4393). A request's future is dropped whenever its client goes away. On
+/// its own task the begin completes regardless; if nobody waits for the
+/// transaction any more, it is dropped there and rolls back as any
+/// unfinished transaction does.
+async fn begin_with(
+    pool: &sqlx::PgPool,
+    statement: String,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin_with(statement).await })
+        .await
+        .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
 }
 
 /// `begin` and the scope in one round trip (a simple-query batch). The

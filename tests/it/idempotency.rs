@@ -276,11 +276,12 @@ async fn two_keys_whose_32_bit_hashes_collide_are_taken_at_once() {
         .enter_idempotency_key(Some(&acme), "acme", &b, "fp-b")
         .await
         .unwrap();
-    assert!(
-        matches!(second, Entered::Claimed(_)),
-        "{b} is not in use, whatever its 32-bit hash"
-    );
-    drop(second);
+    let Entered::Claimed(second) = second else {
+        panic!("{b} is not in use, whatever its 32-bit hash");
+    };
+    // given back at once (a dropped unit rolls back when its connection
+    // next goes out, which may be after the claim below)
+    second.abandon().await.unwrap();
     assert_eq!(
         db.store
             .claim_idempotency_key(Some(&acme), "acme", &b, "fp-b")
@@ -448,4 +449,45 @@ async fn concurrent_copies_of_one_request_run_it_once() {
     assert!(created.iter().all(|b| *b == created[0]), "one answer");
     assert_eq!(app.db.count("numbering.reservations").await, 1);
     assert_eq!(app.db.count("numbering.idempotency_keys").await, 1);
+}
+
+#[tokio::test]
+async fn a_request_dropped_while_its_transaction_begins_leaves_no_transaction_open() {
+    // One connection, so every use below gets the connection the dropped
+    // request had. sqlx 0.8 returns a connection whose `BEGIN` was sent but
+    // whose answer was never read to the pool inside that transaction, and
+    // everything its next borrowers do then runs in it (sqlx issue 4393).
+    let db = TestDb::new().await;
+    let mut config = numbering_store::PoolConfig::new(db.owner_url.clone());
+    config.max_connections = 1;
+    let pool = numbering_store::connect(&config).await.unwrap();
+    let store = numbering_store::Store::new(pool.clone(), Default::default());
+    let tenant = db.pool_for("dropper").await;
+    for attempt in 0..20 {
+        let key = format!("dropped-{attempt}");
+        let mut entering =
+            Box::pin(store.enter_idempotency_key(Some(&tenant), tenant.as_str(), &key, "fp"));
+        // poll once: the BEGIN goes out; then let its answer arrive unread
+        // and drop the request, as a client that went away makes axum do
+        tokio::select! {
+            biased;
+            _ = &mut entering => {}
+            _ = std::future::ready(()) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        drop(entering);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // outside a transaction every statement is a transaction of its own
+        let xact = || async {
+            sqlx::query_scalar::<_, String>("SELECT pg_current_xact_id()::text")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        };
+        let (first, second) = (xact().await, xact().await);
+        assert_ne!(
+            first, second,
+            "attempt {attempt}: the pooled connection was left inside a transaction"
+        );
+    }
 }

@@ -357,7 +357,7 @@ impl Exporter {
             .collect::<serde_json::Map<_, _>>()
             .into();
 
-        let mut tx = self.pool.begin().await?;
+        let mut tx = numbering_store::begin_unscoped(&self.pool).await?;
         let record: ExportRecord = sqlx::query_as(&format!(
             "UPDATE numbering.regulator_exports SET status = 'GENERATED', manifest = $2::json, \
                  manifest_sha256 = $3, signature = $4, signer_key_id = $5, storage_uri = $6, \
@@ -476,7 +476,7 @@ impl Exporter {
         let reason = error.to_string();
         tracing::error!(export_id = %id, error = %reason, "regulator export failed");
         let result = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = numbering_store::begin_unscoped(&self.pool).await?;
             let row: Option<(String, i32)> = sqlx::query_as(
                 "UPDATE numbering.regulator_exports SET status = 'FAILED', failure_reason = $2 \
                  WHERE id = $1 AND status = 'PENDING' RETURNING period, version",
@@ -552,7 +552,7 @@ impl Exporter {
         ctx: &Ctx,
     ) -> Result<ExportRecord, ExportError> {
         let (to, from) = step.rule();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = numbering_store::begin_unscoped(&self.pool).await?;
         let current: Option<(String, String, i32)> = sqlx::query_as(
             "SELECT status::text, period, version FROM numbering.regulator_exports WHERE id = $1 FOR UPDATE",
         )
