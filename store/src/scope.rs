@@ -19,6 +19,9 @@ pub enum Scope<'a> {
 
 impl Scope<'_> {
     /// The `set_config` statement that puts a transaction in this scope.
+    /// It goes into simple-query batches, so the tenant id is spliced in as
+    /// a literal: `TenantId` admits only `[A-Za-z0-9._:-]`, and it is quoted
+    /// besides.
     pub(crate) fn statement(&self) -> String {
         match self {
             Scope::Tenant(t) => format!(
@@ -138,22 +141,34 @@ pub async fn begin(store: &Store, scope: Scope<'_>) -> Result<Tx, sqlx::Error> {
 }
 
 /// Begins a transaction of its own in `scope`, whatever request runs.
+///
+/// The scope comes first and `BEGIN` second, in one round trip: Postgres
+/// runs the batch as one implicit transaction, and the `BEGIN` turns it
+/// into the explicit one, keeping the scope's transaction-local settings.
+/// So if the scope statement fails (a cancel, a timeout), no transaction is
+/// left open: sqlx would give a connection whose batch failed after its
+/// `BEGIN` back to the pool inside an aborted transaction, and every later
+/// borrower would fail with 25P02.
 pub(crate) async fn begin_plain(
     pool: &sqlx::PgPool,
     scope: Scope<'_>,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    begin_with(pool, begin_statement("BEGIN", scope)).await
+    begin_with(pool, format!("{}; BEGIN", scope.statement())).await
 }
 
 /// Begins a read-only REPEATABLE READ transaction in `scope`: one snapshot
-/// for a long read (the regulator export).
+/// for a long read (the regulator export). Here `BEGIN` must come first:
+/// the isolation level cannot be set once a statement has run.
 pub async fn begin_snapshot(
     pool: &sqlx::PgPool,
     scope: Scope<'_>,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     begin_with(
         pool,
-        begin_statement("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", scope),
+        format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {}",
+            scope.statement()
+        ),
     )
     .await
 }
@@ -183,13 +198,6 @@ async fn begin_with(
     tokio::spawn(async move { pool.begin_with(statement).await })
         .await
         .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
-}
-
-/// `begin` and the scope in one round trip (a simple-query batch). The
-/// tenant id is spliced in as a literal: `TenantId` admits only
-/// `[A-Za-z0-9._:-]`, and it is quoted besides.
-fn begin_statement(begin: &str, scope: Scope<'_>) -> String {
-    format!("{begin}; {}", scope.statement())
 }
 
 /// A SQL string literal (single quotes doubled).

@@ -165,3 +165,54 @@ async fn a_tenant_cannot_write_rows_into_another_tenants_name() {
             .unwrap();
     assert_eq!(taken.rows_affected(), 0);
 }
+
+/// The store begins a transaction with `SELECT set_config(…, true); BEGIN`
+/// in one batch (`scope::begin_plain`). What it relies on: Postgres turns
+/// the batch's implicit transaction into the explicit one, so the scope
+/// holds for the whole transaction and ends with it; and when the scope
+/// statement fails, no transaction is left open on the connection (sqlx
+/// would return such a connection to the pool inside it).
+#[tokio::test]
+async fn a_scope_set_before_begin_lasts_the_transaction_and_a_failed_one_leaves_none_open() {
+    let db = TestDb::new().await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&db.owner_url)
+        .await
+        .unwrap();
+    let scope = || async {
+        sqlx::query_scalar::<_, Option<String>>("SELECT current_setting('numbering.scope', true)")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    };
+    let mut tx = pool
+        .begin_with("SELECT set_config('numbering.scope', 'platform', true); BEGIN")
+        .await
+        .unwrap();
+    let xact = "SELECT pg_current_xact_id()::text";
+    let (a, b): (String, String) = (
+        sqlx::query_scalar(xact).fetch_one(&mut *tx).await.unwrap(),
+        sqlx::query_scalar(xact).fetch_one(&mut *tx).await.unwrap(),
+    );
+    assert_eq!(a, b, "one transaction");
+    let inside: String = sqlx::query_scalar("SELECT current_setting('numbering.scope')")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(inside, "platform");
+    tx.rollback().await.unwrap();
+    assert_eq!(scope().await, "", "the scope ends with the transaction");
+
+    let failed = pool
+        .begin_with("SELECT set_config('numbering.scope', 'platform', 1/0 = 1); BEGIN")
+        .await;
+    assert!(failed.is_err());
+    // the one connection is clean: statements are transactions of their own
+    let (a, b): (String, String) = (
+        sqlx::query_scalar(xact).fetch_one(&pool).await.unwrap(),
+        sqlx::query_scalar(xact).fetch_one(&pool).await.unwrap(),
+    );
+    assert_ne!(a, b);
+}
