@@ -81,10 +81,13 @@ async fn main() -> anyhow::Result<()> {
     // where the run's CPU goes: PostgreSQL's (when it runs here) and this
     // process's (the HTTP server and the clients), over the timed window
     let postmaster = numbering_tests::proc_cpu::local_postmaster(&db.owner).await;
-    let cpu_at_start = (
-        postmaster.and_then(numbering_tests::proc_cpu::tree_seconds),
-        numbering_tests::proc_cpu::own_seconds(),
-    );
+    let cpu_now = || {
+        (
+            postmaster.and_then(numbering_tests::proc_cpu::tree_seconds),
+            numbering_tests::proc_cpu::own_seconds(),
+        )
+    };
+    let cpu_at_start = cpu_now();
     let stop = Arc::new(AtomicBool::new(false));
     let flows = Arc::new(AtomicU64::new(0));
     let conflicts = Arc::new(AtomicU64::new(0));
@@ -149,10 +152,7 @@ async fn main() -> anyhow::Result<()> {
         }));
     }
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let cpu_at_end = (
-        postmaster.and_then(numbering_tests::proc_cpu::tree_seconds),
-        numbering_tests::proc_cpu::own_seconds(),
-    );
+    let cpu_at_end = cpu_now();
     let flows_in_window = flows.load(Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();

@@ -55,15 +55,31 @@ impl Drop for Scratch {
 }
 
 fn terraform(dir: &Path, cli_config: &Path, args: &[&str]) -> Output {
-    Command::new("terraform")
+    terraform_with_input(dir, cli_config, args, "")
+}
+
+/// `terraform args…` in `dir`, with `input` on its standard input.
+fn terraform_with_input(dir: &Path, cli_config: &Path, args: &[&str], input: &str) -> Output {
+    use std::{io::Write, process::Stdio};
+    let mut child = Command::new("terraform")
         .args(args)
         .current_dir(dir)
         .env("TF_CLI_CONFIG_FILE", cli_config)
         .env("TF_IN_AUTOMATION", "1")
         .env("TF_INPUT", "0")
         .env("CHECKPOINT_DISABLE", "1")
-        .output()
-        .expect("run terraform")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run terraform");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input.as_bytes())
+        .expect("write terraform's input");
+    child.wait_with_output().expect("wait for terraform")
 }
 
 fn ok(what: &str, out: &Output) -> String {
@@ -237,23 +253,15 @@ fn the_terraform_is_formatted_valid_and_plans_what_the_workspace_builds() {
     // every environment variable the deployment sets is read by the code:
     // a misspelt or stale name would be silently ignored at run time
     let console = |expression: &str| -> Vec<String> {
-        let mut child = Command::new("terraform")
-            .args(["console", "-var-file=ci.tfvars.json"])
-            .current_dir(&work)
-            .env("TF_CLI_CONFIG_FILE", &cli_config)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("jsonencode({expression})\n").as_bytes())
-            .unwrap();
-        let out = ok("console", &child.wait_with_output().unwrap());
+        let out = ok(
+            "console",
+            &terraform_with_input(
+                &work,
+                &cli_config,
+                &["console", "-var-file=ci.tfvars.json"],
+                &format!("jsonencode({expression})\n"),
+            ),
+        );
         // the console prints the JSON as an HCL string literal
         let literal: String = serde_json::from_str(out.trim()).unwrap();
         serde_json::from_str(&literal).unwrap()
