@@ -101,8 +101,11 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Seal pending entries, then recompute the whole hash chain and report
-    /// the first broken position (exit code 1 if broken).
+    /// Seal pending entries, recompute the whole hash chain, compare its
+    /// head with the newest signed checkpoint (export store and, with
+    /// NATS_URL, the NUMBERING_AUDIT stream) and report the first broken
+    /// position (exit code 1 if broken, e.g. "head seq S is behind
+    /// checkpoint seq C"); an intact head is checkpointed.
     Verify,
     /// Archive the partitions whose month ended 13 months ago or more to
     /// NUMBERING_AUDIT_ARCHIVE_URI, then detach them.
@@ -402,7 +405,46 @@ async fn audit_verify(config: Config) -> Result<ExitCode> {
     let db = Database::open(&config, false).await?;
     let pool = db.store.pool().clone();
     let sealed = numbering_store::audit::seal_pending(&pool, Duration::from_secs(30)).await?;
-    let report = numbering_store::audit_jobs::verify_and_publish(&pool).await?;
+    let nats = match &config.nats_url {
+        Some(url) => {
+            match tokio::time::timeout(Duration::from_secs(5), async_nats::connect(url.as_str()))
+                .await
+            {
+                Ok(Ok(client)) => Some(client),
+                _ => {
+                    eprintln!(
+                        "warning: NATS at {url} unreachable: checkpoints on the stream not read"
+                    );
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let tools = crate::export::tools(&config).await?;
+    let checkpointer = crate::audit_jobs::checkpointer(Some(&tools), nats);
+    let done = crate::audit_jobs::verify_once(&db.store, checkpointer.as_ref()).await?;
+    for r in done.refused.iter().chain(&done.unreadable) {
+        println!("warning: checkpoint refused: {} ({})", r.location, r.reason);
+    }
+    match (&done.checkpoint, &done.written) {
+        (Some(c), _) if !done.report.is_intact() => println!(
+            "compared with the checkpoint of seq {} taken {}",
+            c.seq,
+            c.time.to_rfc3339()
+        ),
+        (_, Ok(Some(c))) => println!(
+            "checkpointed seq {} in {}",
+            c.seq,
+            checkpointer
+                .as_ref()
+                .map(|c| c.describe())
+                .unwrap_or_default()
+        ),
+        (_, Err(e)) => println!("warning: head not checkpointed: {e}"),
+        _ => {}
+    }
+    let report = done.report;
     let head = report
         .head
         .as_ref()

@@ -235,6 +235,7 @@ pub async fn run(
         &mut jobs,
         stop_rx.clone(),
         extras.audit.clone(),
+        crate::audit_jobs::checkpointer(state.edge.exports.as_ref(), extras.nats.clone()),
     );
     if let Some(tools) = state.edge.exports.clone() {
         jobs.spawn(crate::export::schedule(

@@ -27,6 +27,12 @@ pub const GENESIS: [u8; 32] = [0; 32];
 /// Advisory-lock key of the single sealer ("numbering-audit-sealer").
 const SEALER_LOCK: i64 = 0x6e75_6d62_6175_6469;
 
+/// The event each sealed entry becomes, in the sealing transaction
+/// (stream `NUMBERING_AUDIT`; schema in `docs/events/`): a copy of the
+/// chain that a SIEM can follow and re-hash, and that a checkpoint can be
+/// checked against.
+pub const SEALED_EVENT: &str = "numbering.audit.sealed.v1";
+
 /// One audit entry as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEntry {
@@ -178,31 +184,79 @@ pub async fn seal(pool: &PgPool, max: i64) -> Result<u64, sqlx::Error> {
     let mut txids = Vec::with_capacity(entries.len());
     let mut prevs = Vec::with_capacity(entries.len());
     let mut hashes = Vec::with_capacity(entries.len());
+    let mut event_ids = Vec::with_capacity(entries.len());
+    let mut tenants = Vec::with_capacity(entries.len());
+    let mut payloads = Vec::with_capacity(entries.len());
     for e in &entries {
         seq += 1;
-        let hash = link_hash(&prev, seq, &entry_digest(e));
+        let digest = entry_digest(e);
+        let hash = link_hash(&prev, seq, &digest);
         seqs.push(seq);
         ids.push(e.id);
         txids.push(e.txid.clone());
         prevs.push(prev.to_vec());
         hashes.push(hash.to_vec());
+        event_ids.push(uuid::Uuid::now_v7());
+        tenants.push(e.tenant_id.clone());
+        payloads.push(sealed_event(seq, &prev, &hash, &digest, e).to_string());
         prev = hash;
     }
     sqlx::query(
-        "INSERT INTO numbering.audit_chain (seq, entry_id, entry_txid, prev_hash, hash) \
-         SELECT s, i, t::xid8, p, h FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::bytea[], $5::bytea[]) \
-              AS u(s, i, t, p, h)",
+        "WITH links AS ( \
+             INSERT INTO numbering.audit_chain (seq, entry_id, entry_txid, prev_hash, hash) \
+             SELECT s, i, t::xid8, p, h FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::bytea[], $5::bytea[]) \
+                  AS u(s, i, t, p, h)) \
+         INSERT INTO numbering.outbox (event_id, stream, event_type, aggregate_type, aggregate_id, tenant_id, payload) \
+         SELECT e.id, 'NUMBERING_AUDIT', $6, 'audit_chain', 'audit_chain', e.tenant, e.payload::json \
+         FROM UNNEST($7::uuid[], $8::text[], $9::text[]) WITH ORDINALITY AS e(id, tenant, payload, ord) \
+         ORDER BY e.ord",
     )
     .bind(&seqs)
     .bind(&ids)
     .bind(&txids)
     .bind(&prevs)
     .bind(&hashes)
+    .bind(SEALED_EVENT)
+    .bind(&event_ids)
+    .bind(&tenants)
+    .bind(&payloads)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    crate::wake_relays_now(pool).await;
     metrics::counter!("numbering_audit_sealed_total").increment(entries.len() as u64);
     Ok(entries.len() as u64)
+}
+
+/// The payload of [`SEALED_EVENT`] for the entry sealed at `seq`: the link
+/// and the entry exactly as hashed (`before` / `after` as their stored JSON
+/// text, `occurred_at` to the microsecond), so that a reader can recompute
+/// `entry_digest` and `hash` and follow the chain.
+fn sealed_event(
+    seq: i64,
+    prev: &[u8; 32],
+    hash: &[u8; 32],
+    digest: &[u8; 32],
+    e: &AuditEntry,
+) -> serde_json::Value {
+    serde_json::json!({
+        "seq": seq,
+        "hash": hex::encode(hash),
+        "prev_hash": hex::encode(prev),
+        "entry_digest": hex::encode(digest),
+        "entry": {
+            "id": e.id,
+            "txid": e.txid,
+            "occurred_at": e.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "actor": e.actor,
+            "action": e.action,
+            "tenant_id": e.tenant_id,
+            "subject": e.subject,
+            "before": e.before,
+            "after": e.after,
+            "request_id": e.request_id,
+        },
+    })
 }
 
 /// Seals until nothing finished is left unsealed.
@@ -261,6 +315,12 @@ pub enum BreakKind {
     /// The chain does not match what an archived partition recorded (its
     /// hash before or at its end, or its count of archived entries).
     ArchiveMismatch { partition: String },
+    /// The chain ends before a signed checkpoint of its head: its newest
+    /// links were deleted with their entries.
+    Truncated { head_seq: i64, checkpoint_seq: i64 },
+    /// The link at a signed checkpoint's seq is not the one checkpointed:
+    /// the chain was cut there and grown again.
+    CheckpointMismatch { checkpoint_seq: i64 },
 }
 
 impl BreakKind {
@@ -274,6 +334,8 @@ impl BreakKind {
             Self::OutOfOrder { .. } => "out_of_order",
             Self::UnsealedEntry { .. } => "unsealed_entry",
             Self::ArchiveMismatch { .. } => "archive_mismatch",
+            Self::Truncated { .. } => "truncated",
+            Self::CheckpointMismatch { .. } => "checkpoint_mismatch",
         }
     }
 }
@@ -294,6 +356,18 @@ impl std::fmt::Display for BreakKind {
             Self::ArchiveMismatch { partition } => {
                 write!(f, "the chain does not match the archive of {partition}")
             }
+            Self::Truncated {
+                head_seq,
+                checkpoint_seq,
+            } => write!(
+                f,
+                "head seq {head_seq} is behind checkpoint seq {checkpoint_seq}: \
+                 the entries after {head_seq} were deleted"
+            ),
+            Self::CheckpointMismatch { checkpoint_seq } => write!(
+                f,
+                "the link at seq {checkpoint_seq} is not the one its signed checkpoint names"
+            ),
         }
     }
 }
@@ -325,6 +399,90 @@ impl VerifyReport {
     pub fn is_intact(&self) -> bool {
         self.first_break.is_none()
     }
+}
+
+/// A head of the chain anchored outside the database: a signed checkpoint
+/// (seq, hash, time) that the caller has already checked against a key it
+/// trusts. The chain must reach `seq`, with exactly `hash` there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub seq: i64,
+    pub hash: [u8; 32],
+    pub at: DateTime<Utc>,
+}
+
+/// The chain's head as stored (its last link), without verifying anything.
+pub async fn head(pool: &PgPool) -> Result<Option<ChainHead>, sqlx::Error> {
+    let row: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT seq, hash FROM numbering.audit_chain ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(pool)
+            .await?;
+    row.map(|(seq, hash)| {
+        Ok(ChainHead {
+            seq,
+            hash: to_hash(&hash)?,
+        })
+    })
+    .transpose()
+}
+
+/// The stored hash of the link at `seq`, if there is one.
+pub async fn link_at(pool: &PgPool, seq: i64) -> Result<Option<[u8; 32]>, sqlx::Error> {
+    let hash: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT hash FROM numbering.audit_chain WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(pool)
+            .await?;
+    hash.map(|h| to_hash(&h)).transpose()
+}
+
+/// Whether the chain as stored reaches `anchor` with its hash: `None` when
+/// it does, else the break (truncated before it, or a different link at its
+/// seq). Only stored hashes are compared; [`verify`] proves they are the
+/// entries' own.
+pub async fn anchor_break(
+    pool: &PgPool,
+    head: Option<&ChainHead>,
+    anchor: &Anchor,
+) -> Result<Option<ChainBreak>, sqlx::Error> {
+    let head_seq = head.map_or(0, |h| h.seq);
+    if head_seq < anchor.seq {
+        return Ok(Some(ChainBreak {
+            position: head_seq + 1,
+            kind: BreakKind::Truncated {
+                head_seq,
+                checkpoint_seq: anchor.seq,
+            },
+        }));
+    }
+    let at = match head {
+        Some(h) if h.seq == anchor.seq => Some(h.hash),
+        _ => link_at(pool, anchor.seq).await?,
+    };
+    Ok((at != Some(anchor.hash)).then(|| ChainBreak {
+        position: anchor.seq,
+        kind: BreakKind::CheckpointMismatch {
+            checkpoint_seq: anchor.seq,
+        },
+    }))
+}
+
+/// [`verify`], then the comparison with the newest trusted checkpoint: a
+/// chain intact in itself but shorter than the checkpoint, or different at
+/// its seq, is broken there (SPEC §8: a deletion is detected, with its
+/// position, even of the newest entries).
+pub async fn verify_anchored(
+    pool: &PgPool,
+    anchor: Option<&Anchor>,
+) -> Result<VerifyReport, sqlx::Error> {
+    let mut report = verify(pool).await?;
+    if let (None, Some(anchor)) = (&report.first_break, anchor) {
+        report.first_break = anchor_break(pool, report.head.as_ref(), anchor).await?;
+        if !report.is_intact() {
+            metrics::gauge!("numbering_audit_chain_intact").set(0.0);
+        }
+    }
+    Ok(report)
 }
 
 /// One archived partition as `audit_verify` needs it.

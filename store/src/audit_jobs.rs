@@ -17,18 +17,26 @@ pub const VERIFIED_EVENT: &str = "numbering.ops.audit_verified.v1";
 /// How many months of audit partitions are kept ahead of the current one.
 pub const PARTITION_MONTHS_AHEAD: i32 = 3;
 
-/// Verifies the whole chain, then records the result: one
+/// Verifies the whole chain, and against `anchor` (the newest signed
+/// checkpoint the caller could read and trust; see
+/// [`audit::verify_anchored`]), then records the result: one
 /// [`VERIFIED_EVENT`] on the outbox (with the broken position, if any) and
 /// the gauges `numbering_audit_verify_intact`, `…_entries_verified`,
 /// `…_archived_entries`, `…_broken_position` (0: none),
 /// `…_last_run_timestamp_seconds` and `…_duration_seconds`.
-pub async fn verify_and_publish(pool: &PgPool) -> Result<VerifyReport, sqlx::Error> {
+pub async fn verify_and_publish(
+    pool: &PgPool,
+    anchor: Option<&audit::Anchor>,
+) -> Result<VerifyReport, sqlx::Error> {
     let started = Instant::now();
-    let report = audit::verify(pool).await?;
+    let report = audit::verify_anchored(pool, anchor).await?;
     let duration = started.elapsed().as_secs_f64();
     let broken = report.first_break.as_ref().map(|b| {
         let entry_id = match b.kind {
-            BreakKind::MissingLink | BreakKind::ArchiveMismatch { .. } => None,
+            BreakKind::MissingLink
+            | BreakKind::ArchiveMismatch { .. }
+            | BreakKind::Truncated { .. }
+            | BreakKind::CheckpointMismatch { .. } => None,
             BreakKind::MissingEntry { entry_id }
             | BreakKind::EntryAltered { entry_id }
             | BreakKind::BrokenLink { entry_id }
@@ -48,6 +56,7 @@ pub async fn verify_and_publish(pool: &PgPool) -> Result<VerifyReport, sqlx::Err
         "archived_entries": report.archived,
         "pending": report.pending,
         "head": report.head.as_ref().map(|h| json!({ "seq": h.seq, "hash": h.hash_hex() })),
+        "checkpoint": anchor.map(|a| json!({ "seq": a.seq, "hash": hex::encode(a.hash), "time": a.at })),
         "broken": broken,
         "verified_at": Utc::now(),
         "duration_ms": (duration * 1000.0).round() as u64,

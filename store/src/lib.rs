@@ -31,7 +31,7 @@ pub use lifecycle::{LeaseTerm, Store};
 pub use model::{Lease, LeaseStatus, Lookup, NumberRecord, Reservation, ReservationStatus};
 pub use pool::{PoolConfig, connect, migrate, policy_from_env};
 pub use query::{Available, Criteria, PoolView};
-pub use record::{Actor, Ctx, record_admin_action};
+pub use record::{Actor, Ctx, lease_event_type, record_admin_action};
 pub use scope::{Scope, begin_snapshot, begin_unscoped};
 pub use snapshots::{HOT_PATH_ROLE, SnapshotReader};
 pub use wakeup::{OUTBOX_CHANNEL, wake_relays_now};

@@ -28,7 +28,7 @@ use crate::{
         ReservationRow,
     },
     query::ADMITTED_BY_POOL,
-    record::{self, Actor, Change, Ctx},
+    record::{self, Actor, Change, Ctx, LeaseFacts},
     scope::{self, Scope},
 };
 
@@ -377,7 +377,7 @@ impl Store {
             details["legacy_seed"] = json!(true);
             details["started_at"] = json!(started_at);
         }
-        let change = change(
+        let mut change = change(
             Transition::Assign,
             &n,
             from,
@@ -385,6 +385,14 @@ impl Store {
             Some(tenant.as_str()),
             details,
         );
+        change.lease = Some(LeaseFacts {
+            id: lease_id.as_uuid(),
+            status: "ACTIVE",
+            started_at,
+            term_end,
+            auto_renew,
+            ended: None,
+        });
         let moved = Moved {
             tenant: Some(tenant.as_str()),
             reserved_until: None,
@@ -452,7 +460,11 @@ impl Store {
         let term_end = after(l.term_end, self.policy.lease_term)?;
         let details =
             json!({ "lease_id": id.to_string(), "term_end": term_end, "renewals": l.renewals + 1 });
-        let change = change(Transition::Renew, &n, from, to, Some(&l.tenant_id), details);
+        let mut change = change(Transition::Renew, &n, from, to, Some(&l.tenant_id), details);
+        change.lease = Some(LeaseFacts {
+            term_end,
+            ..LeaseFacts::after(Transition::Renew, &l, n.now)
+        });
         let moved = Moved {
             tenant: n.tenant_id.as_deref(),
             reserved_until: None,
@@ -817,7 +829,8 @@ impl Store {
         })?;
         let tenant = l.tenant_id.clone();
         let (details, lease) = self.quarantine(tx, &n, &l, reason).await?;
-        let change = change(t, &n, from, to, Some(&tenant), details);
+        let mut change = change(t, &n, from, to, Some(&tenant), details);
+        change.lease = Some(LeaseFacts::after(t, &l, n.now));
         commit_change::<(i64,)>(tx, ctx, change, Moved::released(), None, |q| q).await?;
         Ok(lease)
     }
@@ -907,6 +920,7 @@ impl Store {
         }
         let to = self.decide(ctx, &n, from, t).await?;
         let mut details = json!({});
+        let mut lease = None;
         let mut tenant_after = None;
         let tenant_before = n.tenant_id.clone();
         match t {
@@ -918,11 +932,11 @@ impl Store {
                 };
                 // a suspension records who made it (a payment lifts only
                 // billing's, see `Lease::suspended_by_system`)
-                let lease_id: uuid::Uuid = sqlx::query_scalar(
-                    "UPDATE numbering.leases SET status = $2::numbering.lease_status, \
+                let l: LeaseRow = sqlx::query_as(&format!(
+                    "UPDATE numbering.leases AS l SET status = $2::numbering.lease_status, \
                          suspended_by = CASE WHEN $2 = 'SUSPENDED' THEN $4 END \
-                     WHERE number_id = $1 AND status = $3::numbering.lease_status RETURNING id",
-                )
+                     WHERE number_id = $1 AND status = $3::numbering.lease_status RETURNING {LEASE_COLUMNS}"
+                ))
                 .bind(n.id)
                 .bind(new_status.as_str())
                 .bind(old_status.as_str())
@@ -936,7 +950,8 @@ impl Store {
                         old_status.as_str()
                     ))
                 })?;
-                details = json!({ "lease_id": lease_id.to_string() });
+                details = json!({ "lease_id": l.id.to_string() });
+                lease = Some(LeaseFacts::after(t, &l, n.now));
                 tenant_after = tenant_before.as_deref();
             }
             Transition::Recall => {
@@ -954,6 +969,7 @@ impl Store {
                     .quarantine(&mut tx, &n, &l, QuarantineReason::Recalled)
                     .await?
                     .0;
+                lease = Some(LeaseFacts::after(t, &l, n.now));
             }
             Transition::EndQuarantine | Transition::OverrideQuarantine | Transition::Retire => {
                 let (ended_by, text) = match t {
@@ -1003,7 +1019,8 @@ impl Store {
                 });
             }
         }
-        let change = change(t, &n, from, to, tenant_before.as_deref(), details);
+        let mut change = change(t, &n, from, to, tenant_before.as_deref(), details);
+        change.lease = lease;
         let moved = Moved {
             tenant: tenant_after,
             reserved_until: None,
@@ -1221,6 +1238,7 @@ fn change<'a>(
         new_version: number.version + 1,
         tenant_id,
         details,
+        lease: None,
     }
 }
 
@@ -1254,16 +1272,15 @@ where
          audit AS ( \
              INSERT INTO numbering.audit_log (actor, action, tenant_id, subject, before, after, request_id) \
              SELECT $6, $7, $8, $9, $10::json, $11::json, $12 FROM moved), \
-         event AS ( \
-             INSERT INTO numbering.outbox (event_id, stream, event_type, aggregate_type, aggregate_id, tenant_id, payload) \
-             SELECT $13, 'NUMBERING_EVENTS', $14, 'number', $9, $8, $15::json FROM moved) \
-         {}",
+         {} {}",
+        record::CHANGE_EVENTS_CTE,
         match step {
             Some(step) => format!(", {step} SELECT * FROM step"),
             None => "SELECT version FROM moved".to_owned(),
         }
     );
     let entry = change.entry(ctx);
+    let event_ids = entry.event_ids();
     let n = change.number;
     let q = sqlx::query_as::<_, O>(&sql)
         .bind(n.id)
@@ -1278,9 +1295,9 @@ where
         .bind(entry.before)
         .bind(entry.after)
         .bind(ctx.request_id.as_deref())
-        .bind(uuid::Uuid::now_v7())
-        .bind(change.transition.event_type())
-        .bind(entry.data);
+        .bind(event_ids)
+        .bind(entry.event_types)
+        .bind(entry.payloads);
     bind_step(q)
         .fetch_optional(&mut *tx)
         .await?
@@ -1354,6 +1371,7 @@ async fn lapse(tx: &mut PgConnection, ctx: &Ctx, key: &str) -> Result<bool> {
         new_version,
         tenant_id: Some(&tenant_id),
         details: json!({ "reservation_id": reservation_id.to_string(), "expired_at": expires_at }),
+        lease: None,
     };
     record::record(tx, &system, change).await?;
     Ok(true)

@@ -1,6 +1,7 @@
 //! The audit entry and outbox event that accompany every state change,
 //! written together in one statement inside the change's transaction.
 
+use chrono::{DateTime, Utc};
 use numbering_shared::{ActorKind, NumberState, TenantId, Transition};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
@@ -76,14 +77,80 @@ pub(crate) struct Change<'a> {
     pub tenant_id: Option<&'a str>,
     /// Extra facts (reservation id, lease id, quarantine end, justification …).
     pub details: Value,
+    /// The lease the change starts, extends, suspends, reinstates or ends,
+    /// as it is after the change: its `lease.*` event
+    /// (stream `NUMBERING_LEASES`) goes out with the number's.
+    pub lease: Option<LeaseFacts>,
 }
 
-/// The audit entry's `before` / `after` and the outbox event's payload of
-/// a change, as JSON text.
+/// A lease as its `lease.*` event describes it (after the change).
+pub(crate) struct LeaseFacts {
+    pub id: Uuid,
+    pub status: &'static str,
+    pub started_at: DateTime<Utc>,
+    pub term_end: DateTime<Utc>,
+    pub auto_renew: bool,
+    /// When and why it ended (release, recall, expiry).
+    pub ended: Option<(DateTime<Utc>, &'static str)>,
+}
+
+impl LeaseFacts {
+    /// `lease` as it is after `transition`, which happens at `now` (the
+    /// transaction's clock, as the database stamps the row).
+    pub(crate) fn after(
+        transition: Transition,
+        lease: &crate::model::LeaseRow,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let ended = transition.quarantine_reason().map(|r| (now, r.as_str()));
+        let status = match (transition, ended) {
+            (_, Some(_)) => "ENDED",
+            (Transition::Suspend, _) => "SUSPENDED",
+            (Transition::Reinstate, _) => "ACTIVE",
+            _ => lease_status(&lease.status),
+        };
+        Self {
+            id: lease.id,
+            status,
+            started_at: lease.started_at,
+            term_end: lease.term_end,
+            auto_renew: lease.auto_renew,
+            ended,
+        }
+    }
+}
+
+fn lease_status(status: &str) -> &'static str {
+    match status {
+        "SUSPENDED" => "SUSPENDED",
+        "ENDED" => "ENDED",
+        _ => "ACTIVE",
+    }
+}
+
+/// The `lease.*` event type of a transition that changes a lease
+/// (stream `NUMBERING_LEASES`, schemas in `docs/events/`).
+pub fn lease_event_type(transition: Transition) -> Option<&'static str> {
+    Some(match transition {
+        Transition::Assign => "lease.assigned.v1",
+        Transition::Renew => "lease.renewed.v1",
+        Transition::Release => "lease.released.v1",
+        Transition::Suspend => "lease.suspended.v1",
+        Transition::Reinstate => "lease.reinstated.v1",
+        Transition::Recall => "lease.recalled.v1",
+        Transition::ExpireLease => "lease.expired.v1",
+        _ => return None,
+    })
+}
+
+/// The audit entry's `before` / `after` and the outbox events' types and
+/// payloads of a change, as JSON text: the number's event first, then the
+/// lease's, if the change concerns a lease.
 pub(crate) struct Entry {
     pub before: String,
     pub after: String,
-    pub data: String,
+    pub event_types: Vec<&'static str>,
+    pub payloads: Vec<String>,
 }
 
 impl Change<'_> {
@@ -111,11 +178,54 @@ impl Change<'_> {
             "request_id": ctx.request_id,
         });
         merge(&mut data, &self.details);
+        let mut event_types = vec![self.transition.event_type()];
+        let mut payloads = vec![data.to_string()];
+        if let (Some(l), Some(event_type)) = (&self.lease, lease_event_type(self.transition)) {
+            event_types.push(event_type);
+            payloads.push(
+                json!({
+                    "lease_id": l.id.to_string(),
+                    "tenant_id": self.tenant_id,
+                    "identifier": n.identifier,
+                    "kind": n.kind,
+                    "transition": self.transition.as_str(),
+                    "status": l.status,
+                    "started_at": l.started_at,
+                    "term_end": l.term_end,
+                    "auto_renew": l.auto_renew,
+                    "ended_at": l.ended.map(|(at, _)| at),
+                    "end_reason": l.ended.map(|(_, reason)| reason),
+                    "number_version": self.new_version,
+                    "actor": ctx.actor.label(),
+                    "request_id": ctx.request_id,
+                })
+                .to_string(),
+            );
+        }
         Entry {
             before: before.to_string(),
             after: after.to_string(),
-            data: data.to_string(),
+            event_types,
+            payloads,
         }
+    }
+}
+
+/// The outbox CTE of a change (`$13` event ids, `$14` types, `$15`
+/// payloads, arrays in that order; `$8` tenant, `$9` identifier): the
+/// number's event on `NUMBERING_EVENTS`, a lease's on `NUMBERING_LEASES`,
+/// inserted in array order, `… FROM moved`.
+pub(crate) const CHANGE_EVENTS_CTE: &str = "event AS ( \
+     INSERT INTO numbering.outbox (event_id, stream, event_type, aggregate_type, aggregate_id, tenant_id, payload) \
+     SELECT e.id, CASE WHEN e.type LIKE 'lease.%' THEN 'NUMBERING_LEASES' ELSE 'NUMBERING_EVENTS' END, e.type, \
+            CASE WHEN e.type LIKE 'lease.%' THEN 'lease' ELSE 'number' END, $9, $8, e.payload::json \
+     FROM moved, UNNEST($13::uuid[], $14::text[], $15::text[]) WITH ORDINALITY AS e(id, type, payload, ord) \
+     ORDER BY e.ord)";
+
+impl Entry {
+    /// One new event id per event.
+    pub(crate) fn event_ids(&self) -> Vec<Uuid> {
+        self.event_types.iter().map(|_| Uuid::now_v7()).collect()
     }
 }
 
@@ -127,29 +237,28 @@ pub(crate) async fn record(
     ctx: &Ctx,
     change: Change<'_>,
 ) -> Result<(), sqlx::Error> {
-    let Entry {
-        before,
-        after,
-        data,
-    } = change.entry(ctx);
+    let entry = change.entry(ctx);
     let n = change.number;
+    let ids = entry.event_ids();
     sqlx::query(
         "WITH audit AS ( \
              INSERT INTO numbering.audit_log (actor, action, tenant_id, subject, before, after, request_id) \
              VALUES ($1, $2, $3, $4, $5::json, $6::json, $7)) \
          INSERT INTO numbering.outbox (event_id, stream, event_type, aggregate_type, aggregate_id, tenant_id, payload) \
-         VALUES ($8, 'NUMBERING_EVENTS', $9, 'number', $4, $3, $10::json)",
+         SELECT e.id, CASE WHEN e.type LIKE 'lease.%' THEN 'NUMBERING_LEASES' ELSE 'NUMBERING_EVENTS' END, e.type, \
+                CASE WHEN e.type LIKE 'lease.%' THEN 'lease' ELSE 'number' END, $4, $3, e.payload::json \
+         FROM UNNEST($8::uuid[], $9::text[], $10::text[]) WITH ORDINALITY AS e(id, type, payload, ord) ORDER BY e.ord",
     )
     .bind(ctx.actor.label())
     .bind(change.transition.as_str())
     .bind(change.tenant_id)
     .bind(&n.identifier)
-    .bind(before)
-    .bind(after)
+    .bind(entry.before)
+    .bind(entry.after)
     .bind(ctx.request_id.as_deref())
-    .bind(Uuid::now_v7())
-    .bind(change.transition.event_type())
-    .bind(data)
+    .bind(ids)
+    .bind(entry.event_types)
+    .bind(entry.payloads)
     .execute(conn)
     .await?;
     Ok(())

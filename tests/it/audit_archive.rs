@@ -71,6 +71,8 @@ fn run(db: &TestDb, dir: &std::path::Path, args: &[&str]) -> (Option<i32>, Strin
         .env_clear()
         .env("DATABASE_URL", &db.owner_url)
         .env("NUMBERING_AUDIT_ARCHIVE_URI", dir)
+        // the export signer and store (audit checkpoints) under the test's dir
+        .env("NUMBERING_DATA_DIR", dir.join("data"))
         .output()
         .unwrap();
     (

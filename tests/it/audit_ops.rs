@@ -39,7 +39,7 @@ async fn the_verify_job_reports_a_broken_chain_with_its_position_as_an_ops_event
     let nats = TestNats::start();
     let (_stop, _relay) = spawn_relay(&db, nats.client().await, fast());
 
-    let intact = audit_jobs::verify_and_publish(&db.app).await.unwrap();
+    let intact = audit_jobs::verify_and_publish(&db.app, None).await.unwrap();
     assert!(intact.is_intact());
     let event = last_verified_event(&db).await;
     assert_eq!(event["result"], "intact", "{event}");
@@ -54,7 +54,7 @@ async fn the_verify_job_reports_a_broken_chain_with_its_position_as_an_ops_event
         &[victim],
     )
     .await;
-    let broken = audit_jobs::verify_and_publish(&db.app).await.unwrap();
+    let broken = audit_jobs::verify_and_publish(&db.app, None).await.unwrap();
     assert_eq!(broken.first_break.as_ref().unwrap().position, 6);
     let event = last_verified_event(&db).await;
     assert_eq!(event["result"], "broken", "{event}");

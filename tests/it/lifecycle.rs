@@ -192,10 +192,47 @@ async fn every_transition_writes_exactly_one_audit_entry_and_one_event() {
             _ => {}
         }
         let before = audit_and_events(&db).await;
+        let leases_before = db
+            .count("numbering.outbox WHERE stream = 'NUMBERING_LEASES'")
+            .await;
         s.perform(&db, *t)
             .await
             .unwrap_or_else(|e| panic!("{}: {e:?}", t.as_str()));
         let now = audit_and_events(&db).await;
+        // a change of a lease also writes its lease event, in the same transaction
+        let lease_event = numbering_store::lease_event_type(*t);
+        assert_eq!(
+            db.count("numbering.outbox WHERE stream = 'NUMBERING_LEASES'")
+                .await
+                - leases_before,
+            i64::from(lease_event.is_some()),
+            "{}",
+            t.as_str()
+        );
+        if let Some(lease_event) = lease_event {
+            let (event_type, data): (String, serde_json::Value) = sqlx::query_as(
+                "SELECT event_type, payload::jsonb FROM numbering.outbox \
+                 WHERE stream = 'NUMBERING_LEASES' ORDER BY id DESC LIMIT 1",
+            )
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+            assert_eq!(event_type, lease_event);
+            let lease: uuid::Uuid = sqlx::query_scalar(
+                "SELECT id FROM numbering.leases WHERE identifier = $1 ORDER BY started_at DESC, id DESC LIMIT 1",
+            )
+            .bind(s.id.as_str())
+            .fetch_one(&db.owner)
+            .await
+            .unwrap();
+            assert_eq!(data["lease_id"], lease.to_string(), "{data}");
+            assert_eq!(data["identifier"], s.id.as_str());
+            assert_eq!(data["tenant_id"], "acme", "{data}");
+            assert!(
+                data["term_end"].is_string() && data["started_at"].is_string(),
+                "{data}"
+            );
+        }
         assert_eq!(
             (now.0 - before.0, now.1 - before.1),
             (1, 1),
@@ -205,7 +242,7 @@ async fn every_transition_writes_exactly_one_audit_entry_and_one_event() {
         assert_eq!(s.state(&db).await.0, *after, "after {}", t.as_str());
         let last: (String, String) = sqlx::query_as(
             "SELECT a.action, o.event_type FROM numbering.audit_log a, numbering.outbox o \
-             ORDER BY a.id DESC, o.id DESC LIMIT 1",
+             WHERE o.stream = 'NUMBERING_EVENTS' ORDER BY a.id DESC, o.id DESC LIMIT 1",
         )
         .fetch_one(&db.owner)
         .await

@@ -305,8 +305,10 @@ async fn published_rows_are_pruned_after_the_retention_period_and_unpublished_on
     numbering_outbox_relay::ensure_streams(relay.jetstream())
         .await
         .unwrap();
-    assert_eq!(relay.publish_pending().await.unwrap(), 4);
-    db.store.suspend(&system_ctx(), &ids[0]).await.unwrap(); // stays unpublished
+    // per identifier: reserved, assigned, and the lease's lease.assigned
+    assert_eq!(relay.publish_pending().await.unwrap(), 6);
+    // number.suspended and lease.suspended stay unpublished
+    db.store.suspend(&system_ctx(), &ids[0]).await.unwrap();
     sqlx::query("UPDATE numbering.outbox SET occurred_at = now() - interval '30 days'")
         .execute(&db.owner)
         .await
@@ -317,9 +319,9 @@ async fn published_rows_are_pruned_after_the_retention_period_and_unpublished_on
     .execute(&db.owner)
     .await
     .unwrap();
-    assert_eq!(relay.prune().await.unwrap(), 4);
-    assert_eq!(db.count("numbering.outbox").await, 1);
-    assert_eq!(unpublished(&db).await, 1);
+    assert_eq!(relay.prune().await.unwrap(), 6);
+    assert_eq!(db.count("numbering.outbox").await, 2);
+    assert_eq!(unpublished(&db).await, 2);
 }
 
 /// A committed change wakes the relay at once (the store's wakeup after

@@ -15,6 +15,7 @@
 pub mod affinity;
 pub mod app;
 pub mod proc_cpu;
+pub mod schema;
 
 use std::{path::PathBuf, sync::OnceLock, time::Duration};
 

@@ -380,7 +380,7 @@ pub fn operations() -> Vec<Op> {
             method: "get",
             path: "/v1/admin/numbering/audit/verify",
             operation_id: "verifyAudit",
-            summary: "Seal pending entries and recompute the audit hash chain",
+            summary: "Seal pending entries, recompute the audit hash chain and compare its head with the newest signed checkpoint (a truncation is intact: false, with the position); an intact head is checkpointed",
             tag: T,
             params: vec![],
             body: None,
@@ -687,22 +687,42 @@ async fn audit_query(
     ))
 }
 
+/// Seals, verifies the chain against the newest signed checkpoint in the
+/// export's write-once store, and checkpoints an intact head (see
+/// `numbering_export::checkpoint`).
 async fn audit_verify(State(s): State<ApiState>) -> Result<Response, ApiError> {
+    use numbering_export::checkpoint::{Checkpointer, verify_and_checkpoint};
     let pool = s.store.pool();
     audit::seal_pending(pool, Duration::from_secs(5))
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    let r = audit::verify(pool)
+    let checkpointer = s.edge.exports.as_ref().map(Checkpointer::for_exports);
+    let done = verify_and_checkpoint(pool, checkpointer.as_ref())
         .await
         .map_err(|e| ApiError::internal(&e))?;
+    let r = &done.report;
     Ok(ok(
         StatusCode::OK,
         json!({
             "intact": r.is_intact(),
             "checked": r.checked,
             "head": r.head.as_ref().map(|h| json!({ "seq": h.seq, "hash": h.hash_hex() })),
-            "first_break": r.first_break.as_ref().map(|b| json!({ "position": b.position, "kind": b.kind.to_string() })),
+            "first_break": r.first_break.as_ref().map(|b| json!({
+                "position": b.position,
+                "kind": b.kind.to_string(),
+                "code": b.kind.code(),
+            })),
             "pending": r.pending,
+            "checkpoint": done.checkpoint.as_ref().map(|c| json!({
+                "seq": c.seq,
+                "hash": hex_string(&c.hash),
+                "time": c.time,
+            })),
+            "checkpoints_refused": done.refused.len() + done.unreadable.len(),
         }),
     ))
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -9,9 +9,12 @@
 //! - [`config`]: the signer and store chosen by the environment.
 //! - [`archive`]: audit retention — partitions past 13 months archived to
 //!   WORM storage with their chain hashes, then detached.
+//! - [`checkpoint`]: signed checkpoints of the audit chain's head, outside
+//!   the database, so that deleting the newest entries is detected.
 
 pub mod archive;
 pub mod atra;
+pub mod checkpoint;
 pub mod config;
 pub mod export;
 pub mod lambda;

@@ -76,6 +76,15 @@ pub trait WormStore: Send + Sync {
     /// The SHA-256 (lower-case hex) and size of a stored object, read as a
     /// stream — how the verifier checks files of any size in flat memory.
     fn sha256<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(String, u64), WormError>>;
+    /// Up to `max` keys directly under the folder `prefix` (no trailing
+    /// `/`) that sort after `start_after` (a full key), ascending — how the
+    /// newest audit checkpoint is found without reading them all.
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        start_after: &'a str,
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<String>, WormError>>;
 }
 
 /// Hashes chunks as they come.
@@ -244,6 +253,37 @@ impl WormStore for LocalDirWorm {
                 }
                 digest.update(&buffer[..n]);
             }
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        start_after: &'a str,
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<String>, WormError>> {
+        Box::pin(async move {
+            check_key(prefix)?;
+            let mut dir = match tokio::fs::read_dir(self.root.join(prefix)).await {
+                Ok(dir) => dir,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(Vec::new());
+                }
+                Err(error) => return Err(backend(error)),
+            };
+            let mut keys = Vec::new();
+            while let Some(entry) = dir.next_entry().await.map_err(backend)? {
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                let key = format!("{prefix}/{name}");
+                if key.as_str() > start_after {
+                    keys.push(key);
+                }
+            }
+            keys.sort();
+            keys.truncate(max);
+            Ok(keys)
         })
     }
 }
@@ -425,6 +465,54 @@ impl WormStore for S3Worm {
                 digest.update(&chunk);
             }
             Ok(digest.finish())
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        start_after: &'a str,
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<String>, WormError>> {
+        Box::pin(async move {
+            check_key(prefix)?;
+            let folder = self.object_key(prefix) + "/";
+            let strip = if self.prefix.is_empty() {
+                0
+            } else {
+                self.prefix.len() + 1
+            };
+            let mut keys = Vec::new();
+            let mut token: Option<String> = None;
+            while keys.len() < max {
+                let output = self
+                    .client
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .prefix(&folder)
+                    .start_after(self.object_key(start_after))
+                    .max_keys(i32::try_from(max - keys.len()).unwrap_or(1000).min(1000))
+                    .set_continuation_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|error| backend(aws_sdk_s3::error::DisplayErrorContext(error)))?;
+                keys.extend(
+                    output
+                        .contents()
+                        .iter()
+                        .filter_map(|o| o.key())
+                        .filter(|k| !k[folder.len()..].contains('/'))
+                        .map(|k| k[strip..].to_owned()),
+                );
+                match output.next_continuation_token() {
+                    Some(next) if output.is_truncated() == Some(true) => {
+                        token = Some(next.to_owned())
+                    }
+                    _ => break,
+                }
+            }
+            keys.truncate(max);
+            Ok(keys)
         })
     }
 }
