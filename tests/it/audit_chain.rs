@@ -1,6 +1,10 @@
 //! The audit trail is append-only for the application and tamper-evident
 //! for everyone else.
 
+use numbering_export::checkpoint::{
+    Checkpoint, CheckpointError, Checkpointer, SignedCheckpoint, verify_and_checkpoint,
+};
+use numbering_shared::TenantId;
 use numbering_store::audit::{self, BreakKind};
 use numbering_tests::{TestDb, tenant_ctx};
 
@@ -278,14 +282,26 @@ async fn concurrent_writers_and_sealers_keep_one_intact_chain() {
     );
 }
 
+/// A fresh directory for the export signer's key and the write-once store
+/// (where `numbering audit verify` keeps its checkpoints).
+fn data_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "numbering-exports-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ))
+}
+
 #[tokio::test]
 async fn the_audit_verify_command_reports_the_exact_position_and_fails() {
     let db = chain_of_fourteen().await;
+    let dir = data_dir();
     let run = || {
         std::process::Command::new(numbering_tests::numbering_bin())
             .args(["audit", "verify"])
             .env_clear()
             .env("DATABASE_URL", &db.owner_url)
+            .env("NUMBERING_DATA_DIR", &dir)
             .output()
             .unwrap()
     };
@@ -467,4 +483,279 @@ async fn verify_reports_a_sealed_entry_copied_past_the_head() {
     // the exact walk meets the copy right after the original (position 8)
     // or before it (position 7), as the join returns them
     assert!([7, 8].contains(&broken.position), "{broken:?}");
+}
+
+/// Deletes the entries sealed at `from_seq` and after, with their links, as
+/// a superuser with triggers and rules off: the chain left is shorter and
+/// intact in itself.
+async fn truncate_from(db: &TestDb, from_seq: i64) {
+    let mut tx = db.owner.begin().await.unwrap();
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    for sql in [
+        "DELETE FROM numbering.audit_log WHERE id IN (SELECT entry_id FROM numbering.audit_chain WHERE seq >= $1)",
+        "DELETE FROM numbering.audit_chain WHERE seq >= $1",
+    ] {
+        let n = sqlx::query(sql)
+            .bind(from_seq)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        assert!(n.rows_affected() > 0, "{sql}");
+    }
+    tx.commit().await.unwrap();
+}
+
+/// The checkpointer of the export tools (local Ed25519 key, local
+/// write-once directory), optionally with a second log.
+fn checkpointer(tools: &numbering_export::ExportTools) -> Checkpointer {
+    Checkpointer::for_exports(tools)
+}
+
+#[tokio::test]
+async fn deleting_the_newest_entries_with_their_links_is_caught_by_the_signed_checkpoint_and_the_command_exits_1()
+ {
+    let db = chain_of_fourteen().await;
+    let dir = data_dir();
+    let run = || {
+        let out = std::process::Command::new(numbering_tests::numbering_bin())
+            .args(["audit", "verify"])
+            .env_clear()
+            .env("DATABASE_URL", &db.owner_url)
+            .env("NUMBERING_DATA_DIR", &dir)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    // the verify run checkpoints the intact head, signed, in the export store
+    let (code, out) = run();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("checkpointed seq 14"), "{out}");
+    let stored: Vec<_> = std::fs::read_dir(dir.join("exports/audit-checkpoints").join(&db.name))
+        .unwrap()
+        .collect();
+    assert_eq!(stored.len(), 1);
+
+    truncate_from(&db, 12).await;
+    // the chain alone cannot tell: it is intact in itself
+    assert!(audit::verify(&db.app).await.unwrap().is_intact());
+
+    let (code, out) = run();
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("BROKEN at position 12: head seq 11 is behind checkpoint seq 14"),
+        "{out}"
+    );
+    // and no checkpoint was written over the evidence
+    let stored: Vec<_> = std::fs::read_dir(dir.join("exports/audit-checkpoints").join(&db.name))
+        .unwrap()
+        .collect();
+    assert_eq!(stored.len(), 1);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn the_checkpoint_job_refuses_to_checkpoint_a_chain_that_no_longer_reaches_its_newest_checkpoint()
+ {
+    let db = chain_of_fourteen().await;
+    let tools = numbering_tests::app::export_tools();
+    let cp = checkpointer(&tools);
+    let first = cp
+        .checkpoint_head(&db.app)
+        .await
+        .unwrap()
+        .expect("a first checkpoint");
+    assert_eq!(first.seq, 14);
+    assert!(
+        cp.checkpoint_head(&db.app).await.unwrap().is_none(),
+        "nothing new to checkpoint"
+    );
+
+    // cut the chain at 12 and grow it again past the checkpoint
+    truncate_from(&db, 12).await;
+    let acme = TenantId::parse("acme").unwrap();
+    let ids = db.inventory(&["+93790000011", "+93790000012"]).await;
+    for id in &ids {
+        let r = db
+            .store
+            .reserve(&tenant_ctx(&acme), &acme, id)
+            .await
+            .unwrap();
+        db.store
+            .cancel(&tenant_ctx(&acme), &acme, r.id)
+            .await
+            .unwrap();
+    }
+    audit::seal_pending(&db.app, SEAL_TIMEOUT).await.unwrap();
+    assert!(
+        audit::verify(&db.app).await.unwrap().is_intact(),
+        "intact in itself"
+    );
+    let refused = cp.checkpoint_head(&db.app).await.unwrap_err();
+    assert!(
+        matches!(refused, CheckpointError::Inconsistent(_)),
+        "{refused}"
+    );
+
+    let done = verify_and_checkpoint(&db.app, Some(&cp)).await.unwrap();
+    let b = done.report.first_break.expect("broken");
+    assert_eq!(
+        (b.position, b.kind),
+        (14, BreakKind::CheckpointMismatch { checkpoint_seq: 14 })
+    );
+    assert!(
+        done.written.unwrap().is_none(),
+        "a broken chain is not checkpointed"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_or_unsigned_checkpoint_is_refused_and_trusted_for_nothing() {
+    let db = chain_of_fourteen().await;
+    let tools = numbering_tests::app::export_tools();
+    let cp = checkpointer(&tools);
+    let genuine = cp.checkpoint_head(&db.app).await.unwrap().unwrap();
+
+    // a checkpoint far ahead, signed by another key; one with a signature
+    // of other bytes; one unsigned; and a genuine one filed under a higher seq
+    let other_dir = data_dir();
+    let other =
+        numbering_export::signer::LocalSigner::load_or_generate(&other_dir.join("k.pem")).unwrap();
+    let ahead = Checkpoint {
+        origin: db.name.clone(),
+        seq: 1000,
+        hash: [9; 32],
+        time: chrono::Utc::now(),
+    };
+    let forged = SignedCheckpoint::sign(&other, &ahead).await.unwrap();
+    let mut resigned = SignedCheckpoint::sign(tools.signer.as_ref(), &genuine)
+        .await
+        .unwrap();
+    resigned.note = Checkpoint {
+        seq: 999,
+        ..ahead.clone()
+    }
+    .note();
+    let mut unsigned = forged.clone();
+    unsigned.signature.signature = String::new();
+    unsigned.note = Checkpoint {
+        seq: 998,
+        ..ahead.clone()
+    }
+    .note();
+    let real = SignedCheckpoint::sign(tools.signer.as_ref(), &genuine)
+        .await
+        .unwrap();
+    let folder = format!("audit-checkpoints/{}", db.name);
+    for (seq, signed) in [
+        (1000, &forged),
+        (999, &resigned),
+        (998, &unsigned),
+        (997, &real),
+    ] {
+        tools
+            .store
+            .put(
+                &format!("{folder}/{seq:020}-forged.json"),
+                signed.to_bytes().into(),
+                numbering_export::worm::retention_years(1),
+            )
+            .await
+            .unwrap();
+    }
+    assert!(
+        forged
+            .open(&tools.signer.identity().await.unwrap().public_key_pem)
+            .is_err()
+    );
+
+    let done = verify_and_checkpoint(&db.app, Some(&cp)).await.unwrap();
+    assert!(done.report.is_intact(), "{:?}", done.report.first_break);
+    assert_eq!(done.refused.len(), 4, "{:?}", done.refused);
+    assert_eq!(
+        done.checkpoint,
+        Some(genuine),
+        "only the genuine checkpoint counts"
+    );
+    std::fs::remove_dir_all(&other_dir).ok();
+}
+
+#[tokio::test]
+async fn checkpoints_go_to_the_numbering_audit_stream_too_and_are_read_back_from_it() {
+    let db = chain_of_fourteen().await;
+    let nats = numbering_tests::TestNats::start();
+    let tools = numbering_tests::app::export_tools();
+    // the stream alone: the write-once store of another deployment is empty
+    let stream_only = Checkpointer::new(
+        tools.signer.clone(),
+        vec![std::sync::Arc::new(
+            numbering::audit_jobs::JetStreamCheckpoints::new(nats.client().await),
+        )],
+    );
+    let written = stream_only.checkpoint_head(&db.app).await.unwrap().unwrap();
+    let newest = stream_only.newest(&db.app, 14).await.unwrap();
+    assert_eq!(newest.checkpoint, Some(written));
+    let got = numbering_tests::read_stream(
+        &nats.client().await,
+        "NUMBERING_AUDIT",
+        numbering_export::checkpoint::SUBJECT,
+        1,
+        std::time::Duration::from_secs(10),
+    )
+    .await;
+    let body: serde_json::Value = serde_json::from_slice(&got[0].payload).unwrap();
+    numbering_tests::schema::assert_valid(
+        &numbering_tests::schema::event_schema(numbering_export::checkpoint::SUBJECT).unwrap(),
+        &body,
+    );
+
+    truncate_from(&db, 10).await;
+    let done = verify_and_checkpoint(&db.app, Some(&stream_only))
+        .await
+        .unwrap();
+    let b = done
+        .report
+        .first_break
+        .expect("truncation detected from the stream's checkpoint");
+    assert_eq!(b.position, 10);
+    assert_eq!(
+        b.kind.to_string(),
+        "head seq 9 is behind checkpoint seq 14: the entries after 9 were deleted"
+    );
+}
+
+#[tokio::test]
+async fn get_audit_verify_answers_not_intact_with_the_position_when_the_newest_entries_are_deleted()
+{
+    use numbering_tests::app::{TestApp, admin_token, edge};
+    let app = TestApp::with_edge(chain_of_fourteen().await, edge()).await;
+    let path = "/v1/admin/numbering/audit/verify";
+    let intact = app.get(&admin_token(), path).await;
+    assert_eq!(intact.status, 200, "{:?}", intact.json);
+    assert_eq!(intact.json["intact"], true, "{}", intact.json);
+
+    truncate_from(&app.db, 12).await;
+    let broken = app.get(&admin_token(), path).await;
+    assert_eq!(broken.status, 200);
+    assert_eq!(broken.json["intact"], false, "{}", broken.json);
+    assert_eq!(broken.json["first_break"]["position"], 12);
+    assert_eq!(broken.json["first_break"]["code"], "truncated");
+    assert!(
+        broken.json["first_break"]["kind"]
+            .as_str()
+            .unwrap()
+            .starts_with("head seq 11 is behind checkpoint seq 14"),
+        "{}",
+        broken.json
+    );
+    assert_eq!(broken.json["checkpoint"]["seq"], 14);
 }

@@ -7,6 +7,9 @@
 //! | `billing.account.delinquent.v1` | suspend the tenant's active leases |
 //! | `billing.account.paid.v1` | reinstate the leases billing suspended (an admin's suspension stays) |
 //!
+//! What each accepts is documented as a JSON Schema in `docs/events/<subject>.schema.json`;
+//! anything else is dead-lettered at once.
+//!
 //! Idempotent twice over: a handled event id is remembered in
 //! `numbering.processed_events` (a duplicate is acked and ignored), and each
 //! handler acts only on what is still in the state it changes (a retry after
@@ -20,7 +23,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, anyhow};
 use async_nats::jetstream::{self, AckKind, consumer::pull, message::PublishMessage, stream};
 use futures_util::StreamExt;
-use numbering_shared::{Identifier, TenantId};
+use numbering_shared::{Identifier, IdentifierKind, TenantId};
 use numbering_store::{Actor, Ctx, LeaseStatus, LifecycleError, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -328,8 +331,15 @@ impl EventConsumer {
         tenant: &TenantId,
         alpha: &str,
     ) -> Result<usize, Failure> {
-        let alpha = Identifier::parse(alpha)
-            .map_err(|e| Failure::Permanent(format!("data.alpha_id: {e}")))?;
+        // canonical ALPHA only (docs/events/senderid.revoked.v1.schema.json)
+        let alpha = Identifier::parse_as(IdentifierKind::Alpha, alpha)
+            .map_err(|e| Failure::Permanent(format!("data.alpha_id: {e}")))
+            .and_then(|id| match id.as_str() == alpha {
+                true => Ok(id),
+                false => Err(Failure::Permanent(
+                    "data.alpha_id: not in canonical form (surrounding spaces)".into(),
+                )),
+            })?;
         let mut changed = 0;
         for lease in self.store.tenant_leases(tenant).await? {
             if lease.identifier.key() == alpha.key() {

@@ -65,12 +65,14 @@ pub async fn origin(pool: &PgPool) -> Result<String, sqlx::Error> {
 }
 
 impl Checkpoint {
+    /// A checkpoint of `head` at `time`, to the microsecond (as its note
+    /// says it).
     pub fn of(origin: &str, head: &ChainHead, time: DateTime<Utc>) -> Self {
         Self {
             origin: origin.to_owned(),
             seq: head.seq,
             hash: head.hash,
-            time,
+            time: DateTime::from_timestamp_micros(time.timestamp_micros()).unwrap_or(time),
         }
     }
 

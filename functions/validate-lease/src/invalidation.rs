@@ -19,6 +19,21 @@ pub struct Invalidation {
 
 /// Publishes an invalidation for `identifier` (the outbox relay does this
 /// after projecting a lease-state change).
+impl Invalidation {
+    /// The identifier a message names, as the subscriber accepts it: a JSON
+    /// object with the canonical `identifier` (and optionally its integer
+    /// `version`), exactly what `docs/events/num.cache.invalidate.v1.schema.json`
+    /// describes.
+    pub fn parse(payload: &[u8]) -> Result<Identifier, String> {
+        let inv: Invalidation = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+        let id = Identifier::parse(&inv.identifier).map_err(|e| e.to_string())?;
+        if id.as_str() != inv.identifier {
+            return Err(format!("{:?} is not in canonical form", inv.identifier));
+        }
+        Ok(id)
+    }
+}
+
 pub async fn publish(
     client: &async_nats::Client,
     identifier: &Identifier,
@@ -48,12 +63,9 @@ pub async fn subscribe(
             tokio::select! {
                 msg = sub.next() => {
                     let Some(msg) = msg else { return };
-                    match serde_json::from_slice::<Invalidation>(&msg.payload) {
-                        Ok(inv) => match Identifier::parse(&inv.identifier) {
-                            Ok(id) => reader.invalidate(&id.key()),
-                            Err(e) => tracing::warn!(error = %e, "invalidation names a malformed identifier"),
-                        },
-                        Err(e) => tracing::warn!(error = %e, "malformed invalidation message"),
+                    match Invalidation::parse(&msg.payload) {
+                        Ok(id) => reader.invalidate(&id.key()),
+                        Err(e) => tracing::warn!(error = %e, "malformed invalidation message; ignored"),
                     }
                 }
                 _ = stop.changed() => return,
