@@ -328,3 +328,144 @@ async fn a_payment_does_not_lift_an_admins_suspension() {
         0
     );
 }
+
+/// What each consumer accepts is exactly what its schema in docs/events/
+/// describes, on accepted and refused examples alike: a message the schema
+/// refuses is dead-lettered at once (a permanent failure), one it accepts
+/// is handled.
+#[tokio::test]
+async fn the_consumers_accept_exactly_what_their_schemas_describe() {
+    use numbering_event_consumer::Failure;
+    use numbering_tests::schema::{event_schema, violations};
+    let db = TestDb::new().await;
+    let nats = TestNats::start();
+    let consumer = EventConsumer::new(
+        db.store.clone(),
+        nats.client().await,
+        ConsumerConfig::default(),
+    );
+    let long = "t".repeat(65);
+    let mut n = 0;
+    for subject in numbering_event_consumer::SUBJECTS {
+        let schema = event_schema(subject).unwrap_or_else(|| panic!("no schema for {subject}"));
+        let alpha = subject == "senderid.revoked.v1";
+        let data = |tenant: serde_json::Value| {
+            if alpha {
+                json!({ "tenant_id": tenant, "alpha_id": "ACME-BANK" })
+            } else {
+                json!({ "tenant_id": tenant })
+            }
+        };
+        let mut samples = vec![
+            (
+                true,
+                json!({ "id": "e", "type": subject, "data": data(json!("acme")) }),
+            ),
+            (
+                true,
+                json!({ "specversion": "1.0", "id": "e", "source": "x", "data": data(json!("a.b:c_d-1")), "extra": 1 }),
+            ),
+            (
+                true,
+                json!({ "id": "e", "type": null, "data": data(json!("t".repeat(64))) }),
+            ),
+            (
+                false,
+                json!({ "type": subject, "data": data(json!("acme")) }),
+            ),
+            (false, json!({ "id": "", "data": data(json!("acme")) })),
+            (false, json!({ "id": 7, "data": data(json!("acme")) })),
+            (
+                false,
+                json!({ "id": "e", "type": 3, "data": data(json!("acme")) }),
+            ),
+            (false, json!({ "id": "e" })),
+            (false, json!({ "id": "e", "data": [] })),
+            (false, json!({ "id": "e", "data": data(json!(long)) })),
+            (false, json!({ "id": "e", "data": data(json!("ac me")) })),
+            (false, json!({ "id": "e", "data": data(json!(12)) })),
+            (false, json!({ "id": "e", "data": data(json!("")) })),
+            (false, json!(["not", "an", "object"])),
+        ];
+        if alpha {
+            for (ok, id) in [
+                (true, "Acme Bank"),
+                (true, "A.1"),
+                (false, "AB"),
+                (false, "ABCDEFGHIJKL"),
+                (false, "1234"),
+                (false, "+93790000001"),
+                (false, " Acme"),
+                (false, "Acme  Bank"),
+                (false, "Acme_Bank"),
+            ] {
+                samples.push((
+                    ok,
+                    json!({ "id": "e", "data": { "tenant_id": "acme", "alpha_id": id } }),
+                ));
+            }
+            samples.push((false, json!({ "id": "e", "data": { "tenant_id": "acme" } })));
+        }
+        for (expected, sample) in samples {
+            n += 1;
+            let by_schema = violations(&schema, &sample);
+            assert_eq!(
+                by_schema.is_empty(),
+                expected,
+                "{subject} schema on {sample}: {by_schema:?}"
+            );
+            // a fresh id each time, so no sample is a duplicate of another
+            let mut sent = sample.clone();
+            if sent.get("id").is_some_and(|i| i == "e") {
+                sent["id"] = json!(format!("evt-{n}"));
+            }
+            let by_consumer = consumer.handle(subject, sent.to_string().as_bytes()).await;
+            match by_consumer {
+                Ok(_) => assert!(expected, "{subject} consumer accepted {sample}"),
+                Err(Failure::Permanent(reason)) => {
+                    assert!(!expected, "{subject} consumer refused {sample}: {reason}")
+                }
+                Err(Failure::Transient(e)) => panic!("{subject} {sample}: {e:#}"),
+            }
+        }
+    }
+}
+
+/// The same for the cache invalidation every ValidateLease instance reads.
+#[test]
+fn the_cache_invalidation_subscriber_accepts_exactly_what_its_schema_describes() {
+    use numbering_tests::schema::{event_schema, violations};
+    use numbering_validate_lease::invalidation::{Invalidation, SUBJECT};
+    let schema = event_schema(SUBJECT).unwrap();
+    for (expected, sample) in [
+        (true, json!({ "identifier": "+93790000001", "version": 3 })),
+        (true, json!({ "identifier": "4455" })),
+        (
+            true,
+            json!({ "identifier": "Acme Bank", "version": null, "more": 1 }),
+        ),
+        (false, json!({ "identifier": "0790000001", "version": 3 })),
+        (false, json!({ "identifier": "+93 79 000 0001" })),
+        (false, json!({ "identifier": "+93690000001" })),
+        (false, json!({ "identifier": "12" })),
+        (false, json!({ "identifier": " Acme" })),
+        (false, json!({ "identifier": 4455 })),
+        (false, json!({ "identifier": "4455", "version": "3" })),
+        (false, json!({ "identifier": "4455", "version": 1.5 })),
+        (false, json!({ "version": 3 })),
+        (false, json!("4455")),
+    ] {
+        let by_schema = violations(&schema, &sample);
+        assert_eq!(
+            by_schema.is_empty(),
+            expected,
+            "schema on {sample}: {by_schema:?}"
+        );
+        let by_subscriber = Invalidation::parse(sample.to_string().as_bytes());
+        assert_eq!(
+            by_subscriber.is_ok(),
+            expected,
+            "subscriber on {sample}: {by_subscriber:?}"
+        );
+    }
+}

@@ -219,7 +219,7 @@ async fn every_transition_writes_exactly_one_audit_entry_and_one_event() {
             .unwrap();
             assert_eq!(event_type, lease_event);
             let lease: uuid::Uuid = sqlx::query_scalar(
-                "SELECT id FROM numbering.leases WHERE identifier = $1 ORDER BY started_at DESC, id DESC LIMIT 1",
+                "SELECT id FROM numbering.leases WHERE identifier = $1 ORDER BY id DESC LIMIT 1",
             )
             .bind(s.id.as_str())
             .fetch_one(&db.owner)

@@ -361,3 +361,199 @@ async fn a_committed_change_wakes_the_relay_without_waiting_for_its_poll() {
         "no NOTIFY inside the writing transaction"
     );
 }
+
+/// NUMBERING_LEASES carries every lease change (what billing needs: lease,
+/// tenant, identifier, term); number.suspended / number.recalled name the
+/// lease; NUMBERING_AUDIT carries each sealed entry, re-hashable into the
+/// chain. Every payload matches its schema in docs/events/.
+#[tokio::test]
+async fn lease_changes_reach_numbering_leases_and_sealed_entries_reach_numbering_audit() {
+    use numbering_store::audit;
+    use numbering_tests::schema::{assert_valid, event_schema};
+    let db = TestDb::new().await;
+    let nats = TestNats::start();
+    let tenant = db.pool_for("acme").await;
+    let ids = db.inventory(&["+93781112231", "+93781112232"]).await;
+    let leases = lease_all(&db, &tenant, &ids).await;
+    let ctx = system_ctx();
+    db.store.suspend(&ctx, &ids[0]).await.unwrap();
+    db.store.reinstate(&ctx, &ids[0]).await.unwrap();
+    db.store
+        .release(&numbering_tests::tenant_ctx(&tenant), &tenant, leases[0].id)
+        .await
+        .unwrap();
+    db.store.recall(&ctx, &ids[1]).await.unwrap();
+    let (_stop, _relay) = spawn_relay(&db, nats.client().await, fast());
+    let client = nats.client().await;
+
+    let got = read_stream(
+        &client,
+        "NUMBERING_LEASES",
+        "lease.>",
+        6,
+        Duration::from_secs(20),
+    )
+    .await;
+    let seen: Vec<(String, String, String)> = got
+        .iter()
+        .map(|m| {
+            let e = envelope(m);
+            assert_valid(&event_schema("envelope").unwrap(), &e);
+            assert_valid(
+                &event_schema(e["type"].as_str().unwrap()).unwrap(),
+                &e["data"],
+            );
+            assert_eq!(e["tenant"], "acme");
+            assert_eq!(e["data"]["tenant_id"], "acme");
+            assert_eq!(e["subject"], e["data"]["identifier"]);
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["data"]["lease_id"].as_str().unwrap().to_owned(),
+                e["data"]["term_end"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let (first, second) = (leases[0].id.to_string(), leases[1].id.to_string());
+    let types: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|(t, l, _)| (t.as_str(), l.as_str()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("lease.assigned.v1", first.as_str()),
+            ("lease.assigned.v1", second.as_str()),
+            ("lease.suspended.v1", first.as_str()),
+            ("lease.reinstated.v1", first.as_str()),
+            ("lease.released.v1", first.as_str()),
+            ("lease.recalled.v1", second.as_str()),
+        ]
+    );
+    let term_end = chrono::DateTime::parse_from_rfc3339(&seen[0].2).unwrap();
+    assert_eq!(term_end, leases[0].term_end, "the term billing charges for");
+
+    // the number events name the lease they suspend or recall
+    for (event_type, lease) in [
+        ("number.suspended.v1", &first),
+        ("number.recalled.v1", &second),
+    ] {
+        let got = read_stream(
+            &client,
+            "NUMBERING_EVENTS",
+            event_type,
+            1,
+            Duration::from_secs(20),
+        )
+        .await;
+        let e = envelope(&got[0]);
+        assert_eq!(&e["data"]["lease_id"], lease.as_str(), "{event_type}: {e}");
+        assert_valid(&event_schema(event_type).unwrap(), &e["data"]);
+    }
+
+    // every sealed entry, in seq order, re-hashable into the chain
+    let sealed = audit::seal_pending(&db.app, Duration::from_secs(30))
+        .await
+        .unwrap() as usize;
+    assert_eq!(sealed, 8, "4 lifecycle changes of each identifier");
+    let got = read_stream(
+        &client,
+        "NUMBERING_AUDIT",
+        audit::SEALED_EVENT,
+        sealed,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(got.len(), sealed);
+    let mut prev = audit::GENESIS;
+    for (i, m) in got.iter().enumerate() {
+        let e = envelope(m);
+        let d = &e["data"];
+        assert_valid(&event_schema(audit::SEALED_EVENT).unwrap(), d);
+        assert_eq!(d["seq"], i as i64 + 1);
+        let x = &d["entry"];
+        let text = |k: &str| x[k].as_str().map(str::to_owned);
+        let entry = audit::AuditEntry {
+            id: x["id"].as_i64().unwrap(),
+            txid: text("txid").unwrap(),
+            occurred_at: text("occurred_at").unwrap().parse().unwrap(),
+            actor: text("actor").unwrap(),
+            action: text("action").unwrap(),
+            tenant_id: text("tenant_id"),
+            subject: text("subject"),
+            before: text("before"),
+            after: text("after"),
+            request_id: text("request_id"),
+        };
+        let hash = audit::link_hash(&prev, i as i64 + 1, &audit::entry_digest(&entry));
+        assert_eq!(d["hash"], hex::encode(hash), "seq {}", i + 1);
+        prev = hash;
+    }
+    let head = audit::head(&db.app).await.unwrap().unwrap();
+    assert_eq!((head.seq, head.hash), (sealed as i64, prev));
+}
+
+/// Every event type the service can emit — every transition's, every
+/// lease's, and every type named in the sources — has its schema in
+/// docs/events/, which the checker can read.
+#[test]
+fn every_event_type_the_service_can_emit_has_a_schema() {
+    use numbering_tests::schema::{event_schema, events_dir, violations};
+    let mut types: std::collections::BTreeSet<String> = numbering_shared::Transition::ALL
+        .iter()
+        .flat_map(|t| [Some(t.event_type()), numbering_store::lease_event_type(*t)])
+        .flatten()
+        .map(str::to_owned)
+        .collect();
+    // event types written as literals anywhere in the service's sources
+    let pattern = regex_lite_types();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut stack = vec![
+        root.join("store/src"),
+        root.join("functions"),
+        root.join("host/src"),
+    ];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                types.extend(
+                    pattern
+                        .find_iter(&text)
+                        .map(|m| m.as_str().trim_matches('"').to_owned()),
+                );
+            }
+        }
+    }
+    for t in [
+        "numbering.audit.sealed.v1",
+        "lease.expired.v1",
+        "num.cache.invalidate.v1",
+    ] {
+        assert!(types.contains(t), "the scan finds {t}: {types:?}");
+    }
+    let missing: Vec<&String> = types.iter().filter(|t| event_schema(t).is_none()).collect();
+    assert!(
+        missing.is_empty(),
+        "no schema in {}: {missing:?}",
+        events_dir().display()
+    );
+    // and every schema there is one the checker reads (no unknown keyword)
+    for entry in std::fs::read_dir(events_dir()).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let schema: Value = serde_json::from_str(&std::fs::read_to_string(entry.path()).unwrap())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        violations(&schema, &serde_json::json!({}));
+    }
+}
+
+/// Quoted event types: `"<word>.<…>.v<n>"` starting with a subject family
+/// the service publishes or consumes.
+fn regex_lite_types() -> regex::Regex {
+    regex::Regex::new(
+        r#""(?:number|lease|numbering|num|compliance|senderid|billing)\.[a-z_.]+\.v[0-9]+""#,
+    )
+    .unwrap()
+}
