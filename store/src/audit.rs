@@ -459,7 +459,7 @@ pub async fn anchor_break(
         Some(h) if h.seq == anchor.seq => Some(h.hash),
         _ => link_at(pool, anchor.seq).await?,
     };
-    Ok((at != Some(anchor.hash)).then(|| ChainBreak {
+    Ok((at != Some(anchor.hash)).then_some(ChainBreak {
         position: anchor.seq,
         kind: BreakKind::CheckpointMismatch {
             checkpoint_seq: anchor.seq,
