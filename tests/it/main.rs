@@ -24,6 +24,7 @@ mod lifecycle;
 mod mtls;
 mod portal_api;
 mod production_roles;
+mod refusals_under_load;
 mod relay;
 mod reserve_race;
 mod row_level_security;
