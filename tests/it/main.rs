@@ -22,6 +22,7 @@ mod lambda_events;
 mod legacy_seed;
 mod lifecycle;
 mod mtls;
+mod outbox_lag;
 mod portal_api;
 mod production_roles;
 mod refusals_under_load;
