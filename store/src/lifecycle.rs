@@ -635,20 +635,7 @@ impl Store {
         // committed either way: inside a request's transaction, a read
         // dropped uncommitted would mark the request's work as failed
         tx.commit().await?;
-        let Some(n) = n else {
-            return Ok(None);
-        };
-        Ok(Some(NumberRecord {
-            identifier: model::identifier(&n.kind, &n.identifier)?,
-            state: n.effective_state()?,
-            tenant_id: n.tenant_id.as_deref().map(model::tenant).transpose()?,
-            reserved_until: n.reserved_until,
-            operator_id: n.operator_id,
-            mcc: n.mcc,
-            mnc: n.mnc,
-            vanity: n.vanity,
-            version: n.version,
-        }))
+        n.map(NumberRow::into_record).transpose()
     }
 
     /// What ValidateLease needs to know about `identifier`, read from

@@ -29,4 +29,5 @@ mod refusals_under_load;
 mod relay;
 mod reserve_race;
 mod row_level_security;
+mod sender_ids;
 mod sweeper;
