@@ -2,7 +2,7 @@
 
 use std::{io::IsTerminal, sync::OnceLock};
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 /// Installs the log subscriber once per process; later calls do nothing.
@@ -34,13 +34,25 @@ pub fn metrics() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
-                .set_buckets(&[
-                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                ])
-                .expect("static buckets are valid")
+            prometheus()
                 .install_recorder()
                 .expect("the metrics recorder is installed once")
         })
         .clone()
+}
+
+/// The Prometheus exporter as [`metrics`] installs it: request-scale
+/// buckets (0.5 ms to 2.5 s) for every histogram, but the outbox lag's own,
+/// which reach up to an hour.
+pub fn prometheus() -> PrometheusBuilder {
+    PrometheusBuilder::new()
+        .set_buckets(&[
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ])
+        .expect("static buckets are valid")
+        .set_buckets_for_metric(
+            Matcher::Full(numbering_outbox_relay::LAG_METRIC.to_owned()),
+            numbering_outbox_relay::LAG_BUCKETS,
+        )
+        .expect("static buckets are valid")
 }

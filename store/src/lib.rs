@@ -23,6 +23,7 @@ mod pool;
 mod query;
 mod record;
 mod scope;
+pub mod sender_ids;
 mod snapshots;
 mod wakeup;
 

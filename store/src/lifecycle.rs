@@ -5,7 +5,13 @@
 //! effective state (a lapsed reservation reads as AVAILABLE), ask the pure
 //! rules whether the transition is allowed, compare-and-swap the number's
 //! version, write the side rows, record one audit entry and one outbox
-//! event, commit. A refused transition writes nothing but an ops event.
+//! event, commit.
+//!
+//! A transition refuses before it writes anything of its own. An invalid
+//! transition is recorded as an ops event on the transition's own
+//! connection and committed there ([`settle`]): a request never needs a
+//! second pooled connection while it holds one (with its row locks), which
+//! under load would wait for connections that are all waiting likewise.
 
 use chrono::{DateTime, Duration, Utc};
 use numbering_shared::{
@@ -98,16 +104,20 @@ impl Store {
         identifier: &Identifier,
     ) -> Result<Reservation> {
         let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
-        let pool = lock_pool(&mut tx, tenant).await?;
-        lapse(&mut tx, ctx, &identifier.key()).await?;
-        let Some(n) = lock_number_by_key(&mut tx, &identifier.key()).await? else {
-            // invisible to this tenant: held by another one, or not in inventory
-            return Err(match inventory_state(&mut tx, &identifier.key()).await? {
-                Some(_) => LifecycleError::Conflict,
-                None => LifecycleError::NotFound("identifier"),
-            });
-        };
-        self.reserve_locked(tx, ctx, tenant, &pool, n).await
+        let result = async {
+            let pool = lock_pool(&mut tx, tenant).await?;
+            lapse(&mut tx, ctx, &identifier.key()).await?;
+            let Some(n) = lock_number_by_key(&mut tx, &identifier.key()).await? else {
+                // invisible to this tenant: held by another one, or not in inventory
+                return Err(match inventory_state(&mut tx, &identifier.key()).await? {
+                    Some(_) => LifecycleError::Conflict,
+                    None => LifecycleError::NotFound("identifier"),
+                });
+            };
+            self.reserve_locked(&mut tx, ctx, tenant, &pool, n).await
+        }
+        .await;
+        reserved(settle(tx, result).await?)
     }
 
     /// AVAILABLE → RESERVED for `tenant`, for the reservation TTL: one of the
@@ -122,7 +132,18 @@ impl Store {
         criteria: &crate::Criteria,
     ) -> Result<Reservation> {
         let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
-        let pool = lock_pool(&mut tx, tenant).await?;
+        let result = self.reserve_any_in(&mut tx, ctx, tenant, criteria).await;
+        reserved(settle(tx, result).await?)
+    }
+
+    async fn reserve_any_in(
+        &self,
+        tx: &mut PgConnection,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        criteria: &crate::Criteria,
+    ) -> Result<ReservationRow> {
+        let pool = lock_pool(&mut *tx, tenant).await?;
         let (filter, binds) = criteria.sql(1);
         // Concurrent callers all starting at the first matching key would
         // queue on the same few rows (each skipping every row the others
@@ -166,17 +187,17 @@ impl Store {
     /// The rest of a reservation once the pool and the number are locked.
     async fn reserve_locked(
         &self,
-        mut tx: crate::scope::Tx,
+        tx: &mut PgConnection,
         ctx: &Ctx,
         tenant: &TenantId,
         pool: &Pool,
         n: NumberRow,
-    ) -> Result<Reservation> {
+    ) -> Result<ReservationRow> {
         let from = n.effective_state()?;
         match from {
             NumberState::Available => {}
             NumberState::Quarantined => {
-                let until = open_quarantine_end(&mut tx, n.id).await?;
+                let until = open_quarantine_end(tx, n.id).await?;
                 return Err(LifecycleError::QuarantineActive { until });
             }
             NumberState::Reserved
@@ -187,7 +208,7 @@ impl Store {
             }
             NumberState::Retired => {}
         }
-        let to = self.decide(ctx, &n, from, Transition::Reserve).await?;
+        let to = self.decide(tx, ctx, &n, from, Transition::Reserve).await?;
         let kind = n.kind()?;
         pool.admits(kind, &n)?;
         quota::check_reserve(kind, &pool.usage, &pool.quotas)?;
@@ -209,8 +230,8 @@ impl Store {
         };
         let (number_id, identifier, kind_name) = (n.id, n.identifier.clone(), n.kind.clone());
         let tenant_id = tenant.as_str().to_owned();
-        let r: ReservationRow = commit_change(
-            &mut tx,
+        commit_change(
+            tx,
             ctx,
             change,
             moved,
@@ -228,10 +249,7 @@ impl Store {
                     .bind(until)
             },
         )
-        .await?;
-        tx.commit().await?;
-        metrics::counter!("numbering_reserve_total", "kind" => kind.as_str()).increment(1);
-        r.into_domain()
+        .await
     }
 
     /// RESERVED → HELD, extending the reservation to the hold TTL.
@@ -242,10 +260,19 @@ impl Store {
         id: ReservationId,
     ) -> Result<Reservation> {
         let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
-        let (r, n, from) = self
-            .live_reservation(&mut tx, ctx, id, Transition::Hold)
-            .await?;
-        let to = self.decide(ctx, &n, from, Transition::Hold).await?;
+        let result = self.hold_in(&mut tx, ctx, tenant, id).await;
+        settle(tx, result).await?.into_domain()
+    }
+
+    async fn hold_in(
+        &self,
+        tx: &mut PgConnection,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        id: ReservationId,
+    ) -> Result<ReservationRow> {
+        let (r, n, from) = self.live_reservation(tx, ctx, id, Transition::Hold).await?;
+        let to = self.decide(tx, ctx, &n, from, Transition::Hold).await?;
         let until = after(n.now, self.policy.hold_ttl)?;
         let details = json!({ "reservation_id": id.to_string(), "reserved_until": until });
         let change = change(
@@ -261,8 +288,8 @@ impl Store {
             reserved_until: Some(until),
         };
         let reservation = r;
-        let r: ReservationRow = commit_change(
-            &mut tx,
+        commit_change(
+            tx,
             ctx,
             change,
             moved,
@@ -272,9 +299,7 @@ impl Store {
             )),
             move |q| q.bind(reservation).bind(until),
         )
-        .await?;
-        tx.commit().await?;
-        r.into_domain()
+        .await
     }
 
     /// RESERVED / HELD → AVAILABLE at the tenant's request.
@@ -285,10 +310,21 @@ impl Store {
         id: ReservationId,
     ) -> Result<Reservation> {
         let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
+        let result = self.cancel_in(&mut tx, ctx, tenant, id).await;
+        settle(tx, result).await?.into_domain()
+    }
+
+    async fn cancel_in(
+        &self,
+        tx: &mut PgConnection,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        id: ReservationId,
+    ) -> Result<ReservationRow> {
         let (r, n, from) = self
-            .live_reservation(&mut tx, ctx, id, Transition::Cancel)
+            .live_reservation(tx, ctx, id, Transition::Cancel)
             .await?;
-        let to = self.decide(ctx, &n, from, Transition::Cancel).await?;
+        let to = self.decide(tx, ctx, &n, from, Transition::Cancel).await?;
         let details = json!({ "reservation_id": id.to_string() });
         let change = change(
             Transition::Cancel,
@@ -299,17 +335,15 @@ impl Store {
             details,
         );
         let reservation = r;
-        let r: ReservationRow = commit_change(
-            &mut tx,
+        commit_change(
+            tx,
             ctx,
             change,
             Moved::released(),
             Some(&end_reservation("CANCELLED")),
             move |q| q.bind(reservation),
         )
-        .await?;
-        tx.commit().await?;
-        r.into_domain()
+        .await
     }
 
     /// RESERVED / HELD → ASSIGNED: turns the tenant's live reservation into
@@ -357,10 +391,33 @@ impl Store {
             } => (Some(started_at), Some(term_end)),
         };
         let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
+        let result = self
+            .assign_in(
+                &mut tx, ctx, tenant, id, auto_renew, term, started_at, term_end,
+            )
+            .await;
+        let lease = settle(tx, result).await?.into_domain()?;
+        metrics::counter!("numbering_assign_total", "kind" => lease.identifier.kind().as_str())
+            .increment(1);
+        Ok(lease)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn assign_in(
+        &self,
+        tx: &mut PgConnection,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        id: ReservationId,
+        auto_renew: bool,
+        term: LeaseTerm,
+        started_at: Option<DateTime<Utc>>,
+        term_end: Option<DateTime<Utc>>,
+    ) -> Result<LeaseRow> {
         let (r, n, from) = self
-            .live_reservation(&mut tx, ctx, id, Transition::Assign)
+            .live_reservation(tx, ctx, id, Transition::Assign)
             .await?;
-        let to = self.decide(ctx, &n, from, Transition::Assign).await?;
+        let to = self.decide(tx, ctx, &n, from, Transition::Assign).await?;
         let lease_id = LeaseId::new();
         let started_at = started_at.unwrap_or(n.now);
         let term_end = match term_end {
@@ -400,8 +457,8 @@ impl Store {
         let (reservation, number_id) = (r, n.id);
         let (identifier, kind) = (n.identifier.clone(), n.kind.clone());
         let tenant_id = tenant.as_str().to_owned();
-        let lease: LeaseRow = commit_change(
-            &mut tx,
+        commit_change(
+            tx,
             ctx,
             change,
             moved,
@@ -425,19 +482,16 @@ impl Store {
                     .bind(term_end)
             },
         )
-        .await?;
-        tx.commit().await?;
-        metrics::counter!("numbering_assign_total", "kind" => n.kind.clone()).increment(1);
-        lease.into_domain()
+        .await
     }
 
     /// ASSIGNED → QUARANTINED at the tenant's request; the cool-off starts.
     pub async fn release(&self, ctx: &Ctx, tenant: &TenantId, id: LeaseId) -> Result<Lease> {
         let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
-        let lease = self
+        let result = self
             .end_lease_by_id(&mut tx, ctx, id, Transition::Release)
-            .await?;
-        tx.commit().await?;
+            .await;
+        let lease = settle(tx, result).await?;
         metrics::counter!("numbering_release_total").increment(1);
         Ok(lease)
     }
@@ -448,14 +502,19 @@ impl Store {
     /// already asked billing (PreviewCharge) and been told yes.
     pub async fn renew(&self, ctx: &Ctx, id: LeaseId) -> Result<Lease> {
         let mut tx = scope::begin(self, Scope::Platform).await?;
-        let l = lock_lease(&mut tx, id)
+        let result = self.renew_in(&mut tx, ctx, id).await;
+        settle(tx, result).await?.into_domain()
+    }
+
+    async fn renew_in(&self, tx: &mut PgConnection, ctx: &Ctx, id: LeaseId) -> Result<LeaseRow> {
+        let l = lock_lease(tx, id)
             .await?
             .ok_or(LifecycleError::NotFound("lease"))?;
-        let n = lock_number_by_id(&mut tx, l.number_id)
+        let n = lock_number_by_id(tx, l.number_id)
             .await?
             .ok_or(LifecycleError::NotFound("identifier"))?;
         let from = n.effective_state()?;
-        let to = self.decide(ctx, &n, from, Transition::Renew).await?;
+        let to = self.decide(tx, ctx, &n, from, Transition::Renew).await?;
         current_lease_matches(&l, &n)?;
         let term_end = after(l.term_end, self.policy.lease_term)?;
         let details =
@@ -470,8 +529,8 @@ impl Store {
             reserved_until: None,
         };
         let lease_uuid = l.id;
-        let lease: LeaseRow = commit_change(
-            &mut tx,
+        commit_change(
+            tx,
             ctx,
             change,
             moved,
@@ -481,20 +540,17 @@ impl Store {
             )),
             move |q| q.bind(lease_uuid).bind(term_end),
         )
-        .await?;
-        tx.commit().await?;
-        lease.into_domain()
+        .await
     }
 
     /// ASSIGNED → QUARANTINED when the term has ended without renewal.
     /// Refuses with `NotDue` before the term end.
     pub async fn expire_lease(&self, ctx: &Ctx, id: LeaseId) -> Result<Lease> {
         let mut tx = scope::begin(self, Scope::Platform).await?;
-        let lease = self
+        let result = self
             .end_lease_by_id(&mut tx, ctx, id, Transition::ExpireLease)
-            .await?;
-        tx.commit().await?;
-        Ok(lease)
+            .await;
+        settle(tx, result).await
     }
 
     // ----- admin and system operations by identifier ------------------------
@@ -588,21 +644,10 @@ impl Store {
         .bind(identifier.key())
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(n) = n else {
-            return Ok(None);
-        };
+        // committed either way: inside a request's transaction, a read
+        // dropped uncommitted would mark the request's work as failed
         tx.commit().await?;
-        Ok(Some(NumberRecord {
-            identifier: model::identifier(&n.kind, &n.identifier)?,
-            state: n.effective_state()?,
-            tenant_id: n.tenant_id.as_deref().map(model::tenant).transpose()?,
-            reserved_until: n.reserved_until,
-            operator_id: n.operator_id,
-            mcc: n.mcc,
-            mnc: n.mnc,
-            vanity: n.vanity,
-            version: n.version,
-        }))
+        n.map(NumberRow::into_record).transpose()
     }
 
     /// What ValidateLease needs to know about `identifier`, read from
@@ -689,9 +734,11 @@ impl Store {
 
     // ----- internals ---------------------------------------------------------
 
-    /// Asks the pure rules; a refused transition is recorded as an ops event.
+    /// Asks the pure rules; a refused transition is recorded as an ops
+    /// event on `tx` (see [`Store::invalid`]).
     async fn decide(
         &self,
+        tx: &mut PgConnection,
         ctx: &Ctx,
         n: &NumberRow,
         from: NumberState,
@@ -703,25 +750,24 @@ impl Store {
                 Err(LifecycleError::NotPermitted { transition, actor })
             }
             Err(TransitionError::Invalid(invalid)) => {
-                Err(self.invalid(ctx, &n.identifier, invalid).await)
+                Err(self.invalid(tx, ctx, &n.identifier, invalid).await)
             }
         }
     }
 
+    /// Records an invalid transition as an ops event in the transition's
+    /// own transaction, which [`settle`] then commits: on the connection the
+    /// request already holds, never on a second one.
     async fn invalid(
         &self,
+        tx: &mut PgConnection,
         ctx: &Ctx,
         subject: &str,
         invalid: lifecycle::InvalidTransition,
     ) -> LifecycleError {
-        if let Err(e) = record::record_invalid_transition(
-            &self.pool,
-            ctx,
-            subject,
-            invalid.from,
-            invalid.transition,
-        )
-        .await
+        if let Err(e) =
+            record::record_invalid_transition(tx, ctx, subject, invalid.from, invalid.transition)
+                .await
         {
             tracing::warn!(error = %e, subject, "could not record the invalid-transition ops event");
         }
@@ -729,9 +775,12 @@ impl Store {
     }
 
     /// Locks the tenant's reservation and its number (one statement, the
-    /// reservation's row first); refuses one that has lapsed (to the second,
-    /// swept or not) or ended. Returns the reservation's id, the number and
-    /// its effective state.
+    /// reservation's row first); refuses one that has lapsed (to the second)
+    /// with `ReservationExpired` whether or not its expiry has been recorded
+    /// yet (by the sweeper, or by a reserve that noticed it): a refusal's
+    /// code never depends on when background work ran. One that ended
+    /// otherwise (consumed, cancelled) is an invalid transition. Returns the
+    /// reservation's id, the number and its effective state.
     async fn live_reservation(
         &self,
         tx: &mut PgConnection,
@@ -765,22 +814,28 @@ impl Store {
         else {
             // No reservation, or its number is now held by another tenant
             // (invisible here): the reservation is stale, someone else got
-            // there first.
-            let exists: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM numbering.reservations WHERE id = $1)",
+            // there first; unless it had expired before they did.
+            let found: Option<(String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+                "SELECT status::text, expires_at, now() FROM numbering.reservations WHERE id = $1",
             )
             .bind(id.as_uuid())
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-            return Err(if exists {
-                LifecycleError::Conflict
-            } else {
-                LifecycleError::NotFound("reservation")
+            return Err(match found {
+                Some((status, expires_at, now)) => {
+                    let status = model::parse("reservation status", &status)?;
+                    if lapsed(status, expires_at, now) {
+                        LifecycleError::ReservationExpired(expires_at)
+                    } else {
+                        LifecycleError::Conflict
+                    }
+                }
+                None => LifecycleError::NotFound("reservation"),
             });
         };
         let status: crate::ReservationStatus =
             model::parse("reservation status", &reservation_status)?;
-        if status.is_live() && reservation_expires_at <= n.now {
+        if lapsed(status, reservation_expires_at, n.now) {
             return Err(LifecycleError::ReservationExpired(reservation_expires_at));
         }
         let from = n.effective_state()?;
@@ -789,6 +844,7 @@ impl Store {
             // handle cannot move it
             return Err(self
                 .invalid(
+                    tx,
                     ctx,
                     &n.identifier,
                     lifecycle::InvalidTransition {
@@ -816,7 +872,7 @@ impl Store {
             .await?
             .ok_or(LifecycleError::Conflict)?;
         let from = n.effective_state()?;
-        let to = self.decide(ctx, &n, from, t).await?;
+        let to = self.decide(tx, ctx, &n, from, t).await?;
         current_lease_matches(&l, &n)?;
         if t == Transition::ExpireLease && l.term_end > n.now {
             return Err(LifecycleError::NotDue(format!(
@@ -889,6 +945,23 @@ impl Store {
         justification: Option<&str>,
     ) -> Result<NumberRecord> {
         let mut tx = scope::begin(self, Scope::Platform).await?;
+        let result = self
+            .platform_transition_in(&mut tx, ctx, identifier, t, justification)
+            .await;
+        settle(tx, result).await?;
+        self.number(identifier)
+            .await?
+            .ok_or(LifecycleError::NotFound("identifier"))
+    }
+
+    async fn platform_transition_in(
+        &self,
+        tx: &mut PgConnection,
+        ctx: &Ctx,
+        identifier: &Identifier,
+        t: Transition,
+        justification: Option<&str>,
+    ) -> Result<()> {
         let key = identifier.key();
         if t == Transition::ExpireReservation {
             let ctx_kind = ctx.actor.kind();
@@ -898,15 +971,11 @@ impl Store {
                     actor: ctx_kind,
                 });
             }
-            if lapse(&mut tx, ctx, &key).await? {
-                tx.commit().await?;
-                return self
-                    .number(identifier)
-                    .await?
-                    .ok_or(LifecycleError::NotFound("identifier"));
+            if lapse(tx, ctx, &key).await? {
+                return Ok(());
             }
         }
-        let n = lock_number_by_key(&mut tx, &key)
+        let n = lock_number_by_key(tx, &key)
             .await?
             .ok_or(LifecycleError::NotFound("identifier"))?;
         let from = n.effective_state()?;
@@ -918,7 +987,7 @@ impl Store {
                 "the reservation lasts until {until}"
             )));
         }
-        let to = self.decide(ctx, &n, from, t).await?;
+        let to = self.decide(tx, ctx, &n, from, t).await?;
         let mut details = json!({});
         let mut lease = None;
         let mut tenant_after = None;
@@ -966,7 +1035,7 @@ impl Store {
                     LifecycleError::Corrupt(format!("{} has no current lease", n.identifier))
                 })?;
                 details = self
-                    .quarantine(&mut tx, &n, &l, QuarantineReason::Recalled)
+                    .quarantine(tx, &n, &l, QuarantineReason::Recalled)
                     .await?
                     .0;
                 lease = Some(LeaseFacts::after(t, &l, n.now));
@@ -1000,7 +1069,7 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
                     let Some(closed) = closed else {
-                        let until = open_quarantine_end(&mut tx, n.id).await?;
+                        let until = open_quarantine_end(tx, n.id).await?;
                         return Err(LifecycleError::NotDue(format!(
                             "the cool-off lasts until {}",
                             until.map(|u| u.to_rfc3339()).unwrap_or_default()
@@ -1025,11 +1094,8 @@ impl Store {
             tenant: tenant_after,
             reserved_until: None,
         };
-        commit_change::<(i64,)>(&mut tx, ctx, change, moved, None, |q| q).await?;
-        tx.commit().await?;
-        self.number(identifier)
-            .await?
-            .ok_or(LifecycleError::NotFound("identifier"))
+        commit_change::<(i64,)>(tx, ctx, change, moved, None, |q| q).await?;
+        Ok(())
     }
 }
 
@@ -1375,6 +1441,42 @@ async fn lapse(tx: &mut PgConnection, ctx: &Ctx, key: &str) -> Result<bool> {
     };
     record::record(tx, &system, change).await?;
     Ok(true)
+}
+
+/// Whether a reservation with `status` has expired by `now`: live past its
+/// TTL (its expiry not recorded yet) or recorded as expired.
+fn lapsed(status: crate::ReservationStatus, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    status == crate::ReservationStatus::Expired || (status.is_live() && expires_at <= now)
+}
+
+/// Ends a transition's transaction (`tx`, which `result` ran in). A
+/// success commits. An invalid transition commits too: it refused before
+/// writing anything of its own, so its transaction holds only the ops event
+/// that counts it (and any lapsed reservation it noticed, which expired
+/// either way), written on this same connection. Any other refusal or
+/// failure rolls back.
+async fn settle<T>(tx: crate::scope::Tx, result: Result<T>) -> Result<T> {
+    match result {
+        Ok(v) => {
+            tx.commit().await?;
+            Ok(v)
+        }
+        Err(e @ LifecycleError::InvalidTransition(_)) => {
+            if let Err(c) = tx.commit().await {
+                tracing::warn!(error = %c, "could not record the invalid-transition ops event");
+            }
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A new reservation, counted.
+fn reserved(r: ReservationRow) -> Result<Reservation> {
+    let r = r.into_domain()?;
+    metrics::counter!("numbering_reserve_total", "kind" => r.identifier.kind().as_str())
+        .increment(1);
+    Ok(r)
 }
 
 fn seconds(d: Duration) -> f64 {

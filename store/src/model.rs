@@ -96,6 +96,20 @@ impl NumberRow {
             self.now,
         ))
     }
+    /// The record the APIs show, with the effective state.
+    pub fn into_record(self) -> Result<NumberRecord, LifecycleError> {
+        Ok(NumberRecord {
+            identifier: identifier(&self.kind, &self.identifier)?,
+            state: self.effective_state()?,
+            tenant_id: self.tenant_id.as_deref().map(tenant).transpose()?,
+            reserved_until: self.reserved_until,
+            operator_id: self.operator_id,
+            mcc: self.mcc,
+            mnc: self.mnc,
+            vanity: self.vanity,
+            version: self.version,
+        })
+    }
 }
 
 /// What the admin inventory and Lookup see of an identifier.

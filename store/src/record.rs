@@ -292,10 +292,12 @@ pub async fn record_admin_action(
 }
 
 /// Records a refused transition as an ops event, so that "zero unexpected
-/// INVALID_TRANSITION events" can be counted. Written in its own transaction:
-/// the refused change itself wrote nothing.
+/// INVALID_TRANSITION events" can be counted. Written on the refused
+/// transition's own connection (in its transaction, which is then
+/// committed: the refused change itself wrote nothing), so that a refusal
+/// never waits for a second pooled connection while it holds one.
 pub(crate) async fn record_invalid_transition(
-    pool: &sqlx::PgPool,
+    conn: &mut PgConnection,
     ctx: &Ctx,
     subject: &str,
     from: NumberState,
@@ -317,7 +319,7 @@ pub(crate) async fn record_invalid_transition(
     .bind(Uuid::now_v7())
     .bind(subject)
     .bind(data.to_string())
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }

@@ -181,3 +181,139 @@ async fn the_sweeper_expires_lapsed_reservations_and_leaves_live_ones() {
         1
     );
 }
+
+/// The code of each refusal of `id` by hold, assign and cancel.
+async fn refusals_of(
+    db: &TestDb,
+    acme: &numbering_shared::TenantId,
+    id: ReservationId,
+) -> Vec<String> {
+    let ctx = tenant_ctx(acme);
+    vec![
+        db.store
+            .hold(&ctx, acme, id)
+            .await
+            .unwrap_err()
+            .code()
+            .to_owned(),
+        db.store
+            .assign(&ctx, acme, id, true)
+            .await
+            .unwrap_err()
+            .code()
+            .to_owned(),
+        db.store
+            .cancel(&ctx, acme, id)
+            .await
+            .unwrap_err()
+            .code()
+            .to_owned(),
+    ]
+}
+
+#[tokio::test]
+async fn an_expired_reservation_is_refused_as_expired_whether_or_not_the_sweeper_marked_it() {
+    let db = TestDb::new().await;
+    let ids = db.inventory(&["+93791230011", "+93791230012"]).await;
+    let acme = db.pool_for("acme").await;
+    let unmarked = db
+        .store
+        .reserve(&tenant_ctx(&acme), &acme, &ids[0])
+        .await
+        .unwrap();
+    let marked = db
+        .store
+        .reserve(&tenant_ctx(&acme), &acme, &ids[1])
+        .await
+        .unwrap();
+    lapse_one_second_ago(&db, unmarked.id).await;
+    lapse_one_second_ago(&db, marked.id).await;
+    // the sweeper gets to one of them only (it runs whenever it runs)
+    sqlx::query("UPDATE numbering.numbers SET reserved_until = now() + interval '1 hour' WHERE identifier = $1")
+        .bind(ids[0].as_str())
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store
+            .expire_lapsed_reservations(&system_ctx(), 100)
+            .await
+            .unwrap(),
+        1
+    );
+    sqlx::query("UPDATE numbering.numbers SET reserved_until = now() - interval '1 second' WHERE identifier = $1")
+        .bind(ids[0].as_str())
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    let status = |id: ReservationId| {
+        sqlx::query_scalar::<_, String>(
+            "SELECT status::text FROM numbering.reservations WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .fetch_one(&db.owner)
+    };
+    assert_eq!(status(unmarked.id).await.unwrap(), "RESERVED");
+    assert_eq!(status(marked.id).await.unwrap(), "EXPIRED");
+
+    let expired = vec!["RESERVATION_EXPIRED"; 3];
+    assert_eq!(
+        refusals_of(&db, &acme, unmarked.id).await,
+        expired,
+        "unmarked"
+    );
+    assert_eq!(refusals_of(&db, &acme, marked.id).await, expired, "marked");
+    assert_eq!(db.count("numbering.leases").await, 0);
+    assert_eq!(
+        db.count("numbering.outbox WHERE event_type = 'numbering.ops.invalid_transition.v1'")
+            .await,
+        0,
+        "an expiry is not an invalid transition"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_reservation_is_refused_as_expired_after_another_tenant_took_its_identifier() {
+    let db = TestDb::new().await;
+    let id = db.inventory(&["+93791230013"]).await.remove(0);
+    let acme = db.pool_for("acme").await;
+    let globex = db.pool_for("globex").await;
+    let r = db
+        .store
+        .reserve(&tenant_ctx(&acme), &acme, &id)
+        .await
+        .unwrap();
+    lapse_one_second_ago(&db, r.id).await;
+    db.store
+        .reserve(&tenant_ctx(&globex), &globex, &id)
+        .await
+        .unwrap();
+    assert_eq!(
+        refusals_of(&db, &acme, r.id).await,
+        vec!["RESERVATION_EXPIRED"; 3]
+    );
+}
+
+#[tokio::test]
+async fn a_consumed_reservation_stays_an_invalid_transition_once_its_ttl_has_passed() {
+    let db = TestDb::new().await;
+    let id = db.inventory(&["+93791230014"]).await.remove(0);
+    let acme = db.pool_for("acme").await;
+    let r = db
+        .store
+        .reserve(&tenant_ctx(&acme), &acme, &id)
+        .await
+        .unwrap();
+    db.store
+        .assign(&tenant_ctx(&acme), &acme, r.id, true)
+        .await
+        .unwrap();
+    let before = refusals_of(&db, &acme, r.id).await;
+    sqlx::query("UPDATE numbering.reservations SET created_at = now() - interval '1 hour', expires_at = now() - interval '1 second' WHERE id = $1")
+        .bind(r.id.as_uuid())
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    assert_eq!(before, vec!["INVALID_TRANSITION"; 3]);
+    assert_eq!(refusals_of(&db, &acme, r.id).await, before);
+}

@@ -1,7 +1,8 @@
 //! Platform-admin REST API under `/v1/admin/numbering`: operators, lease
 //! contracts, MNO signing keys, tenant pools, inventory search across
-//! tenants, suspend / reinstate / recall / retire, quarantine list and
-//! override, audit query and chain verification, signed lease imports.
+//! tenants, alphanumeric sender-ID registration, suspend / reinstate /
+//! recall / retire, quarantine list and override, audit query and chain
+//! verification, signed lease imports.
 
 mod exports;
 mod imports;
@@ -30,6 +31,7 @@ use numbering_store::{
     Actor, Ctx,
     admin::{AuditQuery, NumberSearch, number_json},
     audit,
+    sender_ids::RegisterError,
 };
 use serde_json::json;
 
@@ -133,6 +135,11 @@ fn own_routes() -> Routes {
             "post",
             "/v1/admin/numbering/numbers/{identifier}/retire",
             post(retire),
+        ),
+        (
+            "post",
+            "/v1/admin/numbering/sender-ids",
+            post(register_sender_ids),
         ),
         ("get", "/v1/admin/numbering/quarantine", get(quarantine)),
         (
@@ -333,6 +340,17 @@ pub fn operations() -> Vec<Op> {
             "retireNumber",
             "Retire an identifier from inventory",
         ),
+        Op {
+            method: "post",
+            path: "/v1/admin/numbering/sender-ids",
+            operation_id: "registerSenderIds",
+            summary: "Register alphanumeric sender IDs (one, or a list, all or none) as AVAILABLE inventory; 409 ALREADY_IN_INVENTORY names those already held",
+            tag: T,
+            params: vec![],
+            body: Some(sender_ids_schema),
+            success: (201, || list_of(number_schema())),
+            problems: &[409],
+        },
         Op {
             method: "get",
             path: "/v1/admin/numbering/quarantine",
@@ -632,6 +650,37 @@ transition_handler!(suspend, suspend);
 transition_handler!(reinstate, reinstate);
 transition_handler!(recall, recall);
 transition_handler!(retire, retire);
+
+async fn register_sender_ids(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SenderIdsBody>,
+) -> Result<Response, ApiError> {
+    let ids = body.try_into_identifiers()?;
+    let records = s
+        .store
+        .register_sender_ids(&ctx(&p, &headers), &ids)
+        .await
+        .map_err(|e| match e {
+            RegisterError::AlreadyInInventory(taken) => ApiError::new(
+                StatusCode::CONFLICT,
+                "ALREADY_IN_INVENTORY",
+                format!(
+                    "already in inventory: {}; nothing was registered",
+                    taken.join(", ")
+                ),
+            )
+            .with(json!({ "identifiers": taken })),
+            RegisterError::Invalid(detail) => ApiError::invalid("sender_ids", detail),
+            RegisterError::Store(e) => e.into(),
+        })?;
+    let items: Vec<_> = records.iter().map(number_json).collect();
+    Ok(ok(
+        StatusCode::CREATED,
+        json!({ "items": items, "next_cursor": null }),
+    ))
+}
 
 async fn quarantine(
     State(s): State<ApiState>,

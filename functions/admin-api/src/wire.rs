@@ -2,7 +2,7 @@
 //! conversion into store inputs, and JSON Schemas.
 
 use numbering_http_edge::ApiError;
-use numbering_shared::IdentifierKind;
+use numbering_shared::{Identifier, IdentifierKind};
 use numbering_store::admin::{ContractInput, OperatorInput, PoolInput, SigningKeyInput};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -346,4 +346,71 @@ pub fn number_schema() -> Value {
         "tenant_id": { "type": ["string", "null"] }, "operator_id": { "type": ["string", "null"] },
         "vanity": { "type": "boolean" }, "version": { "type": "integer" }
     }})
+}
+
+/// `POST sender-ids`: one alphanumeric sender ID or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderIdsBody {
+    pub sender_id: Option<String>,
+    pub sender_ids: Option<Vec<String>>,
+}
+
+/// The most sender IDs one request registers.
+pub const MAX_SENDER_IDS: usize = 1000;
+
+impl SenderIdsBody {
+    /// The sender IDs in canonical form, in the order given: each must
+    /// parse as ALPHA, and no identity may repeat (`AcmeBank` and
+    /// `ACMEBANK` are one sender ID).
+    pub fn try_into_identifiers(self) -> Result<Vec<Identifier>, ApiError> {
+        let (raw, field): (Vec<String>, fn(usize) -> String) =
+            match (self.sender_id, self.sender_ids) {
+                (Some(one), None) => (vec![one], |_| "sender_id".to_owned()),
+                (None, Some(many)) => (many, |i| format!("sender_ids[{i}]")),
+                _ => {
+                    return Err(ApiError::invalid(
+                        "sender_ids",
+                        "give exactly one of sender_id or sender_ids",
+                    ));
+                }
+            };
+        if raw.is_empty() || raw.len() > MAX_SENDER_IDS {
+            return Err(ApiError::invalid(
+                "sender_ids",
+                format!("sender_ids must hold 1 to {MAX_SENDER_IDS} sender IDs"),
+            ));
+        }
+        let mut ids: Vec<Identifier> = Vec::with_capacity(raw.len());
+        for (i, r) in raw.iter().enumerate() {
+            let id = Identifier::parse_as(IdentifierKind::Alpha, r)
+                .map_err(|e| ApiError::invalid_identifier(&field(i), e.to_string()))?;
+            if let Some(j) = ids.iter().position(|o| o.key() == id.key()) {
+                return Err(ApiError::invalid(
+                    &field(i),
+                    format!(
+                        "{} repeats {} (sender IDs are case-insensitive)",
+                        field(i),
+                        field(j)
+                    ),
+                ));
+            }
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+}
+
+pub fn sender_ids_schema() -> Value {
+    let sender_id = json!({ "type": "string", "minLength": 3, "maxLength": 11,
+        "pattern": "^[A-Za-z0-9 .-]{3,11}$",
+        "description": "letters, digits, space, '.' and '-'; at least one letter; case-insensitive identity" });
+    json!({ "type": "object", "additionalProperties": false,
+        "description": "exactly one of sender_id or sender_ids",
+        "oneOf": [ { "required": ["sender_id"] }, { "required": ["sender_ids"] } ],
+        "properties": {
+            "sender_id": sender_id,
+            "sender_ids": { "type": "array", "minItems": 1, "maxItems": MAX_SENDER_IDS, "items": sender_id }
+        }
+    })
 }

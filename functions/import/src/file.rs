@@ -410,6 +410,24 @@ mod tests {
     }
 
     #[test]
+    fn any_accepted_notation_and_header_case_are_normalised_as_the_readme_says() {
+        let p = parse_ok(
+            b"MSISDN,Mcc,MNC,Contract_Ref,VANITY\n0790000001,412,40,R,false\n+9379 0000 002,412,40,R,false\n+93-79-000-0003,412,40,R,false\n0790000001,412,40,R,false\n",
+        );
+        assert_eq!(p.kind, FileKind::Msisdn);
+        let ids: Vec<&str> = p.rows.iter().map(|r| r.identifier.as_str()).collect();
+        assert_eq!(ids, ["+93790000001", "+93790000002", "+93790000003"]);
+        // the same number in two notations is one number: a duplicate
+        assert_eq!(p.rejected.len(), 1);
+        assert_eq!(p.rejected[0].line, 5);
+        assert!(
+            p.rejected[0].reason.starts_with("duplicate"),
+            "{:?}",
+            p.rejected
+        );
+    }
+
+    #[test]
     fn bom_crlf_and_quoted_fields_with_commas_are_tolerated() {
         let p = parse_ok(
             b"\xEF\xBB\xBFmsisdn,mcc,mnc,contract_ref,vanity\r\n\"+93790000001\",412,\"40\",\"ROSHAN,2026\",false\r\n",

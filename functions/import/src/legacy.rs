@@ -95,7 +95,12 @@ pub fn parse(bytes: &[u8]) -> Result<LegacyFile, FileError> {
     let header = reader
         .headers()
         .map_err(|e| FileError::Unreadable(e.to_string()))?;
-    if header.iter().map(str::trim).ne(HEADER) {
+    // header names as the lease files read them: trimmed, any case
+    if header
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .ne(HEADER.iter().map(|h| (*h).to_owned()))
+    {
         return Err(FileError::Header {
             found: header.iter().collect::<Vec<_>>().join(","),
         });
@@ -380,6 +385,20 @@ mod tests {
         assert!(lines[2].1.starts_with("malformed row: identifier"));
         assert!(lines[3].1.contains("auto_renew"));
         assert!(lines[4].1.contains("term_end is not after leased_at"));
+    }
+
+    #[test]
+    fn header_names_in_any_case_and_identifiers_in_any_notation_are_read_as_canonical() {
+        let csv = "Identifier, TENANT_ID ,Leased_At,term_end,AUTO_RENEW\n\
+                   0790000001,acme,2025-01-01,2030-01-01,true\n\
+                   +93 79 000 0002,acme,2025-01-01,2030-01-01,false\n";
+        let file = parse(csv.as_bytes()).unwrap();
+        let ids: Vec<String> = file
+            .rows
+            .iter()
+            .map(|r| r.as_ref().unwrap().identifier.as_str().to_owned())
+            .collect();
+        assert_eq!(ids, ["+93790000001", "+93790000002"]);
     }
 
     #[test]

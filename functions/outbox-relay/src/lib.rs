@@ -50,6 +50,23 @@ pub const SOURCE: &str = "numbering-service";
 /// Advisory lock key held by the active relay ("numbering outbox relay").
 pub const LOCK_KEY: i64 = 0x6e75_6d6f_7574_6278;
 
+/// `numbering_outbox_lag_seconds`: per published event, from its commit
+/// (`occurred_at`) to its ack.
+pub const LAG_METRIC: &str = "numbering_outbox_lag_seconds";
+/// The lag histogram's bucket bounds in seconds: fine below a second, then
+/// past the seed's 5 s objective up to an hour. A quantile never reads
+/// above the highest finite bound, so the bounds must reach well beyond
+/// any threshold an alert or an exit criterion compares it with.
+pub const LAG_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+    1800.0, 3600.0,
+];
+/// `numbering_outbox_oldest_unpublished_age_seconds`: the age of the oldest
+/// event the active relay found waiting at its last pass (0: none). Unlike
+/// the lag histogram, which sees an event only once it is published, it
+/// grows while publishing is stuck: the one to alert on.
+pub const OLDEST_UNPUBLISHED_METRIC: &str = "numbering_outbox_oldest_unpublished_age_seconds";
+
 /// How long JetStream remembers a `Nats-Msg-Id`: far longer than the
 /// relay's longest gap between two attempts at the same row (backoff caps at
 /// 5 s; an ack waits at most 10 s; a standby takes over within seconds).
@@ -399,6 +416,9 @@ impl Relay {
         .fetch_all(&self.pool)
         .await
         .context("reading the outbox")?;
+        let oldest = rows.iter().map(|r| r.occurred_at).min();
+        metrics::gauge!(OLDEST_UNPUBLISHED_METRIC)
+            .set(oldest.map_or(0.0, |t| seconds_since(t, Utc::now())));
         if rows.is_empty() {
             return Ok(0);
         }
@@ -455,8 +475,7 @@ impl Relay {
             let mut per_stream: HashMap<&str, u64> = HashMap::new();
             for r in done {
                 *per_stream.entry(r.stream.as_str()).or_default() += 1;
-                let lag = (now - r.occurred_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
-                metrics::histogram!("numbering_outbox_lag_seconds").record(lag);
+                metrics::histogram!(LAG_METRIC).record(seconds_since(r.occurred_at, now));
             }
             for (stream, n) in per_stream {
                 metrics::counter!("numbering_outbox_published_total", "stream" => stream.to_owned())
@@ -504,4 +523,9 @@ async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
         _ = tokio::time::sleep(d) => *stop.borrow(),
         _ = stop.changed() => true,
     }
+}
+
+/// Seconds from `then` to `now` (0 if `then` is later: clocks of two hosts).
+fn seconds_since(then: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
+    ((now - then).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6).max(0.0)
 }
