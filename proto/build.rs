@@ -1,6 +1,8 @@
 //! Compiles every `.proto` under this directory with protox (a pure-Rust
 //! protobuf compiler: no `protoc` to install), generates tonic clients and
-//! servers, and writes the descriptor set that server reflection serves.
+//! servers, and writes the descriptor set of `numbering.v1` (with its
+//! imports) that server reflection serves: only the service this system
+//! implements, not the clients' (`billing.v1`, `senderid.v1`).
 
 use std::{
     error::Error,
@@ -21,7 +23,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     let fds = protox::compile(&files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(out.join("descriptor.bin"), fds.encode_to_vec())?;
+    let served: Vec<_> = files
+        .iter()
+        .filter(|f| f.starts_with(root.join("numbering")))
+        .collect();
+    let numbering = protox::compile(&served, [&root])?;
+    std::fs::write(out.join("numbering.bin"), numbering.encode_to_vec())?;
     tonic_prost_build::configure().compile_fds(fds)?;
     Ok(())
 }

@@ -243,9 +243,7 @@ async fn serve(config: Config) -> Result<ExitCode> {
             Some(serve::GrpcTls {
                 listener,
                 tls,
-                allowlist: numbering_validate_lease::mtls::CallerAllowlist::new(
-                    t.allowed_callers.clone(),
-                ),
+                allowlist: t.allowed_callers.clone(),
             })
         }
         None => None,
@@ -368,7 +366,7 @@ fn print_banner(
     ));
     match &config.grpc_tls {
         Some(t) => out.push_str(&format!(
-            "  gRPC mTLS    https://{}  (NumberingService for {} allowlisted callers only)\n",
+            "  gRPC mTLS    https://{}  (NumberingService and its JSON routes for {} allowlisted identities only)\n",
             t.listen,
             t.allowed_callers.len()
         )),

@@ -73,14 +73,16 @@ pub struct HotPathConfig {
 
 /// `NUMBERING_GRPC_TLS_LISTEN`, `NUMBERING_TLS_CERT`, `NUMBERING_TLS_KEY`,
 /// `NUMBERING_TLS_CLIENT_CA` (PEM files) and `NUMBERING_GRPC_ALLOWED_CALLERS`
-/// (comma-separated; default: the six callers of SPEC §1).
+/// (comma-separated `caller=identity`, the identity a SPIFFE ID or a DNS
+/// name matched exactly; default: the six callers of SPEC §1 by their bare
+/// names).
 #[derive(Debug, Clone)]
 pub struct GrpcTlsConfig {
     pub listen: SocketAddr,
     pub cert_pem: PathBuf,
     pub key_pem: PathBuf,
     pub client_ca_pem: PathBuf,
-    pub allowed_callers: Vec<String>,
+    pub allowed_callers: numbering_validate_lease::mtls::CallerAllowlist,
 }
 
 #[derive(Debug, Clone)]
@@ -188,18 +190,11 @@ impl Config {
                     cert_pem: need("NUMBERING_TLS_CERT")?,
                     key_pem: need("NUMBERING_TLS_KEY")?,
                     client_ca_pem: need("NUMBERING_TLS_CLIENT_CA")?,
-                    allowed_callers: get("NUMBERING_GRPC_ALLOWED_CALLERS")
-                        .map(|v| {
-                            v.split(',')
-                                .map(|c| c.trim().to_owned())
-                                .filter(|c| !c.is_empty())
-                                .collect()
-                        })
-                        .unwrap_or_else(|| {
-                            numbering_validate_lease::mtls::DEFAULT_CALLERS
-                                .map(String::from)
-                                .to_vec()
-                        }),
+                    allowed_callers: match get("NUMBERING_GRPC_ALLOWED_CALLERS") {
+                        Some(v) => numbering_validate_lease::mtls::CallerAllowlist::parse(&v)
+                            .context("NUMBERING_GRPC_ALLOWED_CALLERS")?,
+                        None => Default::default(),
+                    },
                 })
             }
         };
@@ -295,6 +290,33 @@ mod tests {
         ] {
             let err = config(&[(k, v)]).unwrap_err();
             assert!(format!("{err:#}").contains(k), "{err:#}");
+        }
+    }
+
+    #[test]
+    fn allowed_callers_are_exact_identities_and_a_pattern_is_refused() {
+        let tls = [
+            ("NUMBERING_GRPC_TLS_LISTEN", "127.0.0.1:8443"),
+            ("NUMBERING_TLS_CERT", "c.pem"),
+            ("NUMBERING_TLS_KEY", "k.pem"),
+            ("NUMBERING_TLS_CLIENT_CA", "ca.pem"),
+        ];
+        let with = |callers: &str| {
+            let mut vars = tls.to_vec();
+            vars.push(("NUMBERING_GRPC_ALLOWED_CALLERS", callers));
+            config(&vars)
+        };
+        let c = config(&tls).unwrap();
+        assert_eq!(c.grpc_tls.unwrap().allowed_callers.len(), 6);
+        let c = with("sms-orchestrator=spiffe://ghasi.af/ns/sms/sms-orchestrator,routing-engine")
+            .unwrap();
+        assert_eq!(c.grpc_tls.unwrap().allowed_callers.len(), 2);
+        for pattern in ["*.ghasi.af", "sms-orchestrator=https://ghasi.af/x", ","] {
+            let err = with(pattern).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("NUMBERING_GRPC_ALLOWED_CALLERS"),
+                "{pattern}: {err:#}"
+            );
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod embedded;
 pub mod events;
 pub mod export;
+pub mod grpc;
 pub mod import_cmd;
 pub mod nats;
 pub mod runtime;

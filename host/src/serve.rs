@@ -22,7 +22,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use numbering_http_edge::{ApiState, Edge, RateLimiter, Verifier, openapi};
 
-use crate::{config::Config, runtime::migrations_applied};
+use crate::config::Config;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -30,8 +30,9 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The hot path (ValidateLease, Lookup) over its read tiers.
     pub validator: Validator,
-    /// Serve NumberingService on the plaintext port too (false when mTLS is
-    /// configured: then only the TLS listener serves it).
+    /// Serve the hot path (NumberingService and its JSON routes) on the
+    /// plaintext port (false when mTLS is configured: then only the mTLS
+    /// listener serves it).
     pub grpc_on_plaintext: bool,
     /// JWT verification, body limit and the portal's rate limiter.
     pub edge: Edge,
@@ -100,44 +101,46 @@ pub fn rest_router(store: Store, edge: Edge) -> Router {
         .merge(openapi::docs_router("numbering-service REST API", ops))
 }
 
-/// The whole HTTP surface: health, metrics, the function routers, and the
-/// gRPC services (same port; HTTP/2 requests with `application/grpc` are
-/// routed to tonic by path): standard health, reflection and, unless mTLS
-/// is configured, `numbering.v1.NumberingService`.
+/// The whole HTTP surface: health, metrics, the REST routers, and the gRPC
+/// services (same port; HTTP/2 requests with `application/grpc` are routed
+/// to tonic by path): standard health and reflection ([`crate::grpc`]) and,
+/// unless mTLS is configured, the hot path (`numbering.v1.NumberingService`
+/// and its JSON routes), which is otherwise served only on the mTLS listener.
 pub fn router(state: AppState) -> Router {
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    let mut grpc = tonic::service::Routes::new(health_service).add_service(reflection());
+    app(state, watch::channel(false).1)
+}
+
+/// [`router`], whose gRPC health turns NOT_SERVING once `draining` is true.
+fn app(state: AppState, draining: watch::Receiver<bool>) -> Router {
+    // no gRPC fallback: it would answer every unknown REST path with 200
+    // and grpc-status 12; an unknown gRPC path gets 404, which gRPC clients
+    // read as UNIMPLEMENTED
+    let mut grpc = tonic::service::Routes::from(Router::new());
     if state.grpc_on_plaintext {
         grpc = grpc.add_service(HotPath::new(state.validator.clone()).into_server());
     }
-    tokio::spawn(async move {
-        health_reporter
-            .set_serving::<numbering_proto::numbering::v1::numbering_service_server::NumberingServiceServer<HotPath>>()
-            .await;
-    });
-    let ops = Router::new()
+    let grpc = crate::grpc::with_standard_services(
+        grpc,
+        state.store.clone(),
+        state.grpc_on_plaintext,
+        draining,
+    );
+    let mut ops = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state.clone());
+    if state.grpc_on_plaintext {
+        ops = ops.merge(numbering_validate_lease::router(state.validator.clone()));
+    }
     // REST latency per route; gRPC is measured by the hot path's own metrics
-    ops.merge(numbering_validate_lease::router(state.validator.clone()))
-        .merge(rest_router(state.store.clone(), state.edge.clone()))
+    ops.merge(rest_router(state.store.clone(), state.edge.clone()))
         .layer(middleware::from_fn(track_requests))
         .merge(grpc.into_axum_router())
 }
 
-fn reflection() -> tonic_reflection::server::v1::ServerReflectionServer<
-    impl tonic_reflection::server::v1::ServerReflection,
-> {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(numbering_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .expect("the embedded descriptor sets are valid")
-}
-
-/// The mTLS gRPC listener: NumberingService for allowlisted callers only.
+/// The mTLS listener: the hot path (gRPC and JSON) for allowlisted callers
+/// only, beside health and reflection.
 pub struct GrpcTls {
     pub listener: TcpListener,
     pub tls: tonic::transport::ServerTlsConfig,
@@ -162,22 +165,15 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    let check = tokio::time::timeout(
-        Duration::from_secs(2),
-        migrations_applied(state.store.pool()),
-    )
-    .await;
-    match check {
-        Ok(Ok(true)) => {
-            Json(json!({ "status": "ready", "database": "ok", "migrations": "applied" }))
-                .into_response()
+    match crate::grpc::readiness(&state.store).await {
+        Ok(()) => Json(json!({ "status": "ready", "database": "ok", "migrations": "applied" }))
+            .into_response(),
+        Err(e) => {
+            if let crate::grpc::NotReady::Unreachable(e) = &e {
+                tracing::warn!(error = %e, "readiness check failed");
+            }
+            not_ready(e.detail())
         }
-        Ok(Ok(false)) => not_ready("database migrations are not fully applied"),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            not_ready("database unreachable")
-        }
-        Err(_) => not_ready("database did not answer within 2 s"),
     }
 }
 
@@ -228,6 +224,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (drain_tx, draining) = watch::channel(false);
     let mut jobs = JoinSet::new();
     jobs.spawn(seal_audit(state.store.clone(), seal_every, stop_rx.clone()));
     crate::audit_jobs::spawn(
@@ -262,27 +259,33 @@ pub async fn run(
         });
     }
     if let Some(tls) = extras.grpc_tls {
-        let service = HotPath::new(state.validator.clone()).into_server();
+        let routes = crate::grpc::with_standard_services(
+            numbering_validate_lease::mtls::authenticated(state.validator.clone(), tls.allowlist),
+            state.store.clone(),
+            true,
+            draining.clone(),
+        );
         let mut stop = stop_rx.clone();
         let incoming = tonic::transport::server::TcpIncoming::from(tls.listener);
         let server = tonic::transport::Server::builder()
             .tls_config(tls.tls)?
-            .add_service(tonic::service::interceptor::InterceptedService::new(
-                service,
-                tls.allowlist,
-            ));
+            .accept_http1(true)
+            .add_routes(routes);
         jobs.spawn(async move {
             let stopped = async move {
                 let _ = stop.changed().await;
             };
             if let Err(e) = server.serve_with_incoming_shutdown(incoming, stopped).await {
-                tracing::error!(error = %e, "the mTLS gRPC listener failed");
+                tracing::error!(error = %e, "the mTLS listener failed");
             }
         });
     }
-    let app = router(state);
+    let app = app(state, draining);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = drain_tx.send(true);
+        })
         .await?;
     tracing::info!("stopped accepting requests; stopping background jobs");
     let _ = stop_tx.send(true);

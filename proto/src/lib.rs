@@ -24,5 +24,8 @@ pub mod senderid {
     }
 }
 
-/// The encoded `FileDescriptorSet` of every package here, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
+/// The encoded `FileDescriptorSet` of `numbering.v1` and the files it
+/// imports, for gRPC server reflection: the packages of the services this
+/// system calls are left out, as it does not serve them.
+pub const NUMBERING_FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/numbering.bin"));

@@ -11,6 +11,7 @@ mod constraints;
 mod consumers;
 mod expiry;
 mod exports;
+mod grpc_services;
 mod host;
 mod host_rest;
 mod hot_path;

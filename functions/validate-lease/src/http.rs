@@ -1,5 +1,8 @@
-//! JSON over HTTP for the Lambda deployment (API Gateway cannot carry gRPC):
-//! `POST /v1/validate-lease` and `POST /v1/lookup`, IAM-authorised at the gateway.
+//! JSON over HTTP: `POST /v1/validate-lease` and `POST /v1/lookup`. The
+//! Lambda deployment serves them behind API Gateway, which authorises the
+//! caller with IAM (it cannot carry gRPC); the host serves them beside
+//! `NumberingService`, so with mTLS configured only on the mTLS listener,
+//! behind the same caller allowlist ([`crate::mtls::authenticated`]).
 
 use axum::{
     Json, Router,
@@ -52,7 +55,7 @@ pub fn router(validator: Validator) -> Router {
         .with_state(validator)
 }
 
-fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
+pub(crate) fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
     let body = json!({
         "type": "about:blank",
         "title": status.canonical_reason().unwrap_or("Error"),
