@@ -171,6 +171,11 @@ async fn openapi_json_is_openapi_3_1_and_lists_exactly_the_served_routes() {
             o.path
         );
         for (status, r) in responses {
+            // a shared problem response is a reference to components.responses
+            let r = match r["$ref"].as_str() {
+                Some(to) => &doc["components"]["responses"][to.rsplit('/').next().unwrap()],
+                None => r,
+            };
             assert!(
                 status.parse::<u16>().is_ok() && r["description"].is_string(),
                 "{} {}",
@@ -615,4 +620,210 @@ async fn a_seeded_fuzzer_walking_openapi_json_never_gets_a_5xx() {
             }
         }
     }
+}
+
+/// The REST routers exactly as the host mounts them: no test-only
+/// fallback on top (the host keeps tonic's).
+async fn as_the_host_mounts_them() -> (numbering_tests::TestDb, String, tokio::task::JoinHandle<()>)
+{
+    let db = numbering_tests::TestDb::new().await;
+    let app = numbering::serve::rest_router(db.store.clone(), numbering_tests::app::edge());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.ok();
+    });
+    (db, base, server)
+}
+
+#[tokio::test]
+async fn a_wrong_method_on_a_known_route_is_a_405_problem_with_allow_on_both_apis_as_the_host_mounts_them()
+ {
+    let (_db, base, server) = as_the_host_mounts_them().await;
+    let http = reqwest::Client::new();
+    let doc: Value = http
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut paths: Vec<(String, BTreeSet<String>)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(p, item)| {
+            let methods = item
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|m| m.to_uppercase())
+                .collect();
+            (p.clone(), methods)
+        })
+        .collect();
+    paths.push(("/openapi.json".into(), BTreeSet::from(["GET".to_owned()])));
+    let (mut portal, mut admin) = (0, 0);
+    for (path, served) in &paths {
+        let url = format!("{base}{}", fill(path, "probe"));
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            if served.contains(method) {
+                continue;
+            }
+            let r = http
+                .request(method.parse().unwrap(), &url)
+                .bearer_auth(token_for(path))
+                .send()
+                .await
+                .unwrap();
+            let a = numbering_tests::app::answer(r).await;
+            assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert!(
+                a.is_problem(),
+                "{method} {path}: {:?} {:?}",
+                a.headers,
+                a.bytes
+            );
+            assert_eq!(a.code(), "METHOD_NOT_ALLOWED", "{method} {path}");
+            let allow: BTreeSet<String> = a
+                .headers
+                .get("allow")
+                .unwrap_or_else(|| panic!("{method} {path}: no Allow header"))
+                .to_str()
+                .unwrap()
+                .split(',')
+                .map(|m| m.trim().to_owned())
+                .filter(|m| m != "HEAD")
+                .collect();
+            assert_eq!(&allow, served, "{method} {path}: Allow");
+            if path.starts_with("/v1/portal") {
+                portal += 1;
+            } else if path.starts_with("/v1/admin") {
+                admin += 1;
+            }
+        }
+    }
+    assert!(portal > 0 && admin > 0, "both APIs were asked");
+    server.abort();
+}
+
+#[tokio::test]
+async fn an_over_long_request_target_or_header_section_is_a_414_or_431_problem() {
+    let app = TestApp::new().await;
+    app.db.pool_for("acme").await;
+    let token = tenant_token("acme");
+    let long = format!(
+        "/v1/portal/numbering/available?prefix={}",
+        "9".repeat(numbering_http_edge::limits::MAX_URI_BYTES)
+    );
+    let a = raw(&app, Method::GET, &long, &token, None, "").await;
+    assert_eq!(
+        (a.status, a.code()),
+        (StatusCode::URI_TOO_LONG, "URI_TOO_LONG"),
+        "{:?}",
+        a.json
+    );
+    assert!(a.is_problem());
+
+    let many = (0..numbering_http_edge::limits::MAX_HEADER_FIELDS)
+        .fold(
+            app.client.get(app.url("/v1/portal/numbering/pool")),
+            |r, i| r.header(format!("x-pad-{i}"), "1"),
+        )
+        .bearer_auth(&token);
+    let big = app
+        .client
+        .get(app.url("/v1/admin/numbering/operators"))
+        .bearer_auth(admin_token())
+        .header(
+            "x-pad",
+            "p".repeat(numbering_http_edge::limits::MAX_HEADER_BYTES),
+        );
+    for req in [many, big] {
+        let a = numbering_tests::app::answer(req.send().await.unwrap()).await;
+        assert_eq!(
+            (a.status, a.code()),
+            (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "HEADERS_TOO_LARGE"
+            ),
+            "{:?}",
+            a.json
+        );
+        assert!(a.is_problem());
+    }
+    // just under the limits: answered as usual
+    let fine = format!("/v1/portal/numbering/available?prefix={}", "9".repeat(32));
+    assert_eq!(
+        raw(&app, Method::GET, &fine, &token, None, "").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn openapi_json_documents_every_status_the_edge_answers_and_the_request_id_header() {
+    let app = TestApp::new().await;
+    let (doc, ops) = operations(&app).await;
+    let problem = |status: &str, o: &Operation| {
+        let r = &o.op["responses"][status];
+        assert!(!r.is_null(), "{} {} documents {status}", o.method, o.path);
+        let name = r["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+        let r = &doc["components"]["responses"][name];
+        assert_eq!(
+            r["content"]["application/problem+json"]["schema"]["$ref"],
+            "#/components/schemas/Problem",
+            "{status}"
+        );
+        assert_eq!(
+            r["headers"]["X-Request-Id"]["$ref"],
+            "#/components/headers/RequestId"
+        );
+    };
+    for o in &ops {
+        for status in ["400", "401", "403", "414", "429", "431", "500"] {
+            problem(status, o);
+        }
+        let params = o.op["parameters"].as_array().unwrap();
+        if params.iter().any(|p| p["in"] == "query") {
+            // limit=0, a wrong type: 422 VALIDATION_FAILED
+            problem("422", o);
+        }
+        if params.iter().any(|p| p["in"] == "path") {
+            problem("404", o);
+        }
+        assert!(
+            params
+                .iter()
+                .any(|p| p["$ref"] == "#/components/parameters/RequestId"),
+            "{} {} takes X-Request-Id",
+            o.method,
+            o.path
+        );
+        let success = o.op["responses"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(s, _)| s.starts_with('2'))
+            .unwrap()
+            .1;
+        assert_eq!(
+            success["headers"]["X-Request-Id"]["$ref"],
+            "#/components/headers/RequestId"
+        );
+    }
+    let p = &doc["components"]["parameters"]["RequestId"];
+    assert_eq!(
+        (p["name"].as_str(), p["in"].as_str()),
+        (Some("X-Request-Id"), Some("header"))
+    );
+    assert_eq!(p["schema"]["maxLength"], 128);
+    // the answer the issue saw undocumented
+    let a = app
+        .get(&tenant_token("acme"), "/v1/portal/numbering/leases?limit=0")
+        .await;
+    assert_eq!(
+        (a.status, a.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED")
+    );
 }

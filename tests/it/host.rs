@@ -16,10 +16,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Host {
+pub(crate) struct Host {
     child: Child,
-    base: String,
-    banner: String,
+    pub(crate) base: String,
+    pub(crate) banner: String,
 }
 
 impl Host {
@@ -36,7 +36,7 @@ impl Host {
 
     /// `numbering serve` with an empty environment but for PATH, a data dir
     /// and a listen port.
-    fn start(data_dir: &std::path::Path) -> Host {
+    pub(crate) fn start(data_dir: &std::path::Path) -> Host {
         let port = free_port();
         let mut child = Command::new(numbering_bin())
             .arg("serve")
@@ -71,7 +71,7 @@ impl Host {
         }
     }
 
-    fn stop(mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(mut self) -> std::process::ExitStatus {
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()

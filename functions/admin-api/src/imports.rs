@@ -20,8 +20,8 @@ use axum::{
     routing::{get, post},
 };
 use numbering_http_edge::{
-    ApiError, ApiState, Principal, auth,
-    extract::{ApiPath, ApiQuery},
+    ApiError, ApiState, Principal, auth, cursor,
+    extract::{ApiPath, ApiQuery, check_text},
     idempotency,
     openapi::{Op, any_object, list_of, path, query},
 };
@@ -116,7 +116,7 @@ pub(crate) fn operations() -> Vec<Op> {
             params: vec![],
             body: Some(upload_schema),
             success: (201, batch_schema),
-            problems: &[413, 415, 422],
+            problems: &[200, 413, 415, 422],
         },
         Op {
             method: "get",
@@ -220,7 +220,9 @@ async fn upload(
             }
             Some("signature") => signature = Some(field.bytes().await.map_err(form_error)?),
             Some("partial") => {
-                partial = match field.text().await.map_err(form_error)?.trim() {
+                let text = field.text().await.map_err(form_error)?;
+                check_text("partial", &text)?;
+                partial = match text.trim() {
                     "true" => true,
                     "false" | "" => false,
                     _ => {
@@ -299,10 +301,7 @@ async fn list(
     let before = q
         .cursor
         .as_deref()
-        .map(|c| {
-            uuid::Uuid::parse_str(c)
-                .map_err(|_| ApiError::invalid("cursor", "cursor is not one this API returned"))
-        })
+        .map(|c| uuid::Uuid::parse_str(c).map_err(|_| cursor::refused()))
         .transpose()?;
     let v = s
         .store
@@ -341,16 +340,17 @@ async fn errors(
 ) -> Result<Response, ApiError> {
     let id = import_id(&id)?;
     let n = limit(q.limit, 100)?;
-    let after =
-        q.cursor
-            .as_deref()
-            .map(|c| {
-                c.parse::<i32>().ok().filter(|l| *l >= 0).ok_or_else(|| {
-                    ApiError::invalid("cursor", "cursor is not one this API returned")
-                })
-            })
-            .transpose()?
-            .unwrap_or(0);
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i32>()
+                .ok()
+                .filter(|l| *l >= 0)
+                .ok_or_else(cursor::refused)
+        })
+        .transpose()?
+        .unwrap_or(0);
     if s.store.import_batch(id).await?.is_none() {
         return Err(ApiError::not_found("import"));
     }

@@ -18,9 +18,8 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post, put},
 };
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use numbering_http_edge::{
-    ApiError, ApiState, Principal, auth,
+    ApiError, ApiState, Principal, auth, cursor,
     extract::{ApiJson, ApiPath, ApiQuery},
     idempotency,
     openapi::{Op, any_object, list_of, path, query},
@@ -50,15 +49,16 @@ pub fn router(state: ApiState) -> Router {
     for (_, path, method_router) in exports::routes() {
         exports = exports.route(path, method_router);
     }
-    router
+    let router = router
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .merge(exports.route_layer(from_fn_with_state(state.clone(), idempotency::claim_layer)))
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
         .route_layer(DefaultBodyLimit::max(body_limit))
         .merge(imports::router(state.clone()))
         // anything else under the prefix: a problem+json 404, not an empty one
-        .route("/v1/admin/numbering/{*rest}", axum::routing::any(no_route))
-        .with_state(state)
+        .route("/v1/admin/numbering/{*rest}", axum::routing::any(no_route));
+    // 405s, 414s and 431s as problem+json, however this router is mounted
+    numbering_http_edge::api_router(router).with_state(state)
 }
 
 async fn no_route() -> ApiError {
@@ -573,17 +573,7 @@ async fn search(
         })
         .transpose()?;
     let tenant = q.tenant_id.as_deref().map(tenant_id).transpose()?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| ApiError::invalid("cursor", "cursor is not one this API returned"))
-        })
-        .transpose()?;
+    let after = q.cursor.as_deref().map(cursor::decode).transpose()?;
     let crit = criteria(
         wire_criteria(
             q.kind,
@@ -608,8 +598,7 @@ async fn search(
     let more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
     let next = if more {
-        rows.last()
-            .map(|(k, _)| URL_SAFE_NO_PAD.encode(k.as_bytes()))
+        rows.last().map(|(k, _)| cursor::encode(k))
     } else {
         None
     };

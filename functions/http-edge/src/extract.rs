@@ -1,4 +1,10 @@
 //! Extractors whose rejections are problem+json (never axum's plain text).
+//!
+//! They are also where text is admitted at all: no string that reaches a
+//! handler through them (a JSON string or object key, a query or path
+//! parameter) holds the NUL character, which Postgres text cannot store
+//! (refused here with 400 `INVALID_TEXT`, once for every route, instead of
+//! failing inside a query as a 500).
 
 use axum::{
     extract::{FromRequest, FromRequestParts, Request},
@@ -9,8 +15,8 @@ use serde::de::DeserializeOwned;
 use crate::ApiError;
 
 /// A JSON request body: 415 without a JSON content type, 413 over the body
-/// limit, 400 for malformed JSON, 422 (naming the field) for wrong types,
-/// missing or unknown fields.
+/// limit, 400 for malformed JSON or a NUL anywhere in its text, 422 (naming
+/// the field) for wrong types, missing or unknown fields.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
@@ -55,9 +61,72 @@ pub(crate) fn body_error(text: &str, status: StatusCode) -> ApiError {
     }
 }
 
-/// Parses a JSON body into `T` with problem+json errors.
+/// Parses a JSON body into `T` with problem+json errors (a NUL in any
+/// string or key: 400 `INVALID_TEXT` naming where).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
+    // NUL can only be written `\u0000` in JSON text: look for the value
+    // only when an escape could be one
+    if memchr_u0000(bytes) {
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(json_error)?;
+        if let Some(at) = nul_in_json(&value, "") {
+            return Err(nul_refused(if at.is_empty() { "body" } else { &at }));
+        }
+        return serde_json::from_value(value).map_err(json_error);
+    }
+    serde_json::from_slice(bytes).map_err(json_error)
+}
+
+fn memchr_u0000(bytes: &[u8]) -> bool {
+    bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"))
+}
+
+/// Where in `v` a string or key holds NUL (`field.sub[2]`), if anywhere.
+fn nul_in_json(v: &serde_json::Value, at: &str) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.contains('\0') => Some(at.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_in_json(x, &format!("{at}[{i}]"))),
+        Value::Object(m) => m.iter().find_map(|(k, x)| {
+            let here = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                nul_in_json(x, &here)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// 400 `INVALID_TEXT`: `field` holds the NUL character.
+pub fn nul_refused(field: &str) -> ApiError {
+    let field = field.replace('\0', "\\u0000");
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "INVALID_TEXT",
+        format!("{field} contains the NUL character (U+0000), which no text field may hold"),
+    )
+    .field(field)
+}
+
+/// Refuses `text` (the value of `field`) if it holds NUL.
+pub fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
+    if text.contains('\0') {
+        Err(nul_refused(field))
+    } else {
+        Ok(())
+    }
+}
+
+fn json_error(e: serde_json::Error) -> ApiError {
+    {
         use serde_json::error::Category;
         match e.classify() {
             Category::Data => {
@@ -71,7 +140,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 format!("the request body is not valid JSON: {e}"),
             ),
         }
-    })
+    }
 }
 
 /// The first `name` in a serde message such as "missing field `name`".
@@ -81,7 +150,8 @@ fn backticked(msg: &str) -> Option<String> {
     Some(msg[start..start + len].to_owned())
 }
 
-/// Query parameters with problem+json rejections (422 naming the field).
+/// Query parameters with problem+json rejections (422 naming the field;
+/// 400 for a NUL in a name or value).
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
@@ -94,28 +164,47 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 }
 
 fn serde_urlencoded_like<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
-    axum::extract::Query::<T>::try_from_uri(&format!("/?{q}").parse().map_err(|_| {
+    let uri: axum::http::Uri = format!("/?{q}").parse().map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "MALFORMED_REQUEST",
             "malformed query string",
         )
-    })?)
-    .map(|axum::extract::Query(v)| v)
-    .map_err(|e| {
-        let msg = e.body_text();
-        let field = backticked(&msg).unwrap_or_else(|| "query".into());
-        ApiError::invalid(&field, msg)
-    })
+    })?;
+    // `%00` decodes to NUL: look at the decoded pairs first
+    if q.contains("%00") {
+        if let Ok(axum::extract::Query(pairs)) =
+            axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri)
+        {
+            for (k, v) in &pairs {
+                check_text(k, k)?;
+                check_text(k, v)?;
+            }
+        }
+    }
+    axum::extract::Query::<T>::try_from_uri(&uri)
+        .map(|axum::extract::Query(v)| v)
+        .map_err(|e| {
+            let msg = e.body_text();
+            let field = backticked(&msg).unwrap_or_else(|| "query".into());
+            ApiError::invalid(&field, msg)
+        })
 }
 
-/// Path parameters with problem+json rejections.
+/// Path parameters with problem+json rejections (400 for a NUL in one).
 pub struct ApiPath<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Ok(axum::extract::Path(params)) =
+            axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, state).await
+        {
+            for (name, value) in &params {
+                check_text(name, value)?;
+            }
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| ApiPath(v))

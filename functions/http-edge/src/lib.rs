@@ -5,8 +5,10 @@
 //! routers are built from.
 
 pub mod auth;
+pub mod cursor;
 pub mod extract;
 pub mod idempotency;
+pub mod limits;
 pub mod openapi;
 pub mod problem;
 pub mod ratelimit;
@@ -54,16 +56,32 @@ impl Edge {
 }
 
 /// Answers unknown routes (404) and methods (405) with problem+json
-/// instead of an empty body; call once on the fully merged router.
+/// instead of an empty body; call once on the fully merged router of a
+/// Lambda or a test (the host's router keeps tonic's fallback, and its API
+/// routers answer their own 404s and 405s: see [`api_router`]).
 pub fn with_fallbacks(router: axum::Router) -> axum::Router {
     use axum::http::StatusCode;
     router
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
-                "the route does not accept this method",
-            )
-        })
+}
+
+/// What every API router ends with, so that however the routers are
+/// merged (the host, a Lambda, a test) a known route asked with a method
+/// it does not serve answers 405 `METHOD_NOT_ALLOWED` as problem+json,
+/// with axum's `Allow` header listing the methods it does serve; and a
+/// request line or header section over the edge's limits answers 414 or
+/// 431 as problem+json ([`limits`]).
+pub fn api_router<S: Clone + Send + Sync + 'static>(router: axum::Router<S>) -> axum::Router<S> {
+    router
+        .route_layer(axum::middleware::from_fn(limits::layer))
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "the route does not accept this method",
+    )
 }

@@ -25,13 +25,43 @@ pub struct Op {
     pub body: Option<fn() -> Value>,
     /// JSON Schema of the success response, and its status.
     pub success: (u16, fn() -> Value),
-    /// Problem statuses the operation can answer with besides 401/403/429/500.
+    /// Statuses the operation can answer besides the success and those
+    /// that follow from its shape ([`Op::problem_statuses`]): a 4xx / 5xx
+    /// is answered as problem+json; a 2xx (e.g. 200 for a replayed create)
+    /// with the success schema.
     pub problems: &'static [u16],
 }
 
 impl Op {
     pub fn is_mutating(&self) -> bool {
         matches!(self.method, "post" | "put" | "patch" | "delete")
+    }
+
+    /// Every problem status the operation can answer: those of the edge
+    /// that any route can meet, those its parameters and body can cause,
+    /// and its own [`Op::problems`].
+    pub fn problem_statuses(&self) -> Vec<u16> {
+        // 400: malformed input or a NUL in any text; 414 / 431: over the
+        // edge's request limits (see `limits`)
+        let mut problems: Vec<u16> = vec![400, 401, 403, 414, 429, 431, 500];
+        if self.params.iter().any(|p| p.location == "path") {
+            // a path parameter that names nothing
+            problems.push(404);
+        }
+        if self.params.iter().any(|p| p.location == "query") {
+            // a query parameter out of range or of the wrong type
+            problems.push(422);
+        }
+        if self.body.is_some() {
+            problems.extend([413, 415, 422]);
+        }
+        if self.is_mutating() {
+            problems.extend([409, 422]);
+        }
+        problems.extend(self.problems.iter().filter(|s| **s >= 400));
+        problems.sort_unstable();
+        problems.dedup();
+        problems
     }
 }
 
@@ -85,11 +115,76 @@ fn problem_schema() -> Value {
             "title": { "type": "string" },
             "status": { "type": "integer" },
             "code": { "type": "string", "examples": ["QUOTA_EXCEEDED", "CONFLICT", "INVALID_TRANSITION",
-                "QUARANTINE_ACTIVE", "NOT_ALLOWED", "NOT_FOUND", "INVALID_IDENTIFIER", "IDEMPOTENCY_KEY_REUSED"] },
+                "QUARANTINE_ACTIVE", "NOT_ALLOWED", "NOT_FOUND", "INVALID_IDENTIFIER", "IDEMPOTENCY_KEY_REUSED",
+                "VALIDATION_FAILED", "INVALID_TEXT", "INVALID_CURSOR", "METHOD_NOT_ALLOWED", "URI_TOO_LONG",
+                "HEADERS_TOO_LARGE"] },
             "detail": { "type": "string" },
             "field": { "type": "string", "description": "the request field that is wrong" }
         }
     })
+}
+
+/// `X-Request-Id`: the caller's id for the request, recorded with what the
+/// request changes.
+fn request_id_parameter() -> Value {
+    json!({
+        "name": "X-Request-Id", "in": "header", "required": false,
+        "description": "the caller's id for this request (1 to 128 visible ASCII characters), \
+            recorded in the audit entry and the events of what the request changes and \
+            answered back in the X-Request-Id response header; without one (or with one \
+            that is not of that form) the service makes one (a UUIDv7)",
+        "schema": { "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[\\x21-\\x7E]+$" }
+    })
+}
+
+fn request_id_header_object() -> Value {
+    json!({
+        "description": "the request's id: the caller's X-Request-Id, or the one the service made",
+        "schema": { "type": "string" }
+    })
+}
+
+fn request_id_header() -> Value {
+    json!({ "X-Request-Id": { "$ref": "#/components/headers/RequestId" } })
+}
+
+fn problem_response_name(status: u16) -> String {
+    format!("Problem{status}")
+}
+
+/// One shared problem response per status the operations answer.
+fn problem_responses(ops: &[Op]) -> Value {
+    let mut statuses: Vec<u16> = ops.iter().flat_map(Op::problem_statuses).collect();
+    statuses.sort_unstable();
+    statuses.dedup();
+    let mut out = Map::new();
+    for s in statuses {
+        let reason = axum::http::StatusCode::from_u16(s)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("error");
+        let description = match s {
+            400 => format!(
+                "{reason}: malformed input, or the NUL character in any text (code INVALID_TEXT)"
+            ),
+            414 => format!(
+                "{reason}: the request target is over {} bytes (code URI_TOO_LONG)",
+                crate::limits::MAX_URI_BYTES
+            ),
+            431 => format!(
+                "{reason}: over {} header fields or {} bytes of headers (code HEADERS_TOO_LARGE)",
+                crate::limits::MAX_HEADER_FIELDS,
+                crate::limits::MAX_HEADER_BYTES
+            ),
+            _ => reason.to_owned(),
+        };
+        out.insert(
+            problem_response_name(s),
+            json!({ "description": description, "headers": request_id_header(),
+                    "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } }),
+        );
+    }
+    Value::Object(out)
 }
 
 /// The OpenAPI 3.1 document of `ops`.
@@ -104,6 +199,7 @@ pub fn document(title: &str, ops: &[Op]) -> Value {
                         "description": p.description, "schema": { "type": p.ty } })
             })
             .collect();
+        params.push(json!({ "$ref": "#/components/parameters/RequestId" }));
         if op.is_mutating() {
             params.push(json!({ "name": "Idempotency-Key", "in": "header", "required": true,
                 "description": "unique per intended change; a retry with the same key replays the first response",
@@ -112,23 +208,20 @@ pub fn document(title: &str, ops: &[Op]) -> Value {
         let mut responses = Map::new();
         responses.insert(
             op.success.0.to_string(),
-            json!({ "description": "success", "content": { "application/json": { "schema": (op.success.1)() } } }),
+            json!({ "description": "success", "headers": request_id_header(),
+                    "content": { "application/json": { "schema": (op.success.1)() } } }),
         );
-        let mut problems: Vec<u16> = vec![400, 401, 403, 429, 500];
-        if op.body.is_some() {
-            problems.extend([413, 415, 422]);
-        }
-        if op.is_mutating() {
-            problems.extend([409, 422]);
-        }
-        problems.extend(op.problems);
-        problems.sort_unstable();
-        problems.dedup();
-        for s in problems {
+        for s in op.problems.iter().filter(|s| **s < 400) {
             responses.insert(
                 s.to_string(),
-                json!({ "description": axum::http::StatusCode::from_u16(s).ok().and_then(|s| s.canonical_reason()).unwrap_or("error"),
-                        "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } }),
+                json!({ "description": "success", "headers": request_id_header(),
+                        "content": { "application/json": { "schema": (op.success.1)() } } }),
+            );
+        }
+        for s in op.problem_statuses() {
+            responses.insert(
+                s.to_string(),
+                json!({ "$ref": format!("#/components/responses/{}", problem_response_name(s)) }),
             );
         }
         let mut operation = json!({
@@ -164,7 +257,10 @@ pub fn document(title: &str, ops: &[Op]) -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" } },
-            "schemas": { "Problem": problem_schema() }
+            "schemas": { "Problem": problem_schema() },
+            "parameters": { "RequestId": request_id_parameter() },
+            "headers": { "RequestId": request_id_header_object() },
+            "responses": problem_responses(ops)
         }
     })
 }
@@ -172,14 +268,15 @@ pub fn document(title: &str, ops: &[Op]) -> Value {
 /// `/openapi.json` and the offline docs page at `/docs`.
 pub fn docs_router(title: &'static str, ops: Vec<Op>) -> Router {
     let doc = document(title, &ops);
-    Router::new()
+    let router = Router::new()
         .route("/openapi.json", get(move || async move { Json(doc) }))
         .route(
             "/docs",
             get(|| async {
                 ([(header::CACHE_CONTROL, "no-cache")], Html(DOCS_HTML)).into_response()
             }),
-        )
+        );
+    crate::api_router(router)
 }
 
 const DOCS_HTML: &str = include_str!("docs.html");

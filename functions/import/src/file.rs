@@ -208,7 +208,7 @@ pub fn parse(
             Err(reason) => rejected.push(RowRejection {
                 line,
                 reason,
-                raw: raw.to_owned(),
+                raw: visible(raw),
             }),
         }
     }
@@ -239,6 +239,12 @@ fn line_of(bytes: &[u8], offset: usize) -> u64 {
     1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count() as u64
 }
 
+/// `s` as it can be stored and shown: a NUL (which Postgres text cannot
+/// hold) as U+2400 SYMBOL FOR NULL.
+fn visible(s: &str) -> String {
+    s.replace('\0', "\u{2400}")
+}
+
 fn trim_newline(s: &str) -> &str {
     s.trim_end_matches(['\r', '\n'])
 }
@@ -246,7 +252,7 @@ fn trim_newline(s: &str) -> &str {
 fn header_kind(record: &csv::ByteRecord) -> Result<FileKind, FileError> {
     let names: Vec<String> = record
         .iter()
-        .map(|f| String::from_utf8_lossy(f).trim().to_ascii_lowercase())
+        .map(|f| visible(String::from_utf8_lossy(f).trim()).to_ascii_lowercase())
         .collect();
     [FileKind::Msisdn, FileKind::ShortCode]
         .into_iter()
@@ -275,6 +281,13 @@ fn row(
             "malformed row: expected {expected} fields ({}), found {}",
             kind.header().join(","),
             record.len()
+        ));
+    }
+    // no text that reaches Postgres may hold NUL, which it cannot store
+    if let Some(i) = record.iter().position(|f| f.contains(&0)) {
+        return Err(format!(
+            "malformed row: {} contains the NUL character (U+0000)",
+            kind.header()[i]
         ));
     }
     // the whole file is valid UTF-8, so every field is
@@ -459,6 +472,45 @@ mod tests {
         assert_eq!(p.rejected[0].raw, "nonsense");
         assert_eq!(p.rows.len(), 1);
         assert_eq!(p.total_rows, 6);
+    }
+
+    #[test]
+    fn a_nul_in_any_field_refuses_its_row_with_the_line_and_never_reaches_the_rows() {
+        let p = parse_ok(
+            b"msisdn,mcc,mnc,contract_ref,vanity\n+93790000001,412,40,R\0,false\n+93790000002,412,40,R,false\n\0+93790000003,412,40,R,false\n\"+93790000004\",412,40,\"R\0x\",false\n",
+        );
+        let got: Vec<(u32, &str)> = p
+            .rejected
+            .iter()
+            .map(|r| (r.line, r.reason.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    2,
+                    "malformed row: contract_ref contains the NUL character (U+0000)"
+                ),
+                (
+                    4,
+                    "malformed row: msisdn contains the NUL character (U+0000)"
+                ),
+                (
+                    5,
+                    "malformed row: contract_ref contains the NUL character (U+0000)"
+                ),
+            ]
+        );
+        assert_eq!(p.rejected[0].raw, "+93790000001,412,40,R\u{2400},false");
+        assert!(p.rejected.iter().all(|r| !r.raw.contains('\0')));
+        assert_eq!(p.rows.len(), 1);
+        let short = parse_ok(b"short_code,contract_ref\n4455,A\0\n");
+        assert_eq!(short.rejected[0].line, 2);
+        assert!(short.rows.is_empty());
+        assert!(!matches!(
+            parse_err(b"msisdn\0,mcc,mnc,contract_ref,vanity\n+93790000001,412,40,R,false\n"),
+            FileError::UnknownHeader { found } if found.contains('\0')
+        ));
     }
 
     #[test]

@@ -17,9 +17,8 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{delete, get, patch, post},
 };
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use numbering_http_edge::{
-    ApiError, ApiState, Principal, auth,
+    ApiError, ApiState, Principal, auth, cursor,
     extract::{ApiJson, ApiPath, ApiQuery},
     idempotency,
     openapi::{Op, list_of, path, query},
@@ -40,14 +39,15 @@ pub fn router(state: ApiState) -> Router {
     for (_, path, method_router) in routes() {
         router = router.route(path, method_router);
     }
-    router
+    let router = router
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .route_layer(from_fn_with_state(state.clone(), ratelimit::layer))
         .route_layer(from_fn_with_state(state.clone(), auth::require_tenant))
         .route_layer(DefaultBodyLimit::max(body_limit))
         // anything else under the prefix: a problem+json 404, not an empty one
-        .route("/v1/portal/numbering/{*rest}", axum::routing::any(no_route))
-        .with_state(state)
+        .route("/v1/portal/numbering/{*rest}", axum::routing::any(no_route));
+    // 405s, 414s and 431s as problem+json, however this router is mounted
+    numbering_http_edge::api_router(router).with_state(state)
 }
 
 async fn no_route() -> ApiError {
@@ -377,17 +377,7 @@ async fn browse(
             "limit must be between 1 and 200",
         ));
     }
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| ApiError::invalid("cursor", "cursor is not one this API returned"))
-        })
-        .transpose()?;
+    let after = q.cursor.as_deref().map(cursor::decode).transpose()?;
     let crit = criteria(
         CriteriaBody {
             kind: q.kind,
@@ -406,8 +396,7 @@ async fn browse(
     let more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
     let next = if more {
-        rows.last()
-            .map(|r| URL_SAFE_NO_PAD.encode(r.position.as_bytes()))
+        rows.last().map(|r| cursor::encode(&r.position))
     } else {
         None
     };
