@@ -65,6 +65,7 @@ pub fn edge(config: &Config, hs256_secret: Option<&str>) -> anyhow::Result<Edge>
     let mut edge = Edge::new(verifier);
     edge.verifier.spawn_refresh(config.jwt.jwks_max_age);
     edge.body_limit = config.http_body_limit;
+    edge.access_log = config.access_log.clone();
     edge.registry = numbering_clients::sender_id_registry(
         config.sender_id_registry_url.as_deref(),
         Duration::from_secs(2),
@@ -103,7 +104,8 @@ pub fn rest_router(store: Store, edge: Edge) -> Router {
 /// The whole HTTP surface: health, metrics, the function routers, and the
 /// gRPC services (same port; HTTP/2 requests with `application/grpc` are
 /// routed to tonic by path): standard health, reflection and, unless mTLS
-/// is configured, `numbering.v1.NumberingService`.
+/// is configured, `numbering.v1.NumberingService`; all of it behind the
+/// access log and request ids.
 pub fn router(state: AppState) -> Router {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let mut grpc = tonic::service::Routes::new(health_service).add_service(reflection());
@@ -121,10 +123,12 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .with_state(state.clone());
     // REST latency per route; gRPC is measured by the hot path's own metrics
-    ops.merge(numbering_validate_lease::router(state.validator.clone()))
+    let app = ops
+        .merge(numbering_validate_lease::router(state.validator.clone()))
         .merge(rest_router(state.store.clone(), state.edge.clone()))
         .layer(middleware::from_fn(track_requests))
-        .merge(grpc.into_axum_router())
+        .merge(grpc.into_axum_router());
+    state.edge.access_log.wrap(app)
 }
 
 fn reflection() -> tonic_reflection::server::v1::ServerReflectionServer<

@@ -9,6 +9,7 @@ mod bench;
 mod clients;
 mod constraints;
 mod consumers;
+mod docs_page;
 mod expiry;
 mod exports;
 mod host;

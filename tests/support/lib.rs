@@ -14,6 +14,7 @@
 
 pub mod affinity;
 pub mod app;
+pub mod chromium;
 pub mod proc_cpu;
 
 use std::{path::PathBuf, sync::OnceLock, time::Duration};

@@ -1,10 +1,12 @@
 //! The REST edge shared by the portal and admin APIs: bearer-JWT
 //! authentication, RFC 9457 problem+json errors, extractors that never
 //! answer in plain text, Idempotency-Key handling, the per-tenant rate
-//! limit, and the OpenAPI document built from the same operation table the
-//! routers are built from.
+//! limit, the access log with request ids, and the OpenAPI document built
+//! from the same operation table the routers are built from.
 
+pub mod access_log;
 pub mod auth;
+pub mod docs;
 pub mod extract;
 pub mod idempotency;
 pub mod openapi;
@@ -13,6 +15,7 @@ pub mod ratelimit;
 
 use std::sync::Arc;
 
+pub use access_log::AccessLog;
 pub use auth::{Principal, Verifier};
 pub use problem::ApiError;
 pub use ratelimit::RateLimiter;
@@ -37,6 +40,8 @@ pub struct Edge {
     /// The regulator export's signer and WORM store; by default none, and
     /// the admin export routes answer 503 "not configured".
     pub exports: Option<numbering_export::ExportTools>,
+    /// The access log's sampling of the hot path (see [`access_log`]).
+    pub access_log: AccessLog,
 }
 
 impl Edge {
@@ -49,6 +54,7 @@ impl Edge {
                 "NUMBERING_SENDER_ID_REGISTRY_URL",
             )),
             exports: None,
+            access_log: AccessLog::default(),
         }
     }
 }
