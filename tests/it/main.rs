@@ -28,4 +28,5 @@ mod production_roles;
 mod relay;
 mod reserve_race;
 mod row_level_security;
+mod startup;
 mod sweeper;
