@@ -235,10 +235,11 @@ impl Page {
             if !matches!(v, Value::Null | Value::Bool(false)) && v != json!(0) && v != json!("") {
                 return v;
             }
+            // an uncaught exception will not go away: fail at once
+            let errors = browser.errors();
             assert!(
-                Instant::now() < until,
-                "waited {DEADLINE:?} for {what}; errors so far: {:?}",
-                browser.errors()
+                Instant::now() < until && !errors.iter().any(|e| e.starts_with("exception")),
+                "waiting for {what}; errors so far: {errors:?}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
