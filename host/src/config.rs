@@ -32,6 +32,9 @@ pub struct Config {
     pub audit_jobs: crate::audit_jobs::AuditJobsConfig,
     /// `NUMBERING_HTTP_BODY_LIMIT`: largest REST request body in bytes (default 65536).
     pub http_body_limit: usize,
+    /// `NUMBERING_ACCESS_LOG_VALIDATE_SAMPLE`: the access log keeps one in N
+    /// hot-path requests (default 100; 0: none).
+    pub access_log: numbering_http_edge::AccessLog,
     /// `NUMBERING_PORTAL_RATE_LIMIT` (requests per second per tenant, default 100)
     /// and `NUMBERING_PORTAL_RATE_BURST` (bucket size, default 200); a rate of 0 turns it off.
     pub portal_rate_limit: f64,
@@ -199,6 +202,8 @@ impl Config {
             }
         };
         let http_body_limit = parse_num(&get, "NUMBERING_HTTP_BODY_LIMIT", 64 * 1024)?;
+        let access_log =
+            numbering_http_edge::AccessLog::from_lookup(get).map_err(anyhow::Error::msg)?;
         let portal_rate_limit = parse_num(&get, "NUMBERING_PORTAL_RATE_LIMIT", 100.0)?;
         let portal_rate_burst = parse_num(&get, "NUMBERING_PORTAL_RATE_BURST", 200)?;
         let nats_url = get("NATS_URL");
@@ -211,6 +216,7 @@ impl Config {
             inbound_stream,
             sender_id_registry_url,
             http_body_limit,
+            access_log,
             portal_rate_limit,
             portal_rate_burst,
             listen,

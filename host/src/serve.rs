@@ -66,6 +66,7 @@ pub fn edge(config: &Config, hs256_secret: Option<&str>) -> anyhow::Result<Edge>
     let mut edge = Edge::new(verifier);
     edge.verifier.spawn_refresh(config.jwt.jwks_max_age);
     edge.body_limit = config.http_body_limit;
+    edge.access_log = config.access_log.clone();
     edge.registry = numbering_clients::sender_id_registry(
         config.sender_id_registry_url.as_deref(),
         Duration::from_secs(2),
@@ -134,9 +135,11 @@ fn app(state: AppState, draining: watch::Receiver<bool>) -> Router {
         ops = ops.merge(numbering_validate_lease::router(state.validator.clone()));
     }
     // REST latency per route; gRPC is measured by the hot path's own metrics
-    ops.merge(rest_router(state.store.clone(), state.edge.clone()))
+    let app = ops
+        .merge(rest_router(state.store.clone(), state.edge.clone()))
         .layer(middleware::from_fn(track_requests))
-        .merge(grpc.into_axum_router())
+        .merge(grpc.into_axum_router());
+    state.edge.access_log.wrap(app)
 }
 
 /// The mTLS listener: the hot path (gRPC and JSON) for allowlisted callers

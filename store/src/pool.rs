@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use sqlx::{
-    Executor, PgPool,
+    ConnectOptions, Connection, Executor, PgConnection, PgPool,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
@@ -46,6 +46,13 @@ pub async fn connect(config: &PoolConfig) -> Result<PgPool, sqlx::Error> {
             ));
         }
     }
+    // the pool retries a refused connection (or a failed SET ROLE) until its
+    // acquire timeout and then reports only PoolTimedOut: connect once
+    // first, so that a start that cannot connect says why
+    first_connection(&options, role.as_deref(), config.acquire_timeout)
+        .await?
+        .close()
+        .await?;
     PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.acquire_timeout)
@@ -70,15 +77,69 @@ pub async fn connect(config: &PoolConfig) -> Result<PgPool, sqlx::Error> {
         .await
 }
 
-/// Applies the embedded migrations with the owner's credentials at `url`.
+/// One connection (as `role`, if any), retrying what sqlx's pool retries
+/// (a refused connection: the server may be starting; a database error that
+/// is transient while connecting) until `timeout`, and otherwise failing at
+/// once. The error is the last connect error, never a bare timeout: refused,
+/// DNS, TLS, authentication or SET ROLE, as the driver reported it.
+pub async fn first_connection(
+    options: &PgConnectOptions,
+    role: Option<&str>,
+    timeout: Duration,
+) -> Result<PgConnection, sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut backoff = Duration::from_millis(10);
+    let mut last: Option<sqlx::Error> = None;
+    loop {
+        let attempt = async {
+            let mut conn = options.connect().await?;
+            if let Some(role) = role {
+                conn.execute(format!("SET ROLE {role}").as_str()).await?;
+            }
+            Ok::<_, sqlx::Error>(conn)
+        };
+        let error = match tokio::time::timeout_at(deadline, attempt).await {
+            Ok(Ok(conn)) => return Ok(conn),
+            Ok(Err(e)) if retried(&e) => e,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(last.unwrap_or_else(|| {
+                    sqlx::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "no answer from {}:{} within {timeout:?}",
+                            options.get_host(),
+                            options.get_port()
+                        ),
+                    ))
+                }));
+            }
+        };
+        if tokio::time::Instant::now() + backoff >= deadline {
+            return Err(error);
+        }
+        last = Some(error);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// What sqlx's pool retries while connecting.
+fn retried(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+        sqlx::Error::Database(e) => e.is_transient_in_connect_phase(),
+        _ => false,
+    }
+}
+
+/// Applies the embedded migrations with the owner's credentials at `url`,
+/// over one connection (a failed connect reports its cause).
 pub async fn migrate(url: &str) -> Result<(), sqlx::migrate::MigrateError> {
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(url)
-        .await
-        .map_err(sqlx::migrate::MigrateError::from)?;
-    crate::MIGRATOR.run(&pool).await?;
-    pool.close().await;
+    let options: PgConnectOptions = url.parse()?;
+    let mut conn = first_connection(&options, None, Duration::from_secs(5)).await?;
+    crate::MIGRATOR.run(&mut conn).await?;
+    conn.close().await?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@
 
 pub mod affinity;
 pub mod app;
+pub mod chromium;
 pub mod proc_cpu;
 pub mod schema;
 
@@ -271,16 +272,22 @@ pub fn system_ctx() -> Ctx {
 /// The `numbering` binary built beside the test binary. `./dev test` builds
 /// it first (`cargo test` alone builds only the test harness of a binary).
 pub fn numbering_bin() -> PathBuf {
-    // target/<profile>/deps/it-… → target/<profile>/numbering
+    workspace_bin("numbering")
+}
+
+/// A binary of the workspace built beside the test binary (`./dev test`
+/// builds `numbering` and the `validate-lease` Lambda first).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    // target/<profile>/deps/it-… → target/<profile>/<name>
     let exe = std::env::current_exe().expect("test binary path");
     let bin = exe
         .parent()
         .and_then(|d| d.parent())
         .expect("target dir")
-        .join("numbering");
+        .join(name);
     assert!(
         bin.exists(),
-        "{} is built by `cargo test --workspace`",
+        "{} is built by `./dev test` (`cargo build --bin {name}`)",
         bin.display()
     );
     bin

@@ -6,9 +6,11 @@
 //!   portal API and seeding use);
 //! - [`Billing`]: `billing-service.PreviewCharge`, asked before an
 //!   auto-renewal (the lifecycle sweeper);
-//! - [`aws`]: the AWS SDK configuration shared by the S3 and KMS clients.
+//! - [`aws`]: the AWS SDK configuration shared by the S3 and KMS clients;
+//! - [`lambda`]: the Lambda Runtime API, for a function's own init.
 
 pub mod aws;
+pub mod lambda;
 
 use std::{future::Future, pin::Pin, time::Duration};
 

@@ -5,22 +5,26 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
+use numbering_clients::lambda;
 use numbering_store::{PoolConfig, connect};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt().json().init();
-    let url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set")?;
-    let mut config = PoolConfig::new(url);
-    config.max_connections = 4;
-    config.set_role = std::env::var("NUMBERING_DB_ROLE")
-        .ok()
-        .filter(|r| !r.is_empty());
-    let pool = connect(&config).await?;
-    // Lambda's only writable directory holds the temporary files
-    let tools = numbering_export::config::tools_from_env(&std::env::temp_dir()).await?;
-    let exporter = tools.exporter(pool);
+    lambda::init_logging();
+    let exporter = lambda::init(async {
+        let url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set")?;
+        let mut config = PoolConfig::new(url);
+        config.max_connections = 4;
+        config.set_role = std::env::var("NUMBERING_DB_ROLE")
+            .ok()
+            .filter(|r| !r.is_empty());
+        let pool = connect(&config).await?;
+        // Lambda's only writable directory holds the temporary files
+        let tools = numbering_export::config::tools_from_env(&std::env::temp_dir()).await?;
+        Ok::<_, lambda_runtime::Error>(tools.exporter(pool))
+    })
+    .await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<EventBridgeEvent<Value>>| {
         let exporter = exporter.clone();
         async move {

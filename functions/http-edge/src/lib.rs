@@ -1,11 +1,13 @@
 //! The REST edge shared by the portal and admin APIs: bearer-JWT
 //! authentication, RFC 9457 problem+json errors, extractors that never
 //! answer in plain text, Idempotency-Key handling, the per-tenant rate
-//! limit, and the OpenAPI document built from the same operation table the
-//! routers are built from.
+//! limit, the access log with request ids, and the OpenAPI document built
+//! from the same operation table the routers are built from.
 
+pub mod access_log;
 pub mod auth;
 pub mod cursor;
+pub mod docs;
 pub mod extract;
 pub mod idempotency;
 pub mod limits;
@@ -15,6 +17,7 @@ pub mod ratelimit;
 
 use std::sync::Arc;
 
+pub use access_log::AccessLog;
 pub use auth::{Principal, Verifier};
 pub use problem::ApiError;
 pub use ratelimit::RateLimiter;
@@ -39,6 +42,8 @@ pub struct Edge {
     /// The regulator export's signer and WORM store; by default none, and
     /// the admin export routes answer 503 "not configured".
     pub exports: Option<numbering_export::ExportTools>,
+    /// The access log's sampling of the hot path (see [`access_log`]).
+    pub access_log: AccessLog,
 }
 
 impl Edge {
@@ -51,6 +56,7 @@ impl Edge {
                 "NUMBERING_SENDER_ID_REGISTRY_URL",
             )),
             exports: None,
+            access_log: AccessLog::default(),
         }
     }
 }

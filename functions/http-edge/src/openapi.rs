@@ -1,13 +1,8 @@
 //! The OpenAPI 3.1 document, built from the operation tables the API crates
 //! declare next to their routers (a test checks the two agree), and an
-//! interactive docs page that works offline (no CDN: plain HTML and script).
+//! interactive docs page that works offline ([`crate::docs`]).
 
-use axum::{
-    Json, Router,
-    http::header,
-    response::{Html, IntoResponse},
-    routing::get,
-};
+use axum::{Json, Router, routing::get};
 use serde_json::{Map, Value, json};
 
 /// One HTTP operation of an API.
@@ -270,13 +265,6 @@ pub fn docs_router(title: &'static str, ops: Vec<Op>) -> Router {
     let doc = document(title, &ops);
     let router = Router::new()
         .route("/openapi.json", get(move || async move { Json(doc) }))
-        .route(
-            "/docs",
-            get(|| async {
-                ([(header::CACHE_CONTROL, "no-cache")], Html(DOCS_HTML)).into_response()
-            }),
-        );
+        .merge(crate::docs::router());
     crate::api_router(router)
 }
-
-const DOCS_HTML: &str = include_str!("docs.html");
