@@ -69,7 +69,8 @@ enum Command {
     },
     /// Generate the regulator export (atra-v1) of a month — a new version,
     /// signed and stored write-once — or dry-run it; `export verify` checks a
-    /// stored one. Signer and store: NUMBERING_EXPORT_SIGNER, NUMBERING_EXPORT_STORE.
+    /// stored one; `export public-key` prints the signer's public key.
+    /// Signer and store: NUMBERING_EXPORT_SIGNER, NUMBERING_EXPORT_STORE.
     #[command(args_conflicts_with_subcommands = true)]
     Export {
         /// The month, YYYY-MM.
