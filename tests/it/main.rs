@@ -23,6 +23,7 @@ mod legacy_seed;
 mod lifecycle;
 mod mtls;
 mod portal_api;
+mod postgres_tls;
 mod production_roles;
 mod relay;
 mod reserve_race;
