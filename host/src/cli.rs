@@ -42,7 +42,9 @@ enum Command {
     /// mno_signing_keys, check every row, apply all rows or none (or, with
     /// --partial, the good ones), and print the batch. Exit code 0: applied
     /// (or partial, or imported before); 1: rows refused, nothing applied;
-    /// 2: the file was refused as a whole (signature, key or format).
+    /// 2: the file was refused as a whole (unreadable, signature, key or
+    /// format). On the data directory of a running `serve` it uses that
+    /// serve's embedded cluster.
     /// The largest file: NUMBERING_IMPORT_MAX_BYTES (default 128 MiB).
     Import {
         /// The CSV exactly as signed: `msisdn,mcc,mnc,contract_ref,vanity`
@@ -69,7 +71,8 @@ enum Command {
     },
     /// Generate the regulator export (atra-v1) of a month — a new version,
     /// signed and stored write-once — or dry-run it; `export verify` checks a
-    /// stored one. Signer and store: NUMBERING_EXPORT_SIGNER, NUMBERING_EXPORT_STORE.
+    /// stored one; `export public-key` prints the signer's public key.
+    /// Signer and store: NUMBERING_EXPORT_SIGNER, NUMBERING_EXPORT_STORE.
     #[command(args_conflicts_with_subcommands = true)]
     Export {
         /// The month, YYYY-MM.

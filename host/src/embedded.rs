@@ -72,6 +72,25 @@ impl EmbeddedPostgres {
                 );
             }
         }
+        // a cluster another process runs on this data directory (`numbering
+        // serve`): use it. Starting a second postmaster there would only be
+        // refused by its lock file.
+        if let Some(running) = Running::read(&data_dir) {
+            let mut pg = Self {
+                data_dir,
+                port: running.port,
+                socket_dir: running.socket_dir,
+                child: None,
+            };
+            pg.wait_ready(dir).with_context(|| {
+                format!(
+                    "the cluster in {} runs as process {} (another numbering process's)",
+                    pg.data_dir.display(),
+                    running.pid
+                )
+            })?;
+            return Ok(pg);
+        }
         let port = if port == 0 { free_port()? } else { port };
         // absolute: a relative data directory (the default) would not read
         // as a socket path in a URL
@@ -167,6 +186,12 @@ impl EmbeddedPostgres {
         self.port
     }
 
+    /// Whether this process started the cluster (and stops it), rather than
+    /// using one another process runs on the same data directory.
+    pub fn is_own(&self) -> bool {
+        self.child.is_some()
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -213,13 +238,50 @@ impl Drop for EmbeddedPostgres {
     }
 }
 
+/// A postmaster running on a data directory, from its `postmaster.pid`
+/// (pid, data directory, start time, port, first socket directory, …).
+struct Running {
+    pid: u32,
+    port: u16,
+    socket_dir: Option<String>,
+}
+
+impl Running {
+    /// `None` when there is no lock file, or it is stale (its process is
+    /// gone, or is no postgres: the pid was reused).
+    fn read(data_dir: &Path) -> Option<Self> {
+        let text = fs::read_to_string(data_dir.join("postmaster.pid")).ok()?;
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        let pid: u32 = lines.first()?.parse().ok()?;
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        if comm.trim() != "postgres" {
+            return None;
+        }
+        Some(Self {
+            pid,
+            port: lines.get(3)?.parse().ok()?,
+            socket_dir: lines
+                .get(4)
+                .filter(|d| !d.is_empty())
+                .map(|d| (*d).to_owned()),
+        })
+    }
+}
+
 /// Runs `shell_command` (which must `exec` the server) under a `sh`
 /// supervisor that interrupts it (SIGINT: a clean, fast shutdown) as soon as
 /// our end of its standard input closes — on `stop_supervised`, or when this
-/// process dies for any reason.
+/// process dies for any reason. The supervisor exits when the server does,
+/// so a server that fails to start is noticed at once (`try_wait`), not
+/// at the end of a readiness deadline.
 pub fn supervise(shell_command: &str, log: &Path, user: Option<(u32, u32)>) -> Result<Child> {
+    // the watcher of our pipe runs in the background on fd 3 (a background
+    // job's stdin is /dev/null), while the shell waits for the server; a
+    // TERM interrupts that wait, so it is waited for again
     let script = format!(
-        "({shell_command}) >>{log:?} 2>&1 & pid=$!; trap 'kill -INT $pid' TERM; read -r _; kill -INT $pid 2>/dev/null; wait $pid"
+        "exec 3<&0; ({shell_command}) >>{log:?} 2>&1 </dev/null 3<&- & pid=$!; \
+         trap 'kill -INT $pid' TERM; (read -r _ <&3; kill -INT $pid 2>/dev/null) & \
+         wait $pid; s=$?; if kill -0 $pid 2>/dev/null; then wait $pid; s=$?; fi; exit $s"
     );
     command(Path::new("/bin/sh"), user)
         .args(["-c", &script])
@@ -355,6 +417,50 @@ mod tests {
             options.get_socket().map(PathBuf::as_path),
             Some(Path::new("/tmp/x y"))
         );
+    }
+
+    /// Waits (at most a minute: far beyond need) for `child` to exit.
+    fn exit_of(child: &mut Child) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the supervisor is still running");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A server that fails to start is noticed at once: the supervisor
+    /// exits with it (it used to wait for its stdin to close, so a refused
+    /// start looked like a slow one until the readiness deadline).
+    #[test]
+    fn the_supervisor_exits_with_its_server_and_stops_it_when_our_pipe_closes() {
+        let dir = std::env::temp_dir().join(format!("supervise-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let mut failed = supervise("exec sh -c 'exit 3'", &dir.join("log"), None).unwrap();
+        assert_eq!(exit_of(&mut failed).code(), Some(3));
+        assert!(failed.stdin.is_some(), "our end of the pipe is still open");
+
+        // a server that handles SIGINT, as Postgres and nats-server do (a
+        // background job of a non-interactive shell starts with it ignored)
+        let server = "exec python3 -c 'import signal, time; \
+                      signal.signal(signal.SIGINT, lambda *_: exit(7)); \
+                      print(\"ready\", flush=True); time.sleep(600)'";
+        let log = dir.join("server.log");
+        let mut running = supervise(server, &log, None).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("ready")
+        {
+            assert!(Instant::now() < deadline, "the server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(running.try_wait().unwrap().is_none());
+        drop(running.stdin.take());
+        assert_eq!(exit_of(&mut running).code(), Some(7), "stopped by SIGINT");
+        fs::remove_dir_all(dir).ok();
     }
 
     #[test]

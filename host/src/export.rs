@@ -30,6 +30,11 @@ pub enum ExportCommand {
         #[arg(long)]
         public_key: Option<PathBuf>,
     },
+    /// Print the configured signer's public key (SPKI PEM), the one
+    /// `export verify --public-key` and other verifiers of an export take.
+    /// For the local signer it is what `openssl pkey -in KEY -pubout`
+    /// prints (the key file is generated first if absent).
+    PublicKey,
 }
 
 /// The signer and WORM store from the environment (`NUMBERING_EXPORT_*`).
@@ -52,14 +57,22 @@ pub async fn run(
     dry_run: bool,
     command: Option<ExportCommand>,
 ) -> Result<ExitCode> {
-    let db = Database::open(&config, false).await?;
-    let exporter = tools(&config).await?.exporter(db.store.pool().clone());
-    let result = match command {
+    let verify_args = match command {
+        // needs only the signer, not the database
+        Some(ExportCommand::PublicKey) => return public_key(&config).await,
         Some(ExportCommand::Verify {
             period,
             version,
             public_key,
-        }) => verify(&exporter, &period, version, public_key).await,
+        }) => Some((period, version, public_key)),
+        None => None,
+    };
+    let db = Database::open(&config, false).await?;
+    let exporter = tools(&config).await?.exporter(db.store.pool().clone());
+    let result = match verify_args {
+        Some((period, version, public_key)) => {
+            verify(&exporter, &period, version, public_key).await
+        }
         None => {
             let period = period.context("--period YYYY-MM is required")?;
             generate(&exporter, &period, dry_run).await
@@ -67,6 +80,19 @@ pub async fn run(
     };
     db.close().await;
     result
+}
+
+/// `numbering export public-key`.
+async fn public_key(config: &Config) -> Result<ExitCode> {
+    let signer = numbering_export::config::signer_from_env(&config.data_dir)
+        .await
+        .context("regulator export signer")?;
+    let identity = signer
+        .identity()
+        .await
+        .context("reading the signer's public key")?;
+    print!("{}", identity.public_key_pem);
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn generate(exporter: &Exporter, period: &str, dry_run: bool) -> Result<ExitCode> {

@@ -13,8 +13,17 @@ use crate::{config::Config, runtime::Database};
 
 /// Exit code of a batch whose rows were refused (nothing applied).
 const REJECTED: u8 = 1;
-/// Exit code of a file refused as a whole (signature, key, format).
+/// Exit code of a file refused as a whole (unreadable, signature, key, format).
 const REFUSED: u8 = 2;
+
+/// A refused input file: what could not be read and why, exit code 2.
+fn unreadable(option: &str, path: &Path, error: &std::io::Error) -> ExitCode {
+    eprintln!(
+        "refused: {option} {}: {error}; nothing was imported",
+        path.display()
+    );
+    ExitCode::from(REFUSED)
+}
 
 /// The progress bar: bytes parsed, then the database step.
 struct Bar(ProgressBar);
@@ -34,8 +43,13 @@ impl Progress for Bar {
 
 pub async fn run(config: &Config, file: &Path, sig: &Path, partial: bool) -> Result<ExitCode> {
     let limits = Limits::from_env().map_err(anyhow::Error::msg)?;
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let signature = std::fs::read(sig).with_context(|| format!("reading {}", sig.display()))?;
+    // the inputs first, before any database: a file that cannot be read is
+    // refused as a whole, at once
+    let (bytes, signature) = match (std::fs::read(file), std::fs::read(sig)) {
+        (Ok(bytes), Ok(signature)) => (bytes, signature),
+        (Err(e), _) => return Ok(unreadable("--file", file, &e)),
+        (_, Err(e)) => return Ok(unreadable("--sig", sig, &e)),
+    };
     let db = Database::open(config, false).await?;
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new(bytes.len() as u64)

@@ -43,6 +43,12 @@ impl Database {
                     EmbeddedPostgres::start(&dir, port, Durability::Durable)
                 })
                 .await??;
+                if !pg.is_own() {
+                    tracing::info!(
+                        data_dir = %pg.data_dir().display(),
+                        "using the Postgres cluster another numbering process runs on the data directory"
+                    );
+                }
                 create_database(&pg.url("postgres"), "numbering").await?;
                 let url = pg.url("numbering");
                 (url.clone(), url, Some(pg))

@@ -30,7 +30,7 @@ mod wakeup;
 pub use error::{LifecycleError, is_constraint_violation};
 pub use lifecycle::{LeaseTerm, Store};
 pub use model::{Lease, LeaseStatus, Lookup, NumberRecord, Reservation, ReservationStatus};
-pub use pool::{PoolConfig, connect, migrate, policy_from_env};
+pub use pool::{PoolConfig, connect, connect_options, migrate, policy_from_env};
 pub use query::{Available, Criteria, PoolView};
 pub use record::{Actor, Ctx, lease_event_type, record_admin_action};
 pub use scope::{Scope, begin_snapshot, begin_unscoped};

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use sqlx::{
     ConnectOptions, Connection, Executor, PgConnection, PgPool,
-    postgres::{PgConnectOptions, PgPoolOptions},
+    postgres::{PgConnectOptions, PgPoolOptions, PgSslMode},
 };
 
 /// How the application connects to Postgres.
@@ -31,9 +31,28 @@ impl PoolConfig {
     }
 }
 
+/// The options of a `DATABASE_URL`, TLS included: `sslmode` `disable`,
+/// `allow`, `prefer` (sqlx's default), `require` or `verify-full`, with
+/// `sslrootcert` (the CA that signed the server's certificate; default the
+/// system's roots) and optionally `sslcert` / `sslkey`. `verify-ca` is
+/// refused: with the rustls it is built on, sqlx 0.8 checks the host name
+/// there too (sqlx issue 3793), so it would fail against a server whose
+/// certificate does not name the host, where `verify-ca` should pass.
+pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    let options: PgConnectOptions = url.parse()?;
+    if matches!(options.get_ssl_mode(), PgSslMode::VerifyCa) {
+        return Err(sqlx::Error::Configuration(
+            "sslmode=verify-ca is not supported: use sslmode=verify-full (the URL's host must \
+             be a name in the server's certificate) or sslmode=require"
+                .into(),
+        ));
+    }
+    Ok(options)
+}
+
 /// Opens the application's pool.
 pub async fn connect(config: &PoolConfig) -> Result<PgPool, sqlx::Error> {
-    let options: PgConnectOptions = config.url.parse()?;
+    let options = connect_options(&config.url)?;
     let options = options.application_name("numbering").options([(
         "statement_timeout",
         format!("{}ms", config.statement_timeout.as_millis()),
@@ -136,7 +155,7 @@ fn retried(e: &sqlx::Error) -> bool {
 /// Applies the embedded migrations with the owner's credentials at `url`,
 /// over one connection (a failed connect reports its cause).
 pub async fn migrate(url: &str) -> Result<(), sqlx::migrate::MigrateError> {
-    let options: PgConnectOptions = url.parse()?;
+    let options: PgConnectOptions = connect_options(url)?;
     let mut conn = first_connection(&options, None, Duration::from_secs(5)).await?;
     crate::MIGRATOR.run(&mut conn).await?;
     conn.close().await?;

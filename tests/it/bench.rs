@@ -183,3 +183,37 @@ async fn bench_outbox_lag_at_a_sustained_thousand_operations_per_second() {
         lags.last().unwrap()
     );
 }
+
+/// `bench-lifecycle-mix` works: a few seconds of its random lifecycle load
+/// are answered without one 5xx, and every operation it drives (reserve,
+/// hold, assign, cancel, release, quarantine override) is answered. How
+/// fast is for the benchmark itself (BENCHMARKS.md), not asserted here.
+#[test]
+fn the_lifecycle_mix_benchmark_runs_without_a_server_error() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bench-lifecycle-mix"))
+        .args(["--clients", "8", "--seconds", "3", "--identifiers", "10"])
+        // no latency bound in a test: a busy machine must not fail it
+        .args(["--max-ms", "600000"])
+        .output()
+        .expect("run bench-lifecycle-mix");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let result: Value = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("result "))
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no result line:\n{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert_eq!(result["5xx"], 0, "{stdout}");
+    assert_eq!(result["no_answer"], 0, "{stdout}");
+    assert!(result["requests"].as_u64().unwrap() > 0, "{stdout}");
+    for op in ["reserve", "assign", "override"] {
+        assert!(
+            stdout.lines().any(|l| l.trim_start().starts_with(op)),
+            "{op} was driven:\n{stdout}"
+        );
+    }
+}

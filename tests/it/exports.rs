@@ -1147,6 +1147,68 @@ async fn the_cli_exports_and_verifies() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// `numbering export public-key` prints the SPKI PEM that `openssl pkey
+/// -pubout` derives from the generated key file (OpenSSL 3.0 refused the
+/// PKCS#8 v2 file written before), and `export verify --public-key` takes it.
+#[tokio::test]
+async fn the_cli_prints_the_public_key_that_openssl_derives_and_verify_takes() {
+    let db = TestDb::new().await;
+    a_month_of_activity(&db).await;
+    let dir = temp_dir("cli-public-key");
+    let key = dir.join("key.pem");
+    let period = Period::containing(Utc::now()).to_string();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(numbering_tests::numbering_bin())
+            .args(args)
+            .env("DATABASE_URL", &db.owner_url)
+            .env("NUMBERING_DATA_DIR", dir.join("data"))
+            .env("NUMBERING_EXPORT_STORE", dir.join("worm"))
+            .env("NUMBERING_EXPORT_SIGNING_KEY", &key)
+            .env_remove("NUMBERING_EXPORT_SIGNER")
+            .output()
+            .expect("run numbering");
+        assert!(
+            output.status.success(),
+            "numbering {args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let made = run(&["export", "--period", &period]);
+    assert!(made.contains("GENERATED"), "{made}");
+    let printed = run(&["export", "public-key"]);
+    assert!(
+        printed.starts_with("-----BEGIN PUBLIC KEY-----\n"),
+        "{printed}"
+    );
+
+    let openssl = std::process::Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .output()
+        .expect("openssl is installed (./dev setup)");
+    assert!(
+        openssl.status.success(),
+        "openssl pkey refused the generated key: {}",
+        String::from_utf8_lossy(&openssl.stderr)
+    );
+    assert_eq!(String::from_utf8(openssl.stdout).unwrap(), printed);
+
+    let public = dir.join("public.pem");
+    std::fs::write(&public, &printed).unwrap();
+    let verified = run(&[
+        "export",
+        "verify",
+        "--period",
+        &period,
+        "--public-key",
+        public.to_str().unwrap(),
+    ]);
+    assert!(verified.contains("verified"), "{verified}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
 /// `numbering.regulator.export.generated.v1` reaches the
 /// `NUMBERING_REGULATOR` stream through the relay, with every field its
 /// documented schema requires.

@@ -191,6 +191,81 @@ async fn the_run_command_comes_up_ready_with_no_configuration_and_stops_cleanly(
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `numbering import` on the data directory of a running `serve` uses that
+/// serve's embedded cluster (it used to start a second postmaster there,
+/// wait for it and exit 1); a missing input file is refused with exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_on_the_data_directory_of_a_running_serve_uses_its_cluster() {
+    let dir =
+        std::env::temp_dir().join(format!("numbering-host-{}", uuid::Uuid::new_v4().simple()));
+    let host = Host::start(&dir);
+    let pg_url = host.address("(embedded; data in");
+    let key = numbering_tests::imports::MnoKey::ed25519("roshan-host-import");
+    let mut conn = PgConnection::connect(&pg_url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO numbering.mno_signing_keys (key_id, operator_id, algorithm, public_key_pem, valid_from) \
+         VALUES ($1, 'roshan', $2::numbering.signing_algorithm, $3, now() - interval '1 day')",
+    )
+    .bind(&key.key_id)
+    .bind(key.algorithm())
+    .bind(key.public_pem())
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let csv = numbering_tests::imports::roshan_file(90_000, 5, "ROSHAN-2026-001");
+    let file = dir.join("roshan.csv");
+    std::fs::write(&file, &csv).unwrap();
+    std::fs::write(dir.join("roshan.csv.sig"), key.sign(&csv)).unwrap();
+    let import = |file: &std::path::Path| {
+        Command::new(numbering_bin())
+            .arg("import")
+            .arg("--file")
+            .arg(file)
+            .arg("--sig")
+            .arg(dir.join("roshan.csv.sig"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("NUMBERING_DATA_DIR", &dir)
+            .output()
+            .unwrap()
+    };
+
+    let out = import(&file);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("5 total, 5 applied, 0 rejected"),
+        "{stdout}"
+    );
+    let imported: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM numbering.numbers WHERE identifier BETWEEN '+93790090000' AND '+93790090004'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(imported, 5, "imported into the serve's own database");
+    conn.close().await.unwrap();
+
+    let missing = import(&dir.join("missing.csv"));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("refused: --file")
+            && stderr.contains("missing.csv")
+            && stderr.contains("No such file"),
+        "{stderr}"
+    );
+
+    // the serve still owns its cluster and stops cleanly
+    assert_eq!(get(&format!("{}/readyz", host.base)).await.0, 200);
+    assert!(host.stop().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn the_token_command_mints_a_three_part_jwt_for_a_tenant() {
     let dir =

@@ -210,13 +210,18 @@ async fn relay(
     invalidation::publish(nats, id, version).await.unwrap();
 }
 
-/// Polls `host` until `identifier` stops answering OK for acme; returns how long it took.
-async fn until_not_ok(client: &mut Client, identifier: &str, limit: Duration) -> Duration {
+/// How long a test waits for something that must happen (a relayed
+/// invalidation, a background refetch): far beyond what it takes on an idle
+/// machine, so that a busy one cannot fail the test, and far below the
+/// in-process TTLs that could otherwise make it happen. How fast these
+/// happen is measured by the benchmarks (BENCHMARKS.md), not asserted.
+const LIVENESS: Duration = Duration::from_secs(60);
+
+/// Polls `host` until `identifier` stops answering OK for acme, failing
+/// after `limit`.
+async fn until_not_ok(client: &mut Client, identifier: &str, limit: Duration) {
     let started = Instant::now();
-    loop {
-        if reason(client, identifier, "acme").await != ValidationReason::Ok {
-            return started.elapsed();
-        }
+    while reason(client, identifier, "acme").await == ValidationReason::Ok {
         assert!(
             started.elapsed() < limit,
             "{identifier} still answered OK after {limit:?}"
@@ -297,8 +302,9 @@ async fn a_second_instance_stops_answering_ok_once_the_invalidation_is_published
             ValidationReason::Ok
         );
         relay(&db, &writer.reader, &nats, id).await;
-        let took = until_not_ok(&mut client, id.as_str(), Duration::from_secs(1)).await;
-        assert!(took < Duration::from_secs(1), "{id}: {took:?}");
+        // only the invalidation can make it forget within the 300 s TTL; how
+        // fast it arrives is measured by the benchmarks, not asserted here
+        until_not_ok(&mut client, id.as_str(), LIVENESS).await;
     }
     assert_eq!(
         reason(&mut client, ids[0].as_str(), "acme").await,
@@ -367,10 +373,13 @@ async fn with_the_bus_down_the_in_process_ttl_bounds_staleness() {
         )
         .await
         .unwrap();
-    let took = until_not_ok(&mut client, id.as_str(), Duration::from_secs(2)).await;
-    assert!(
-        took <= Duration::from_millis(300) + Duration::from_millis(200),
-        "bounded by the 300 ms TTL: {took:?}"
+    // the entry was filled before the answer above: once its TTL has passed
+    // (a sleep never ends early), the next answer is fetched again
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        reason(&mut client, id.as_str(), "acme").await,
+        ValidationReason::QuarantineActive,
+        "bounded by the 300 ms TTL"
     );
     host.stop().await;
 }
@@ -395,7 +404,6 @@ async fn a_key_in_steady_use_is_refetched_before_its_in_process_entry_expires() 
     let mut client = host.client().await;
     let id = db.inventory(&["+93770000311"]).await.remove(0);
     bring(&db, &acme, &id, NumberState::Assigned).await;
-    let filled = Instant::now();
     assert_eq!(
         reason(&mut client, id.as_str(), "acme").await,
         ValidationReason::Ok
@@ -403,14 +411,19 @@ async fn a_key_in_steady_use_is_refetched_before_its_in_process_entry_expires() 
     // past half the TTL, the bus down: a suspension nobody announces
     tokio::time::sleep(ttl / 2 + Duration::from_millis(200)).await;
     db.store.suspend(&admin_ctx(), &id).await.unwrap();
-    // the next hit is served from memory and starts a background refetch,
-    // which lands well before the entry would have expired
-    until_not_ok(&mut client, id.as_str(), ttl).await;
-    assert!(
-        filled.elapsed() < ttl - Duration::from_millis(300),
-        "refetched before expiry: {:?}",
-        filled.elapsed()
-    );
+    // the next hit is served from memory and starts a background refetch;
+    // nothing else reads the key from here on, so only that refetch can put
+    // the suspension into the in-process tier (without it the entry would
+    // expire and stay empty)
+    reason(&mut client, id.as_str(), "acme").await;
+    let key = id.key();
+    numbering_tests::eventually(LIVENESS, "the background refetch", || async {
+        host.reader
+            .cached_locally(&key)
+            .and_then(|c| c.snapshot)
+            .is_some_and(|s| s.state == NumberState::Suspended)
+    })
+    .await;
     assert_eq!(
         reason(&mut client, id.as_str(), "acme").await,
         ValidationReason::LeaseSuspended
@@ -588,8 +601,17 @@ async fn an_expired_dynamodb_item_is_a_miss() {
             version: 1,
         },
     ));
-    tier.put_forward("4455", &item).await.unwrap();
+    // an item written with a long validity is a hit (checked with no
+    // deadline, so a slow machine cannot make it expire first)…
+    let lenient = numbering_validate_lease::dynamo::DynamoTier::new(
+        tier.client().clone(),
+        tier.table(),
+        Duration::from_secs(3600),
+    );
+    lenient.put_forward("4455", &item).await.unwrap();
     assert!(tier.get("4455").await.unwrap().is_some());
+    // …the same item written with a 200 ms validity is a miss 300 ms later
+    assert!(tier.put_forward("4455", &item).await.unwrap());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         tier.get("4455").await.unwrap().is_none(),
@@ -653,8 +675,8 @@ async fn the_relay_moves_the_lease_cache_forward_and_every_instance_forgets_the_
     let started = Instant::now();
     while reason(&mut client, id.as_str(), "acme").await != ValidationReason::Ok {
         assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "the new lease was not visible within 1 s"
+            started.elapsed() < LIVENESS,
+            "the new lease was not visible within {LIVENESS:?}"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -663,8 +685,8 @@ async fn the_relay_moves_the_lease_cache_forward_and_every_instance_forgets_the_
         .release(&tenant_ctx(&acme), &acme, lease.id)
         .await
         .unwrap();
-    let took = until_not_ok(&mut client, id.as_str(), Duration::from_secs(2)).await;
-    assert!(took < Duration::from_secs(1), "stale OK for {took:?}");
+    // the 300 s in-process TTL cannot do it: only the relay's invalidation
+    until_not_ok(&mut client, id.as_str(), LIVENESS).await;
     assert_eq!(
         reason(&mut client, id.as_str(), "acme").await,
         ValidationReason::QuarantineActive

@@ -27,6 +27,7 @@ mod mtls;
 mod outbox_lag;
 mod nul_text;
 mod portal_api;
+mod postgres_tls;
 mod production_roles;
 mod refusals_under_load;
 mod relay;

@@ -1,7 +1,11 @@
 //! The `Signer` port: who signs an export's manifest, with three adapters.
 //!
 //! - [`LocalSigner`]: an Ed25519 key in a PKCS#8 PEM file (development
-//!   default; generated and persisted on first use when absent).
+//!   default; generated and persisted on first use when absent). The file
+//!   is written as RFC 8410 PKCS#8 v1 (`PRIVATE KEY`, no public key inside),
+//!   the form OpenSSL, python-cryptography and every other standard tool
+//!   read; files written as v2 (`OneAsymmetricKey` with the public key) by
+//!   earlier versions are still read.
 //! - [`KmsSigner`]: AWS KMS `Sign` with an asymmetric `ECC_NIST_P256` key
 //!   (`ECDSA_SHA_256`, DER signature); the public key is KMS's
 //!   `GetPublicKey` SPKI.
@@ -142,7 +146,8 @@ pub struct LocalSigner {
 }
 
 impl LocalSigner {
-    /// Loads the key at `path`.
+    /// Loads the key at `path`: PKCS#8 v1 (RFC 8410) or v2 (RFC 5958, with
+    /// the public key, which must match the private key).
     pub fn load(path: &Path) -> Result<Self, SignError> {
         use ed25519_dalek::pkcs8::DecodePrivateKey;
         let pem = std::fs::read_to_string(path)
@@ -156,22 +161,22 @@ impl LocalSigner {
         Self::from_key(path, key)
     }
 
+    /// The public key (SPKI PEM), as `openssl pkey -pubout` prints it.
+    pub fn public_key_pem(&self) -> &str {
+        &self.public_key_pem
+    }
+
     /// Loads the key at `path`, or generates one there (mode 0600) if the
     /// file does not exist — the development default.
     pub fn load_or_generate(path: &Path) -> Result<Self, SignError> {
-        use ed25519_dalek::pkcs8::{EncodePrivateKey, spki::der::pem::LineEnding};
         if path.exists() {
             return Self::load(path);
         }
         let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
-        let pem = key
-            .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| SignError::Key(e.to_string()))?;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| SignError::Key(e.to_string()))?;
         }
-        write_private(path, pem.as_bytes())
-            .map_err(|e| SignError::Key(format!("{}: {e}", path.display())))?;
+        write_private_key(path, &key)?;
         Self::from_key(path, key)
     }
 
@@ -188,6 +193,22 @@ impl LocalSigner {
             key,
         })
     }
+}
+
+/// Writes `key` to `path` (mode 0600, never over an existing file) as an
+/// RFC 8410 PKCS#8 v1 PEM (`PRIVATE KEY`): the private key only.
+/// `SigningKey::to_pkcs8_pem` writes v2 with the public key attached, which
+/// OpenSSL 3.0 (`openssl pkey`) and python-cryptography refuse.
+fn write_private_key(path: &Path, key: &ed25519_dalek::SigningKey) -> Result<(), SignError> {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, KeypairBytes, spki::der::pem::LineEnding};
+    let pem = KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    }
+    .to_pkcs8_pem(LineEnding::LF)
+    .map_err(|e| SignError::Key(e.to_string()))?;
+    write_private(path, pem.as_bytes())
+        .map_err(|e| SignError::Key(format!("{}: {e}", path.display())))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -495,6 +516,78 @@ mod tests {
         let public = signer.identity().await.unwrap().public_key_pem;
         verify(&record, &public, b"manifest").unwrap();
         assert!(verify(&record, &public, b"manifesT").is_err());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    fn temp_key_path() -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("signer-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        (dir.join("key.pem"), dir)
+    }
+
+    /// RFC 8410 §7: `PrivateKeyInfo` version 0 (v1), no public key.
+    #[test]
+    fn a_generated_key_is_written_as_pkcs8_v1() {
+        use p256::pkcs8::{PrivateKeyInfo, Version, der::Decode, der::pem};
+        let (path, dir) = temp_key_path();
+        LocalSigner::load_or_generate(&path).unwrap();
+        let pem = std::fs::read_to_string(&path).unwrap();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{pem}");
+        let (label, der) = pem::decode_vec(pem.as_bytes()).unwrap();
+        assert_eq!(label, "PRIVATE KEY");
+        let info = PrivateKeyInfo::from_der(&der).unwrap();
+        assert_eq!(info.version(), Version::V1);
+        assert!(info.public_key.is_none());
+        assert_eq!(info.algorithm.oid, ed25519_dalek::pkcs8::ALGORITHM_OID);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// `openssl pkey` (OpenSSL 3.0 refused the v2 files written before)
+    /// reads the generated key and derives the same public key. `./dev
+    /// setup` installs openssl.
+    #[test]
+    fn openssl_reads_the_generated_key_and_derives_the_same_public_key() {
+        let (path, dir) = temp_key_path();
+        let signer = LocalSigner::load_or_generate(&path).unwrap();
+        let output = std::process::Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&path)
+            .output()
+            .expect("openssl is installed (./dev setup)");
+        assert!(
+            output.status.success(),
+            "openssl pkey refused the key: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            String::from_utf8(output.stdout).unwrap(),
+            signer.public_key_pem()
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// Key files written by earlier versions (PKCS#8 v2 with the public key)
+    /// keep working: same key, same key id, same signatures.
+    #[tokio::test]
+    async fn a_pkcs8_v2_key_from_earlier_versions_is_still_read() {
+        use ed25519_dalek::pkcs8::{EncodePrivateKey, spki::der::pem::LineEnding};
+        let (path, dir) = temp_key_path();
+        let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+        let v2 = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        write_private(&path, v2.as_bytes()).unwrap();
+        let signer = LocalSigner::load_or_generate(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            *v2,
+            "left as it was"
+        );
+        let record = signer.sign(b"manifest").await.unwrap();
+        let public = {
+            use ed25519_dalek::pkcs8::EncodePublicKey;
+            spki_pem(key.verifying_key().to_public_key_der().unwrap().as_bytes())
+        };
+        assert_eq!(signer.public_key_pem(), public);
+        verify(&record, &public, b"manifest").unwrap();
         std::fs::remove_dir_all(dir).ok();
     }
 }

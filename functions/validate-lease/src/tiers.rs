@@ -305,6 +305,16 @@ impl LeaseReader {
         self.inner.metrics.invalidations.increment(1);
     }
 
+    /// What the in-process tier holds for `identity_key` right now, without
+    /// fetching or refreshing anything (diagnostics and tests).
+    pub fn cached_locally(&self, identity_key: &str) -> Option<crate::local::Cached> {
+        self.inner
+            .local
+            .as_ref()?
+            .get(identity_key)
+            .map(|hit| hit.value)
+    }
+
     /// Empties the in-process tier.
     pub fn clear_local(&self) {
         if let Some(local) = &self.inner.local {
