@@ -16,6 +16,7 @@
 //! the `as_str()` / `parse` pairs provided here.
 //!
 //! Modules:
+//! - [`admission`]: what a tenant's pool admits (kinds, operators, vanity);
 //! - [`identifier`]: MSISDN, short code and alphanumeric sender ID parsing;
 //! - [`operator`]: the seeded Afghan mobile operators and prefix resolution;
 //! - [`ids`]: tenant, lease and reservation ids;
@@ -24,6 +25,7 @@
 //! - [`quota`]: per-tenant quotas per kind;
 //! - [`policy`]: TTLs, lease term and quarantine cool-offs.
 
+pub mod admission;
 pub mod identifier;
 pub mod ids;
 pub mod lifecycle;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 
 use crate::{
-    LifecycleError, Store,
+    InvalidInput, LifecycleError, Store,
     query::{Bind, Criteria, bind_all},
     record::{Ctx, record_admin_action},
     scope::{self, Scope},
@@ -116,15 +116,13 @@ fn input(e: sqlx::Error) -> LifecycleError {
         match db.code().as_deref() {
             Some("23505") => return LifecycleError::Conflict,
             Some("23503") => {
-                return LifecycleError::InvalidInput(format!(
-                    "refers to something unknown ({what})"
-                ));
+                return InvalidInput::UnknownReference { constraint: what }.into();
             }
             Some("23514" | "23502") => {
-                return LifecycleError::InvalidInput(format!("violates {what}"));
+                return InvalidInput::Violates { constraint: what }.into();
             }
             Some("22P02" | "22007" | "22008" | "22001" | "22003") => {
-                return LifecycleError::InvalidInput("a value has the wrong format".into());
+                return InvalidInput::WrongFormat.into();
             }
             _ => {}
         }

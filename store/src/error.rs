@@ -1,5 +1,7 @@
 use chrono::{DateTime, Utc};
-use numbering_shared::{ActorKind, Transition, lifecycle::InvalidTransition, quota::QuotaExceeded};
+use numbering_shared::{
+    ActorKind, Transition, admission::Refusal, lifecycle::InvalidTransition, quota::QuotaExceeded,
+};
 
 /// Why a lifecycle operation did not happen. Every variant but `Database`
 /// and `Corrupt` is the caller's business outcome and has a stable `code()`.
@@ -21,18 +23,73 @@ pub enum LifecycleError {
     QuarantineActive { until: Option<DateTime<Utc>> },
     #[error(transparent)]
     QuotaExceeded(#[from] QuotaExceeded),
-    #[error("{0}")]
-    NotAllowed(String),
+    #[error(transparent)]
+    NotAllowed(#[from] NotAllowed),
     #[error("the reservation expired at {0}")]
     ReservationExpired(DateTime<Utc>),
-    #[error("{0}")]
-    NotDue(String),
-    #[error("{0}")]
-    InvalidInput(String),
+    #[error(transparent)]
+    NotDue(#[from] NotDue),
+    #[error(transparent)]
+    InvalidInput(#[from] InvalidInput),
     #[error("stored row is not valid: {0}")]
     Corrupt(String),
     #[error("database error")]
     Database(#[source] sqlx::Error),
+}
+
+/// What the caller's pool or lease does not allow (`NOT_ALLOWED`, 403).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotAllowed {
+    #[error("the tenant has no numbering pool")]
+    NoPool,
+    /// The pool does not admit the identifier (or anything, when suspended).
+    #[error(transparent)]
+    Pool(#[from] Refusal),
+    #[error("the lease has ended; auto-renew cannot change")]
+    LeaseEnded,
+}
+
+/// A time-driven transition asked for before its time (`NOT_DUE`, 409).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotDue {
+    /// A lease expiry before the term end.
+    #[error("the lease term ends at {0}")]
+    LeaseTerm(DateTime<Utc>),
+    /// A reservation expiry before its TTL.
+    #[error("the reservation lasts until {}", rfc3339(*.0))]
+    Reservation(Option<DateTime<Utc>>),
+    /// The end of a quarantine before its cool-off.
+    #[error("the cool-off lasts until {}", rfc3339(*.0))]
+    CoolOff(Option<DateTime<Utc>>),
+}
+
+/// Input the operation cannot take (`VALIDATION_FAILED`, 422).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidInput {
+    /// A legacy lease term must end after its start and in the future.
+    #[error(
+        "the lease term ({started_at} to {term_end}) must end after its start and in the future"
+    )]
+    LegacyTerm {
+        started_at: DateTime<Utc>,
+        term_end: DateTime<Utc>,
+    },
+    /// An early end of a quarantine needs a written reason.
+    #[error("a quarantine override needs a written justification of at least 20 characters")]
+    ShortJustification,
+    /// An admin write refers to a row that does not exist (foreign key).
+    #[error("refers to something unknown ({constraint})")]
+    UnknownReference { constraint: String },
+    /// An admin write breaks a check or not-null constraint.
+    #[error("violates {constraint}")]
+    Violates { constraint: String },
+    /// An admin write has a value Postgres cannot take in its column.
+    #[error("a value has the wrong format")]
+    WrongFormat,
+}
+
+fn rfc3339(at: Option<DateTime<Utc>>) -> String {
+    at.map(|u| u.to_rfc3339()).unwrap_or_default()
 }
 
 fn actor_label(a: ActorKind) -> &'static str {

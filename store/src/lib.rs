@@ -27,8 +27,11 @@ pub mod sender_ids;
 mod snapshots;
 mod wakeup;
 
-pub use error::{LifecycleError, is_constraint_violation};
-pub use lifecycle::{LeaseTerm, Store};
+pub use error::{InvalidInput, LifecycleError, NotAllowed, NotDue, is_constraint_violation};
+pub use lifecycle::{
+    AssignError, BoxFuture, LeaseTerm, SenderIdRegistry, Store, Unavailable, assign_verified,
+    assign_verified_for,
+};
 pub use model::{Lease, LeaseStatus, Lookup, NumberRecord, Reservation, ReservationStatus};
 pub use pool::{PoolConfig, connect, connect_options, migrate, policy_from_env};
 pub use query::{Available, Criteria, PoolView};

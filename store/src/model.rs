@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use numbering_shared::{
     Identifier, IdentifierKind, LeaseId, NumberState, QuarantineReason, ReservationId, TenantId,
+    admission::Candidate,
 };
 use std::str::FromStr;
 
@@ -69,17 +70,35 @@ pub(crate) struct NumberRow {
     pub state: String,
     pub tenant_id: Option<String>,
     pub reserved_until: Option<DateTime<Utc>>,
+    pub version: i64,
+    /// The database clock at read time: the one clock every expiry uses.
+    pub now: DateTime<Utc>,
+    /// Where it routes and whether it is vanity: what pool admission and
+    /// Lookup read, never what a transition changes.
+    #[sqlx(flatten)]
+    pub placement: Placement,
+}
+
+/// The operator facts and vanity flag of an identifier in inventory.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub(crate) struct Placement {
     pub operator_id: Option<String>,
     pub mcc: Option<String>,
     pub mnc: Option<String>,
     pub vanity: bool,
-    pub version: i64,
-    /// The database clock at read time: the one clock every expiry uses.
-    pub now: DateTime<Utc>,
 }
 
-pub(crate) const NUMBER_COLUMNS: &str = "n.id, n.identifier, n.kind::text AS kind, n.state::text AS state, \
-     n.tenant_id, n.reserved_until, n.operator_id, n.mcc, n.mnc, n.vanity, n.version, now() AS now";
+/// The columns of a [`NumberRow`] (`numbering.numbers` aliased `n`), as a
+/// literal for `concat!` into fixed statements.
+macro_rules! number_columns {
+    () => {
+        "n.id, n.identifier, n.kind::text AS kind, n.state::text AS state, \
+         n.tenant_id, n.reserved_until, n.operator_id, n.mcc, n.mnc, n.vanity, n.version, now() AS now"
+    };
+}
+pub(crate) use number_columns;
+
+pub(crate) const NUMBER_COLUMNS: &str = number_columns!();
 
 impl NumberRow {
     pub fn state(&self) -> Result<NumberState, LifecycleError> {
@@ -96,17 +115,32 @@ impl NumberRow {
             self.now,
         ))
     }
+    /// What pool admission looks at.
+    pub fn candidate(&self) -> Result<Candidate<'_>, LifecycleError> {
+        Ok(Candidate {
+            kind: self.kind()?,
+            operator_id: self.placement.operator_id.as_deref(),
+            vanity: self.placement.vanity,
+        })
+    }
     /// The record the APIs show, with the effective state.
     pub fn into_record(self) -> Result<NumberRecord, LifecycleError> {
+        let state = self.effective_state()?;
+        let Placement {
+            operator_id,
+            mcc,
+            mnc,
+            vanity,
+        } = self.placement;
         Ok(NumberRecord {
             identifier: identifier(&self.kind, &self.identifier)?,
-            state: self.effective_state()?,
+            state,
             tenant_id: self.tenant_id.as_deref().map(tenant).transpose()?,
             reserved_until: self.reserved_until,
-            operator_id: self.operator_id,
-            mcc: self.mcc,
-            mnc: self.mnc,
-            vanity: self.vanity,
+            operator_id,
+            mcc,
+            mnc,
+            vanity,
             version: self.version,
         })
     }
@@ -152,8 +186,15 @@ pub(crate) struct ReservationRow {
     pub now: DateTime<Utc>,
 }
 
-pub(crate) const RESERVATION_COLUMNS: &str = "r.id, r.identifier, r.kind::text AS kind, r.tenant_id, \
-     r.status::text AS status, r.created_at, r.expires_at, r.held_at, r.ended_at, now() AS now";
+/// The columns of a [`ReservationRow`] (`numbering.reservations` aliased
+/// `r`), as a literal for `concat!` into fixed statements.
+macro_rules! reservation_columns {
+    () => {
+        "r.id, r.identifier, r.kind::text AS kind, r.tenant_id, \
+         r.status::text AS status, r.created_at, r.expires_at, r.held_at, r.ended_at, now() AS now"
+    };
+}
+pub(crate) use reservation_columns;
 
 impl ReservationRow {
     pub fn status(&self) -> Result<ReservationStatus, LifecycleError> {
@@ -220,9 +261,18 @@ pub(crate) struct LeaseRow {
     pub suspended_by: Option<String>,
 }
 
-pub(crate) const LEASE_COLUMNS: &str = "l.id, l.number_id, l.identifier, l.kind::text AS kind, l.tenant_id, \
-     l.reservation_id, l.status::text AS status, l.auto_renew, l.started_at, l.term_end, l.renewals, \
-     l.ended_at, l.end_reason::text AS end_reason, l.suspended_by";
+/// The columns of a [`LeaseRow`] (`numbering.leases` aliased `l`), as a
+/// literal for `concat!` into fixed statements.
+macro_rules! lease_columns {
+    () => {
+        "l.id, l.number_id, l.identifier, l.kind::text AS kind, l.tenant_id, \
+         l.reservation_id, l.status::text AS status, l.auto_renew, l.started_at, l.term_end, l.renewals, \
+         l.ended_at, l.end_reason::text AS end_reason, l.suspended_by"
+    };
+}
+pub(crate) use lease_columns;
+
+pub(crate) const LEASE_COLUMNS: &str = lease_columns!();
 
 impl LeaseRow {
     pub fn into_domain(self) -> Result<Lease, LifecycleError> {
@@ -248,7 +298,7 @@ impl LeaseRow {
 }
 
 /// Routing's view of an identifier (`Store::lookup`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Lookup {
     pub kind: String,
     pub state: String,

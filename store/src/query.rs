@@ -2,26 +2,54 @@
 //! filters and a keyset cursor, lease lists, the pool view and an
 //! identifier's lease history; plus the auto-renew toggle.
 
-use numbering_shared::{Identifier, IdentifierKind, LeaseId, Quotas, TenantId, Usage};
+use std::sync::LazyLock;
+
+use numbering_shared::{
+    Identifier, IdentifierKind, LeaseId, Quotas, TenantId, Usage, admission::Rule,
+};
 use serde_json::json;
 use sqlx::{Postgres, postgres::PgArguments, query::QueryAs};
 
 use crate::{
-    Lease, LifecycleError, Store,
-    lifecycle::usage,
-    model::{self, LEASE_COLUMNS, LeaseRow},
+    Lease, LifecycleError, NotAllowed, Store,
+    lifecycle::{lock_lease, usage},
+    model::{self, LeaseRow, lease_columns},
     record::{self, Ctx},
     scope::{self, Scope},
 };
 
 type Result<T, E = LifecycleError> = std::result::Result<T, E>;
 
-/// What the current tenant's pool admits among available inventory (the
-/// query must alias `numbering.numbers` as `n`; the pool is `p`).
-pub(crate) const ADMITTED_BY_POOL: &str = "JOIN numbering.tenant_pools p ON p.tenant_id = numbering.current_tenant() \
-     WHERE n.state = 'AVAILABLE' AND p.status = 'ACTIVE' AND n.kind = ANY(p.allowed_kinds) \
-     AND (cardinality(p.allowed_operators) = 0 OR n.operator_id = ANY(p.allowed_operators)) \
-     AND (p.vanity_allowed OR NOT n.vanity)";
+/// One rule of pool admission ([`numbering_shared::admission`]) in SQL,
+/// over `numbering.numbers` aliased `n` and the pool `p`; the exhaustive
+/// match is what keeps this the same list of rules as
+/// [`PoolRules::admits`](numbering_shared::admission::PoolRules::admits).
+const fn rule_sql(rule: Rule) -> &'static str {
+    match rule {
+        Rule::PoolActive => "p.status = 'ACTIVE'",
+        Rule::Kind => "n.kind = ANY(p.allowed_kinds)",
+        Rule::Operator => {
+            "(cardinality(p.allowed_operators) = 0 OR n.operator_id IS NULL \
+             OR n.operator_id = ANY(p.allowed_operators))"
+        }
+        Rule::Vanity => "(p.vanity_allowed OR NOT n.vanity)",
+    }
+}
+
+/// What the current tenant's pool admits among available inventory, every
+/// rule of [`Rule::ALL`] (the query must alias `numbering.numbers` as `n`;
+/// the pool is `p`).
+pub(crate) fn admitted_by_pool() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let rules: Vec<&str> = Rule::ALL.into_iter().map(rule_sql).collect();
+        format!(
+            "JOIN numbering.tenant_pools p ON p.tenant_id = numbering.current_tenant() \
+             WHERE n.state = 'AVAILABLE' AND {}",
+            rules.join(" AND ")
+        )
+    });
+    &SQL
+}
 
 /// Filters over available inventory, for browsing and "reserve any".
 /// Text filters match the canonical identifier literally (no wildcards).
@@ -143,8 +171,9 @@ impl Store {
         binds.insert(0, Bind::Text(after.unwrap_or("").to_owned()));
         let sql = format!(
             "SELECT n.identifier, n.kind::text, n.operator_id, n.vanity, n.identity_key \
-             FROM numbering.numbers n {ADMITTED_BY_POOL} AND n.identity_key > $1 {filter} \
-             ORDER BY n.identity_key LIMIT {limit}"
+             FROM numbering.numbers n {} AND n.identity_key > $1 {filter} \
+             ORDER BY n.identity_key LIMIT {limit}",
+            admitted_by_pool()
         );
         type Row = (String, String, Option<String>, bool, String);
         let rows: Vec<Row> = bind_all(sqlx::query_as::<_, Row>(&sql), binds)
@@ -171,8 +200,10 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Lease>> {
         let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
-        let rows: Vec<LeaseRow> = sqlx::query_as(&format!(
-            "SELECT {LEASE_COLUMNS} FROM numbering.leases l \
+        let rows: Vec<LeaseRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            lease_columns!(),
+            " FROM numbering.leases l \
              WHERE ($1 = false OR l.status IN ('ACTIVE', 'SUSPENDED')) \
              ORDER BY l.started_at DESC, l.id LIMIT $2"
         ))
@@ -193,8 +224,10 @@ impl Store {
         let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
         // leases keep their own copy of the identifier, so the history stays
         // readable whoever holds the number now (RLS shows only this tenant's)
-        let rows: Vec<LeaseRow> = sqlx::query_as(&format!(
-            "SELECT {LEASE_COLUMNS} FROM numbering.leases l \
+        let rows: Vec<LeaseRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            lease_columns!(),
+            " FROM numbering.leases l \
              WHERE upper(l.identifier) = $1 ORDER BY l.started_at DESC, l.id"
         ))
         .bind(identifier.key())
@@ -213,23 +246,16 @@ impl Store {
         auto_renew: bool,
     ) -> Result<Lease> {
         let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
-        let before: Option<LeaseRow> = sqlx::query_as(&format!(
-            "SELECT {LEASE_COLUMNS} FROM numbering.leases l WHERE l.id = $1 FOR UPDATE"
-        ))
-        .bind(id.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(before) = before else {
+        let Some(before) = lock_lease(&mut tx, id).await? else {
             return Err(LifecycleError::NotFound("lease"));
         };
         if before.status == "ENDED" {
-            return Err(LifecycleError::NotAllowed(
-                "the lease has ended; auto-renew cannot change".into(),
-            ));
+            return Err(NotAllowed::LeaseEnded.into());
         }
         let was = before.auto_renew;
-        let l: LeaseRow = sqlx::query_as(&format!(
-            "UPDATE numbering.leases AS l SET auto_renew = $2 WHERE l.id = $1 RETURNING {LEASE_COLUMNS}"
+        let l: LeaseRow = sqlx::query_as(concat!(
+            "UPDATE numbering.leases AS l SET auto_renew = $2 WHERE l.id = $1 RETURNING ",
+            lease_columns!()
         ))
         .bind(id.as_uuid())
         .bind(auto_renew)

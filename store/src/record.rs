@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use numbering_shared::{ActorKind, NumberState, TenantId, Transition};
 use serde_json::{Value, json};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::model::NumberRow;
@@ -211,17 +211,6 @@ impl Change<'_> {
     }
 }
 
-/// The outbox CTE of a change (`$13` event ids, `$14` types, `$15`
-/// payloads, arrays in that order; `$8` tenant, `$9` identifier): the
-/// number's event on `NUMBERING_EVENTS`, a lease's on `NUMBERING_LEASES`,
-/// inserted in array order, `… FROM moved`.
-pub(crate) const CHANGE_EVENTS_CTE: &str = "event AS ( \
-     INSERT INTO numbering.outbox (event_id, stream, event_type, aggregate_type, aggregate_id, tenant_id, payload) \
-     SELECT e.id, CASE WHEN e.type LIKE 'lease.%' THEN 'NUMBERING_LEASES' ELSE 'NUMBERING_EVENTS' END, e.type, \
-            CASE WHEN e.type LIKE 'lease.%' THEN 'lease' ELSE 'number' END, $9, $8, e.payload::json \
-     FROM moved, UNNEST($13::uuid[], $14::text[], $15::text[]) WITH ORDINALITY AS e(id, type, payload, ord) \
-     ORDER BY e.ord)";
-
 impl Entry {
     /// One new event id per event.
     pub(crate) fn event_ids(&self) -> Vec<Uuid> {
@@ -229,38 +218,74 @@ impl Entry {
     }
 }
 
+/// Pushes the CTEs `audit` and `event` of `change` onto `q`, binding their
+/// values: the audit entry, then the number's event on `NUMBERING_EVENTS`
+/// and a lease's on `NUMBERING_LEASES`, inserted in that order. With a
+/// `gate` (a CTE that returns one row when the change happened), both are
+/// `… FROM gate`: nothing is recorded when it returns none.
+pub(crate) fn push_entry<'a>(
+    q: &mut QueryBuilder<'a, Postgres>,
+    ctx: &'a Ctx,
+    change: &Change<'a>,
+    gate: Option<&str>,
+) {
+    let entry = change.entry(ctx);
+    let event_ids = entry.event_ids();
+    let n = change.number;
+    q.push(
+        "audit AS (INSERT INTO numbering.audit_log \
+         (actor, action, tenant_id, subject, before, after, request_id) SELECT ",
+    );
+    q.push_bind(ctx.actor.label())
+        .push(", ")
+        .push_bind(change.transition.as_str())
+        .push(", ")
+        .push_bind(change.tenant_id)
+        .push(", ")
+        .push_bind(&n.identifier)
+        .push(", ")
+        .push_bind(entry.before)
+        .push("::json, ")
+        .push_bind(entry.after)
+        .push("::json, ")
+        .push_bind(ctx.request_id.as_deref());
+    if let Some(gate) = gate {
+        q.push(" FROM ").push(gate);
+    }
+    q.push(
+        "), event AS (INSERT INTO numbering.outbox \
+         (event_id, stream, event_type, aggregate_type, aggregate_id, tenant_id, payload) \
+         SELECT e.id, CASE WHEN e.type LIKE 'lease.%' THEN 'NUMBERING_LEASES' ELSE 'NUMBERING_EVENTS' END, e.type, \
+         CASE WHEN e.type LIKE 'lease.%' THEN 'lease' ELSE 'number' END, ",
+    );
+    q.push_bind(&n.identifier)
+        .push(", ")
+        .push_bind(change.tenant_id)
+        .push(", e.payload::json FROM ");
+    if let Some(gate) = gate {
+        q.push(gate).push(", ");
+    }
+    q.push("UNNEST(")
+        .push_bind(event_ids)
+        .push("::uuid[], ")
+        .push_bind(entry.event_types)
+        .push("::text[], ")
+        .push_bind(entry.payloads)
+        .push("::text[]) WITH ORDINALITY AS e(id, type, payload, ord) ORDER BY e.ord)");
+}
+
 /// Appends the audit entry and the outbox event of `change` (for a change
 /// whose row was written by another statement; lifecycle transitions write
-/// all three in one, see `Store::commit_change`).
+/// all three in one, see `lifecycle::write::commit_change`).
 pub(crate) async fn record(
     conn: &mut PgConnection,
     ctx: &Ctx,
     change: Change<'_>,
 ) -> Result<(), sqlx::Error> {
-    let entry = change.entry(ctx);
-    let n = change.number;
-    let ids = entry.event_ids();
-    sqlx::query(
-        "WITH audit AS ( \
-             INSERT INTO numbering.audit_log (actor, action, tenant_id, subject, before, after, request_id) \
-             VALUES ($1, $2, $3, $4, $5::json, $6::json, $7)) \
-         INSERT INTO numbering.outbox (event_id, stream, event_type, aggregate_type, aggregate_id, tenant_id, payload) \
-         SELECT e.id, CASE WHEN e.type LIKE 'lease.%' THEN 'NUMBERING_LEASES' ELSE 'NUMBERING_EVENTS' END, e.type, \
-                CASE WHEN e.type LIKE 'lease.%' THEN 'lease' ELSE 'number' END, $4, $3, e.payload::json \
-         FROM UNNEST($8::uuid[], $9::text[], $10::text[]) WITH ORDINALITY AS e(id, type, payload, ord) ORDER BY e.ord",
-    )
-    .bind(ctx.actor.label())
-    .bind(change.transition.as_str())
-    .bind(change.tenant_id)
-    .bind(&n.identifier)
-    .bind(entry.before)
-    .bind(entry.after)
-    .bind(ctx.request_id.as_deref())
-    .bind(ids)
-    .bind(entry.event_types)
-    .bind(entry.payloads)
-    .execute(conn)
-    .await?;
+    let mut q = QueryBuilder::new("WITH ");
+    push_entry(&mut q, ctx, &change, None);
+    q.push(" SELECT 1");
+    q.build().execute(conn).await?;
     Ok(())
 }
 

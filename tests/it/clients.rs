@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use numbering_clients::{AssignError, GrpcBilling, GrpcSenderIdRegistry, assign_verified, channel};
+use numbering_clients::{GrpcBilling, GrpcSenderIdRegistry, channel};
 use numbering_proto::{
     billing::v1::{
         PreviewChargeRequest, PreviewChargeResponse,
@@ -21,6 +21,7 @@ use numbering_proto::{
     },
 };
 use numbering_shared::NumberState;
+use numbering_store::{AssignError, assign_verified};
 use numbering_tests::{TestDb, tenant_ctx};
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status, transport::server::TcpIncoming};

@@ -26,6 +26,7 @@ mod lifecycle;
 mod mtls;
 mod nul_text;
 mod outbox_lag;
+mod pool_admission;
 mod portal_api;
 mod postgres_tls;
 mod production_roles;

@@ -2,8 +2,8 @@
 //! trait whose doc states the contract) with a tonic adapter:
 //!
 //! - [`SenderIdRegistry`]: `sender-id-registry-service.IsVerified`, asked
-//!   before an ALPHA assign ([`assign_verified`] is the one assign path the
-//!   portal API and seeding use);
+//!   before an ALPHA assign (the port and the rule that asks it,
+//!   `numbering_store::assign_verified`, live in the store);
 //! - [`Billing`]: `billing-service.PreviewCharge`, asked before an
 //!   auto-renewal (the lifecycle sweeper);
 //! - [`aws`]: the AWS SDK configuration shared by the S3 and KMS clients;
@@ -12,22 +12,12 @@
 pub mod aws;
 pub mod lambda;
 
-use std::{future::Future, pin::Pin, time::Duration};
+use std::time::Duration;
 
 use numbering_proto::{billing::v1 as billing, senderid::v1 as senderid};
-use numbering_shared::{IdentifierKind, ReservationId, TenantId};
-use numbering_store::{Ctx, Lease, LeaseTerm, LifecycleError, Store};
+use numbering_shared::TenantId;
+pub use numbering_store::{BoxFuture, SenderIdRegistry, Unavailable};
 use tonic::transport::{Channel, Endpoint};
-
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// The remote service did not answer (unreachable, timed out, or failed).
-#[derive(Debug, thiserror::Error)]
-#[error("{service} unavailable: {detail}")]
-pub struct Unavailable {
-    pub service: &'static str,
-    pub detail: String,
-}
 
 fn unavailable(service: &'static str, status: tonic::Status) -> Unavailable {
     Unavailable {
@@ -46,19 +36,6 @@ pub fn channel(url: &str, timeout: Duration) -> Result<Channel, tonic::transport
 }
 
 // ----- sender-id registry --------------------------------------------------
-
-/// `sender-id-registry-service.IsVerified`.
-///
-/// Contract: `Ok(true)` only when the registry positively confirmed that
-/// `tenant` is verified for `alpha_id`; MUST return `Err(Unavailable)` when
-/// it could not ask (never guess yes).
-pub trait SenderIdRegistry: Send + Sync {
-    fn is_verified<'a>(
-        &'a self,
-        alpha_id: &'a str,
-        tenant: &'a TenantId,
-    ) -> BoxFuture<'a, Result<bool, Unavailable>>;
-}
 
 /// The gRPC adapter.
 #[derive(Clone)]
@@ -92,79 +69,6 @@ impl SenderIdRegistry for GrpcSenderIdRegistry {
             Ok(reply.into_inner().verified)
         })
     }
-}
-
-/// Why an assign was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum AssignError {
-    /// The registry says the tenant is not verified for this sender id
-    /// (an edge maps it to 403 / PERMISSION_DENIED, code `SENDER_ID_NOT_VERIFIED`).
-    #[error("the sender-id registry has not verified {alpha_id} for this tenant")]
-    NotVerified { alpha_id: String },
-    /// The registry could not be asked: refused, never allowed (503 /
-    /// UNAVAILABLE, code `SENDER_ID_REGISTRY_UNAVAILABLE`; retry later).
-    #[error(transparent)]
-    RegistryUnavailable(#[from] Unavailable),
-    #[error(transparent)]
-    Lifecycle(#[from] LifecycleError),
-}
-
-/// Assigns the tenant's reservation, asking the sender-id registry first
-/// when the identifier is an ALPHA sender id (SPEC §2).
-pub async fn assign_verified(
-    store: &Store,
-    registry: &dyn SenderIdRegistry,
-    ctx: &Ctx,
-    tenant: &TenantId,
-    reservation: ReservationId,
-    auto_renew: bool,
-) -> Result<Lease, AssignError> {
-    assign_verified_for(
-        store,
-        registry,
-        ctx,
-        tenant,
-        reservation,
-        auto_renew,
-        LeaseTerm::Standard,
-    )
-    .await
-}
-
-/// [`assign_verified`] with an explicit lease term (legacy seeding carries
-/// over the legacy lease's start and end).
-pub async fn assign_verified_for(
-    store: &Store,
-    registry: &dyn SenderIdRegistry,
-    ctx: &Ctx,
-    tenant: &TenantId,
-    reservation: ReservationId,
-    auto_renew: bool,
-    term: LeaseTerm,
-) -> Result<Lease, AssignError> {
-    let r = store
-        .reservation(tenant, reservation)
-        .await?
-        .ok_or(LifecycleError::NotFound("reservation"))?;
-    if r.identifier.kind() == IdentifierKind::Alpha {
-        let alpha_id = r.identifier.as_str();
-        match registry.is_verified(alpha_id, tenant).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::info!(alpha_id, "alpha assign refused: not verified");
-                return Err(AssignError::NotVerified {
-                    alpha_id: alpha_id.to_owned(),
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "alpha assign refused: registry unavailable");
-                return Err(e.into());
-            }
-        }
-    }
-    Ok(store
-        .assign_for(ctx, tenant, reservation, auto_renew, term)
-        .await?)
 }
 
 // ----- billing ---------------------------------------------------------------

@@ -14,9 +14,11 @@
 //! and the remaining rows still seed.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use numbering_clients::{AssignError, SenderIdRegistry, assign_verified_for};
 use numbering_shared::{Identifier, NumberState, TenantId};
-use numbering_store::{Actor, Ctx, LeaseTerm, LifecycleError, Store};
+use numbering_store::{
+    Actor, AssignError, Ctx, LeaseTerm, LifecycleError, SenderIdRegistry, Store,
+    assign_verified_for,
+};
 use sha2::{Digest, Sha256};
 
 /// The header every legacy-lease file starts with.

@@ -485,7 +485,7 @@ async fn assign(
         ApiError::invalid("reservation_id", "reservation_id is not a reservation id")
     })?;
     // an ALPHA sender id needs the registry's yes first (SPEC §2)
-    let l = numbering_clients::assign_verified(
+    let l = numbering_store::assign_verified(
         &s.store,
         s.edge.registry.as_ref(),
         &ctx(&p, &headers)?,
@@ -495,17 +495,17 @@ async fn assign(
     )
     .await
     .map_err(|e| match e {
-        numbering_clients::AssignError::NotVerified { alpha_id } => ApiError::new(
+        numbering_store::AssignError::NotVerified { alpha_id } => ApiError::new(
             StatusCode::FORBIDDEN,
             "SENDER_ID_NOT_VERIFIED",
             format!("the sender-id registry has not verified {alpha_id} for this tenant"),
         ),
-        numbering_clients::AssignError::RegistryUnavailable(_) => ApiError::new(
+        numbering_store::AssignError::RegistryUnavailable(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "SENDER_ID_REGISTRY_UNAVAILABLE",
             "the sender-id registry could not be asked; an ALPHA sender id cannot be assigned now, retry later",
         ),
-        numbering_clients::AssignError::Lifecycle(e) => ApiError::from(e),
+        numbering_store::AssignError::Lifecycle(e) => ApiError::from(e),
     })?;
     Ok(json_response(StatusCode::CREATED, lease_json(&l)))
 }
