@@ -1,6 +1,6 @@
 //! The reads and bulk operations of lifecycle automation (the sweeper and
 //! the inbound event consumers). Every change still goes through one
-//! lifecycle transaction per identifier (see `lifecycle.rs`), so each is
+//! lifecycle transaction per identifier (see `lifecycle/`), so each is
 //! audited and emits its own outbox event.
 
 use chrono::Duration;

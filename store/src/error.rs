@@ -154,3 +154,80 @@ pub fn is_constraint_violation(e: &sqlx::Error, constraint: &str) -> bool {
         .and_then(|d| d.constraint())
         .is_some_and(|c| c == constraint)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use numbering_shared::IdentifierKind;
+
+    /// The edges answer with `to_string()` and `code()`: the typed payloads
+    /// keep the messages and codes the string payloads had.
+    #[test]
+    fn typed_payloads_keep_their_messages_and_codes() {
+        let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let cases: Vec<(LifecycleError, String, &str)> = vec![
+            (
+                NotAllowed::NoPool.into(),
+                "the tenant has no numbering pool".into(),
+                "NOT_ALLOWED",
+            ),
+            (
+                NotAllowed::Pool(Refusal::PoolSuspended).into(),
+                "the tenant's numbering pool is suspended".into(),
+                "NOT_ALLOWED",
+            ),
+            (
+                NotAllowed::Pool(Refusal::Kind(IdentifierKind::ShortCode)).into(),
+                "the pool does not allow SHORT_CODE identifiers".into(),
+                "NOT_ALLOWED",
+            ),
+            (
+                NotAllowed::LeaseEnded.into(),
+                "the lease has ended; auto-renew cannot change".into(),
+                "NOT_ALLOWED",
+            ),
+            (
+                NotDue::LeaseTerm(at).into(),
+                format!("the lease term ends at {at}"),
+                "NOT_DUE",
+            ),
+            (
+                NotDue::Reservation(Some(at)).into(),
+                format!("the reservation lasts until {}", at.to_rfc3339()),
+                "NOT_DUE",
+            ),
+            (
+                NotDue::CoolOff(None).into(),
+                "the cool-off lasts until ".into(),
+                "NOT_DUE",
+            ),
+            (
+                InvalidInput::LegacyTerm {
+                    started_at: at,
+                    term_end: at,
+                }
+                .into(),
+                format!("the lease term ({at} to {at}) must end after its start and in the future"),
+                "VALIDATION_FAILED",
+            ),
+            (
+                InvalidInput::ShortJustification.into(),
+                "a quarantine override needs a written justification of at least 20 characters"
+                    .into(),
+                "VALIDATION_FAILED",
+            ),
+            (
+                InvalidInput::Violates {
+                    constraint: "c".into(),
+                }
+                .into(),
+                "violates c".into(),
+                "VALIDATION_FAILED",
+            ),
+        ];
+        for (error, message, code) in cases {
+            assert_eq!((error.to_string(), error.code()), (message, code));
+        }
+    }
+}
