@@ -13,7 +13,7 @@ use async_nats::jetstream::{
 };
 use futures_util::StreamExt;
 use numbering_store::pg_hosts::{PgHosts, connect_any, connect_read_write};
-use numbering_tests::regions::{Region, Regions};
+use numbering_tests::regions::{Region, Regions, Replication};
 use sqlx::{ConnectOptions, Connection, PgConnection, postgres::PgConnectOptions};
 
 /// Far beyond what any step needs: reaching it is a failure, not a timing.
@@ -41,32 +41,37 @@ async fn insert(conn: &mut PgConnection, note: &str) {
         .unwrap_or_else(|e| panic!("insert {note}: {e}"));
 }
 
-async fn create_table(regions: &Regions) {
+async fn in_recovery(conn: &mut PgConnection) -> bool {
+    sqlx::query_scalar("SELECT pg_is_in_recovery()")
+        .fetch_one(conn)
+        .await
+        .expect("pg_is_in_recovery()")
+}
+
+/// Postgres only, with table `drill` on the primary.
+async fn drill(replication: Replication) -> Regions {
+    let regions = Regions::builder()
+        .replication(replication)
+        .without_nats()
+        .start()
+        .await;
     let mut primary = connect(&regions.primary_url()).await;
     sqlx::query("CREATE TABLE drill (note text PRIMARY KEY)")
         .execute(&mut primary)
         .await
         .expect("create table");
+    regions
 }
 
 #[tokio::test]
 async fn a_row_written_on_the_primary_appears_on_the_read_only_standby() {
-    let regions = Regions::builder()
-        .asynchronous()
-        .without_nats()
-        .start()
-        .await;
-    create_table(&regions).await;
+    let regions = drill(Replication::Asynchronous).await;
     insert(&mut connect(&regions.primary_url()).await, "from kbl").await;
     regions.wait_replayed().await;
     assert_eq!(rows(&regions.standby_url()).await, ["from kbl"]);
 
     let mut standby = connect(&regions.standby_url()).await;
-    let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
-        .fetch_one(&mut standby)
-        .await
-        .unwrap();
-    assert!(in_recovery);
+    assert!(in_recovery(&mut standby).await);
     let refused = sqlx::query("INSERT INTO drill (note) VALUES ('from mzr')")
         .execute(&mut standby)
         .await
@@ -82,12 +87,7 @@ async fn a_row_written_on_the_primary_appears_on_the_read_only_standby() {
 /// returns is already readable there, with no wait for replication.
 #[tokio::test]
 async fn with_synchronous_replication_a_commit_returns_once_the_standby_has_applied_it() {
-    let regions = Regions::builder()
-        .synchronous()
-        .without_nats()
-        .start()
-        .await;
-    create_table(&regions).await;
+    let regions = drill(Replication::Synchronous).await;
     insert(&mut connect(&regions.primary_url()).await, "a").await;
     assert_eq!(rows(&regions.standby_url()).await, ["a"], "read at once");
 
@@ -129,12 +129,7 @@ async fn with_synchronous_replication_a_commit_returns_once_the_standby_has_appl
 
 #[tokio::test]
 async fn pausing_replay_holds_a_new_row_back_on_the_standby_until_resume() {
-    let regions = Regions::builder()
-        .asynchronous()
-        .without_nats()
-        .start()
-        .await;
-    create_table(&regions).await;
+    let regions = drill(Replication::Asynchronous).await;
     regions.wait_replayed().await;
     regions.pause_replay().await;
     insert(&mut connect(&regions.primary_url()).await, "held").await;
@@ -152,12 +147,7 @@ async fn pausing_replay_holds_a_new_row_back_on_the_standby_until_resume() {
 /// writes that do not wait for the standby it no longer has.
 #[tokio::test]
 async fn after_the_primary_stops_and_the_standby_is_promoted_writes_go_on_without_hanging() {
-    let mut regions = Regions::builder()
-        .synchronous()
-        .without_nats()
-        .start()
-        .await;
-    create_table(&regions).await;
+    let mut regions = drill(Replication::Synchronous).await;
     insert(&mut connect(&regions.primary_url()).await, "acknowledged").await;
 
     regions.stop_primary_immediate().await;
@@ -168,11 +158,7 @@ async fn after_the_primary_stops_and_the_standby_is_promoted_writes_go_on_withou
     regions.promote_standby().await;
 
     let mut new_primary = connect(&regions.standby_url()).await;
-    let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
-        .fetch_one(&mut new_primary)
-        .await
-        .unwrap();
-    assert!(!in_recovery);
+    assert!(!in_recovery(&mut new_primary).await);
     tokio::time::timeout(HANG, insert(&mut new_primary, "after promotion"))
         .await
         .expect("a write on the promoted standby does not wait for a standby");
@@ -194,11 +180,7 @@ async fn region_of(options: &PgConnectOptions) -> String {
 #[tokio::test]
 async fn pg_hosts_picks_the_read_write_server_in_either_order_and_the_new_primary_after_promotion()
 {
-    let mut regions = Regions::builder()
-        .synchronous()
-        .without_nats()
-        .start()
-        .await;
+    let mut regions = drill(Replication::Synchronous).await;
     let kbl_first = PgHosts::parse(&regions.multi_host_url()).unwrap();
     let mzr_first =
         PgHosts::parse(&regions.multi_host_url_in(&[Region::Mzr, Region::Kbl])).unwrap();
@@ -279,6 +261,11 @@ async fn publish_acked(js: &jetstream::Context, subject: &str, payload: &str) ->
     }
 }
 
+/// Every message of `stream` through a new consumer made from `js`'s
+/// region. Pull requests and deliveries cross the gateways, which learn of
+/// new subscriptions (the consumer's, the client's inbox) asynchronously,
+/// so one may be lost: short pulls are repeated, and unacknowledged
+/// deliveries come again (deduplicated by stream sequence).
 async fn read_all(js: &jetstream::Context, stream: &str, want: usize) -> Vec<String> {
     let stream = js
         .get_stream(stream)
@@ -287,22 +274,33 @@ async fn read_all(js: &jetstream::Context, stream: &str, want: usize) -> Vec<Str
     let consumer = stream
         .create_consumer(pull::Config {
             deliver_policy: DeliverPolicy::All,
-            ack_policy: AckPolicy::None,
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(1),
             ..Default::default()
         })
         .await
         .expect("a consumer from this region");
-    let mut messages = consumer.messages().await.unwrap();
-    let mut out = Vec::new();
-    while out.len() < want {
-        let m = tokio::time::timeout(HANG, messages.next())
-            .await
-            .expect("the stream's messages")
-            .unwrap()
-            .unwrap();
-        out.push(String::from_utf8_lossy(&m.payload).into_owned());
+    let mut got = std::collections::BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + HANG;
+    while got.len() < want {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "read {got:?} of {want}"
+        );
+        let batch = consumer
+            .fetch()
+            .max_messages(want)
+            .expires(Duration::from_secs(1))
+            .messages()
+            .await;
+        let Ok(mut batch) = batch else { continue };
+        while let Some(Ok(m)) = batch.next().await {
+            let seq = m.info().map(|i| i.stream_sequence).expect("message info");
+            got.insert(seq, String::from_utf8_lossy(&m.payload).into_owned());
+            m.ack().await.ok();
+        }
     }
-    out
+    got.into_values().collect()
 }
 
 #[tokio::test]
@@ -339,4 +337,117 @@ async fn a_jetstream_stream_created_in_kbl_is_used_from_mzr_and_an_r2_across_reg
         })
         .await;
     assert!(r2.is_err(), "an R2 stream needs two servers in one cluster");
+}
+
+/// Fetches what a durable pull consumer has (up to `max`), without acks.
+async fn fetch(stream: &jetstream::stream::Stream, durable: &str, max: usize) -> Vec<String> {
+    let consumer: jetstream::consumer::PullConsumer = stream
+        .get_consumer(durable)
+        .await
+        .expect("the durable consumer");
+    let mut batch = consumer
+        .fetch()
+        .max_messages(max)
+        .expires(Duration::from_secs(1))
+        .messages()
+        .await
+        .expect("fetch");
+    let mut out = Vec::new();
+    while let Some(m) = batch.next().await {
+        out.push(String::from_utf8_lossy(&m.expect("a message").payload).into_owned());
+        if out.len() == max {
+            break;
+        }
+    }
+    out
+}
+
+async fn wait_messages(stream: &mut jetstream::stream::Stream, n: u64) {
+    let deadline = tokio::time::Instant::now() + HANG;
+    while stream.info().await.expect("stream info").state.messages < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the mirror never gets {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// What the module docs of `numbering_tests::regions` say of a region's
+/// NATS outage with one server per region: the two-peer meta group has no
+/// leader, so nothing can be created, while the surviving region's R1
+/// stream, its consumers and a mirror of the other region's stream work.
+#[tokio::test]
+async fn with_one_regions_nats_down_the_other_keeps_its_streams_and_mirrors_but_creates_nothing() {
+    let mut regions = Regions::builder().without_postgres().start().await;
+    let kbl = jetstream::new(regions.nats_client(Region::Kbl).await);
+    let mzr = jetstream::new(regions.nats_client(Region::Mzr).await);
+    let events = kbl
+        .create_stream(stream::Config {
+            name: "EVENTS".into(),
+            subjects: vec!["events.>".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut mirror = mzr
+        .create_stream(stream::Config {
+            name: "EVENTS_MZR".into(),
+            mirror: Some(stream::Source {
+                name: "EVENTS".into(),
+                ..Default::default()
+            }),
+            placement: Some(stream::Placement {
+                cluster: Some("mzr".into()),
+                tags: vec![],
+            }),
+            allow_direct: true,
+            mirror_direct: true,
+            ..Default::default()
+        })
+        .await
+        .expect("a mirror in mzr");
+    for (stream, durable) in [(&events, "relay"), (&mirror, "reader")] {
+        stream
+            .create_consumer(pull::Config {
+                durable_name: Some(durable.into()),
+                ack_policy: AckPolicy::None,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    publish_acked(&kbl, "events.1", "one").await;
+    wait_messages(&mut mirror, 1).await;
+
+    regions.stop_nats(Region::Mzr);
+    assert_eq!(publish_acked(&kbl, "events.2", "two").await, "EVENTS");
+    assert_eq!(fetch(&events, "relay", 2).await, ["one", "two"]);
+    // a time-out, or 503 "JetStream system temporarily unavailable" once
+    // kbl has noticed that the meta leader is gone (a short time-out: no
+    // wait could make it succeed without a quorum)
+    let impatient = jetstream::ContextBuilder::new()
+        .timeout(Duration::from_secs(2))
+        .build(regions.nats_client(Region::Kbl).await);
+    impatient
+        .get_stream("EVENTS")
+        .await
+        .expect("stream info is the stream leader's")
+        .create_consumer(pull::Config {
+            durable_name: Some("new".into()),
+            ..Default::default()
+        })
+        .await
+        .expect_err("no meta leader without mzr");
+
+    regions.start_nats(Region::Mzr).await;
+    wait_messages(&mut mirror, 2).await;
+    regions.stop_nats(Region::Kbl);
+    assert_eq!(&mirror.direct_get(2).await.unwrap().payload[..], b"two");
+    assert_eq!(fetch(&mirror, "reader", 2).await, ["one", "two"]);
+    let unplaced = mzr.publish("events.3", "three".into()).await.unwrap().await;
+    assert!(
+        unplaced.is_err(),
+        "a mirror does not take its origin's subjects"
+    );
 }

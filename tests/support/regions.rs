@@ -43,21 +43,32 @@
 //!   stream across regions is refused (no cluster has two servers). A
 //!   stream survives the loss of a region only as two streams: one per
 //!   region, one of them a mirror or a source of the other.
-//! - With one region's NATS down there is no meta leader: stream and
-//!   consumer creation, updates and deletion fail in the surviving region,
-//!   while its existing R1 streams and their existing consumers keep
-//!   working (a stream's and a consumer's own raft group is the one
-//!   server). The regions_harness tests pin these facts.
+//! - With one region's NATS down there is no meta leader: creating,
+//!   changing or deleting a stream or a consumer fails (a time-out, or 503
+//!   "JetStream system temporarily unavailable" once the survivor has
+//!   noticed). What keeps working in the surviving region: its own R1
+//!   streams (publishes are acknowledged), their durable consumers and
+//!   stream info (each stream's and consumer's raft group is its one
+//!   server), and a mirror of the lost region's stream (durable consumers
+//!   made beforehand, direct gets). Publishing to a stream placed in the
+//!   lost region fails ("no stream found for given subject": a mirror does
+//!   not take its origin's subjects). When the region returns, the meta
+//!   group re-elects within seconds and mirrors catch up.
+//!   `regions_harness::with_one_regions_nats_down_…` pins all of this.
 //! - Production runs three servers per region: each region's cluster has a
 //!   quorum of its own for R3 streams placed in it, and the meta group
 //!   (six peers, quorum four) survives the loss of one server, not of a
-//!   region. Either way, what must outlive a region is in Postgres (the
+//!   region (that needs a third site in the meta group). Either way, what must outlive a region is in Postgres (the
 //!   outbox) or in a stream mirrored to the other region.
 
 mod nats;
 mod postgres;
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::Child,
+    time::Duration,
+};
 
 use anyhow::{Context, Result, bail};
 
@@ -103,17 +114,11 @@ pub struct RegionsBuilder {
 }
 
 impl RegionsBuilder {
-    /// Synchronous replication (`remote_apply`): the production setting.
-    pub fn synchronous(mut self) -> Self {
-        self.postgres = Some(Replication::Synchronous);
-        self
-    }
-
-    /// Asynchronous replication (`synchronous_commit = on`, no synchronous
-    /// standby): what a paused standby needs, since under `remote_apply` it
-    /// would block every commit.
-    pub fn asynchronous(mut self) -> Self {
-        self.postgres = Some(Replication::Asynchronous);
+    /// Synchronous (the default, as in production) or asynchronous
+    /// replication: asynchronous for a paused standby, which under
+    /// `remote_apply` would block every commit.
+    pub fn replication(mut self, replication: Replication) -> Self {
+        self.postgres = Some(replication);
         self
     }
 
@@ -243,11 +248,12 @@ impl Regions {
 
     /// `pg_wal_replay_pause()` on the standby, returning once replay is paused.
     pub async fn pause_replay(&self) {
-        ok(self.pg().pause_replay(Region::Mzr).await)
+        ok(self.pg().set_replay(Region::Mzr, true).await)
     }
 
+    /// `pg_wal_replay_resume()` on the standby, returning once replay runs.
     pub async fn resume_replay(&self) {
-        ok(self.pg().resume_replay(Region::Mzr).await)
+        ok(self.pg().set_replay(Region::Mzr, false).await)
     }
 
     /// Waits until the standby has replayed everything the primary had
@@ -367,21 +373,45 @@ fn log_section(name: &str, log: &std::path::Path) -> String {
     )
 }
 
+/// Fails at once when the supervised `server` has exited (a readiness poll
+/// would only time out).
+fn still_running(child: &mut Option<Child>, server: &str) -> Result<()> {
+    match child.as_mut().map(Child::try_wait).transpose()?.flatten() {
+        Some(status) => bail!("{server} exited ({status})"),
+        None => Ok(()),
+    }
+}
+
+/// Closes the supervisors' stdin of every running server (each stops its
+/// server), then, when `wait`, waits for each and forgets it.
+fn stop_servers<'a>(children: impl Iterator<Item = &'a mut Option<Child>>, wait: bool) {
+    let mut children: Vec<&mut Option<Child>> = children.collect();
+    for child in children.iter_mut().filter_map(|c| c.as_mut()) {
+        drop(child.stdin.take());
+    }
+    if wait {
+        children
+            .into_iter()
+            .filter_map(Option::take)
+            .for_each(numbering::embedded::stop_supervised);
+    }
+}
+
 /// Removes the directories of earlier test processes that are gone (their
 /// servers stopped with them: see `numbering::embedded::supervise`).
 fn remove_stale_dirs() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let pid = name
-            .strip_prefix(DIR_PREFIX)
-            .and_then(|rest| rest.split('-').next());
-        if let Some(pid) = pid {
-            if !PathBuf::from(format!("/proc/{pid}")).exists() {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
+    let stale = std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_prefix(DIR_PREFIX)
+                .and_then(|r| r.split('-').next());
+            pid.is_some_and(|pid| !Path::new("/proc").join(pid).exists())
+        });
+    for e in stale {
+        let _ = std::fs::remove_dir_all(e.path());
     }
 }

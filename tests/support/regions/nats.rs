@@ -16,7 +16,7 @@ use numbering::{
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
-use super::{Poll, Region, log_section};
+use super::{Poll, Region, log_section, still_running, stop_servers};
 
 /// Beyond the first JetStream election (4 to 9 s) on a loaded machine.
 const WAIT: Duration = Duration::from_secs(90);
@@ -68,22 +68,22 @@ impl NatsNode {
     /// drops a route to itself.
     fn config(&self, other: &NatsNode) -> String {
         let (name, other_name) = (self.region.as_str(), other.region.as_str());
-        format!(
-            "server_name: {name}-1\n\
-             listen: 127.0.0.1:{client}\n\
-             http: 127.0.0.1:{monitor}\n\
-             jetstream {{ store_dir: {store:?} }}\n\
-             cluster {{\n  name: {name}\n  listen: 127.0.0.1:{cluster}\n  \
-               routes: [\"nats://127.0.0.1:{cluster}\"]\n}}\n\
-             gateway {{\n  name: {name}\n  listen: 127.0.0.1:{gateway}\n  \
-               gateways: [{{ name: {other_name}, urls: [\"nats://127.0.0.1:{other_gateway}\"] }}]\n}}\n",
-            client = self.client,
-            monitor = self.monitor,
-            store = self.dir.join("jetstream"),
-            cluster = self.cluster,
-            gateway = self.gateway,
-            other_gateway = other.gateway,
-        )
+        let (cluster, gateway) = (self.cluster, self.gateway);
+        let store = self.dir.join("jetstream");
+        [
+            format!("server_name: {name}-1"),
+            format!("listen: 127.0.0.1:{}", self.client),
+            format!("http: 127.0.0.1:{}", self.monitor),
+            format!("jetstream {{ store_dir: {store:?} }}"),
+            format!("cluster {{ name: {name}, listen: 127.0.0.1:{cluster}"),
+            format!("  routes: [\"nats://127.0.0.1:{cluster}\"] }}"),
+            format!("gateway {{ name: {name}, listen: 127.0.0.1:{gateway}"),
+            format!(
+                "  gateways: [{{ name: {other_name}, urls: [\"nats://127.0.0.1:{}\"] }}] }}",
+                other.gateway
+            ),
+        ]
+        .join("\n")
     }
 
     fn spawn(&mut self, bin: &Path) -> Result<()> {
@@ -98,13 +98,7 @@ impl NatsNode {
         let port = self.client;
         let mut poll = Poll::new(WAIT, "nats-server to accept clients");
         loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                bail!("nats-server exited ({status})");
-            }
+            still_running(&mut self.child, "nats-server")?;
             let check = async {
                 let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
                 let mut greeting = [0u8; 4];
@@ -166,35 +160,40 @@ impl NatsPair {
     async fn wait_joined(&self) -> Result<()> {
         for node in &self.nodes {
             let other = node.region.other().as_str();
-            let gatewayz = format!("http://127.0.0.1:{}/gatewayz", node.monitor);
             let what = format!("{}'s gateways to {other}", node.region.as_str());
-            let mut poll = Poll::new(WAIT, what);
-            loop {
-                let check = async {
-                    let g: Value = self.http.get(&gatewayz).send().await?.json().await?;
-                    Ok(g["outbound_gateways"].get(other).is_some()
-                        && g["inbound_gateways"].get(other).is_some())
-                };
-                if poll.done(check.await).await? {
-                    break;
-                }
-            }
+            self.wait_monitor(node, "gatewayz", &what, |g| {
+                g["outbound_gateways"].get(other).is_some()
+                    && g["inbound_gateways"].get(other).is_some()
+            })
+            .await?;
         }
         for node in &self.nodes {
-            let healthz = format!("http://127.0.0.1:{}/healthz", node.monitor);
             let what = format!("{}'s JetStream to have a meta leader", node.region.as_str());
-            let mut poll = Poll::new(WAIT, what);
-            loop {
-                let check = async {
-                    let h: Value = self.http.get(&healthz).send().await?.json().await?;
-                    Ok(h["status"] == "ok")
-                };
-                if poll.done(check.await).await? {
-                    break;
-                }
-            }
+            self.wait_monitor(node, "healthz", &what, |h| h["status"] == "ok")
+                .await?;
         }
         Ok(())
+    }
+
+    /// Polls `node`'s monitoring endpoint `path` until `ready` holds for it.
+    async fn wait_monitor(
+        &self,
+        node: &NatsNode,
+        path: &str,
+        what: &str,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Result<()> {
+        let url = format!("http://127.0.0.1:{}/{path}", node.monitor);
+        let mut poll = Poll::new(WAIT, what);
+        loop {
+            let check = async {
+                let body: Value = self.http.get(&url).send().await?.json().await?;
+                Ok(ready(&body))
+            };
+            if poll.done(check.await).await? {
+                return Ok(());
+            }
+        }
     }
 
     /// Stops `region`'s server cleanly (SIGINT), waiting for it to exit.
@@ -223,21 +222,12 @@ impl NatsPair {
 
     /// Tells every server to stop, without waiting.
     pub(super) fn begin_stop(&mut self) {
-        for node in &mut self.nodes {
-            if let Some(child) = &mut node.child {
-                drop(child.stdin.take());
-            }
-        }
+        stop_servers(self.nodes.iter_mut().map(|n| &mut n.child), false);
     }
 }
 
 impl Drop for NatsPair {
     fn drop(&mut self) {
-        self.begin_stop();
-        for node in &mut self.nodes {
-            if let Some(child) = node.child.take() {
-                stop_supervised(child);
-            }
-        }
+        stop_servers(self.nodes.iter_mut().map(|n| &mut n.child), true);
     }
 }

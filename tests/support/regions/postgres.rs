@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use numbering::embedded::{find_bin_dir, free_port, stop_supervised, supervise};
 use sqlx::{Connection, PgConnection};
 
-use super::{Poll, Region, log_section};
+use super::{Poll, Region, log_section, still_running, stop_servers};
 
 /// How commits wait for the standby.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,13 +89,7 @@ impl PgNode {
         let url = self.url("postgres");
         let mut poll = Poll::new(WAIT, "Postgres to accept queries");
         loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                bail!("postgres exited ({status})");
-            }
+            still_running(&mut self.child, "postgres")?;
             let check = async {
                 let mut conn = PgConnection::connect(&url).await?;
                 sqlx::query("SELECT 1").execute(&mut conn).await?;
@@ -176,21 +170,11 @@ impl PgPair {
 
     async fn initdb_primary(&self) -> Result<()> {
         let data = self.nodes[0].data();
-        self.run(
-            "initdb",
-            &[
-                "-D",
-                path_str(&data)?,
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ],
-        )
-        .await?;
+        let mut args = vec!["-D", path_str(&data)?];
+        args.extend(
+            "--username=postgres --auth=trust --encoding=UTF8 --locale=C --no-sync".split(' '),
+        );
+        self.run("initdb", &args).await?;
         let (names, commit) = match self.replication {
             Replication::Synchronous => ("mzr, kbl", "remote_apply"),
             Replication::Asynchronous => ("", "on"),
@@ -369,30 +353,26 @@ impl PgPair {
         }
     }
 
-    pub(super) async fn pause_replay(&self, region: Region) -> Result<()> {
+    /// Pauses (`pg_wal_replay_pause()`) or resumes `region`'s replay, and
+    /// waits until `pg_get_wal_replay_pause_state()` says it is done.
+    pub(super) async fn set_replay(&self, region: Region, paused: bool) -> Result<()> {
         let mut conn = self.node(region).connect().await?;
-        sqlx::query("SELECT pg_wal_replay_pause()")
-            .execute(&mut conn)
-            .await?;
-        let mut poll = Poll::new(WAIT, "replay to pause");
+        let (call, wanted) = match paused {
+            true => ("SELECT pg_wal_replay_pause()", "paused"),
+            false => ("SELECT pg_wal_replay_resume()", "not paused"),
+        };
+        sqlx::query(call).execute(&mut conn).await?;
+        let mut poll = Poll::new(WAIT, format!("replay to be {wanted}"));
         loop {
             let state: Result<String> =
                 sqlx::query_scalar("SELECT pg_get_wal_replay_pause_state()")
                     .fetch_one(&mut conn)
                     .await
                     .map_err(Into::into);
-            if poll.done(state.map(|s| s == "paused")).await? {
+            if poll.done(state.map(|s| s == wanted)).await? {
                 return Ok(());
             }
         }
-    }
-
-    pub(super) async fn resume_replay(&self, region: Region) -> Result<()> {
-        let mut conn = self.node(region).connect().await?;
-        sqlx::query("SELECT pg_wal_replay_resume()")
-            .execute(&mut conn)
-            .await?;
-        Ok(())
     }
 
     /// Waits until the standby (`mzr`) has received or replayed the
@@ -432,22 +412,13 @@ impl PgPair {
 
     /// Tells every server to stop (fast shutdown), without waiting.
     pub(super) fn begin_stop(&mut self) {
-        for node in &mut self.nodes {
-            if let Some(child) = &mut node.child {
-                drop(child.stdin.take());
-            }
-        }
+        stop_servers(self.nodes.iter_mut().map(|n| &mut n.child), false);
     }
 }
 
 impl Drop for PgPair {
     fn drop(&mut self) {
-        self.begin_stop();
-        for node in &mut self.nodes {
-            if let Some(child) = node.child.take() {
-                stop_supervised(child);
-            }
-        }
+        stop_servers(self.nodes.iter_mut().map(|n| &mut n.child), true);
     }
 }
 
