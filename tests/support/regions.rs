@@ -36,6 +36,14 @@
 //!   4 to 9 s (2.9's raft election timeout, not configurable), which is most
 //!   of the start-up time; [`RegionsBuilder::start`] waits for it
 //!   (`/healthz` ok on both servers).
+//! - Gateways run every account in interest-only mode when JetStream is
+//!   on (`/gatewayz?accs=1`: `$G` "Interest-Only"): a region forwards a
+//!   message only to a region known to have a subscriber for it, and a
+//!   new subscription (a consumer's, a client's inbox) is known in the
+//!   other region a moment after it is made. A message published in that
+//!   moment is dropped for that subscriber: long-lived subscriptions (cache
+//!   invalidation) are unaffected once made; tests made right after a
+//!   subscription wait for its interest, or retry short pulls.
 //! - Placement: a stream's replicas come from one cluster, so with one
 //!   server per region every stream is R1, placed in the cluster of the
 //!   server that took the create request unless `placement.cluster` says
