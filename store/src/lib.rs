@@ -19,6 +19,7 @@ pub mod idempotency;
 pub mod imports;
 mod lifecycle;
 mod model;
+pub mod pg_hosts;
 mod pool;
 mod query;
 mod record;

@@ -16,6 +16,7 @@ pub mod affinity;
 pub mod app;
 pub mod chromium;
 pub mod proc_cpu;
+pub mod regions;
 pub mod schema;
 
 use std::{path::PathBuf, sync::OnceLock, time::Duration};
