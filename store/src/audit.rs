@@ -149,10 +149,7 @@ impl ChainHead {
 /// queue on one advisory lock, so any number of instances may call this.
 pub async fn seal(pool: &PgPool, max: i64) -> Result<u64, sqlx::Error> {
     let mut tx = crate::scope::begin_unscoped(pool).await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(SEALER_LOCK)
-        .execute(&mut *tx)
-        .await?;
+    crate::lock::xact_lock(&mut tx, SEALER_LOCK).await?;
     let head: Option<(i64, Vec<u8>, String, i64)> = sqlx::query_as(
         "SELECT seq, hash, entry_txid::text, entry_id FROM numbering.audit_chain ORDER BY seq DESC LIMIT 1",
     )

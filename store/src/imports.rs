@@ -239,10 +239,7 @@ impl Store {
         sqlx::query("SET LOCAL statement_timeout = '600s'")
             .execute(&mut *tx)
             .await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(IMPORT_LOCK)
-            .execute(&mut *tx)
-            .await?;
+        crate::lock::xact_lock(&mut tx, IMPORT_LOCK).await?;
         if let Some(b) = batch_where(&mut tx, BatchKey::Sha256(new.file_sha256)).await? {
             tx.commit().await?;
             return Ok(Imported::Existing(b));

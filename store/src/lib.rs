@@ -18,6 +18,7 @@ mod housekeeping;
 pub mod idempotency;
 pub mod imports;
 mod lifecycle;
+pub mod lock;
 mod model;
 mod pool;
 mod query;

@@ -12,7 +12,7 @@
 use std::{path::PathBuf, sync::Arc};
 
 use chrono::{DateTime, Utc};
-use numbering_store::{Ctx, record_admin_action};
+use numbering_store::{Ctx, lock::SessionLock, record_admin_action};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -229,14 +229,9 @@ impl Exporter {
     /// the loser skips. Returns the new export, if one was made.
     pub async fn scheduled(&self, now: DateTime<Utc>) -> Result<Option<ExportRecord>, ExportError> {
         let period = Period::previous(now);
-        let mut lock = self.pool.acquire().await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(SCHEDULE_LOCK)
-            .fetch_one(&mut *lock)
-            .await?;
-        if !locked {
+        let Some(lock) = SessionLock::try_acquire(&self.pool, SCHEDULE_LOCK).await? else {
             return Ok(None);
-        }
+        };
         let result = async {
             // A run that died without a result (its process crashed) would
             // otherwise look like an export of the period forever.
@@ -267,10 +262,7 @@ impl Exporter {
             }
         }
         .await;
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(SCHEDULE_LOCK)
-            .execute(&mut *lock)
-            .await;
+        lock.release().await;
         result
     }
 
