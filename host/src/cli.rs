@@ -255,7 +255,8 @@ async fn serve(config: Config) -> Result<ExitCode> {
     // the relay projects into the DynamoDB lease cache before it publishes the invalidation
     let projection = validator.reader().dynamo().is_some().then(|| {
         std::sync::Arc::new(numbering_outbox_relay::LeaseCacheProjection::new(
-            validator.reader().clone(),
+            db.store.clone(),
+            std::sync::Arc::new(validator.reader().clone()),
         )) as std::sync::Arc<dyn numbering_outbox_relay::Projection>
     });
     let extras = serve::Extras {

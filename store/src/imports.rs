@@ -18,19 +18,21 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
-    LifecycleError, Store,
+    Store,
     record::{Ctx, record_admin_action},
     scope::{self, Scope, Tx},
 };
 
-type Result<T, E = LifecycleError> = std::result::Result<T, E>;
+mod error;
+mod staging;
+
+pub use error::ImportsError;
+
+type Result<T, E = ImportsError> = std::result::Result<T, E>;
 
 /// Serialises imports, so two files naming the same identifier (or the
 /// same file uploaded twice at once) cannot race between check and insert.
 const IMPORT_LOCK: i64 = 0x6e75_6d5f_696d_7074; // "num_impt"
-
-/// COPY payloads are sent in pieces of about this size.
-const COPY_CHUNK: usize = 1 << 20;
 
 const IMPORT_JSON: &str = "json_build_object('id', i.id, 'file_sha256', i.file_sha256, 'file_name', i.file_name, \
      'key_id', i.key_id, 'operator_id', i.operator_id, 'kind', i.kind, 'partial', i.partial, 'status', i.status, \
@@ -233,101 +235,142 @@ impl Store {
 
     /// Ingests a verified file as one batch (see the module docs). Returns
     /// the earlier batch, changing nothing, if the file was imported before.
-    pub async fn ingest_import(&self, ctx: &Ctx, new: NewImport<'_>) -> Result<Imported> {
+    pub async fn ingest_import(&self, ctx: &Ctx, mut new: NewImport<'_>) -> Result<Imported> {
         let mut tx = scope::begin(self, Scope::Platform).await?;
         // a million rows take longer than an ordinary statement may
         sqlx::query("SET LOCAL statement_timeout = '600s'")
             .execute(&mut *tx)
             .await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(IMPORT_LOCK)
-            .execute(&mut *tx)
-            .await?;
+        crate::lock::xact_lock(&mut tx, IMPORT_LOCK).await?;
         if let Some(b) = batch_where(&mut tx, BatchKey::Sha256(new.file_sha256)).await? {
             tx.commit().await?;
             return Ok(Imported::Existing(b));
         }
-        stage(&mut tx, &new).await?;
-        let by_database = refused_by_database(&mut tx, &new).await?;
+        staging::stage(&mut tx, &new).await?;
+        let by_database = staging::refused_by_database(&mut tx, &new).await?;
+        let from_file = std::mem::take(&mut new.rejected);
+        let verdict = Verdict::new(&new, from_file, by_database);
+        let id = Uuid::now_v7();
+        insert_batch(&mut tx, ctx, id, &new, &verdict).await?;
+        staging::copy_errors(&mut tx, id, &verdict.rejected).await?;
+        if verdict.apply {
+            insert_numbers(&mut tx, id, &new, &verdict).await?;
+        }
+        let batch = batch_where(&mut tx, BatchKey::Id(id))
+            .await?
+            .ok_or(ImportsError::BatchVanished(id))?;
+        record_completed(&mut tx, ctx, id, &new, &verdict).await?;
+        tx.commit().await?;
+        Ok(Imported::Created(batch))
+    }
+}
+
+/// What becomes of a staged file: its refused rows (the file's and the
+/// database's, in line order) and whether the good rows are applied.
+struct Verdict {
+    rejected: Vec<RowRejection>,
+    /// APPLIED, PARTIAL or REJECTED.
+    status: &'static str,
+    apply: bool,
+    /// Rows applied (0 unless `apply`).
+    applied: u32,
+}
+
+impl Verdict {
+    /// `from_file`: the rows refused before staging; `by_database`: the
+    /// staged rows the database refuses.
+    fn new(
+        new: &NewImport<'_>,
+        from_file: Vec<RowRejection>,
+        by_database: Vec<RowRejection>,
+    ) -> Self {
         // the candidates the database accepts; rows refused earlier are not candidates
         let acceptable = (new.rows.len() - by_database.len()) as u32;
-        let mut rejected = new.rejected;
+        let mut rejected = from_file;
         rejected.extend(by_database);
         rejected.sort_by_key(|r| r.line);
-
-        let refused = rejected.len() as u32;
-        let apply = new.partial || refused == 0;
-        let (status, applied) = match (refused, apply) {
+        let apply = new.partial || rejected.is_empty();
+        let (status, applied) = match (rejected.len(), apply) {
             (0, _) => ("APPLIED", acceptable),
             (_, true) => ("PARTIAL", acceptable),
             (_, false) => ("REJECTED", 0),
         };
-        let id = Uuid::now_v7();
-        sqlx::query(
-            "INSERT INTO numbering.lease_imports (id, file_sha256, file_name, key_id, operator_id, kind, partial, \
-                 status, total_rows, applied_rows, rejected_rows, created_by, completed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6::numbering.identifier_kind, $7, $8::numbering.import_status, $9, $10, $11, $12, now())",
-        )
-        .bind(id)
-        .bind(new.file_sha256)
-        .bind(new.file_name)
-        .bind(new.key_id)
-        .bind(new.operator_id)
-        .bind(new.kind.as_str())
-        .bind(new.partial)
-        .bind(status)
-        .bind(new.total_rows as i32)
-        .bind(applied as i32)
-        .bind(refused as i32)
-        .bind(ctx.actor.label())
-        .execute(&mut *tx)
-        .await?;
-        copy_errors(&mut tx, id, &rejected).await?;
-        if apply {
-            // vanity is what the file says: the operator designates its vanity
-            // numbers (matching the platform's patterns per row cost 7 s of a
-            // million-row import)
-            let lines: Vec<i32> = rejected.iter().map(|r| r.line as i32).collect();
-            let inserted = sqlx::query(
-                "INSERT INTO numbering.numbers (identifier, identity_key, kind, operator_id, mcc, mnc, contract_id, vanity) \
-                 SELECT s.identifier, s.identifier, $1::numbering.identifier_kind, $2, s.mcc, s.mnc, c.id, s.vanity \
-                 FROM import_rows s \
-                 JOIN numbering.lease_contracts c ON c.contract_ref = s.contract_ref \
-                 LEFT JOIN unnest($3::int[]) AS r(line) ON r.line = s.line \
-                 WHERE r.line IS NULL",
-            )
-            .bind(new.kind.as_str())
-            .bind(new.operator_id)
-            .bind(&lines)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted != u64::from(applied) {
-                return Err(LifecycleError::Corrupt(format!(
-                    "import {id}: {inserted} rows inserted, {applied} expected"
-                )));
-            }
+        Self {
+            rejected,
+            status,
+            apply,
+            applied,
         }
-        let batch = batch_where(&mut tx, BatchKey::Id(id))
-            .await?
-            .ok_or_else(|| LifecycleError::Corrupt(format!("import {id} vanished")))?;
-        let facts = json!({
-            "import_id": id,
-            "file_sha256": new.file_sha256,
-            "file_name": new.file_name,
-            "key_id": new.key_id,
-            "operator_id": new.operator_id,
-            "kind": new.kind.as_str(),
-            "partial": new.partial,
-            "status": status,
-            "total_rows": new.total_rows,
-            "applied_rows": applied,
-            "rejected_rows": refused,
-        });
-        record_completed(&mut tx, ctx, &id.to_string(), &facts).await?;
-        tx.commit().await?;
-        Ok(Imported::Created(batch))
     }
+
+    fn refused(&self) -> u32 {
+        self.rejected.len() as u32
+    }
+}
+
+/// Records the batch's `lease_imports` row.
+async fn insert_batch(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    id: Uuid,
+    new: &NewImport<'_>,
+    verdict: &Verdict,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO numbering.lease_imports (id, file_sha256, file_name, key_id, operator_id, kind, partial, \
+             status, total_rows, applied_rows, rejected_rows, created_by, completed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6::numbering.identifier_kind, $7, $8::numbering.import_status, $9, $10, $11, $12, now())",
+    )
+    .bind(id)
+    .bind(new.file_sha256)
+    .bind(new.file_name)
+    .bind(new.key_id)
+    .bind(new.operator_id)
+    .bind(new.kind.as_str())
+    .bind(new.partial)
+    .bind(verdict.status)
+    .bind(new.total_rows as i32)
+    .bind(verdict.applied as i32)
+    .bind(verdict.refused() as i32)
+    .bind(ctx.actor.label())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Puts the staged rows that were not refused into inventory.
+async fn insert_numbers(
+    tx: &mut Tx,
+    id: Uuid,
+    new: &NewImport<'_>,
+    verdict: &Verdict,
+) -> Result<()> {
+    // vanity is what the file says: the operator designates its vanity
+    // numbers (matching the platform's patterns per row cost 7 s of a
+    // million-row import)
+    let lines: Vec<i32> = verdict.rejected.iter().map(|r| r.line as i32).collect();
+    let inserted = sqlx::query(
+        "INSERT INTO numbering.numbers (identifier, identity_key, kind, operator_id, mcc, mnc, contract_id, vanity) \
+         SELECT s.identifier, s.identifier, $1::numbering.identifier_kind, $2, s.mcc, s.mnc, c.id, s.vanity \
+         FROM import_rows s \
+         JOIN numbering.lease_contracts c ON c.contract_ref = s.contract_ref \
+         LEFT JOIN unnest($3::int[]) AS r(line) ON r.line = s.line \
+         WHERE r.line IS NULL",
+    )
+    .bind(new.kind.as_str())
+    .bind(new.operator_id)
+    .bind(&lines)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if inserted != u64::from(verdict.applied) {
+        return Err(ImportsError::RowsMiscounted {
+            import_id: id,
+            inserted,
+            expected: verdict.applied,
+        });
+    }
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]
@@ -384,151 +427,28 @@ async fn batch_where(conn: &mut PgConnection, key: BatchKey<'_>) -> Result<Optio
     }))
 }
 
-/// `COPY`s the candidate rows into the transaction's staging table.
-async fn stage(tx: &mut Tx, new: &NewImport<'_>) -> Result<()> {
-    sqlx::query(
-        "CREATE TEMPORARY TABLE import_rows (line integer NOT NULL, identifier text NOT NULL, \
-             mcc text, mnc text, contract_ref text NOT NULL, vanity boolean NOT NULL) ON COMMIT DROP",
-    )
-    .execute(&mut **tx)
-    .await?;
-    let mut copy = tx
-        .copy_in_raw(
-            "COPY import_rows (line, identifier, mcc, mnc, contract_ref, vanity) FROM STDIN",
-        )
-        .await?;
-    let mut buf = Vec::with_capacity(COPY_CHUNK + 4096);
-    for r in new.rows {
-        use std::io::Write as _;
-        let _ = write!(buf, "{}\t", r.line);
-        copy_text(&mut buf, Some(&r.identifier));
-        buf.push(b'\t');
-        copy_text(&mut buf, r.mcc.as_deref());
-        buf.push(b'\t');
-        copy_text(&mut buf, r.mnc.as_deref());
-        buf.push(b'\t');
-        copy_text(&mut buf, Some(&r.contract_ref));
-        buf.extend_from_slice(if r.vanity { b"\tt\n" } else { b"\tf\n" });
-        if buf.len() >= COPY_CHUNK {
-            copy.send(std::mem::take(&mut buf)).await?;
-            buf.reserve(COPY_CHUNK + 4096);
-        }
-    }
-    if !buf.is_empty() {
-        copy.send(buf).await?;
-    }
-    copy.finish().await?;
-    sqlx::query("ANALYZE import_rows")
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Appends `v` in COPY's text format (`\N` for NULL).
-fn copy_text(buf: &mut Vec<u8>, v: Option<&str>) {
-    let Some(v) = v else {
-        buf.extend_from_slice(b"\\N");
-        return;
-    };
-    for b in v.bytes() {
-        match b {
-            b'\\' => buf.extend_from_slice(b"\\\\"),
-            b'\t' => buf.extend_from_slice(b"\\t"),
-            b'\n' => buf.extend_from_slice(b"\\n"),
-            b'\r' => buf.extend_from_slice(b"\\r"),
-            _ => buf.push(b),
-        }
-    }
-}
-
-/// The staged rows the database refuses, with the first reason each.
-async fn refused_by_database(tx: &mut Tx, new: &NewImport<'_>) -> Result<Vec<RowRejection>> {
-    let who = new.operator_id.unwrap_or("ATRA");
-    let refused: Vec<(i32, String)> = sqlx::query_as(
-        "SELECT s.line, CASE \
-             WHEN c.id IS NULL THEN 'unknown contract: ' || s.contract_ref || ' is not a ' || $2 || ' contract of ' || $3 \
-             WHEN c.status <> 'ACTIVE' THEN 'contract not active: ' || c.contract_ref || ' is ' || c.status \
-             WHEN c.starts_on > current_date OR c.ends_on < current_date THEN 'contract not active: ' || c.contract_ref \
-                  || ' runs ' || c.starts_on || ' to ' || coalesce(c.ends_on::text, 'open end') \
-             WHEN length(s.identifier) <> length(c.range_start) \
-                  OR s.identifier COLLATE \"C\" < c.range_start COLLATE \"C\" \
-                  OR s.identifier COLLATE \"C\" > c.range_end COLLATE \"C\" \
-                  THEN 'out of contract: ' || s.identifier || ' is outside ' || c.contract_ref \
-                  || ' (' || c.range_start || ' to ' || c.range_end || ')' \
-             ELSE 'already in inventory: ' || s.identifier || ' is ' || n.state END \
-         FROM import_rows s \
-         LEFT JOIN numbering.lease_contracts c ON c.contract_ref = s.contract_ref \
-              AND c.operator_id IS NOT DISTINCT FROM $1 AND c.kind = $2::numbering.identifier_kind \
-         LEFT JOIN numbering.numbers n ON n.identity_key = s.identifier AND n.state <> 'RETIRED' \
-         WHERE c.id IS NULL OR c.status <> 'ACTIVE' OR c.starts_on > current_date OR c.ends_on < current_date \
-            OR length(s.identifier) <> length(c.range_start) \
-            OR s.identifier COLLATE \"C\" < c.range_start COLLATE \"C\" \
-            OR s.identifier COLLATE \"C\" > c.range_end COLLATE \"C\" \
-            OR n.id IS NOT NULL \
-         ORDER BY s.line",
-    )
-    .bind(new.operator_id)
-    .bind(new.kind.as_str())
-    .bind(who)
-    .fetch_all(&mut **tx)
-    .await?;
-    if refused.is_empty() {
-        return Ok(Vec::new());
-    }
-    let by_line: std::collections::HashMap<u32, &ImportRow> =
-        new.rows.iter().map(|r| (r.line, r)).collect();
-    Ok(refused
-        .into_iter()
-        .map(|(line, reason)| {
-            let line = line as u32;
-            let raw = by_line
-                .get(&line)
-                .and_then(|r| new.file.get(r.raw.clone()))
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default();
-            RowRejection { line, reason, raw }
-        })
-        .collect())
-}
-
-/// `COPY`s the batch's row errors into `lease_import_errors`.
-async fn copy_errors(tx: &mut Tx, id: Uuid, rejected: &[RowRejection]) -> Result<()> {
-    if rejected.is_empty() {
-        return Ok(());
-    }
-    let mut copy = tx
-        .copy_in_raw("COPY numbering.lease_import_errors (import_id, line, reason, raw) FROM STDIN")
-        .await?;
-    let id = id.to_string();
-    let mut buf = Vec::with_capacity(COPY_CHUNK + 4096);
-    for r in rejected {
-        use std::io::Write as _;
-        let _ = write!(buf, "{id}\t{}\t", r.line);
-        copy_text(&mut buf, Some(&r.reason));
-        buf.push(b'\t');
-        // NUL cannot be stored in text
-        copy_text(&mut buf, Some(&r.raw.replace('\0', "\u{fffd}")));
-        buf.push(b'\n');
-        if buf.len() >= COPY_CHUNK {
-            copy.send(std::mem::take(&mut buf)).await?;
-            buf.reserve(COPY_CHUNK + 4096);
-        }
-    }
-    if !buf.is_empty() {
-        copy.send(buf).await?;
-    }
-    copy.finish().await?;
-    Ok(())
-}
-
 /// One audit entry for the batch and its `numbering.import.completed.v1`
 /// event, in one statement (like every other change's record).
 async fn record_completed(
     conn: &mut PgConnection,
     ctx: &Ctx,
-    import_id: &str,
-    facts: &Value,
+    id: Uuid,
+    new: &NewImport<'_>,
+    verdict: &Verdict,
 ) -> Result<(), sqlx::Error> {
+    let facts = json!({
+        "import_id": id,
+        "file_sha256": new.file_sha256,
+        "file_name": new.file_name,
+        "key_id": new.key_id,
+        "operator_id": new.operator_id,
+        "kind": new.kind.as_str(),
+        "partial": new.partial,
+        "status": verdict.status,
+        "total_rows": new.total_rows,
+        "applied_rows": verdict.applied,
+        "rejected_rows": verdict.refused(),
+    });
     let mut data = facts.clone();
     data["actor"] = json!(ctx.actor.label());
     data["request_id"] = json!(ctx.request_id);
@@ -540,7 +460,7 @@ async fn record_completed(
          VALUES ($5, 'NUMBERING_OPS', 'numbering.import.completed.v1', 'lease_import', $2, $6::json)",
     )
     .bind(ctx.actor.label())
-    .bind(import_id)
+    .bind(id.to_string())
     .bind(facts.to_string())
     .bind(ctx.request_id.as_deref())
     .bind(Uuid::now_v7())

@@ -18,6 +18,7 @@ mod housekeeping;
 pub mod idempotency;
 pub mod imports;
 mod lifecycle;
+pub mod lock;
 mod model;
 pub mod pg_hosts;
 mod pool;

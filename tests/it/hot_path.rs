@@ -646,7 +646,10 @@ async fn the_relay_moves_the_lease_cache_forward_and_every_instance_forgets_the_
         async_nats::connect(nats.url()).await.unwrap(),
         RelayConfig::default(),
     )
-    .with_projection_first(std::sync::Arc::new(LeaseCacheProjection::new(writer)));
+    .with_projection_first(std::sync::Arc::new(LeaseCacheProjection::new(
+        db.store.clone(),
+        std::sync::Arc::new(writer),
+    )));
     let relay = tokio::spawn(relay.run(stopped));
     let second = TestHost::start(
         db.store.clone(),
@@ -716,14 +719,14 @@ async fn the_standalone_relay_moves_the_dynamodb_lease_cache_forward() {
     let nats = numbering_tests::TestNats::start();
     let acme = db.pool_for("acme").await;
     let tier = moto.tier(Duration::from_secs(300)).await;
-    let projection = LeaseCacheProjection::connect(
+    let projection = LeaseCacheProjection::standalone(
         db.store.clone(),
-        tier.client().clone(),
-        tier.table(),
-        Duration::from_secs(300),
-    )
-    .await
-    .unwrap();
+        numbering_validate_lease::DynamoTier::new(
+            tier.client().clone(),
+            tier.table(),
+            Duration::from_secs(300),
+        ),
+    );
     let relay = Relay::new(
         db.app.clone(),
         async_nats::connect(nats.url()).await.unwrap(),

@@ -14,6 +14,7 @@
 
 pub mod affinity;
 pub mod app;
+pub mod bench;
 pub mod chromium;
 pub mod proc_cpu;
 pub mod regions;

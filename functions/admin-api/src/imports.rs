@@ -165,7 +165,7 @@ pub(crate) fn operations() -> Vec<Op> {
 fn problem(e: ImportError) -> ApiError {
     let status = match &e {
         ImportError::File(FileError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
-        ImportError::Store(_) | ImportError::BadInstalledKey(..) => {
+        ImportError::Store(_) | ImportError::BadInstalledKey(..) | ImportError::Worker(_) => {
             return match e {
                 ImportError::Store(s) => s.into(),
                 other => ApiError::internal(&other),

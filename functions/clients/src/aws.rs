@@ -6,16 +6,19 @@
 
 pub use aws_config::SdkConfig;
 
-fn loader() -> aws_config::ConfigLoader {
+/// HTTPS with rustls and ring (plain HTTP for loopback endpoints).
+pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::{
         Builder,
         tls::{Provider, rustls_provider::CryptoMode},
     };
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(
-        Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https(),
-    )
+    Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+fn loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http_client())
 }
 
 /// From the SDK's standard environment (`AWS_ENDPOINT_URL`, `AWS_REGION`,

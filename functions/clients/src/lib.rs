@@ -11,6 +11,7 @@
 
 pub mod aws;
 pub mod lambda;
+pub mod lease_cache;
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Generating a regulator export and walking it through its workflow.
+//! Generating a regulator export; [`workflow`] walks it on from there.
 //!
 //! A run reserves the next version of the period as a PENDING
 //! `regulator_exports` row, writes the `atra-v1` files from one database
@@ -12,17 +12,21 @@
 use std::{path::PathBuf, sync::Arc};
 
 use chrono::{DateTime, Utc};
-use numbering_store::{Ctx, record_admin_action};
-use serde::Serialize;
+use numbering_store::{Ctx, lock::SessionLock, record_admin_action};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+mod workflow;
+
+use workflow::record_columns;
+pub use workflow::{ExportRecord, Step};
 
 use crate::{
     atra::{self, FORMAT},
     manifest::{ChainHeadRef, Manifest, ManifestFile},
     period::{BadPeriod, Period},
-    signer::{SignError, Signer},
+    signer::{SignError, SignatureRecord, Signer},
     worm::{Body, WormError, WormStore, retention_years},
 };
 
@@ -55,35 +59,6 @@ pub enum ExportError {
     Database(#[from] sqlx::Error),
 }
 
-/// A `regulator_exports` row.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
-pub struct ExportRecord {
-    pub id: Uuid,
-    pub period: String,
-    pub version: i32,
-    pub format: String,
-    pub status: String,
-    pub manifest: Option<sqlx::types::Json<Value>>,
-    pub manifest_sha256: Option<String>,
-    pub signer_key_id: Option<String>,
-    pub storage_uri: Option<String>,
-    pub audit_chain_head: Option<String>,
-    pub failure_reason: Option<String>,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-    pub generated_at: Option<DateTime<Utc>>,
-    pub reviewed_by: Option<String>,
-    pub reviewed_at: Option<DateTime<Utc>>,
-    pub submitted_at: Option<DateTime<Utc>>,
-    pub acknowledged_at: Option<DateTime<Utc>>,
-    pub rejected_at: Option<DateTime<Utc>>,
-    pub rejection_reason: Option<String>,
-}
-
-const RECORD_COLUMNS: &str = "id, period, version, format, status::text AS status, manifest, manifest_sha256, \
-     signer_key_id, storage_uri, audit_chain_head, failure_reason, created_by, created_at, generated_at, \
-     reviewed_by, reviewed_at, submitted_at, acknowledged_at, rejected_at, rejection_reason";
-
 /// What a run produced.
 #[derive(Debug, Clone)]
 pub enum Outcome {
@@ -91,28 +66,6 @@ pub enum Outcome {
     Generated(Box<ExportRecord>, Manifest),
     /// A dry run: the manifest as it would be (unsigned, no version).
     DryRun(Manifest),
-}
-
-/// The admin steps after generation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    Review,
-    Submit,
-    Acknowledge,
-    Reject { reason: String },
-}
-
-impl Step {
-    /// The status it leads to and the statuses it may start from (the
-    /// database's trigger enforces the same table).
-    fn rule(&self) -> (&'static str, &'static [&'static str]) {
-        match self {
-            Self::Review => ("REVIEWED", &["GENERATED"]),
-            Self::Submit => ("SUBMITTED", &["REVIEWED"]),
-            Self::Acknowledge => ("ACKNOWLEDGED", &["SUBMITTED"]),
-            Self::Reject { .. } => ("REJECTED", &["GENERATED", "REVIEWED", "SUBMITTED"]),
-        }
-    }
 }
 
 /// The signer and WORM store an export needs besides the database — what
@@ -229,14 +182,9 @@ impl Exporter {
     /// the loser skips. Returns the new export, if one was made.
     pub async fn scheduled(&self, now: DateTime<Utc>) -> Result<Option<ExportRecord>, ExportError> {
         let period = Period::previous(now);
-        let mut lock = self.pool.acquire().await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(SCHEDULE_LOCK)
-            .fetch_one(&mut *lock)
-            .await?;
-        if !locked {
+        let Some(lock) = SessionLock::try_acquire(&self.pool, SCHEDULE_LOCK).await? else {
             return Ok(None);
-        }
+        };
         let result = async {
             // A run that died without a result (its process crashed) would
             // otherwise look like an export of the period forever.
@@ -267,10 +215,7 @@ impl Exporter {
             }
         }
         .await;
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(SCHEDULE_LOCK)
-            .execute(&mut *lock)
-            .await;
+        lock.release().await;
         result
     }
 
@@ -320,9 +265,42 @@ impl Exporter {
             .await?;
         let manifest_bytes = manifest.to_bytes();
         let signature = self.signer.sign(&manifest_bytes).await?;
-        let signature_bytes = serde_json::to_vec_pretty(&signature).unwrap_or_default();
+        let run = Run {
+            id,
+            period,
+            version,
+            generated_at,
+        };
+        let storage_uri = self
+            .store_objects(&run, &work, &manifest, &manifest_bytes, &signature)
+            .await?;
+        let record = self
+            .record_generated(
+                &run,
+                ctx,
+                &manifest,
+                &manifest_bytes,
+                &signature,
+                &storage_uri,
+            )
+            .await?;
+        numbering_store::wake_relays_now(&self.pool).await;
+        tracing::info!(%period, version, %storage_uri, "regulator export generated");
+        Ok(Outcome::Generated(Box::new(record), manifest))
+    }
 
-        let prefix = format!("{period}/v{version}");
+    /// Stores the files, the manifest and its signature once under
+    /// `<period>/v<version>/`; returns where.
+    async fn store_objects(
+        &self,
+        run: &Run,
+        work: &WorkDir,
+        manifest: &Manifest,
+        manifest_bytes: &[u8],
+        signature: &SignatureRecord,
+    ) -> Result<String, ExportError> {
+        let signature_bytes = serde_json::to_vec_pretty(signature).unwrap_or_default();
+        let prefix = format!("{}/v{}", run.period, run.version);
         let until = retention_years(self.retention_years);
         for file in &manifest.files {
             self.store
@@ -336,7 +314,7 @@ impl Exporter {
         self.store
             .put(
                 &format!("{prefix}/{MANIFEST_FILE}"),
-                manifest_bytes.clone().into(),
+                manifest_bytes.to_vec().into(),
                 until,
             )
             .await?;
@@ -347,9 +325,29 @@ impl Exporter {
                 until,
             )
             .await?;
-        let storage_uri = format!("{}/{prefix}", self.store.describe());
-        let manifest_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&manifest_bytes));
-        let manifest_text = String::from_utf8_lossy(&manifest_bytes).into_owned();
+        Ok(format!("{}/{prefix}", self.store.describe()))
+    }
+
+    /// Marks the run GENERATED, audits it and puts
+    /// `numbering.regulator.export.generated.v1` on the outbox, in one
+    /// transaction.
+    async fn record_generated(
+        &self,
+        run: &Run,
+        ctx: &Ctx,
+        manifest: &Manifest,
+        manifest_bytes: &[u8],
+        signature: &SignatureRecord,
+        storage_uri: &str,
+    ) -> Result<ExportRecord, ExportError> {
+        let Run {
+            id,
+            period,
+            version,
+            generated_at,
+        } = *run;
+        let manifest_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(manifest_bytes));
+        let manifest_text = String::from_utf8_lossy(manifest_bytes).into_owned();
         let row_counts: Value = manifest
             .files
             .iter()
@@ -358,18 +356,19 @@ impl Exporter {
             .into();
 
         let mut tx = numbering_store::begin_unscoped(&self.pool).await?;
-        let record: ExportRecord = sqlx::query_as(&format!(
+        let record: ExportRecord = sqlx::query_as(concat!(
             "UPDATE numbering.regulator_exports SET status = 'GENERATED', manifest = $2::json, \
                  manifest_sha256 = $3, signature = $4, signer_key_id = $5, storage_uri = $6, \
                  audit_chain_head = $7, generated_at = $8, row_counts = $9::json \
-             WHERE id = $1 RETURNING {RECORD_COLUMNS}"
+             WHERE id = $1 RETURNING ",
+            record_columns!()
         ))
         .bind(id)
         .bind(&manifest_text)
         .bind(&manifest_sha256)
         .bind(&signature.signature)
         .bind(&signature.key_id)
-        .bind(&storage_uri)
+        .bind(storage_uri)
         .bind(manifest.audit_chain_head.as_ref().map(|h| h.hash.clone()))
         .bind(generated_at)
         .bind(row_counts.to_string())
@@ -410,9 +409,7 @@ impl Exporter {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        numbering_store::wake_relays_now(&self.pool).await;
-        tracing::info!(%period, version, %storage_uri, "regulator export generated");
-        Ok(Outcome::Generated(Box::new(record), manifest))
+        Ok(record)
     }
 
     /// Reads one snapshot into `work` and describes it.
@@ -504,108 +501,19 @@ impl Exporter {
             tracing::error!(export_id = %id, error = %e, "could not mark the regulator export FAILED");
         }
     }
+}
 
-    /// Every export, newest first (optionally of one period).
-    pub async fn list(
-        &self,
-        period: Option<Period>,
-        limit: i64,
-    ) -> Result<Vec<ExportRecord>, ExportError> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {RECORD_COLUMNS} FROM numbering.regulator_exports \
-             WHERE $1::text IS NULL OR period = $1 ORDER BY period DESC, version DESC LIMIT $2"
-        ))
-        .bind(period.map(|p| p.to_string()))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    pub async fn get(&self, id: Uuid) -> Result<ExportRecord, ExportError> {
-        sqlx::query_as(&format!(
-            "SELECT {RECORD_COLUMNS} FROM numbering.regulator_exports WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| ExportError::NotFound(id.to_string()))
-    }
-
-    /// The latest export of `period` that was generated (any status after
-    /// GENERATED), for the verifier.
-    pub async fn latest_generated(&self, period: Period) -> Result<ExportRecord, ExportError> {
-        sqlx::query_as(&format!(
-            "SELECT {RECORD_COLUMNS} FROM numbering.regulator_exports \
-             WHERE period = $1 AND status NOT IN ('PENDING', 'FAILED') ORDER BY version DESC LIMIT 1"
-        ))
-        .bind(period.to_string())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| ExportError::NotFound(format!("of period {period}")))
-    }
-
-    /// Moves an export one step along its workflow, audited.
-    pub async fn advance(
-        &self,
-        id: Uuid,
-        step: Step,
-        ctx: &Ctx,
-    ) -> Result<ExportRecord, ExportError> {
-        let (to, from) = step.rule();
-        let mut tx = numbering_store::begin_unscoped(&self.pool).await?;
-        let current: Option<(String, String, i32)> = sqlx::query_as(
-            "SELECT status::text, period, version FROM numbering.regulator_exports WHERE id = $1 FOR UPDATE",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((status, period, version)) = current else {
-            return Err(ExportError::NotFound(id.to_string()));
-        };
-        if !from.contains(&status.as_str()) {
-            return Err(ExportError::TransitionRefused {
-                id,
-                from: status,
-                to: to.into(),
-            });
-        }
-        let reason = match &step {
-            Step::Reject { reason } => Some(reason.as_str()),
-            _ => None,
-        };
-        let record: ExportRecord = sqlx::query_as(&format!(
-            "UPDATE numbering.regulator_exports SET status = $2::numbering.export_status, \
-                 reviewed_by = CASE WHEN $2 = 'REVIEWED' THEN $3 ELSE reviewed_by END, \
-                 reviewed_at = CASE WHEN $2 = 'REVIEWED' THEN now() ELSE reviewed_at END, \
-                 submitted_at = CASE WHEN $2 = 'SUBMITTED' THEN now() ELSE submitted_at END, \
-                 acknowledged_at = CASE WHEN $2 = 'ACKNOWLEDGED' THEN now() ELSE acknowledged_at END, \
-                 rejected_at = CASE WHEN $2 = 'REJECTED' THEN now() ELSE rejected_at END, \
-                 rejection_reason = CASE WHEN $2 = 'REJECTED' THEN $4 ELSE rejection_reason END \
-             WHERE id = $1 RETURNING {RECORD_COLUMNS}"
-        ))
-        .bind(id)
-        .bind(to)
-        .bind(ctx.actor.label())
-        .bind(reason)
-        .fetch_one(&mut *tx)
-        .await?;
-        record_admin_action(
-            &mut tx,
-            ctx,
-            &format!("regulator_export.{}", to.to_lowercase()),
-            &subject(&period, version),
-            None,
-            Some(&json!({ "export_id": id, "status": status })),
-            Some(&json!({ "export_id": id, "status": to, "reason": reason })),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(record)
-    }
+/// One run's identity: its row, period, version and time.
+#[derive(Clone, Copy)]
+struct Run {
+    id: Uuid,
+    period: Period,
+    version: i32,
+    generated_at: DateTime<Utc>,
 }
 
 /// The audit subject of an export version.
-fn subject(period: impl std::fmt::Display, version: i32) -> String {
+pub(crate) fn subject(period: impl std::fmt::Display, version: i32) -> String {
     format!("regulator_export:{period}:v{version}")
 }
 

@@ -4,7 +4,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use numbering_store::LifecycleError;
+use numbering_store::{LifecycleError, imports::ImportsError};
 use serde_json::{Value, json};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -140,6 +140,20 @@ impl From<LifecycleError> for ApiError {
             err = err.with(json!({ "quarantine_ends_at": u }));
         }
         err
+    }
+}
+
+impl From<ImportsError> for ApiError {
+    fn from(e: ImportsError) -> Self {
+        match e {
+            ImportsError::Conflict => {
+                metrics::counter!("numbering_conflicts_total").increment(1);
+                Self::new(StatusCode::CONFLICT, e.code(), e.to_string())
+            }
+            ImportsError::RowsMiscounted { .. }
+            | ImportsError::BatchVanished(_)
+            | ImportsError::Database(_) => Self::internal(&e),
+        }
     }
 }
 

@@ -33,8 +33,8 @@ pub mod signature;
 use std::sync::Arc;
 
 use numbering_store::{
-    Ctx, LifecycleError, Store,
-    imports::{Imported, NewImport},
+    Ctx, Store,
+    imports::{ImportKey, Imported, ImportsError, NewImport},
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -108,8 +108,11 @@ pub enum ImportError {
     KeyNotForFile(String),
     #[error("the installed key {0:?} cannot be used: {1}")]
     BadInstalledKey(String, SignatureError),
+    /// The blocking task that hashes, verifies or parses the file failed.
+    #[error("import worker failed: {0}")]
+    Worker(String),
     #[error(transparent)]
-    Store(#[from] LifecycleError),
+    Store(#[from] ImportsError),
 }
 
 impl ImportError {
@@ -124,7 +127,7 @@ impl ImportError {
             Self::KeyNotYetValid(_) => "KEY_NOT_YET_VALID",
             Self::SignatureInvalid(_) => "SIGNATURE_INVALID",
             Self::KeyNotForFile(_) => "KEY_NOT_FOR_FILE",
-            Self::BadInstalledKey(..) => "INTERNAL",
+            Self::BadInstalledKey(..) | Self::Worker(_) => "INTERNAL",
             Self::Store(e) => e.code(),
         }
     }
@@ -132,7 +135,7 @@ impl ImportError {
     /// True for failures of the service (retry later), not of the file.
     pub fn is_internal(&self) -> bool {
         match self {
-            Self::BadInstalledKey(..) => true,
+            Self::BadInstalledKey(..) | Self::Worker(_) => true,
             Self::Store(e) => e.is_internal(),
             _ => false,
         }
@@ -237,6 +240,32 @@ impl Importer {
     ) -> Result<Imported, ImportError> {
         let sig =
             DetachedSignature::parse(meta.signature).map_err(ImportError::MalformedSignature)?;
+        let key = self.usable_key(&sig).await?;
+        let (file, parsed) = self.verify_and_parse(file, sig, &key, progress).await?;
+        key_signs(&key, parsed.kind)?;
+        Ok(self
+            .store
+            .ingest_import(
+                ctx,
+                NewImport {
+                    file: &file,
+                    file_sha256: meta.sha256,
+                    file_name: meta.file_name,
+                    key_id: &key.key_id,
+                    operator_id: key.operator_id.as_deref(),
+                    kind: parsed.kind.identifier_kind(),
+                    partial: meta.partial,
+                    total_rows: parsed.total_rows,
+                    rows: &parsed.rows,
+                    rejected: parsed.rejected,
+                },
+            )
+            .await?)
+    }
+
+    /// The installed key the signature names, if it may sign now with the
+    /// signature's algorithm.
+    async fn usable_key(&self, sig: &DetachedSignature) -> Result<ImportKey, ImportError> {
         let key = self
             .store
             .import_key(&sig.key_id)
@@ -258,6 +287,18 @@ impl Importer {
         if key.expired {
             return Err(ImportError::KeyExpired(key.key_id));
         }
+        Ok(key)
+    }
+
+    /// Verifies the signature over the exact bytes, then parses them (off
+    /// the async workers). Returns the bytes back with what was parsed.
+    async fn verify_and_parse(
+        &self,
+        file: Vec<u8>,
+        sig: DetachedSignature,
+        key: &ImportKey,
+        progress: Arc<dyn Progress>,
+    ) -> Result<(Vec<u8>, ParsedFile), ImportError> {
         let public = PublicKey::from_pem(sig.algorithm, &key.public_key_pem)
             .map_err(|e| ImportError::BadInstalledKey(key.key_id.clone(), e))?;
         let operator = match (&key.operator_id, &key.mcc) {
@@ -285,40 +326,22 @@ impl Importer {
             (file, checked)
         })
         .await?;
-        let parsed = parsed?;
-        match (parsed.kind, &key.operator_id) {
-            (FileKind::Msisdn, None) => {
-                return Err(ImportError::KeyNotForFile(format!(
-                    "key {:?} is ATRA's: it signs short-code files, not MSISDN files",
-                    key.key_id
-                )));
-            }
-            (FileKind::ShortCode, Some(op)) => {
-                return Err(ImportError::KeyNotForFile(format!(
-                    "key {:?} is {op}'s: short-code files are signed by ATRA",
-                    key.key_id
-                )));
-            }
-            _ => {}
-        }
-        Ok(self
-            .store
-            .ingest_import(
-                ctx,
-                NewImport {
-                    file: &file,
-                    file_sha256: meta.sha256,
-                    file_name: meta.file_name,
-                    key_id: &key.key_id,
-                    operator_id: key.operator_id.as_deref(),
-                    kind: parsed.kind.identifier_kind(),
-                    partial: meta.partial,
-                    total_rows: parsed.total_rows,
-                    rows: &parsed.rows,
-                    rejected: parsed.rejected,
-                },
-            )
-            .await?)
+        Ok((file, parsed?))
+    }
+}
+
+/// An operator's key signs MSISDN files, ATRA's short-code files.
+fn key_signs(key: &ImportKey, kind: FileKind) -> Result<(), ImportError> {
+    match (kind, &key.operator_id) {
+        (FileKind::Msisdn, None) => Err(ImportError::KeyNotForFile(format!(
+            "key {:?} is ATRA's: it signs short-code files, not MSISDN files",
+            key.key_id
+        ))),
+        (FileKind::ShortCode, Some(op)) => Err(ImportError::KeyNotForFile(format!(
+            "key {:?} is {op}'s: short-code files are signed by ATRA",
+            key.key_id
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -335,9 +358,7 @@ struct Meta<'a> {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ImportError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        ImportError::Store(LifecycleError::Corrupt(format!(
-            "import worker failed: {e}"
-        )))
-    })
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ImportError::Worker(e.to_string()))
 }

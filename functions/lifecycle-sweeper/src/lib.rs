@@ -22,8 +22,8 @@ use std::{sync::Arc, time::Duration};
 use anyhow::Result;
 use chrono::Utc;
 use numbering_clients::{Billing, ChargeDecision, ChargeRequest};
+use numbering_store::lock::SessionLock;
 use numbering_store::{Actor, Ctx, Lease, LifecycleError, Store};
-use sqlx::{Connection, PgConnection};
 use tokio::sync::watch;
 
 /// Advisory lock key held for the duration of one sweep.
@@ -110,19 +110,11 @@ impl Sweeper {
 
     /// One full sweep, if no other instance is sweeping.
     pub async fn sweep(&self) -> Result<SweepReport> {
-        let options = (*self.store.pool().connect_options()).clone();
-        let mut lock = PgConnection::connect_with(&options).await?;
-        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(LOCK_KEY)
-            .fetch_one(&mut lock)
-            .await?;
-        if !got {
-            let _ = lock.close().await;
+        let Some(lock) = SessionLock::try_acquire(self.store.pool(), LOCK_KEY).await? else {
             return Ok(SweepReport::default());
-        }
+        };
         let report = self.sweep_locked().await;
-        // Closing the session releases the lock.
-        let _ = lock.close().await;
+        lock.release().await;
         let report = report?;
         metrics::counter!("numbering_sweeper_renewed_total").increment(report.renewed as u64);
         metrics::counter!("numbering_sweeper_expired_total")

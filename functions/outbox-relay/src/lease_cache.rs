@@ -1,11 +1,11 @@
 //! The lease-cache projection: keeps the DynamoDB lease cache in step with
 //! the outbox, for the host's relay and for this crate's standalone one.
 
-use std::time::Duration;
+use std::sync::Arc;
 
+use numbering_clients::lease_cache::{LeaseCacheTable, ProjectForward};
 use numbering_shared::Identifier;
-use numbering_store::{SnapshotReader, Store};
-use numbering_validate_lease::{DynamoTier, LeaseReader, TierConfig};
+use numbering_store::Store;
 
 use crate::{BoxFuture, OutboxEvent, Projection};
 
@@ -14,39 +14,25 @@ use crate::{BoxFuture, OutboxEvent, Projection};
 /// Postgres and written forward (conditional on its version), before the
 /// relay publishes `num.cache.invalidate.v1`. Idempotent: a replayed event
 /// writes the same or a newer version, never an older one. In the host the
-/// reader's in-process tier moves forward too.
+/// target is the hot path's reader, so its in-process tier moves forward
+/// too.
 pub struct LeaseCacheProjection {
-    reader: LeaseReader,
+    store: Store,
+    target: Arc<dyn ProjectForward>,
 }
 
 impl LeaseCacheProjection {
-    pub fn new(reader: LeaseReader) -> Self {
-        Self { reader }
+    /// Projects snapshots read through `store` into `target`.
+    pub fn new(store: Store, target: Arc<dyn ProjectForward>) -> Self {
+        Self { store, target }
     }
 
-    /// For a relay without a hot path of its own: writes `table` through
-    /// `client`, items valid for `item_validity` — the readers' setting
+    /// For a relay without a hot path of its own: writes `table` directly,
+    /// whose items must be valid for the readers' setting
     /// (`NUMBERING_DYNAMODB_ITEM_VALIDITY`), since each item carries its
-    /// expiry. One read-only connection as the hot path's role, which the
-    /// login must be allowed to switch to (checked here, at start-up).
-    pub async fn connect(
-        store: Store,
-        client: aws_sdk_dynamodb::Client,
-        table: &str,
-        item_validity: Duration,
-    ) -> Result<Self, sqlx::Error> {
-        let snapshots = SnapshotReader::connect_like(store.pool(), 1).await?;
-        let tier = DynamoTier::new(client, table, item_validity);
-        let no_local = TierConfig {
-            local_capacity: 0,
-            ..Default::default()
-        };
-        Ok(Self::new(LeaseReader::new(
-            store,
-            snapshots,
-            Some(tier),
-            no_local,
-        )))
+    /// expiry.
+    pub fn standalone(store: Store, table: LeaseCacheTable) -> Self {
+        Self::new(store, Arc::new(table))
     }
 }
 
@@ -63,8 +49,8 @@ impl Projection for LeaseCacheProjection {
                 );
                 return Ok(());
             };
-            let snapshot = self.reader.store().snapshot(&identifier).await?;
-            self.reader.project(&identifier, snapshot).await?;
+            let snapshot = self.store.snapshot(&identifier).await?;
+            self.target.project_forward(&identifier, snapshot).await?;
             Ok(())
         })
     }

@@ -36,8 +36,9 @@ use std::{
 use anyhow::{Context as _, Result};
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use chrono::{DateTime, Utc};
+use numbering_store::lock::SessionLock;
 use serde_json::{Value, json};
-use sqlx::{Connection, PgConnection, PgPool, postgres::PgListener};
+use sqlx::{PgPool, postgres::PgListener};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -330,27 +331,20 @@ impl Relay {
 
     /// Ok(true): stopped. Ok(false): another relay is active.
     async fn active(&self, stop: &mut watch::Receiver<bool>) -> Result<bool> {
-        let options = (*self.pool.connect_options()).clone();
-        let mut lock = PgConnection::connect_with(&options).await?;
-        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(LOCK_KEY)
-            .fetch_one(&mut lock)
-            .await?;
-        if !got {
-            let _ = lock.close().await;
+        let Some(mut lock) = SessionLock::try_acquire(&self.pool, LOCK_KEY).await? else {
             return Ok(false);
-        }
+        };
         tracing::info!("outbox relay active");
         metrics::gauge!("numbering_outbox_relay_active").set(1.0);
         let result = self.publish_while_holding(&mut lock, stop).await;
         metrics::gauge!("numbering_outbox_relay_active").set(0.0);
-        let _ = lock.close().await;
+        lock.release().await;
         result
     }
 
     async fn publish_while_holding(
         &self,
-        lock: &mut PgConnection,
+        lock: &mut SessionLock,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<bool> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
@@ -381,7 +375,7 @@ impl Relay {
             // Still the holder? (The lock goes with its session.) Checked at
             // most once a second: an overlap that short is absorbed anyway.
             if last_ping.elapsed() >= Duration::from_secs(1) {
-                sqlx::query("SELECT 1").execute(&mut *lock).await?;
+                lock.ping().await?;
                 last_ping = Instant::now();
             }
             if last_prune.is_none_or(|t| t.elapsed() >= self.config.prune_every) {

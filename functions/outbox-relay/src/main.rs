@@ -10,8 +10,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use anyhow::Context as _;
-
+use numbering_clients::lease_cache;
 use numbering_outbox_relay::{LeaseCacheProjection, Relay, RelayConfig};
 use numbering_store::{PoolConfig, Store, connect};
 
@@ -48,15 +47,12 @@ async fn main() -> anyhow::Result<()> {
                     })?,
                 Err(_) => Duration::from_secs(30),
             };
-            let dynamo =
-                numbering_validate_lease::dynamo::client_from_env(Duration::from_secs(2)).await;
+            let dynamo = lease_cache::client_from_env(Duration::from_secs(2)).await;
             let store = Store::new(pool, Default::default());
-            let projection = LeaseCacheProjection::connect(store, dynamo, &table, validity)
-                .await
-                .context(
-                    "connecting the lease-cache projection's read-only pool \
-                     (the login must be allowed to SET ROLE numbering_hot_path)",
-                )?;
+            let projection = LeaseCacheProjection::standalone(
+                store,
+                lease_cache::LeaseCacheTable::new(dynamo, table.as_str(), validity),
+            );
             relay = relay.with_projection_first(Arc::new(projection));
             tracing::info!(table, "keeping the DynamoDB lease cache in step");
         }

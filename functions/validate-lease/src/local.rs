@@ -3,22 +3,9 @@
 use std::time::{Duration, Instant};
 
 use moka::{Expiry, ops::compute::Op, sync::Cache};
-use numbering_shared::NumberSnapshot;
 
-/// One cached answer: the snapshot (`None`: not in inventory) at `version`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cached {
-    pub snapshot: Option<NumberSnapshot>,
-    /// The row version (0 for "not in inventory").
-    pub version: i64,
-}
-
-impl Cached {
-    pub fn from_snapshot(snapshot: Option<NumberSnapshot>) -> Self {
-        let version = snapshot.as_ref().map_or(0, |s| s.version);
-        Self { snapshot, version }
-    }
-}
+/// One cached answer, as every tier holds it.
+pub use numbering_clients::lease_cache::Cached;
 
 /// A cached answer and when it was fetched from a lower tier.
 #[derive(Clone)]
@@ -162,7 +149,7 @@ impl LocalCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use numbering_shared::NumberState;
+    use numbering_shared::{NumberSnapshot, NumberState};
 
     fn at(version: i64) -> Cached {
         Cached::from_snapshot(Some(NumberSnapshot {

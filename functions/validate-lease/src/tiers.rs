@@ -11,6 +11,10 @@ use std::{
 };
 
 use chrono::Utc;
+use numbering_clients::{
+    BoxFuture,
+    lease_cache::{LeaseCacheError as DynamoError, ProjectForward},
+};
 use numbering_shared::{Identifier, NumberSnapshot};
 use numbering_store::{Lookup, SnapshotReader, Store};
 
@@ -329,7 +333,7 @@ impl LeaseReader {
         &self,
         identifier: &Identifier,
         snapshot: Option<NumberSnapshot>,
-    ) -> Result<(), crate::DynamoError> {
+    ) -> Result<(), DynamoError> {
         let key = identifier.key();
         let cached = Cached::from_snapshot(snapshot);
         if let Some(dynamo) = &self.inner.dynamo {
@@ -410,5 +414,17 @@ impl Validator {
             self.verdicts[i].increment(1);
         }
         self.duration.record(started.elapsed().as_secs_f64());
+    }
+}
+
+/// The relay's lease-cache projection in the host: both of this reader's
+/// caches move forward.
+impl ProjectForward for LeaseReader {
+    fn project_forward<'a>(
+        &'a self,
+        identifier: &'a Identifier,
+        snapshot: Option<NumberSnapshot>,
+    ) -> BoxFuture<'a, Result<(), DynamoError>> {
+        Box::pin(self.project(identifier, snapshot))
     }
 }

@@ -53,14 +53,48 @@ pub(super) async fn verify_streaming(
     pool: &PgPool,
     archives: Arc<[ArchivedRange]>,
 ) -> Result<Option<VerifyReport>, sqlx::Error> {
+    let Some(cuts) = cuts(pool).await? else {
+        return Ok(None);
+    };
+    if cuts.is_empty() {
+        // an empty chain: every entry is pending
+        return match zip_stretch(pool, &archives, None, None).await? {
+            Some(r) => Ok(Some(r.into_report(0, 0))),
+            None => Ok(None),
+        };
+    }
+    let Some(results) = zip_stretches(pool, &archives, &cuts).await? else {
+        return Ok(None);
+    };
+    if !joined(&results) {
+        return Ok(None);
+    }
+    let checked = results.iter().map(|r| r.checked).sum();
+    let archived: u64 = results.iter().map(|r| r.archived).sum();
+    let expected_archived: i64 = archives.iter().map(|a| a.entry_count).sum();
+    if archived as i64 != expected_archived {
+        return Ok(None);
+    }
+    let Some(last) = results.into_iter().last() else {
+        return Ok(None);
+    };
+    if last.pending > 0 && pending_copies_a_sealed_entry(pool, &last).await? {
+        return Ok(None);
+    }
+    Ok(Some(last.into_report(checked, archived)))
+}
+
+/// Where the stretches start: stretch k covers links `[cuts[k],
+/// cuts[k + 1])` and the entries from its first link's order up to the
+/// next stretch's first link's order. `None` when a link is missing at a
+/// cut.
+async fn cuts(pool: &PgPool) -> Result<Option<Vec<Cut>>, sqlx::Error> {
     let last: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM numbering.audit_chain")
         .fetch_one(pool)
         .await?;
     let last = last.unwrap_or(0);
     // every stretch holds two connections while it runs
     let stretches = i64::from(pool.options().get_max_connections() / 4).clamp(1, STRETCHES);
-    // stretch k covers links [starts[k], starts[k + 1]) and the entries from
-    // its first link's order up to the next stretch's first link's order
     let mut starts: Vec<i64> = (0..stretches)
         .map(|k| 1 + k * last / stretches)
         .filter(|s| *s <= last)
@@ -73,7 +107,7 @@ pub(super) async fn verify_streaming(
     .fetch_all(pool)
     .await?;
     if bounds.len() != starts.len() {
-        return Ok(None); // a link is missing at a cut
+        return Ok(None);
     }
     let mut cuts = Vec::with_capacity(bounds.len());
     for (seq, txid, id) in bounds {
@@ -82,15 +116,17 @@ pub(super) async fn verify_streaming(
         };
         cuts.push(Cut { seq, txid, id });
     }
-    if cuts.is_empty() {
-        // an empty chain: every entry is pending
-        return match zip_stretch(pool, &archives, None, None).await? {
-            Some(r) => Ok(Some(r.into_report(0, 0))),
-            None => Ok(None),
-        };
-    }
-    // each stretch on its own task, so that the verifier's share of the
-    // work (decoding and hashing) runs on every core the runtime has
+    Ok(Some(cuts))
+}
+
+/// Zips every stretch, each on its own task, so that the verifier's share
+/// of the work (decoding and hashing) runs on every core the runtime has.
+/// `None` as soon as one does not match (the others are aborted).
+async fn zip_stretches(
+    pool: &PgPool,
+    archives: &Arc<[ArchivedRange]>,
+    cuts: &[Cut],
+) -> Result<Option<Vec<Stretch>>, sqlx::Error> {
     let mut tasks = tokio::task::JoinSet::new();
     for k in 0..cuts.len() {
         // the first stretch takes every entry before its first link too
@@ -114,35 +150,29 @@ pub(super) async fn verify_streaming(
             Err(_) => return Err(sqlx::Error::WorkerCrashed),
         };
         let Some(stretch) = result? else {
-            return Ok(None); // the remaining stretches are aborted
+            return Ok(None);
         };
         results[k] = Some(stretch);
     }
-    let results: Vec<Stretch> = results.into_iter().flatten().collect();
+    Ok(Some(results.into_iter().flatten().collect()))
+}
+
+/// Whether each stretch continues the one before it (the first from
+/// genesis): its first link's `prev_hash` is the previous head, its first
+/// entry comes after the previous last.
+fn joined(stretches: &[Stretch]) -> bool {
     let mut prev_end: Option<([u8; 32], (u64, i64))> = None;
-    for r in &results {
+    for r in stretches {
         let joins = match prev_end {
             None => r.first_prev == GENESIS,
             Some((hash, order)) => hash == r.first_prev && r.first_order.is_some_and(|f| f > order),
         };
         if !joins {
-            return Ok(None);
+            return false;
         }
         prev_end = r.head.as_ref().map(|h| h.hash).zip(r.last_order);
     }
-    let checked = results.iter().map(|r| r.checked).sum();
-    let archived: u64 = results.iter().map(|r| r.archived).sum();
-    let expected_archived: i64 = archives.iter().map(|a| a.entry_count).sum();
-    if archived as i64 != expected_archived {
-        return Ok(None);
-    }
-    let Some(last) = results.into_iter().last() else {
-        return Ok(None);
-    };
-    if last.pending > 0 && pending_copies_a_sealed_entry(pool, &last).await? {
-        return Ok(None);
-    }
-    Ok(Some(last.into_report(checked, archived)))
+    true
 }
 
 /// Whether an entry after the sealed head carries the id of an entry
@@ -332,17 +362,9 @@ where
     if to_seq.is_some_and(|to| expected_seq != to) {
         return Ok(None); // the stretch ended before the next one starts
     }
-    // what is left is pending, and must all come after the sealed head
-    let mut pending = 0i64;
-    if let Some(e) = next_entry {
-        if to_seq.is_some() || last_order.is_some_and(|last| (e.txid, e.id) <= last) {
-            return Ok(None);
-        }
-        pending = 1;
-        while entries.next().await?.is_some() {
-            pending += 1;
-        }
-    }
+    let Some(pending) = pending(next_entry, entries, to_seq, last_order).await? else {
+        return Ok(None);
+    };
     Ok(Some(Stretch {
         first_prev: first_prev.unwrap_or(GENESIS),
         first_order,
@@ -352,6 +374,33 @@ where
         archived,
         pending,
     }))
+}
+
+/// The entries left after a stretch's last link (`next` and the rest of
+/// `entries`): pending, so they must all come after the sealed head, and
+/// only the last stretch (`to_seq` `None`) may have any. `None` when they
+/// do not.
+async fn pending<E, B>(
+    next: Option<CopiedEntry>,
+    entries: &mut CopyRows<E, B>,
+    to_seq: Option<i64>,
+    last_order: Option<(u64, i64)>,
+) -> Result<Option<i64>, sqlx::Error>
+where
+    E: futures_util::Stream<Item = Result<B, sqlx::Error>> + Unpin,
+    B: AsRef<[u8]>,
+{
+    let Some(e) = next else {
+        return Ok(Some(0));
+    };
+    if to_seq.is_some() || last_order.is_some_and(|last| (e.txid, e.id) <= last) {
+        return Ok(None);
+    }
+    let mut pending = 1;
+    while entries.next().await?.is_some() {
+        pending += 1;
+    }
+    Ok(Some(pending))
 }
 
 /// One link as the COPY sends it ([`LINK_COLUMNS`]).
