@@ -25,6 +25,7 @@ mod record;
 mod scope;
 pub mod sender_ids;
 mod snapshots;
+pub mod uow;
 mod wakeup;
 
 pub use error::{LifecycleError, is_constraint_violation};

@@ -14,6 +14,7 @@ pub mod limits;
 pub mod openapi;
 pub mod problem;
 pub mod ratelimit;
+pub mod request;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub use access_log::AccessLog;
 pub use auth::{Principal, Verifier};
 pub use problem::ApiError;
 pub use ratelimit::RateLimiter;
+pub use request::{Caller, RequestState};
 
 /// The state of an API router: the system of record and the edge settings.
 #[derive(Clone)]
