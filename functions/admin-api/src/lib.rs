@@ -21,8 +21,9 @@ use axum::{
     routing::{get, post, put},
 };
 use numbering_http_edge::{
-    ApiError, ApiState, auth, idempotency,
+    ApiState, Routes, auth, idempotency, no_route,
     openapi::{Op, any_object, criteria_params, list_of, path, query},
+    router_of,
 };
 
 use audit::{audit_query, audit_verify};
@@ -38,37 +39,20 @@ use wire::*;
 /// The admin routes (mounted at their full paths).
 pub fn router(state: ApiState) -> Router {
     let body_limit = state.edge.body_limit;
-    let mut router = Router::new();
-    for (_, path, method_router) in own_routes() {
-        router = router.route(path, method_router);
-    }
     // an export commits several transactions and writes WORM objects
     // between them: its key is claimed first (see `idempotency`)
-    let mut exports = Router::new();
-    for (_, path, method_router) in exports::routes() {
-        exports = exports.route(path, method_router);
-    }
-    let router = router
+    let exports = router_of(exports::routes())
+        .route_layer(from_fn_with_state(state.clone(), idempotency::claim_layer));
+    let router = router_of(own_routes())
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
-        .merge(exports.route_layer(from_fn_with_state(state.clone(), idempotency::claim_layer)))
+        .merge(exports)
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
         .route_layer(DefaultBodyLimit::max(body_limit))
         .merge(imports::router(state.clone()))
-        // anything else under the prefix: a problem+json 404, not an empty one
         .route("/v1/admin/numbering/{*rest}", axum::routing::any(no_route));
     // 405s, 414s and 431s as problem+json, however this router is mounted
     numbering_http_edge::api_router(router).with_state(state)
 }
-
-async fn no_route() -> ApiError {
-    ApiError::not_found("route")
-}
-
-type Routes = Vec<(
-    &'static str,
-    &'static str,
-    axum::routing::MethodRouter<ApiState>,
-)>;
 
 /// Every (method, path, handler) the router serves: the router is built
 /// from this list, and a test checks it against [`operations`].

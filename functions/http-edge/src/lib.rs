@@ -63,6 +63,29 @@ impl Edge {
     }
 }
 
+/// The (method, path, handler) rows an API router is built from; a test
+/// of each API checks them against its operation table.
+pub type Routes = Vec<(
+    &'static str,
+    &'static str,
+    axum::routing::MethodRouter<ApiState>,
+)>;
+
+/// A router that serves `routes`.
+pub fn router_of(routes: Routes) -> axum::Router<ApiState> {
+    routes
+        .into_iter()
+        .fold(axum::Router::new(), |router, (_, path, handler)| {
+            router.route(path, handler)
+        })
+}
+
+/// The answer to any other path under an API's prefix: a problem+json
+/// 404, not an empty one.
+pub async fn no_route() -> ApiError {
+    ApiError::not_found("route")
+}
+
 /// Answers unknown routes (404) and methods (405) with problem+json
 /// instead of an empty body; call once on the fully merged router of a
 /// Lambda or a test (the host's router keeps tonic's fallback, and its API

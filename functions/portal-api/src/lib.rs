@@ -20,9 +20,9 @@ use axum::{
     routing::{delete, get, patch, post},
 };
 use numbering_http_edge::{
-    ApiError, ApiState, auth, idempotency,
+    ApiError, ApiState, Routes, auth, idempotency, no_route,
     openapi::{Op, criteria_params, list_of, path, query},
-    ratelimit,
+    ratelimit, router_of,
 };
 use numbering_shared::IdentifierKind;
 use numbering_store::Criteria;
@@ -37,30 +37,15 @@ pub const PREFIX: &str = "/v1/portal/numbering";
 /// The portal routes (mounted at their full paths).
 pub fn router(state: ApiState) -> Router {
     let body_limit = state.edge.body_limit;
-    let mut router = Router::new();
-    for (_, path, method_router) in routes() {
-        router = router.route(path, method_router);
-    }
-    let router = router
+    let router = router_of(routes())
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .route_layer(from_fn_with_state(state.clone(), ratelimit::layer))
         .route_layer(from_fn_with_state(state.clone(), auth::require_tenant))
         .route_layer(DefaultBodyLimit::max(body_limit))
-        // anything else under the prefix: a problem+json 404, not an empty one
         .route("/v1/portal/numbering/{*rest}", axum::routing::any(no_route));
     // 405s, 414s and 431s as problem+json, however this router is mounted
     numbering_http_edge::api_router(router).with_state(state)
 }
-
-async fn no_route() -> ApiError {
-    ApiError::not_found("route")
-}
-
-type Routes = Vec<(
-    &'static str,
-    &'static str,
-    axum::routing::MethodRouter<ApiState>,
-)>;
 
 /// Every (method, path, handler) the router serves: the router is built
 /// from this list, and a test checks it against [`operations`].
