@@ -27,6 +27,7 @@ mod record;
 mod scope;
 pub mod sender_ids;
 mod snapshots;
+pub mod uow;
 mod wakeup;
 
 pub use error::{InvalidInput, LifecycleError, NotAllowed, NotDue, is_constraint_violation};

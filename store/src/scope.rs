@@ -4,7 +4,7 @@ use std::sync::Arc;
 use numbering_shared::TenantId;
 use sqlx::{PgConnection, Postgres, Transaction};
 
-use crate::{Store, idempotency::unit, wakeup::Wakeup};
+use crate::{Store, uow, wakeup::Wakeup};
 
 /// Whose data a transaction may touch. The store sets it transaction-locally
 /// and row-level security enforces it underneath the queries.
@@ -56,28 +56,28 @@ impl OwnedScope {
     }
 }
 
-/// A transaction of the store: a plain one, or the transaction of an
-/// HTTP request under an Idempotency-Key (see [`crate::idempotency::Unit`]),
-/// whose commit is deferred to the request's end so that the change and
-/// the stored response commit together. Dropped without `commit`, it rolls
-/// back either way (a request's, when the request ends).
+/// The transaction of one store operation: its own, or a step of the
+/// request's unit of work when the store is bound to one (see
+/// [`crate::uow`]). `commit` commits its own transaction, or keeps the
+/// step for the unit's commit; dropped without `commit`, either rolls back
+/// (a step: that step alone).
 pub struct Tx {
     /// Always `Some` until `commit` or `drop` takes it.
     tx: Option<Transaction<'static, Postgres>>,
-    unit: Option<unit::Handle>,
+    uow: Option<uow::Shared>,
     wakeup: Arc<Wakeup>,
 }
 
 impl Tx {
-    /// Commits, or for a request's transaction hands it back to the
-    /// request, which commits it with the response it stores.
+    /// Commits, or for a step of a unit of work keeps it (the unit commits
+    /// it with the response it stores).
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
         let Some(tx) = self.tx.take() else {
             return Ok(());
         };
-        match self.unit.take() {
-            Some(unit) => {
-                unit.give_back(tx, true);
+        match self.uow.take() {
+            Some(uow) => {
+                uow.give_back(tx, true);
                 Ok(())
             }
             None => {
@@ -97,12 +97,11 @@ impl Tx {
 
 impl Drop for Tx {
     fn drop(&mut self) {
-        // a request's transaction goes back to the request as rolled back:
-        // it rolls it back before it stores its answer in a new one (a
-        // plain transaction's drop only queues the ROLLBACK, which would
-        // keep the request's key locked for a while)
-        if let (Some(tx), Some(unit)) = (self.tx.take(), self.unit.take()) {
-            unit.give_back(tx, false);
+        // a step goes back to its unit as dropped: the unit rolls it back
+        // before its next step or its completion (a plain transaction's
+        // drop queues its own ROLLBACK)
+        if let (Some(tx), Some(uow)) = (self.tx.take(), self.uow.take()) {
+            uow.give_back(tx, false);
         }
     }
 }
@@ -122,20 +121,17 @@ impl DerefMut for Tx {
     }
 }
 
-/// Begins a transaction in `scope`; inside a request under an
-/// Idempotency-Key, continues that request's transaction instead.
+/// Begins a transaction in `scope`; for a store bound to a request's unit
+/// of work, the unit's next step instead.
 pub async fn begin(store: &Store, scope: Scope<'_>) -> Result<Tx, sqlx::Error> {
     let wakeup = store.wakeup().clone();
-    if let Some((tx, unit)) = unit::lend(scope).await? {
-        return Ok(Tx {
-            tx: Some(tx),
-            unit: Some(unit),
-            wakeup,
-        });
-    }
+    let tx = match &store.uow {
+        Some(uow) => uow.lend(scope).await?,
+        None => begin_plain(store.pool(), scope).await?,
+    };
     Ok(Tx {
-        tx: Some(begin_plain(store.pool(), scope).await?),
-        unit: None,
+        tx: Some(tx),
+        uow: store.uow.clone(),
         wakeup,
     })
 }

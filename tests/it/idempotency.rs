@@ -319,9 +319,7 @@ async fn a_change_and_its_stored_response_commit_together_or_not_at_all() {
     let Entered::Claimed(unit) = enter().await.unwrap() else {
         panic!("a fresh key is ours");
     };
-    unit.run(db.store.reserve(&ctx, &acme, &number))
-        .await
-        .unwrap();
+    unit.store().reserve(&ctx, &acme, &number).await.unwrap();
     // the reservation's commit waits for the request's end
     assert_eq!(db.count("numbering.reservations").await, 0);
     // meanwhile the key is in use, for both ways of running a request
@@ -354,10 +352,7 @@ async fn a_change_and_its_stored_response_commit_together_or_not_at_all() {
     let Entered::Claimed(unit) = enter().await.unwrap() else {
         panic!("the key is free again");
     };
-    let reserved = unit
-        .run(db.store.reserve(&ctx, &acme, &number))
-        .await
-        .unwrap();
+    let reserved = unit.store().reserve(&ctx, &acme, &number).await.unwrap();
     unit.complete(&response(&reserved.id.to_string()))
         .await
         .unwrap();
@@ -398,7 +393,8 @@ async fn a_refused_request_stores_its_answer_after_its_transaction_rolled_back()
         panic!("a fresh key is ours");
     };
     let refused = unit
-        .run(db.store.reserve(&tenant_ctx(&acme), &acme, &number))
+        .store()
+        .reserve(&tenant_ctx(&acme), &acme, &number)
         .await;
     assert!(refused.is_err());
     let answer = StoredResponse {
@@ -490,4 +486,124 @@ async fn a_request_dropped_while_its_transaction_begins_leaves_no_transaction_op
             "attempt {attempt}: the pooled connection was left inside a transaction"
         );
     }
+}
+
+/// A handler that makes its store calls one after another: reserves each
+/// identifier of `?try=` in turn, keeps going when one is refused, and
+/// answers 201 naming the reservations it made.
+async fn reserve_each(
+    numbering_http_edge::RequestState(s): numbering_http_edge::RequestState,
+    axum::Extension(p): axum::Extension<numbering_http_edge::Principal>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let tenant = p.tenant_id.expect("a tenant token");
+    let ctx = tenant_ctx(&tenant);
+    let mut reserved = Vec::new();
+    for raw in q["try"].split(',') {
+        let id = Identifier::parse(raw).unwrap();
+        // a refused call's transaction is dropped without a commit
+        if let Ok(r) = s.store.reserve(&ctx, &tenant, &id).await {
+            reserved.push(r.id.to_string());
+        }
+    }
+    let body = axum::Json(json!({ "reserved": reserved }));
+    (axum::http::StatusCode::CREATED, body).into_response()
+}
+
+/// [`reserve_each`] behind the real authentication and Idempotency-Key
+/// middleware, over the test database, on 127.0.0.1:0.
+async fn serve_reserve_each(db: &TestDb) -> String {
+    use axum::middleware::from_fn_with_state;
+    use numbering_http_edge::{ApiState, auth, idempotency};
+    let state = ApiState {
+        store: db.store.clone(),
+        edge: numbering_tests::app::edge(),
+    };
+    let router = axum::Router::new()
+        .route("/reserve-each", axum::routing::post(reserve_each))
+        .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_tenant))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}/reserve-each")
+}
+
+/// Sends `?try=<identifiers>` under `key` twice: the answer, then its replay.
+async fn reserve_each_twice(
+    db: &TestDb,
+    key: &str,
+    identifiers: &str,
+) -> (numbering_tests::app::Answer, numbering_tests::app::Answer) {
+    let url = serve_reserve_each(db).await;
+    let client = reqwest::Client::new();
+    let call = || {
+        client
+            .post(format!("{url}?try={}", identifiers.replace('+', "%2B")))
+            .bearer_auth(tenant_token("acme"))
+            .header("Idempotency-Key", key)
+            .send()
+    };
+    let first = numbering_tests::app::answer(call().await.unwrap()).await;
+    let replay = numbering_tests::app::answer(call().await.unwrap()).await;
+    (first, replay)
+}
+
+/// How many of the reservations `answer` names exist.
+async fn named_reservations(db: &TestDb, answer: &numbering_tests::app::Answer) -> usize {
+    let mut found = 0;
+    for id in answer.json["reserved"].as_array().unwrap() {
+        let id = id.as_str().unwrap();
+        found += db
+            .count(&format!("numbering.reservations WHERE id = '{id}'"))
+            .await as usize;
+    }
+    found
+}
+
+/// The latent case of the request transaction shared through a task-local:
+/// a store call in the middle of a keyed request fails (its transaction is
+/// dropped) and the handler still answers 201. The failed call undoes
+/// itself alone: the calls before and after it commit with the stored
+/// answer, so the replay names exactly what was committed.
+#[tokio::test]
+async fn a_failed_store_call_inside_a_keyed_request_undoes_only_itself() {
+    let db = TestDb::new().await;
+    db.pool_for("acme").await;
+    db.inventory(&["+93791234567", "+93791234568"]).await;
+    // the middle one is not in inventory: refused
+    let (first, replay) =
+        reserve_each_twice(&db, "each-1", "+93791234567,+93791234569,+93791234568").await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(first.json["reserved"].as_array().unwrap().len(), 2);
+    assert_eq!(named_reservations(&db, &first).await, 2);
+    assert_eq!(db.count("numbering.reservations").await, 2);
+    assert_eq!(replay.status, StatusCode::CREATED);
+    assert_eq!(replay.bytes, first.bytes);
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
+    assert_eq!(db.count("numbering.reservations").await, 2);
+}
+
+/// The first store call of a keyed request runs without a savepoint: when
+/// it fails, the request's transaction starts again, with the key taken
+/// again, and the later calls commit with the stored answer.
+#[tokio::test]
+async fn a_keyed_request_whose_first_store_call_fails_commits_its_later_ones_with_its_answer() {
+    let db = TestDb::new().await;
+    db.pool_for("acme").await;
+    db.inventory(&["+93791234567", "+93791234568"]).await;
+    let (first, replay) =
+        reserve_each_twice(&db, "each-2", "+93791234569,+93791234567,+93791234568").await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(named_reservations(&db, &first).await, 2);
+    assert_eq!(db.count("numbering.reservations").await, 2);
+    assert_eq!(replay.bytes, first.bytes);
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
+    assert_eq!(
+        db.count("numbering.idempotency_keys WHERE status = 'COMPLETED'")
+            .await,
+        1
+    );
 }

@@ -63,11 +63,7 @@ pub(crate) fn router(state: ApiState) -> Router<ApiState> {
     let mut state = state;
     state.edge.body_limit = body_limit;
     let importer = Importer::new(state.store.clone(), limits);
-    let mut router = Router::new();
-    for (_, path, method_router) in routes() {
-        router = router.route(path, method_router);
-    }
-    router
+    numbering_http_edge::router_of(routes())
         .route_layer(Extension(importer))
         // an import commits its batch, rows and errors in transactions of
         // its own: its key is claimed first (see `idempotency`)

@@ -22,13 +22,24 @@ use std::{
 use axum::{
     Router,
     extract::{MatchedPath, Request, State},
-    http::{HeaderName, HeaderValue, header},
+    http::{HeaderMap, HeaderName, HeaderValue, header},
     middleware::{self, Next},
     response::Response,
 };
 
 /// `X-Request-Id`.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request's id, as the access log put it on the request (for audit
+/// entries and events); a new UUIDv7 where none is usable.
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
 
 /// The environment variable of the hot path's sampling rate.
 pub const VALIDATE_SAMPLE_VAR: &str = "NUMBERING_ACCESS_LOG_VALIDATE_SAMPLE";

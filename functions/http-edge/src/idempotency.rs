@@ -8,9 +8,16 @@
 //!
 //! [`layer`] runs the request in one transaction with its key and stored
 //! response (exactly once: a crash anywhere leaves both or neither; see
-//! `numbering_store::idempotency`). [`claim_layer`] claims the key first
-//! and completes it afterwards, for long requests that commit several
-//! transactions of their own (imports, exports).
+//! `numbering_store::idempotency`). It puts the request's unit of work
+//! into the request's extensions, and handlers reach the store through
+//! [`RequestState`], which binds it to that unit (`numbering_store::uow`:
+//! each store call is a step that commits or rolls back on its own, and
+//! the stored response commits with the steps that committed). A handler
+//! that took the router's plain `State<ApiState>` would write outside the
+//! request's transaction: handlers of routes under [`layer`] take
+//! [`RequestState`]. [`claim_layer`] claims the key first and completes it
+//! afterwards, for long requests that commit several transactions of their
+//! own (imports, exports).
 
 use axum::{
     body::{Body, to_bytes},
@@ -19,13 +26,26 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use numbering_store::idempotency::{Claim, Entered, StoredResponse};
+use numbering_store::{
+    LifecycleError,
+    idempotency::{Claim, Entered, IdempotencyError, StoredResponse},
+};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::{ApiError, ApiState, Principal, extract::body_error};
+use crate::{ApiError, ApiState, Principal, extract::body_error, request::InUnit};
 
 pub const HEADER: &str = "idempotency-key";
+
+impl From<IdempotencyError> for ApiError {
+    fn from(e: IdempotencyError) -> Self {
+        match e {
+            // as any store operation's database error (a deadlock: 409)
+            IdempotencyError::Database(e) => LifecycleError::from(e).into(),
+            other => ApiError::internal(&other),
+        }
+    }
+}
 
 /// Middleware for a router whose mutating routes need a key and make
 /// their change in one store transaction; runs after authentication (it
@@ -155,7 +175,9 @@ async fn in_transaction(state: ApiState, req: Request, next: Next) -> Result<Res
         Entered::Claimed(unit) => unit,
         Entered::Decided(claim) => return Ok(decided(claim)),
     };
-    let response = unit.run(next.run(k.request)).await;
+    let mut request = k.request;
+    request.extensions_mut().insert(InUnit(unit.store()));
+    let response = next.run(request).await;
     if response.status().is_server_error() {
         // whatever the request did is rolled back; a retry runs it again
         if let Err(e) = unit.abandon().await {

@@ -14,6 +14,7 @@ pub mod limits;
 pub mod openapi;
 pub mod problem;
 pub mod ratelimit;
+pub mod request;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub use access_log::AccessLog;
 pub use auth::{Principal, Verifier};
 pub use problem::ApiError;
 pub use ratelimit::RateLimiter;
+pub use request::{Caller, RequestState};
 
 /// The state of an API router: the system of record and the edge settings.
 #[derive(Clone)]
@@ -59,6 +61,29 @@ impl Edge {
             access_log: AccessLog::default(),
         }
     }
+}
+
+/// The (method, path, handler) rows an API router is built from; a test
+/// of each API checks them against its operation table.
+pub type Routes = Vec<(
+    &'static str,
+    &'static str,
+    axum::routing::MethodRouter<ApiState>,
+)>;
+
+/// A router that serves `routes`.
+pub fn router_of(routes: Routes) -> axum::Router<ApiState> {
+    routes
+        .into_iter()
+        .fold(axum::Router::new(), |router, (_, path, handler)| {
+            router.route(path, handler)
+        })
+}
+
+/// The answer to any other path under an API's prefix: a problem+json
+/// 404, not an empty one.
+pub async fn no_route() -> ApiError {
+    ApiError::not_found("route")
 }
 
 /// Answers unknown routes (404) and methods (405) with problem+json

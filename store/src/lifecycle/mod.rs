@@ -61,6 +61,9 @@ pub struct Store {
     pool: PgPool,
     policy: LifecyclePolicy,
     wakeup: std::sync::Arc<crate::wakeup::Wakeup>,
+    /// The request's unit of work this store's operations are steps of
+    /// (see [`crate::uow`]); `None`: a transaction per operation.
+    pub(crate) uow: Option<crate::uow::Shared>,
 }
 
 impl Store {
@@ -69,6 +72,7 @@ impl Store {
             wakeup: std::sync::Arc::new(crate::wakeup::Wakeup::new(pool.clone())),
             pool,
             policy,
+            uow: None,
         }
     }
 

@@ -1,0 +1,133 @@
+//! The inventory across tenants: search, one identifier's record, the
+//! platform transitions (suspend, reinstate, recall, retire) and the
+//! registration of alphanumeric sender IDs.
+
+use axum::{http::StatusCode, response::Response};
+use numbering_http_edge::{
+    ApiError, RequestState, cursor,
+    extract::{ApiJson, ApiPath, ApiQuery},
+};
+use numbering_portal_api::{criteria, wire_criteria};
+use numbering_shared::NumberState;
+use numbering_store::{
+    admin::{NumberSearch, number_json},
+    sender_ids::RegisterError,
+};
+use serde_json::json;
+
+use crate::{
+    call::{AdminCall, identifier, limit, ok, tenant_id},
+    wire::{SearchQuery, SenderIdsBody},
+};
+
+pub(crate) async fn search(
+    RequestState(s): RequestState,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> Result<Response, ApiError> {
+    let limit = limit(q.limit, 100)?;
+    let state = q
+        .state
+        .map(|st| {
+            st.parse::<NumberState>()
+                .map(|s| s.as_str().to_owned())
+                .map_err(|_| ApiError::invalid("state", "state is not a lifecycle state"))
+        })
+        .transpose()?;
+    let tenant = q.tenant_id.as_deref().map(tenant_id).transpose()?;
+    let after = q.cursor.as_deref().map(cursor::decode).transpose()?;
+    let crit = criteria(
+        wire_criteria(
+            q.kind,
+            q.operator,
+            q.prefix,
+            q.contains,
+            q.suffix,
+            q.vanity_only,
+        ),
+        "",
+    )?;
+    let rows = s
+        .store
+        .search_numbers(&NumberSearch {
+            criteria: crit,
+            state,
+            tenant_id: tenant.map(|t| t.as_str().to_owned()),
+            after,
+            limit: limit + 1,
+        })
+        .await?;
+    let more = rows.len() as i64 > limit;
+    let rows = &rows[..rows.len().min(limit as usize)];
+    let next = if more {
+        rows.last().map(|(k, _)| cursor::encode(k))
+    } else {
+        None
+    };
+    let v: Vec<_> = rows.iter().map(|(_, v)| v.clone()).collect();
+    Ok(ok(
+        StatusCode::OK,
+        json!({ "items": v, "next_cursor": next }),
+    ))
+}
+
+pub(crate) async fn number(
+    RequestState(s): RequestState,
+    ApiPath(raw): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let n = s
+        .store
+        .number(&identifier(&raw)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("identifier"))?;
+    Ok(ok(StatusCode::OK, number_json(&n)))
+}
+
+macro_rules! transition_handler {
+    ($name:ident) => {
+        pub(crate) async fn $name(
+            a: AdminCall,
+            ApiPath(raw): ApiPath<String>,
+        ) -> Result<Response, ApiError> {
+            let id = identifier(&raw)?;
+            let n = a.store().$name(&a.ctx, &id).await?;
+            Ok(ok(StatusCode::OK, number_json(&n)))
+        }
+    };
+}
+transition_handler!(suspend);
+transition_handler!(reinstate);
+transition_handler!(recall);
+transition_handler!(retire);
+
+pub(crate) async fn register_sender_ids(
+    a: AdminCall,
+    ApiJson(body): ApiJson<SenderIdsBody>,
+) -> Result<Response, ApiError> {
+    let ids = body.try_into_identifiers()?;
+    let records = a
+        .store()
+        .register_sender_ids(&a.ctx, &ids)
+        .await
+        .map_err(register_problem)?;
+    let items: Vec<_> = records.iter().map(number_json).collect();
+    Ok(ok(
+        StatusCode::CREATED,
+        json!({ "items": items, "next_cursor": null }),
+    ))
+}
+
+fn register_problem(e: RegisterError) -> ApiError {
+    match e {
+        RegisterError::AlreadyInInventory(taken) => ApiError::new(
+            StatusCode::CONFLICT,
+            "ALREADY_IN_INVENTORY",
+            format!(
+                "already in inventory: {}; nothing was registered",
+                taken.join(", ")
+            ),
+        )
+        .with(json!({ "identifiers": taken })),
+        RegisterError::Invalid(detail) => ApiError::invalid("sender_ids", detail),
+        RegisterError::Store(e) => e.into(),
+    }
+}

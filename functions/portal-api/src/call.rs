@@ -1,0 +1,68 @@
+//! What every portal handler starts from, and the parsing of the ids in
+//! its paths.
+
+use axum::{
+    extract::FromRequestParts,
+    http::{StatusCode, request::Parts},
+    response::{IntoResponse, Response},
+};
+use numbering_http_edge::{ApiError, ApiState, Caller};
+use numbering_shared::{Identifier, LeaseId, ReservationId, TenantId};
+use numbering_store::{Actor, Ctx, Store};
+
+/// A tenant's call: the request's state (its store bound to the request's
+/// unit of work under an Idempotency-Key, see [`numbering_http_edge::RequestState`]), the
+/// tenant from the verified token, and the audit context (the tenant's
+/// subject and the request id).
+pub(crate) struct TenantCall {
+    pub state: ApiState,
+    pub tenant: TenantId,
+    pub ctx: Ctx,
+}
+
+impl TenantCall {
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+}
+
+impl FromRequestParts<ApiState> for TenantCall {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let Caller {
+            state,
+            principal: p,
+            request_id,
+        } = Caller::from_request_parts(parts, state).await?;
+        let tenant = p
+            .tenant_id
+            .ok_or_else(|| ApiError::forbidden("the token has no tenant_id"))?;
+        let ctx = Ctx::new(Actor::tenant(&tenant, &p.subject)).with_request_id(request_id);
+        Ok(Self { state, tenant, ctx })
+    }
+}
+
+pub(crate) fn reservation_id(raw: &str) -> Result<ReservationId, ApiError> {
+    ReservationId::parse(raw).map_err(|_| ApiError::not_found("reservation"))
+}
+
+pub(crate) fn lease_id(raw: &str) -> Result<LeaseId, ApiError> {
+    LeaseId::parse(raw).map_err(|_| ApiError::not_found("lease"))
+}
+
+pub(crate) fn identifier(field: &str, raw: &str) -> Result<Identifier, ApiError> {
+    Identifier::parse(raw).map_err(|e| ApiError::invalid_identifier(field, e.to_string()))
+}
+
+pub(crate) fn json_response(status: StatusCode, v: serde_json::Value) -> Response {
+    (status, axum::Json(v)).into_response()
+}
+
+/// A list answer without further pages.
+pub(crate) fn items(items: Vec<serde_json::Value>) -> Response {
+    json_response(
+        StatusCode::OK,
+        serde_json::json!({ "items": items, "next_cursor": null }),
+    )
+}

@@ -1,0 +1,114 @@
+//! A tenant's leases: assign (a reservation becomes a lease), list, read,
+//! auto-renew, release, and the leases held on one identifier.
+
+use axum::{http::StatusCode, response::Response};
+use numbering_store::AssignError;
+use numbering_http_edge::{
+    ApiError,
+    extract::{ApiJson, ApiPath, ApiQuery},
+};
+use numbering_shared::ReservationId;
+
+use crate::{
+    call::{TenantCall, identifier, items, json_response, lease_id},
+    wire::{AssignBody, LeasesQuery, UpdateLeaseBody, lease_json},
+};
+
+pub(crate) async fn assign(
+    t: TenantCall,
+    ApiJson(body): ApiJson<AssignBody>,
+) -> Result<Response, ApiError> {
+    let id = ReservationId::parse(&body.reservation_id).map_err(|_| {
+        ApiError::invalid("reservation_id", "reservation_id is not a reservation id")
+    })?;
+    let auto_renew = body.auto_renew.unwrap_or(true);
+    // an ALPHA sender id needs the registry's yes first (SPEC §2)
+    let registry = t.state.edge.registry.as_ref();
+    let l =
+        numbering_store::assign_verified(t.store(), registry, &t.ctx, &t.tenant, id, auto_renew)
+            .await
+            .map_err(assign_problem)?;
+    Ok(json_response(StatusCode::CREATED, lease_json(&l)))
+}
+
+fn assign_problem(e: AssignError) -> ApiError {
+    match e {
+        AssignError::NotVerified { alpha_id } => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "SENDER_ID_NOT_VERIFIED",
+            format!("the sender-id registry has not verified {alpha_id} for this tenant"),
+        ),
+        AssignError::RegistryUnavailable(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SENDER_ID_REGISTRY_UNAVAILABLE",
+            "the sender-id registry could not be asked; an ALPHA sender id cannot be assigned now, retry later",
+        ),
+        AssignError::Lifecycle(e) => ApiError::from(e),
+    }
+}
+
+pub(crate) async fn leases(
+    t: TenantCall,
+    ApiQuery(q): ApiQuery<LeasesQuery>,
+) -> Result<Response, ApiError> {
+    let current = match q.status.as_deref() {
+        None | Some("current") => true,
+        Some("all") => false,
+        Some(_) => return Err(ApiError::invalid("status", "status must be current or all")),
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            "limit must be between 1 and 500",
+        ));
+    }
+    let ls = t.store().leases(&t.tenant, current, limit).await?;
+    Ok(items(ls.iter().map(lease_json).collect()))
+}
+
+pub(crate) async fn lease(
+    t: TenantCall,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let l = t
+        .store()
+        .lease(&t.tenant, lease_id(&id)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("lease"))?;
+    Ok(json_response(StatusCode::OK, lease_json(&l)))
+}
+
+pub(crate) async fn update_lease(
+    t: TenantCall,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<UpdateLeaseBody>,
+) -> Result<Response, ApiError> {
+    let id = lease_id(&id)?;
+    let l = t
+        .store()
+        .set_auto_renew(&t.ctx, &t.tenant, id, body.auto_renew)
+        .await?;
+    Ok(json_response(StatusCode::OK, lease_json(&l)))
+}
+
+pub(crate) async fn release(
+    t: TenantCall,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let id = lease_id(&id)?;
+    let l = t.store().release(&t.ctx, &t.tenant, id).await?;
+    Ok(json_response(StatusCode::OK, lease_json(&l)))
+}
+
+pub(crate) async fn history(
+    t: TenantCall,
+    ApiPath(raw): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let id = identifier("identifier", &raw)?;
+    let ls = t.store().lease_history(&t.tenant, &id).await?;
+    if ls.is_empty() {
+        return Err(ApiError::not_found("lease history of this identifier"));
+    }
+    Ok(items(ls.iter().map(lease_json).collect()))
+}

@@ -1,0 +1,62 @@
+//! The tenant's pool: the available identifiers it admits (browse, by
+//! opaque cursor) and its quotas with their current usage.
+
+use axum::{http::StatusCode, response::Response};
+use numbering_http_edge::{ApiError, cursor, extract::ApiQuery};
+use serde_json::json;
+
+use crate::{
+    call::{TenantCall, json_response},
+    criteria,
+    wire::{BrowseQuery, CriteriaBody, available_json, pool_json},
+};
+
+pub(crate) async fn browse(
+    t: TenantCall,
+    ApiQuery(q): ApiQuery<BrowseQuery>,
+) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            "limit must be between 1 and 200",
+        ));
+    }
+    let after = q.cursor.as_deref().map(cursor::decode).transpose()?;
+    let crit = criteria(
+        CriteriaBody {
+            kind: q.kind,
+            operator: q.operator,
+            prefix: q.prefix,
+            contains: q.contains,
+            suffix: q.suffix,
+            vanity_only: q.vanity_only,
+        },
+        "",
+    )?;
+    let rows = t
+        .store()
+        .browse(&t.tenant, &crit, after.as_deref(), limit + 1)
+        .await?;
+    let more = rows.len() as i64 > limit;
+    let rows = &rows[..rows.len().min(limit as usize)];
+    let next = if more {
+        rows.last().map(|r| cursor::encode(&r.position))
+    } else {
+        None
+    };
+    let items: Vec<_> = rows.iter().map(available_json).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({ "items": items, "next_cursor": next }),
+    ))
+}
+
+pub(crate) async fn pool(t: TenantCall) -> Result<Response, ApiError> {
+    let v = t
+        .store()
+        .pool_view(&t.tenant)
+        .await?
+        .ok_or_else(|| ApiError::not_found("pool"))?;
+    Ok(json_response(StatusCode::OK, pool_json(&v)))
+}
