@@ -194,7 +194,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             subject,
             ttl,
         } => {
-            let mut jwt = config.jwt.clone();
+            let mut jwt = config.edge.jwt.clone();
             jwt.hs256_secret = runtime::dev_secret(&config)?;
             let ttl = numbering_shared::policy::parse_duration(&ttl)
                 .with_context(|| format!("--ttl {ttl:?}"))?;
@@ -223,7 +223,7 @@ async fn serve(config: Config) -> Result<ExitCode> {
         Some(url) => Some(
             Events::connect(
                 &url,
-                config.billing_url.as_deref(),
+                config.billing.client()?,
                 config.inbound_stream.as_deref(),
             )
             .await?,
@@ -296,25 +296,19 @@ pub async fn hot_path(
     config: &Config,
     db: &Database,
 ) -> Result<(numbering_validate_lease::Validator, String)> {
-    use numbering_validate_lease::{DynamoTier, LeaseReader, Validator, dynamo};
     let hp = &config.hot_path;
-    let (dynamo, line) = match &hp.lease_cache_table {
-        Some(table) => {
-            let client = dynamo::client_from_env(hp.tiers.dynamo_deadline).await;
-            let tier = DynamoTier::new(client, table.clone(), hp.dynamo_item_validity);
+    let dynamo = hp.dynamo_tier().await;
+    let line = match (&dynamo, &hp.lease_cache_table) {
+        (Some(tier), Some(table)) => {
             if let Err(e) = tier.ensure_table().await {
                 tracing::warn!(error = %e, table, "could not check or create the lease-cache table");
             }
-            (Some(tier), format!("in-process -> DynamoDB table {table} -> Postgres"))
+            format!("in-process -> DynamoDB table {table} -> Postgres")
         }
-        None => (None, "in-process -> Postgres (no DynamoDB lease cache configured: NUMBERING_LEASE_CACHE_TABLE)".to_owned()),
+        _ => "in-process -> Postgres (no DynamoDB lease cache configured: NUMBERING_LEASE_CACHE_TABLE)".to_owned(),
     };
-    let snapshots =
-        numbering_store::SnapshotReader::connect_like(db.store.pool(), hp.db_max_connections)
-            .await
-            .context("connecting the hot path's read-only pool (SET ROLE numbering_hot_path)")?;
-    let reader = LeaseReader::new(db.store.clone(), snapshots, dynamo, hp.tiers.clone());
-    Ok((Validator::new(reader), line))
+    let reader = hp.reader(&db.store, dynamo).await?;
+    Ok((numbering_validate_lease::Validator::new(reader), line))
 }
 
 /// With no `NATS_URL`, a private `nats-server -js` under the data dir
@@ -386,7 +380,7 @@ fn print_banner(
         None => out.push_str("  Postgres     DATABASE_URL\n"),
     }
     out.push_str(nats_line);
-    let mut jwt = config.jwt.clone();
+    let mut jwt = config.edge.jwt.clone();
     jwt.hs256_secret = runtime::dev_secret(config)?;
     if jwt.hs256_secret.is_some() {
         out.push_str("  dev tokens (12 h; more with `numbering token --tenant T --role R`):\n");

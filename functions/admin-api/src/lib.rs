@@ -4,8 +4,10 @@
 //! recall / retire, quarantine list and override, audit query and chain
 //! verification, signed lease imports.
 
+pub mod config;
 mod exports;
 mod imports;
+pub mod lambda;
 mod wire;
 
 use std::time::Duration;

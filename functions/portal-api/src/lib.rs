@@ -7,6 +7,8 @@
 //! store call runs in that tenant's row-level-security scope, so another
 //! tenant's reservation or lease is simply not found (404).
 
+pub mod config;
+pub mod lambda;
 pub mod wire;
 
 use axum::{
