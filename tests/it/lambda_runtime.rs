@@ -19,6 +19,8 @@ use numbering_tests::{
 };
 use serde_json::{Value, json};
 
+use crate::clients::{FakeRegistry, serve_registry};
+
 const WITHIN: Duration = Duration::from_secs(120);
 
 /// A Lambda on its own Runtime API, with `DATABASE_URL` and `env`.
@@ -90,30 +92,77 @@ async fn every_lambda_without_database_url_reports_an_init_error_and_exits_witho
     }
 }
 
+/// A portal `POST path` event with `body`, built on the reserve fixture.
+fn portal_post(token: &str, path: &str, body: Value, idempotency_key: &str) -> Value {
+    let mut event = apigw_event("portal-reserve.json", token);
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event["headers"]["idempotency-key"] = json!(idempotency_key);
+    event["body"] = json!(body.to_string());
+    event
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_portal_lambda_answers_api_gateway_v2_events_and_logs_json_lines() {
+async fn the_portal_lambda_answers_api_gateway_v2_events_as_configured_and_logs_json_lines() {
     let db = TestDb::new().await;
     db.pool_for("acme").await;
-    db.inventory(&["+93791234567", "+93797770001"]).await;
-    let (api, lambda) = start("portal-api", &db, &edge_env()).await;
-    let t = tenant_token("acme");
-
-    let response = api
-        .invoke(apigw_event("portal-available.json", &t), WITHIN)
+    db.inventory(&["+93791234567", "+93797770001", "ACME-BANK"])
         .await;
-    let (status, headers, body) = http_answer(&response.unwrap());
+    let registry = FakeRegistry::default();
+    registry
+        .verified
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut env = edge_env();
+    env.extend([
+        (
+            "NUMBERING_SENDER_ID_REGISTRY_URL",
+            serve_registry(registry).await,
+        ),
+        // four requests, then the bucket is empty for the rest of the test
+        ("NUMBERING_PORTAL_RATE_LIMIT", "0.001".into()),
+        ("NUMBERING_PORTAL_RATE_BURST", "4".into()),
+    ]);
+    let (api, lambda) = start("portal-api", &db, &env).await;
+    let t = tenant_token("acme");
+    let call = async |event: Value| http_answer(&api.invoke(event, WITHIN).await.unwrap());
+
+    let (status, headers, body) = call(apigw_event("portal-available.json", &t)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["items"][0]["identifier"], "+93797770001");
     assert!(headers["x-request-id"].is_string(), "{headers}");
-
-    let response = api
-        .invoke(apigw_event("portal-reserve.json", &t), WITHIN)
-        .await;
-    let (status, _, body) = http_answer(&response.unwrap());
+    let (status, _, body) = call(apigw_event("portal-reserve.json", &t)).await;
     assert_eq!(
         (status, body["identifier"].as_str()),
         (201, Some("+93791234567"))
     );
+
+    // an ALPHA assign asks the registry Terraform names
+    let reserve = json!({ "identifier": "ACME-BANK" });
+    let reservations = "/v1/portal/numbering/reservations";
+    let (status, _, reserved) = call(portal_post(&t, reservations, reserve, "alpha-1")).await;
+    assert_eq!(status, 201, "{reserved}");
+    let assign = json!({ "reservation_id": reserved["id"], "auto_renew": true });
+    let (status, _, lease) = call(portal_post(
+        &t,
+        "/v1/portal/numbering/leases",
+        assign,
+        "alpha-2",
+    ))
+    .await;
+    assert_eq!(
+        (status, lease["identifier"].as_str()),
+        (201, Some("ACME-BANK")),
+        "{lease}"
+    );
+
+    // the configured rate limit, not a built-in one
+    let (status, _, body) = call(apigw_event("portal-available.json", &t)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("RATE_LIMITED")),
+        "{body}"
+    );
+
     assert_json_logs(&lambda);
     let access: Vec<Value> = lambda
         .lines()
@@ -121,7 +170,7 @@ async fn the_portal_lambda_answers_api_gateway_v2_events_and_logs_json_lines() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|l| l["target"] == "access")
         .collect();
-    assert_eq!(access.len(), 2, "one access line per request: {access:#?}");
+    assert_eq!(access.len(), 5, "one access line per request: {access:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,7 +252,9 @@ async fn the_import_lambda_imports_the_file_an_s3_object_created_notification_na
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_lambda_sweeps_once_per_eventbridge_scheduled_event() {
     let db = TestDb::new().await;
-    let (api, lambda) = start("lifecycle-sweeper", &db, &[]).await;
+    // `-`: no SET ROLE (the login acts as itself), as in the host
+    let env = [("NUMBERING_DB_ROLE", "-".to_owned())];
+    let (api, lambda) = start("lifecycle-sweeper", &db, &env).await;
     let event = scheduled_event("numbering-lifecycle-sweeper", "2026-11-26T07:15:00Z");
     let report = api.invoke(event, WITHIN).await.unwrap();
     assert_eq!(report["ran"], true, "{report}");
