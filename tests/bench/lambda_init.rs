@@ -14,7 +14,7 @@
 //! ```
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
@@ -30,7 +30,7 @@ fn bootstrap(function: &str) -> PathBuf {
 }
 
 /// One cold start: (init, of which the logged Postgres connection), in ms.
-async fn cold_start(binary: &PathBuf, env: &[(&str, String)]) -> (f64, f64) {
+async fn cold_start(binary: &Path, env: &[(&str, String)]) -> (f64, f64) {
     let api = RuntimeApi::start().await;
     let lambda = LambdaProcess::spawn(binary, &api, env);
     let until = Instant::now() + Duration::from_secs(60);

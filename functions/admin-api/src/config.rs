@@ -1,7 +1,7 @@
 //! The admin Lambda's configuration: the database, the edge and the
 //! regulator export's signer and store (the admin export routes).
 
-use numbering_clients::config::{ConfigError, StoreConfig, env, non_empty};
+use numbering_clients::config::{ConfigError, FromLookup, StoreConfig};
 use numbering_export::config::ExportConfig;
 use numbering_http_edge::config::EdgeConfig;
 
@@ -13,12 +13,8 @@ pub struct Config {
     pub export: ExportConfig,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&non_empty(env))
-    }
-
-    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromLookup for Config {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self {
             store: StoreConfig::from_lookup(get, 2)?.required()?,
             edge: EdgeConfig::from_lookup(get)?,
@@ -30,21 +26,14 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use numbering_clients::config::from_pairs;
-
-    #[test]
-    fn database_url_is_required() {
-        let err = Config::from_lookup(&from_pairs(&[])).unwrap_err();
-        assert_eq!(err.0, "DATABASE_URL is not set");
-    }
+    use numbering_clients::config::lambda_config;
 
     #[test]
     fn the_edge_and_export_variables_are_the_hosts() {
-        let c = Config::from_lookup(&from_pairs(&[
-            ("DATABASE_URL", "postgres://db/n"),
+        let c: Config = lambda_config(&[
             ("NUMBERING_JWT_ISSUER", "https://id"),
             ("NUMBERING_EXPORT_STORE", "s3://exports/x"),
-        ]))
+        ])
         .unwrap();
         assert_eq!(c.edge.jwt.issuer, "https://id");
         assert_eq!(c.export.store.as_deref(), Some("s3://exports/x"));

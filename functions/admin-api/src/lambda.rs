@@ -21,12 +21,11 @@ pub async fn app(config: Config) -> Result<Router, BoxError> {
     let store = config.store.connect().await?;
     let mut edge = config.edge.edge(config.edge.jwt.hs256_secret.as_deref())?;
     edge.exports = Some(config.export.tools(&std::env::temp_dir()).await?);
-    let access_log = edge.access_log.clone();
-    let api = crate::router(ApiState { store, edge });
+    let state = ApiState { store, edge };
     Ok(deployable(
-        api,
+        crate::router,
+        state,
         "numbering admin API",
         crate::operations(),
-        &access_log,
     ))
 }

@@ -1,6 +1,6 @@
-//! AWS Lambda entry point of the admin API (`admin-api`).
+//! AWS Lambda entry point of the admin API (`admin-api`): the crate's `lambda::run` under
+//! `numbering_clients::lambda::start`.
 
 fn main() -> std::process::ExitCode {
-    use numbering_admin_api::{config::Config, lambda};
-    numbering_clients::lambda::start(Config::from_env, lambda::run)
+    numbering_clients::lambda::start(numbering_admin_api::lambda::run)
 }

@@ -19,6 +19,25 @@ pub fn non_empty(get: impl Fn(&str) -> Option<String>) -> impl Fn(&str) -> Optio
     move |k| get(k).filter(|v| !v.trim().is_empty())
 }
 
+/// A deployable's configuration, parsed from a key lookup.
+pub trait FromLookup: Sized {
+    /// Parses it from `get` (blank values already unset).
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError>;
+
+    /// Parses it from the process environment.
+    fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&non_empty(env))
+    }
+}
+
+/// A Lambda's configuration from `pairs` and a `DATABASE_URL`: what the
+/// functions' unit tests parse.
+pub fn lambda_config<C: FromLookup>(pairs: &[(&str, &str)]) -> Result<C, ConfigError> {
+    let mut all = vec![("DATABASE_URL", "postgres://db/numbering")];
+    all.extend_from_slice(pairs);
+    C::from_lookup(&from_pairs(&all))
+}
+
 /// The process environment, as a lookup.
 pub fn env(key: &str) -> Option<String> {
     std::env::var(key).ok()

@@ -12,18 +12,18 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use lambda_runtime_api_client::{PooledClient, body::Body};
 use serde::{Serialize, de::DeserializeOwned};
 
+use crate::config::FromLookup;
+
 pub type BoxError = Box<dyn Error + Send + Sync>;
 
 /// The whole of a Lambda's `main`: installs the log subscriber
-/// ([`crate::telemetry`]), reads the configuration with `config` (an error
-/// is reported like any init error: logged, posted to `/runtime/init/error`,
-/// exit 1), then runs `run(config)` until the runtime stops.
-pub fn start<C, E, Fut>(
-    config: impl FnOnce() -> Result<C, E>,
-    run: impl FnOnce(C) -> Fut,
-) -> ExitCode
+/// ([`crate::telemetry`]), reads the function's configuration `C` from the
+/// environment (an error is reported like any init error: logged, posted
+/// to `/runtime/init/error`, exit 1), then runs `run(config)` until the
+/// runtime stops.
+pub fn start<C, Fut>(run: impl FnOnce(C) -> Fut) -> ExitCode
 where
-    E: Into<BoxError>,
+    C: FromLookup,
     Fut: Future<Output = Result<(), BoxError>>,
 {
     crate::telemetry::init_logging();
@@ -38,7 +38,7 @@ where
         }
     };
     let outcome = runtime.block_on(async {
-        let config = init(async { config() }).await?;
+        let config = init(async { C::from_env() }).await?;
         run(config).await
     });
     match outcome {

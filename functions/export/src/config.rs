@@ -15,7 +15,7 @@ use std::{
     sync::Arc,
 };
 
-use numbering_clients::config::{ConfigError, StoreConfig, env, non_empty};
+use numbering_clients::config::{ConfigError, FromLookup, StoreConfig};
 
 use crate::{
     export::ExportTools,
@@ -154,12 +154,8 @@ pub struct Config {
     pub export: ExportConfig,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&non_empty(env))
-    }
-
-    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromLookup for Config {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self {
             store: StoreConfig::from_lookup(get, 4)?.required()?,
             export: ExportConfig::from_lookup(get)?,
@@ -170,17 +166,15 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use numbering_clients::config::from_pairs;
+    use numbering_clients::config::{from_pairs, lambda_config};
 
     fn export(pairs: &[(&str, &str)]) -> Result<ExportConfig, ConfigError> {
         ExportConfig::from_lookup(&from_pairs(pairs))
     }
 
     #[test]
-    fn database_url_is_required_by_the_lambda() {
-        let err = Config::from_lookup(&from_pairs(&[])).unwrap_err();
-        assert_eq!(err.0, "DATABASE_URL is not set");
-        let c = Config::from_lookup(&from_pairs(&[("DATABASE_URL", "postgres://db/n")])).unwrap();
+    fn the_lambda_pools_four_connections() {
+        let c: Config = lambda_config(&[]).unwrap();
         assert_eq!(c.store.db_max_connections, 4);
     }
 

@@ -1,7 +1,7 @@
 //! AWS Lambda entry point of the monthly regulator export
-//! (`export-scheduled`), invoked by an EventBridge schedule.
+//! (`export-scheduled`): the crate's `lambda::run` under
+//! `numbering_clients::lambda::start`.
 
 fn main() -> std::process::ExitCode {
-    use numbering_export::{config::Config, lambda};
-    numbering_clients::lambda::start(Config::from_env, lambda::run)
+    numbering_clients::lambda::start(numbering_export::lambda::run)
 }

@@ -9,7 +9,9 @@ use numbering_clients::config::{ConfigError, duration, number};
 
 use axum::Router;
 
-use crate::{AccessLog, Edge, Verifier, auth::DEFAULT_JWKS_MAX_AGE, openapi, with_fallbacks};
+use crate::{
+    AccessLog, ApiState, Edge, Verifier, auth::DEFAULT_JWKS_MAX_AGE, openapi, with_fallbacks,
+};
 
 #[derive(Debug, Clone)]
 pub struct EdgeConfig {
@@ -105,16 +107,17 @@ impl EdgeConfig {
     }
 }
 
-/// A REST API deployed on its own (its Lambda): its routes with the
+/// A REST API deployed on its own (its Lambda): `router(state)` with the
 /// problem+json fallbacks and its OpenAPI document, behind the access log.
 pub fn deployable(
-    api: Router,
+    router: fn(ApiState) -> Router,
+    state: ApiState,
     title: &'static str,
     operations: Vec<openapi::Op>,
-    access_log: &AccessLog,
 ) -> Router {
-    let app = api.merge(openapi::docs_router(title, operations));
-    access_log.clone().wrap(with_fallbacks(app))
+    let access_log = state.edge.access_log.clone();
+    let app = router(state).merge(openapi::docs_router(title, operations));
+    access_log.wrap(with_fallbacks(app))
 }
 
 #[cfg(test)]

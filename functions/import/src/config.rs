@@ -1,7 +1,7 @@
 //! The import's configuration: its [`Limits`] (which the host and the
 //! admin upload read too) and, for the S3-triggered Lambda, the database.
 
-use numbering_clients::config::{ConfigError, StoreConfig, env, non_empty};
+use numbering_clients::config::{ConfigError, FromLookup, StoreConfig};
 
 use crate::Limits;
 
@@ -29,12 +29,8 @@ pub struct Config {
     pub limits: Limits,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&non_empty(env))
-    }
-
-    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromLookup for Config {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self {
             store: StoreConfig::from_lookup(get, 2)?.required()?,
             limits: Limits::from_lookup(get)?,
@@ -45,18 +41,13 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use numbering_clients::config::from_pairs;
-
-    #[test]
-    fn database_url_is_required_by_the_lambda() {
-        let err = Config::from_lookup(&from_pairs(&[])).unwrap_err();
-        assert_eq!(err.0, "DATABASE_URL is not set");
-    }
+    use numbering_clients::config::lambda_config;
 
     #[test]
     fn import_max_bytes_defaults_to_128_mib_and_must_be_a_positive_count() {
-        let limits =
-            |v: &str| Limits::from_lookup(&from_pairs(&[("NUMBERING_IMPORT_MAX_BYTES", v)]));
+        let limits = |v: &str| {
+            lambda_config::<Config>(&[("NUMBERING_IMPORT_MAX_BYTES", v)]).map(|c| c.limits)
+        };
         assert_eq!(limits("").unwrap().max_bytes, 128 << 20);
         assert_eq!(limits("1024").unwrap().max_bytes, 1024);
         for bad in ["0", "lots"] {

@@ -1,6 +1,7 @@
-//! AWS Lambda entry point of the bucket-triggered lease import (`import-s3`).
+//! AWS Lambda entry point of the bucket-triggered lease import
+//! (`import-s3`): the crate's `lambda::run` under
+//! `numbering_clients::lambda::start`.
 
 fn main() -> std::process::ExitCode {
-    use numbering_import::{config::Config, lambda};
-    numbering_clients::lambda::start(Config::from_env, lambda::run)
+    numbering_clients::lambda::start(numbering_import::lambda::run)
 }

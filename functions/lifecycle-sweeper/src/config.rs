@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use numbering_clients::{
     Billing, GrpcBilling, NotConfigured, channel,
-    config::{ConfigError, StoreConfig, env, non_empty},
+    config::{ConfigError, FromLookup, StoreConfig},
 };
 
 /// `NUMBERING_BILLING_URL`: billing-service gRPC (PreviewCharge), asked
@@ -43,12 +43,8 @@ pub struct Config {
     pub billing: BillingConfig,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&non_empty(env))
-    }
-
-    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromLookup for Config {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self {
             store: StoreConfig::from_lookup(get, 4)?.required()?,
             billing: BillingConfig::from_lookup(get),
@@ -59,12 +55,12 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use numbering_clients::config::from_pairs;
+    use numbering_clients::config::{from_pairs, lambda_config};
 
     #[test]
-    fn database_url_is_required_by_the_lambda() {
-        let err = Config::from_lookup(&from_pairs(&[])).unwrap_err();
-        assert_eq!(err.0, "DATABASE_URL is not set");
+    fn the_lambda_pools_four_connections() {
+        let c: Config = lambda_config(&[]).unwrap();
+        assert_eq!(c.store.db_max_connections, 4);
     }
 
     #[tokio::test]

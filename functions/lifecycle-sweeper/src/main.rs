@@ -1,6 +1,7 @@
-//! AWS Lambda entry point of the scheduled lifecycle sweep (`lifecycle-sweeper`).
+//! AWS Lambda entry point of the scheduled lifecycle sweep
+//! (`lifecycle-sweeper`): the crate's `lambda::run` under
+//! `numbering_clients::lambda::start`.
 
 fn main() -> std::process::ExitCode {
-    use numbering_lifecycle_sweeper::{config::Config, lambda};
-    numbering_clients::lambda::start(Config::from_env, lambda::run)
+    numbering_clients::lambda::start(numbering_lifecycle_sweeper::lambda::run)
 }

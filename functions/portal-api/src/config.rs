@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use numbering_clients::config::{ConfigError, StoreConfig, env, non_empty, number};
+use numbering_clients::config::{ConfigError, FromLookup, StoreConfig, number};
 use numbering_http_edge::{Edge, RateLimiter, config::EdgeConfig};
 
 /// What only the portal reads.
@@ -52,12 +52,8 @@ pub struct Config {
     pub portal: PortalConfig,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&non_empty(env))
-    }
-
-    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromLookup for Config {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self {
             store: StoreConfig::from_lookup(get, 2)?.required()?,
             edge: EdgeConfig::from_lookup(get)?,
@@ -69,18 +65,14 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use numbering_clients::config::from_pairs;
+    use numbering_clients::config::lambda_config;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let mut all = vec![("DATABASE_URL", "postgres://db/numbering")];
-        all.extend_from_slice(pairs);
-        Config::from_lookup(&from_pairs(&all))
+        lambda_config(pairs)
     }
 
     #[test]
-    fn database_url_is_required() {
-        let err = Config::from_lookup(&from_pairs(&[])).unwrap_err();
-        assert_eq!(err.0, "DATABASE_URL is not set");
+    fn the_lambda_pools_two_connections() {
         assert_eq!(config(&[]).unwrap().store.db_max_connections, 2);
     }
 

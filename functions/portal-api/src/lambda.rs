@@ -19,12 +19,11 @@ pub async fn app(config: Config) -> Result<Router, BoxError> {
     let store = config.store.connect().await?;
     let edge = config.edge.edge(config.edge.jwt.hs256_secret.as_deref())?;
     let edge = config.portal.apply(edge)?;
-    let access_log = edge.access_log.clone();
-    let api = crate::router(ApiState { store, edge });
+    let state = ApiState { store, edge };
     Ok(deployable(
-        api,
+        crate::router,
+        state,
         "numbering portal API",
         crate::operations(),
-        &access_log,
     ))
 }

@@ -1,6 +1,6 @@
-//! AWS Lambda entry point of the portal API (`portal-api`).
+//! AWS Lambda entry point of the portal API (`portal-api`): the crate's `lambda::run` under
+//! `numbering_clients::lambda::start`.
 
 fn main() -> std::process::ExitCode {
-    use numbering_portal_api::{config::Config, lambda};
-    numbering_clients::lambda::start(Config::from_env, lambda::run)
+    numbering_clients::lambda::start(numbering_portal_api::lambda::run)
 }

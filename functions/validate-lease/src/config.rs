@@ -4,9 +4,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use numbering_clients::config::{
-    ConfigError, StoreConfig, duration, env, millis, non_empty, number,
-};
+use numbering_clients::config::{ConfigError, FromLookup, StoreConfig, duration, millis, number};
 use numbering_http_edge::AccessLog;
 use numbering_store::{SnapshotReader, Store};
 
@@ -152,12 +150,8 @@ pub struct Config {
     pub access_log: AccessLog,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&non_empty(env))
-    }
-
-    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromLookup for Config {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self {
             store: StoreConfig::from_lookup(get, 2)?.required()?,
             hot_path: HotPathConfig::from_lookup(get, 2)?,
@@ -169,7 +163,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use numbering_clients::config::from_pairs;
+    use numbering_clients::config::{from_pairs, lambda_config};
 
     fn hot_path(pairs: &[(&str, &str)]) -> Result<HotPathConfig, ConfigError> {
         HotPathConfig::from_lookup(&from_pairs(pairs), 8)
@@ -187,10 +181,8 @@ mod tests {
     }
 
     #[test]
-    fn the_lambda_needs_database_url_and_pools_two_connections() {
-        let err = Config::from_lookup(&from_pairs(&[])).unwrap_err();
-        assert_eq!(err.0, "DATABASE_URL is not set");
-        let c = Config::from_lookup(&from_pairs(&[("DATABASE_URL", "postgres://db/n")])).unwrap();
+    fn the_lambda_pools_two_connections_for_each_pool() {
+        let c: Config = lambda_config(&[]).unwrap();
         assert_eq!(
             (c.store.db_max_connections, c.hot_path.db_max_connections),
             (2, 2)

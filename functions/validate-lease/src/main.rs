@@ -1,6 +1,7 @@
-//! AWS Lambda entry point of the hot path over its function URL (`validate-lease`).
+//! AWS Lambda entry point of the hot path behind its function URL
+//! (`validate-lease`): the crate's `lambda::run` under
+//! `numbering_clients::lambda::start`.
 
 fn main() -> std::process::ExitCode {
-    use numbering_validate_lease::{config::Config, lambda};
-    numbering_clients::lambda::start(Config::from_env, lambda::run)
+    numbering_clients::lambda::start(numbering_validate_lease::lambda::run)
 }
