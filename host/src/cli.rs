@@ -230,27 +230,7 @@ async fn serve(config: Config) -> Result<ExitCode> {
         ),
         None => None,
     };
-    let grpc_tls = match &config.grpc_tls {
-        Some(t) => {
-            let read = |p: &std::path::Path| {
-                std::fs::read(p).with_context(|| format!("reading {}", p.display()))
-            };
-            let tls = numbering_validate_lease::mtls::server_tls(
-                &read(&t.cert_pem)?,
-                &read(&t.key_pem)?,
-                &read(&t.client_ca_pem)?,
-            );
-            let listener = tokio::net::TcpListener::bind(t.listen)
-                .await
-                .with_context(|| format!("binding {}", t.listen))?;
-            Some(serve::GrpcTls {
-                listener,
-                tls,
-                allowlist: t.allowed_callers.clone(),
-            })
-        }
-        None => None,
-    };
+    let grpc_tls = grpc_tls_listener(&config).await?;
     print_banner(&config, &db, addr, &tiers_line, &nats_line)?;
     // the relay projects into the DynamoDB lease cache before it publishes the invalidation
     let projection = validator.reader().dynamo().is_some().then(|| {
@@ -289,6 +269,31 @@ async fn serve(config: Config) -> Result<ExitCode> {
     db.close().await;
     tracing::info!("stopped");
     result.map(|()| ExitCode::SUCCESS)
+}
+
+/// The mTLS listener, bound, when `NUMBERING_GRPC_TLS_LISTEN` is set.
+async fn grpc_tls_listener(config: &Config) -> Result<Option<serve::GrpcTls>> {
+    Ok(match &config.grpc_tls {
+        Some(t) => {
+            let read = |p: &std::path::Path| {
+                std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+            };
+            let tls = numbering_validate_lease::mtls::server_tls(
+                &read(&t.cert_pem)?,
+                &read(&t.key_pem)?,
+                &read(&t.client_ca_pem)?,
+            );
+            let listener = tokio::net::TcpListener::bind(t.listen)
+                .await
+                .with_context(|| format!("binding {}", t.listen))?;
+            Some(serve::GrpcTls {
+                listener,
+                tls,
+                allowlist: t.allowed_callers.clone(),
+            })
+        }
+        None => None,
+    })
 }
 
 /// The hot path's read tiers from configuration, and a line saying which.
