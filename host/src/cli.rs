@@ -194,7 +194,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             subject,
             ttl,
         } => {
-            let mut jwt = config.jwt.clone();
+            let mut jwt = config.edge.jwt.clone();
             jwt.hs256_secret = runtime::dev_secret(&config)?;
             let ttl = numbering_shared::policy::parse_duration(&ttl)
                 .with_context(|| format!("--ttl {ttl:?}"))?;
@@ -223,34 +223,14 @@ async fn serve(config: Config) -> Result<ExitCode> {
         Some(url) => Some(
             Events::connect(
                 &url,
-                config.billing_url.as_deref(),
+                config.billing.client()?,
                 config.inbound_stream.as_deref(),
             )
             .await?,
         ),
         None => None,
     };
-    let grpc_tls = match &config.grpc_tls {
-        Some(t) => {
-            let read = |p: &std::path::Path| {
-                std::fs::read(p).with_context(|| format!("reading {}", p.display()))
-            };
-            let tls = numbering_validate_lease::mtls::server_tls(
-                &read(&t.cert_pem)?,
-                &read(&t.key_pem)?,
-                &read(&t.client_ca_pem)?,
-            );
-            let listener = tokio::net::TcpListener::bind(t.listen)
-                .await
-                .with_context(|| format!("binding {}", t.listen))?;
-            Some(serve::GrpcTls {
-                listener,
-                tls,
-                allowlist: t.allowed_callers.clone(),
-            })
-        }
-        None => None,
-    };
+    let grpc_tls = grpc_tls_listener(&config).await?;
     print_banner(&config, &db, addr, &tiers_line, &nats_line)?;
     // the relay projects into the DynamoDB lease cache before it publishes the invalidation
     let projection = validator.reader().dynamo().is_some().then(|| {
@@ -292,30 +272,49 @@ async fn serve(config: Config) -> Result<ExitCode> {
     result.map(|()| ExitCode::SUCCESS)
 }
 
+/// The mTLS listener, bound, when `NUMBERING_GRPC_TLS_LISTEN` is set.
+async fn grpc_tls_listener(config: &Config) -> Result<Option<serve::GrpcTls>> {
+    Ok(match &config.grpc_tls {
+        Some(t) => {
+            let read = |p: &std::path::Path| {
+                std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+            };
+            let tls = numbering_validate_lease::mtls::server_tls(
+                &read(&t.cert_pem)?,
+                &read(&t.key_pem)?,
+                &read(&t.client_ca_pem)?,
+            );
+            let listener = tokio::net::TcpListener::bind(t.listen)
+                .await
+                .with_context(|| format!("binding {}", t.listen))?;
+            Some(serve::GrpcTls {
+                listener,
+                tls,
+                allowlist: t.allowed_callers.clone(),
+            })
+        }
+        None => None,
+    })
+}
+
 /// The hot path's read tiers from configuration, and a line saying which.
 pub async fn hot_path(
     config: &Config,
     db: &Database,
 ) -> Result<(numbering_validate_lease::Validator, String)> {
-    use numbering_validate_lease::{DynamoTier, LeaseReader, Validator, dynamo};
     let hp = &config.hot_path;
-    let (dynamo, line) = match &hp.lease_cache_table {
-        Some(table) => {
-            let client = dynamo::client_from_env(hp.tiers.dynamo_deadline).await;
-            let tier = DynamoTier::new(client, table.clone(), hp.dynamo_item_validity);
+    let dynamo = hp.dynamo_tier().await;
+    let line = match (&dynamo, &hp.lease_cache_table) {
+        (Some(tier), Some(table)) => {
             if let Err(e) = tier.ensure_table().await {
                 tracing::warn!(error = %e, table, "could not check or create the lease-cache table");
             }
-            (Some(tier), format!("in-process -> DynamoDB table {table} -> Postgres"))
+            format!("in-process -> DynamoDB table {table} -> Postgres")
         }
-        None => (None, "in-process -> Postgres (no DynamoDB lease cache configured: NUMBERING_LEASE_CACHE_TABLE)".to_owned()),
+        _ => "in-process -> Postgres (no DynamoDB lease cache configured: NUMBERING_LEASE_CACHE_TABLE)".to_owned(),
     };
-    let snapshots =
-        numbering_store::SnapshotReader::connect_like(db.store.pool(), hp.db_max_connections)
-            .await
-            .context("connecting the hot path's read-only pool (SET ROLE numbering_hot_path)")?;
-    let reader = LeaseReader::new(db.store.clone(), snapshots, dynamo, hp.tiers.clone());
-    Ok((Validator::new(reader), line))
+    let reader = hp.reader(&db.store, dynamo).await?;
+    Ok((numbering_validate_lease::Validator::new(reader), line))
 }
 
 /// With no `NATS_URL`, a private `nats-server -js` under the data dir
@@ -387,7 +386,7 @@ fn print_banner(
         None => out.push_str("  Postgres     DATABASE_URL\n"),
     }
     out.push_str(nats_line);
-    let mut jwt = config.jwt.clone();
+    let mut jwt = config.edge.jwt.clone();
     jwt.hs256_secret = runtime::dev_secret(config)?;
     if jwt.hs256_secret.is_some() {
         out.push_str("  dev tokens (12 h; more with `numbering token --tenant T --role R`):\n");

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use numbering_clients::{Billing, GrpcBilling, NotConfigured, channel};
+use numbering_clients::Billing;
 use numbering_event_consumer::{ConsumerConfig, EventConsumer};
 use numbering_lifecycle_sweeper::{Sweeper, SweeperConfig};
 use numbering_outbox_relay::{Projection, Relay, RelayConfig};
@@ -20,11 +20,11 @@ pub struct Events {
 }
 
 impl Events {
-    /// Connects to `nats_url` (reconnecting forever) and builds the billing
-    /// client (`None`: not configured, every renewal waits).
+    /// Connects to `nats_url` (reconnecting forever); `billing` is the
+    /// sweeper's billing client ([`numbering_lifecycle_sweeper::config::BillingConfig`]).
     pub async fn connect(
         nats_url: &str,
-        billing_url: Option<&str>,
+        billing: Arc<dyn Billing>,
         inbound_stream: Option<&str>,
     ) -> anyhow::Result<Self> {
         let nats = async_nats::ConnectOptions::new()
@@ -33,10 +33,6 @@ impl Events {
             .max_reconnects(None)
             .connect(nats_url)
             .await?;
-        let billing: Arc<dyn Billing> = match billing_url {
-            Some(url) => Arc::new(GrpcBilling::new(channel(url, Duration::from_secs(3))?)),
-            None => Arc::new(NotConfigured("NUMBERING_BILLING_URL")),
-        };
         let consumers = match inbound_stream {
             Some(stream) => ConsumerConfig {
                 stream: stream.to_owned(),

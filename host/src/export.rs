@@ -39,7 +39,9 @@ pub enum ExportCommand {
 
 /// The signer and WORM store from the environment (`NUMBERING_EXPORT_*`).
 pub async fn tools(config: &Config) -> Result<ExportTools> {
-    numbering_export::config::tools_from_env(&config.data_dir)
+    config
+        .export
+        .tools(&config.data_dir)
         .await
         .context("regulator export configuration")
 }
@@ -84,7 +86,9 @@ pub async fn run(
 
 /// `numbering export public-key`.
 async fn public_key(config: &Config) -> Result<ExitCode> {
-    let signer = numbering_export::config::signer_from_env(&config.data_dir)
+    let signer = config
+        .export
+        .signer(&config.data_dir)
         .await
         .context("regulator export signer")?;
     let identity = signer

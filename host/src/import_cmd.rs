@@ -6,7 +6,7 @@ use std::{io::IsTerminal, path::Path, process::ExitCode, sync::Arc};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use numbering_import::{Importer, Limits, Progress, Upload};
+use numbering_import::{Importer, Progress, Upload};
 use numbering_store::{Actor, Ctx, imports::Imported};
 
 use crate::{config::Config, runtime::Database};
@@ -42,7 +42,7 @@ impl Progress for Bar {
 }
 
 pub async fn run(config: &Config, file: &Path, sig: &Path, partial: bool) -> Result<ExitCode> {
-    let limits = Limits::from_env().map_err(anyhow::Error::msg)?;
+    let limits = config.import;
     // the inputs first, before any database: a file that cannot be read is
     // refused as a whole, at once
     let (bytes, signature) = match (std::fs::read(file), std::fs::read(sig)) {

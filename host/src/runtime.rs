@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use numbering_store::{MIGRATOR, PoolConfig, Store};
+use numbering_store::{MIGRATOR, Store};
 use sqlx::{Connection, PgConnection};
 
 use crate::{
@@ -27,7 +27,7 @@ impl Database {
     /// data directory (created on first use, reused afterwards). Applies
     /// migrations when embedded or when `migrate` is set.
     pub async fn open(config: &Config, migrate: bool) -> Result<Self> {
-        let (owner_url, app_url, embedded) = match &config.database_url {
+        let (owner_url, app_url, embedded) = match &config.store.database_url {
             Some(url) => {
                 let owner =
                     std::env::var("NUMBERING_MIGRATE_DATABASE_URL").unwrap_or_else(|_| url.clone());
@@ -59,15 +59,12 @@ impl Database {
                 .await
                 .context("applying migrations")?;
         }
-        let mut pool_config = PoolConfig::new(app_url);
-        pool_config.max_connections = config.db_max_connections;
-        pool_config.set_role = config.db_role.clone();
-        let pool = numbering_store::connect(&pool_config)
+        let pool = numbering_store::connect(&config.store.pool(&app_url))
             .await
             .context("connecting to Postgres")?;
         Ok(Self {
             owner_url,
-            store: Store::new(pool, config.policy),
+            store: Store::new(pool, config.store.policy),
             embedded,
         })
     }
@@ -113,10 +110,10 @@ pub async fn migrations_applied(pool: &sqlx::PgPool) -> Result<bool> {
 /// The HS256 development secret: configured, or created once under the
 /// data directory (embedded mode only) and reused.
 pub fn dev_secret(config: &Config) -> Result<Option<String>> {
-    if let Some(s) = &config.jwt.hs256_secret {
+    if let Some(s) = &config.edge.jwt.hs256_secret {
         return Ok(Some(s.clone()));
     }
-    if config.database_url.is_some() {
+    if config.store.database_url.is_some() {
         return Ok(None);
     }
     let path = config.data_dir.join("jwt-hs256-secret");

@@ -15,7 +15,7 @@ pub async fn legacy_leases(config: Config, csv: &Path) -> Result<ExitCode> {
     let bytes = std::fs::read(csv).with_context(|| format!("reading {}", csv.display()))?;
     let file = legacy::parse(&bytes).with_context(|| csv.display().to_string())?;
     let registry = numbering_clients::sender_id_registry(
-        config.sender_id_registry_url.as_deref(),
+        config.portal.sender_id_registry_url.as_deref(),
         Duration::from_secs(2),
     )
     .context("NUMBERING_SENDER_ID_REGISTRY_URL")?;

@@ -17,10 +17,7 @@ use numbering_validate_lease::{HotPath, Validator, mtls::CallerAllowlist};
 use serde_json::json;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 
-use std::sync::Arc;
-
-use anyhow::Context;
-use numbering_http_edge::{ApiState, Edge, RateLimiter, Verifier, openapi};
+use numbering_http_edge::{ApiState, Edge, openapi};
 
 use crate::config::Config;
 
@@ -42,43 +39,12 @@ pub struct AppState {
 
 /// The REST edge from configuration: HS256 (the configured or development
 /// secret) and/or a JWKS (file, inline, or URL kept fresh in the
-/// background), the body limit and the portal rate limit.
+/// background), the body limit, the portal's rate limit and sender-id
+/// registry.
 pub fn edge(config: &Config, hs256_secret: Option<&str>) -> anyhow::Result<Edge> {
-    let mut verifier = Verifier::new(&config.jwt.issuer, &config.jwt.audience);
-    if let Some(secret) = hs256_secret {
-        verifier = verifier.with_hs256(secret.as_bytes());
-    }
-    if let Some(path) = &config.jwt.jwks_file {
-        let json = std::fs::read_to_string(path)
-            .with_context(|| format!("NUMBERING_JWT_JWKS_FILE={}", path.display()))?;
-        verifier = verifier.with_jwks(&json).map_err(anyhow::Error::msg)?;
-    }
-    if let Some(json) = &config.jwt.jwks {
-        verifier = verifier
-            .with_jwks(json)
-            .map_err(|e| anyhow::anyhow!("NUMBERING_JWT_JWKS: {e}"))?;
-    }
-    if let Some(url) = &config.jwt.jwks_url {
-        verifier = verifier
-            .with_jwks_url(url, config.jwt.jwks_max_age)
-            .map_err(|e| anyhow::anyhow!("NUMBERING_JWT_JWKS_URL: {e}"))?;
-    }
-    let mut edge = Edge::new(verifier);
-    edge.verifier.spawn_refresh(config.jwt.jwks_max_age);
-    edge.body_limit = config.http_body_limit;
-    edge.access_log = config.access_log.clone();
-    edge.registry = numbering_clients::sender_id_registry(
-        config.sender_id_registry_url.as_deref(),
-        Duration::from_secs(2),
-    )
-    .context("NUMBERING_SENDER_ID_REGISTRY_URL")?;
-    if config.portal_rate_limit > 0.0 {
-        edge.limiter = Some(Arc::new(RateLimiter::new(
-            config.portal_rate_limit,
-            config.portal_rate_burst,
-        )));
-    }
-    Ok(edge)
+    let edge = config.edge.edge(hs256_secret)?;
+    edge.verifier.spawn_refresh(config.edge.jwt.jwks_max_age);
+    Ok(config.portal.apply(edge)?)
 }
 
 /// Both REST APIs and their OpenAPI document (`/openapi.json`, `/docs`).

@@ -1,33 +1,12 @@
 //! Structured logs (JSON with `NUMBERING_LOG_FORMAT=json`) and Prometheus metrics.
 
-use std::{io::IsTerminal, sync::OnceLock};
+use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
-/// Installs the log subscriber once per process; later calls do nothing.
-pub fn init_logging() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        let filter = EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-        let json = std::env::var("NUMBERING_LOG_FORMAT").is_ok_and(|f| f == "json");
-        let registry = tracing_subscriber::registry().with(filter);
-        let _ = if json {
-            registry
-                .with(fmt::layer().json().with_writer(std::io::stderr))
-                .try_init()
-        } else {
-            registry
-                .with(
-                    fmt::layer()
-                        .with_ansi(std::io::stderr().is_terminal())
-                        .with_writer(std::io::stderr),
-                )
-                .try_init()
-        };
-    });
-}
+/// Installs the log subscriber once per process (the one every deployable
+/// installs); later calls do nothing.
+pub use numbering_clients::telemetry::init_logging;
 
 /// The process-wide Prometheus recorder (installed on first use).
 pub fn metrics() -> PrometheusHandle {

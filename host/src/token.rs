@@ -5,7 +5,7 @@ use chrono::Utc;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde::Serialize;
 
-use crate::config::JwtConfig;
+use numbering_http_edge::config::JwtConfig;
 
 pub const ROLES: [&str; 2] = ["tenant_pool_admin", "platform_admin"];
 

@@ -41,7 +41,7 @@ locals {
       timeout = 55
       memory  = 256
       env = {
-        BILLING_URL = var.billing_url
+        NUMBERING_BILLING_URL = var.billing_url
       }
     }
     "import-s3" = {

@@ -86,7 +86,7 @@ pub(crate) async fn serve_billing(billing: FakeBilling) -> String {
     url
 }
 
-async fn serve_registry(registry: FakeRegistry) -> String {
+pub(crate) async fn serve_registry(registry: FakeRegistry) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(

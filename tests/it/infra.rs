@@ -136,6 +136,90 @@ fn shipped_source() -> String {
     source
 }
 
+/// The planned resources of `ty` (their `after` values).
+fn planned<'a>(plan: &'a serde_json::Value, ty: &str) -> Vec<&'a serde_json::Value> {
+    plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] == ty)
+        .map(|r| &r["change"]["after"])
+        .collect()
+}
+
+/// The events that invoke the Lambdas are planned, each with the permission
+/// that lets its source invoke: the imports bucket notifies `import-s3` of
+/// every new object, and EventBridge runs `lifecycle-sweeper` every minute
+/// and `export-scheduled` monthly. Without them the functions deploy and
+/// never run.
+fn assert_event_triggers(plan: &serde_json::Value) {
+    let invokable_by = |function: &str, principal: &str| {
+        planned(plan, "aws_lambda_permission").iter().any(|p| {
+            p["principal"] == principal
+                && p["action"] == "lambda:InvokeFunction"
+                && p["function_name"]
+                    .as_str()
+                    .is_some_and(|f| f.ends_with(&format!("-{function}")))
+        })
+    };
+    // the bucket notification: every ObjectCreated of the imports bucket → import-s3
+    let notifies_import = plan["configuration"]["root_module"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] == "aws_s3_bucket_notification")
+        .any(|r| {
+            let e = &r["expressions"];
+            let refs = |v: &serde_json::Value| v["references"].to_string();
+            refs(&e["bucket"]).contains("aws_s3_bucket.imports")
+                && e["lambda_function"].as_array().is_some_and(|fs| {
+                    fs.iter().any(|f| {
+                        refs(&f["lambda_function_arn"])
+                            .contains(r#"aws_lambda_function.function[\"import-s3\"]"#)
+                            && f["events"]["constant_value"]
+                                == serde_json::json!(["s3:ObjectCreated:*"])
+                    })
+                })
+        });
+    assert!(
+        notifies_import,
+        "the imports bucket notifies import-s3 of ObjectCreated"
+    );
+    assert!(
+        invokable_by("import-s3", "s3.amazonaws.com"),
+        "S3 may invoke import-s3"
+    );
+    // the EventBridge schedules, each a rule, a target and a permission
+    for (function, expression) in [
+        ("lifecycle-sweeper", "rate(1 minute)"),
+        ("export-scheduled", "cron(0 1 1 * ? *)"),
+    ] {
+        let rule = planned(plan, "aws_cloudwatch_event_rule")
+            .into_iter()
+            .find(|r| {
+                r["schedule_expression"] == expression
+                    && r["name"]
+                        .as_str()
+                        .is_some_and(|n| n.ends_with(&format!("-{function}")))
+            })
+            .unwrap_or_else(|| panic!("{function} is scheduled {expression}"));
+        let targeted = plan["resource_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| {
+                t["type"] == "aws_cloudwatch_event_target"
+                    && t["index"] == function
+                    && t["change"]["after"]["rule"] == rule["name"]
+            });
+        assert!(targeted, "the {function} schedule targets {function}");
+        assert!(
+            invokable_by(function, "events.amazonaws.com"),
+            "EventBridge may invoke {function}"
+        );
+    }
+}
+
 #[test]
 fn the_terraform_is_formatted_valid_and_plans_what_the_workspace_builds() {
     let Some(mirror) = terraform_and_mirror() else {
@@ -249,6 +333,7 @@ fn the_terraform_is_formatted_valid_and_plans_what_the_workspace_builds() {
         "the plan creates the Lambdas: {lambdas:?}"
     );
     assert!(lambdas.is_subset(&binaries), "{lambdas:?} ⊄ {binaries:?}");
+    assert_event_triggers(&plan);
 
     // every environment variable the deployment sets is read by the code:
     // a misspelt or stale name would be silently ignored at run time

@@ -21,6 +21,7 @@ mod imports;
 mod infra;
 mod jwks;
 mod lambda_events;
+mod lambda_runtime;
 mod legacy_seed;
 mod lifecycle;
 mod mtls;

@@ -24,6 +24,7 @@ use std::{path::PathBuf, sync::OnceLock, time::Duration};
 
 pub mod hot_path;
 pub mod imports;
+pub mod lambda_runtime;
 
 use anyhow::{Context, Result};
 use numbering::embedded::{Durability, EmbeddedPostgres};
@@ -278,7 +279,7 @@ pub fn numbering_bin() -> PathBuf {
 }
 
 /// A binary of the workspace built beside the test binary (`./dev test`
-/// builds `numbering` and the `validate-lease` Lambda first).
+/// builds `numbering` and the six Lambdas first).
 pub fn workspace_bin(name: &str) -> PathBuf {
     // target/<profile>/deps/it-… → target/<profile>/<name>
     let exe = std::env::current_exe().expect("test binary path");

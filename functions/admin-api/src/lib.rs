@@ -6,8 +6,10 @@
 
 mod audit;
 mod call;
+pub mod config;
 mod exports;
 mod imports;
+pub mod lambda;
 mod numbers;
 mod operators;
 mod pools;

@@ -1,25 +1,73 @@
-//! What a Lambda function does before `lambda_runtime` takes over: JSON
-//! logs, and its init reported through the Runtime API. `lambda_runtime`
+//! A Lambda function's start, the same for all of them ([`start`]): logs
+//! first, then the configuration and the function's own init, reported
+//! through the Runtime API, then its `lambda::run`. `lambda_runtime`
 //! reports to `/init/error` only what fails inside it; a function whose own
 //! set-up fails (Postgres unreachable, a bad setting) would otherwise exit
 //! with its cause only in the logs, and Lambda would show a bare
 //! `Runtime.ExitError`.
 
-use std::{error::Error, future::Future};
+use std::{error::Error, future::Future, process::ExitCode};
 
+use lambda_runtime::{LambdaEvent, service_fn};
 use lambda_runtime_api_client::{PooledClient, body::Body};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::config::FromLookup;
 
 pub type BoxError = Box<dyn Error + Send + Sync>;
 
-/// JSON logs on stdout (CloudWatch), filtered by `RUST_LOG` (default
-/// `info`); call first in `main`.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .try_init();
+/// The whole of a Lambda's `main`: installs the log subscriber
+/// ([`crate::telemetry`]), reads the function's configuration `C` from the
+/// environment (an error is reported like any init error: logged, posted
+/// to `/runtime/init/error`, exit 1), then runs `run(config)` until the
+/// runtime stops.
+pub fn start<C, Fut>(run: impl FnOnce(C) -> Fut) -> ExitCode
+where
+    C: FromLookup,
+    Fut: Future<Output = Result<(), BoxError>>,
+{
+    crate::telemetry::init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "could not start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let config = init(async { C::from_env() }).await?;
+        run(config).await
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %describe(e.as_ref()), "the function stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `init` (its error reported as [`init`] does), then serves each
+/// event of type `E` with `handler` and what `init` built.
+pub async fn serve_events<S, E, R, F, Fut>(
+    ready: impl Future<Output = Result<S, BoxError>>,
+    handler: F,
+) -> Result<(), BoxError>
+where
+    S: Clone + Send + 'static,
+    E: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    F: Fn(S, E) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<R, BoxError>> + Send + 'static,
+{
+    let state = init(ready).await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
+        handler(state.clone(), event.payload)
+    }))
+    .await
 }
 
 /// Runs the function's init. Its error is logged and, under Lambda

@@ -7,11 +7,15 @@
 //! - [`Billing`]: `billing-service.PreviewCharge`, asked before an
 //!   auto-renewal (the lifecycle sweeper);
 //! - [`aws`]: the AWS SDK configuration shared by the S3 and KMS clients;
-//! - [`lambda`]: the Lambda Runtime API, for a function's own init.
+//! - [`lambda`]: a Lambda function's start and the Runtime API;
+//! - [`config`]: the settings every deployable shares (database, policy);
+//! - [`telemetry`]: the log subscriber of every deployable.
 
 pub mod aws;
+pub mod config;
 pub mod lambda;
 pub mod lease_cache;
+pub mod telemetry;
 
 use std::time::Duration;
 

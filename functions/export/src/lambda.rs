@@ -4,9 +4,24 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::Utc;
+use numbering_clients::lambda::{self, BoxError};
 use serde_json::{Value, json};
 
-use crate::{ExportError, Exporter};
+use crate::{ExportError, Exporter, config::Config};
+
+/// Connects and builds the exporter (Lambda's only writable directory, the
+/// temporary one, holds its files), then handles scheduled events.
+pub async fn run(config: Config) -> Result<(), BoxError> {
+    let ready = async move {
+        let store = config.store.connect().await?;
+        let tools = config.export.tools(&std::env::temp_dir()).await?;
+        Ok(tools.exporter(store.pool().clone()))
+    };
+    lambda::serve_events(ready, |exporter: Exporter, event| async move {
+        Ok(handle_scheduled(&exporter, event).await?)
+    })
+    .await
+}
 
 /// Handles one scheduled event; answers what it did.
 pub async fn handle_scheduled(

@@ -282,42 +282,6 @@ impl Verifier {
         }
     }
 
-    /// From `NUMBERING_JWT_ISSUER` (default `numbering-dev`),
-    /// `NUMBERING_JWT_AUDIENCE` (default `numbering`),
-    /// `NUMBERING_JWT_HS256_SECRET`, `NUMBERING_JWT_JWKS_FILE` (a JWKS JSON
-    /// file), `NUMBERING_JWT_JWKS` (the JWKS JSON itself) and
-    /// `NUMBERING_JWT_JWKS_URL` with `NUMBERING_JWT_JWKS_MAX_AGE` (default
-    /// 5m: fetched on first use, when older than that, and on unknown
-    /// `kid`s; a long-running process also calls [`Verifier::spawn_refresh`]).
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let mut v = Self::new(
-            get("NUMBERING_JWT_ISSUER").unwrap_or_else(|| "numbering-dev".into()),
-            get("NUMBERING_JWT_AUDIENCE").unwrap_or_else(|| "numbering".into()),
-        );
-        if let Some(secret) = get("NUMBERING_JWT_HS256_SECRET") {
-            v = v.with_hs256(secret.as_bytes());
-        }
-        if let Some(path) = get("NUMBERING_JWT_JWKS_FILE") {
-            let json = std::fs::read_to_string(&path)
-                .map_err(|e| format!("NUMBERING_JWT_JWKS_FILE={path}: {e}"))?;
-            v = v.with_jwks(&json)?;
-        }
-        if let Some(json) = get("NUMBERING_JWT_JWKS") {
-            v = v.with_jwks(&json)?;
-        }
-        if let Some(url) = get("NUMBERING_JWT_JWKS_URL") {
-            let max_age = match get("NUMBERING_JWT_JWKS_MAX_AGE") {
-                Some(d) => numbering_shared::policy::parse_duration(&d)
-                    .ok()
-                    .and_then(|d| d.to_std().ok())
-                    .ok_or_else(|| format!("NUMBERING_JWT_JWKS_MAX_AGE={d:?} is not a duration"))?,
-                None => DEFAULT_JWKS_MAX_AGE,
-            };
-            v = v.with_jwks_url(&url, max_age)?;
-        }
-        Ok(v)
-    }
-
     /// Verifies `token` and returns its principal.
     pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
         let header = decode_header(token).map_err(|_| {

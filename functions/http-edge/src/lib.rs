@@ -6,6 +6,7 @@
 
 pub mod access_log;
 pub mod auth;
+pub mod config;
 pub mod cursor;
 pub mod docs;
 pub mod extract;

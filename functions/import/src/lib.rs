@@ -25,7 +25,9 @@
 //! with a correct signature can still be imported. A file with refused rows
 //! is recorded (REJECTED, or PARTIAL in partial mode) with every refused line.
 
+pub mod config;
 pub mod file;
+pub mod lambda;
 pub mod legacy;
 pub mod s3;
 pub mod signature;
@@ -66,17 +68,10 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// The defaults, with `NUMBERING_IMPORT_MAX_BYTES` applied. The same
-    /// variable bounds every trigger (upload body, bucket object, CLI file).
+    /// [`Limits::from_lookup`] over the environment.
     pub fn from_env() -> Result<Self, String> {
-        let mut l = Self::default();
-        if let Ok(v) = std::env::var("NUMBERING_IMPORT_MAX_BYTES") {
-            l.max_bytes =
-                v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    format!("NUMBERING_IMPORT_MAX_BYTES={v:?} is not a byte count")
-                })?;
-        }
-        Ok(l)
+        use numbering_clients::config::{env, non_empty};
+        Self::from_lookup(&non_empty(env)).map_err(|e| e.0)
     }
 }
 

@@ -17,6 +17,9 @@
 //! advisory lock (the others skip that round), and every change is a
 //! compare-and-swap lifecycle transaction anyway.
 
+pub mod config;
+pub mod lambda;
+
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Result;

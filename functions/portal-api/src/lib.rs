@@ -8,6 +8,8 @@
 //! tenant's reservation or lease is simply not found (404).
 
 mod call;
+pub mod config;
+pub mod lambda;
 mod leases;
 mod pool;
 mod reservations;

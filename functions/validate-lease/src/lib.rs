@@ -17,10 +17,12 @@
 //!   and a DynamoDB item at most its validity (30 s by default) unless the
 //!   relay has already projected the newer version.
 
+pub mod config;
 pub mod dynamo;
 pub mod grpc;
 pub mod http;
 pub mod invalidation;
+pub mod lambda;
 pub mod local;
 pub mod mtls;
 pub mod tiers;

@@ -1,0 +1,29 @@
+//! The portal as a Lambda: API Gateway v2 (HTTP API) events through the
+//! same router the host serves.
+
+use axum::Router;
+use numbering_clients::lambda::{self, BoxError};
+use numbering_http_edge::{ApiState, config::deployable};
+
+use crate::config::Config;
+
+/// Connects, builds the router (its errors reported as init errors), then
+/// serves events until the runtime stops.
+pub async fn run(config: Config) -> Result<(), BoxError> {
+    let app = lambda::init(app(config)).await?;
+    lambda_http::run(app).await
+}
+
+/// The router the Lambda serves, with its edge as configured.
+pub async fn app(config: Config) -> Result<Router, BoxError> {
+    let store = config.store.connect().await?;
+    let edge = config.edge.edge(config.edge.jwt.hs256_secret.as_deref())?;
+    let edge = config.portal.apply(edge)?;
+    let state = ApiState { store, edge };
+    Ok(deployable(
+        crate::router,
+        state,
+        "numbering portal API",
+        crate::operations(),
+    ))
+}

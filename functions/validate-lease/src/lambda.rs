@@ -1,0 +1,20 @@
+//! The validate-lease Lambda: ValidateLease and Lookup as JSON behind its
+//! function URL (`lambda_http` reads Function URL requests like API Gateway
+//! v2 events), over the same read tiers as the host.
+
+use numbering_clients::lambda::{self, BoxError};
+
+use crate::{Validator, config::Config, router};
+
+/// Connects (both pools), builds the tiers, then serves requests until the
+/// runtime stops.
+pub async fn run(config: Config) -> Result<(), BoxError> {
+    let app = lambda::init(async move {
+        let store = config.store.connect().await?;
+        let dynamo = config.hot_path.dynamo_tier().await;
+        let reader = config.hot_path.reader(&store, dynamo).await?;
+        Ok::<_, BoxError>(config.access_log.wrap(router(Validator::new(reader))))
+    })
+    .await?;
+    lambda_http::run(app).await
+}
