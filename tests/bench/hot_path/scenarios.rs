@@ -81,7 +81,7 @@ fn spread(w: usize, n: u64) -> String {
 }
 
 impl Scenarios<'_> {
-    /// 1. the bare tonic call
+    /// Scenario 1: the bare tonic call
     pub async fn bare(&mut self) -> anyhow::Result<BareCall> {
         let (open, closed, duration) = (self.open, self.closed, self.duration);
         let bare_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -109,7 +109,7 @@ impl Scenarios<'_> {
         })
     }
 
-    /// 2. in-process hits, closed loop then open loop at half the bare throughput
+    /// Scenario 2: in-process hits, closed loop then open loop at half the bare throughput
     pub async fn in_process(&mut self, half: f64) -> InProcess {
         let (open, closed, duration) = (self.open, self.closed, self.duration);
         let local_only = TestHost::start(self.fx.store.clone(), HostSetup::default()).await;
@@ -150,7 +150,7 @@ impl Scenarios<'_> {
         }
     }
 
-    /// 3. DynamoDB: raw GetItem beside the DynamoDB tier (in-process tier
+    /// Scenario 3: DynamoDB: raw GetItem beside the DynamoDB tier (in-process tier
     /// off), on the filled table. Each through a fresh SDK client of its
     /// own, neither the one the fill used: both start from an empty
     /// connection pool (and the raw one's connections open on the load
@@ -195,7 +195,7 @@ impl Scenarios<'_> {
         })
     }
 
-    /// 4. Postgres: raw primary-key select beside the Postgres fallback. The
+    /// Scenario 4: Postgres: raw primary-key select beside the Postgres fallback. The
     /// select runs as the hot path's read-only role on a pool of the same
     /// size as the host's (the application role, unscoped, would see no row
     /// at all under row-level security).
@@ -326,7 +326,7 @@ impl Scenarios<'_> {
         Ok(())
     }
 
-    /// 5. realistic mix over all tiers
+    /// Scenario 5: realistic mix over all tiers
     pub async fn mix(&mut self) -> Mix {
         let (closed, duration) = (self.closed, self.duration);
         let before = tier_metrics();
