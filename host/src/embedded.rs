@@ -49,47 +49,13 @@ impl EmbeddedPostgres {
             chown_dir(dir, uid, gid)?;
         }
         if !data_dir.join("PG_VERSION").exists() {
-            let _ = fs::remove_dir_all(&data_dir);
-            let out = command(&bin.join("initdb"), user)
-                .args(["-D"])
-                .arg(&data_dir)
-                .args([
-                    "-U",
-                    "postgres",
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                ])
-                .stdin(Stdio::null())
-                .output()
-                .context("running initdb")?;
-            if !out.status.success() {
-                bail!(
-                    "initdb failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
+            init_cluster(&bin, &data_dir, user)?;
         }
         // a cluster another process runs on this data directory (`numbering
         // serve`): use it. Starting a second postmaster there would only be
         // refused by its lock file.
         if let Some(running) = Running::read(&data_dir) {
-            let mut pg = Self {
-                data_dir,
-                port: running.port,
-                socket_dir: running.socket_dir,
-                child: None,
-            };
-            pg.wait_ready(dir).with_context(|| {
-                format!(
-                    "the cluster in {} runs as process {} (another numbering process's)",
-                    pg.data_dir.display(),
-                    running.pid
-                )
-            })?;
-            return Ok(pg);
+            return Self::attach(dir, data_dir, running);
         }
         let port = if port == 0 { free_port()? } else { port };
         // absolute: a relative data directory (the default) would not read
@@ -97,35 +63,7 @@ impl EmbeddedPostgres {
         let socket_dir = fs::canonicalize(dir)
             .ok()
             .and_then(|abs| socket_dir(&abs, port));
-        let mut settings = vec![
-            "listen_addresses=127.0.0.1".to_owned(),
-            // Postgres refuses to start when no socket can be made, so a
-            // directory too deep for one leaves the cluster on TCP only
-            format!(
-                "unix_socket_directories={}",
-                socket_dir.as_deref().unwrap_or("")
-            ),
-            "max_connections=300".to_owned(),
-            "shared_buffers=128MB".to_owned(),
-        ];
-        if durability == Durability::Throwaway {
-            settings.extend(
-                [
-                    "fsync=off",
-                    "synchronous_commit=off",
-                    "full_page_writes=off",
-                ]
-                .map(String::from),
-            );
-        }
-        let mut postgres = format!(
-            "exec {:?} -D {:?} -p {port}",
-            bin.join("postgres"),
-            data_dir
-        );
-        for s in &settings {
-            postgres.push_str(&format!(" -c {s:?}"));
-        }
+        let postgres = postgres_command(&bin, &data_dir, port, socket_dir.as_deref(), durability);
         let child = supervise(&postgres, &dir.join("postgres.log"), user)?;
         let mut pg = Self {
             data_dir,
@@ -134,6 +72,25 @@ impl EmbeddedPostgres {
             child: Some(child),
         };
         pg.wait_ready(dir)?;
+        Ok(pg)
+    }
+
+    /// The cluster `running` (another process's) on `data_dir`, once it
+    /// accepts connections.
+    fn attach(dir: &Path, data_dir: PathBuf, running: Running) -> Result<Self> {
+        let mut pg = Self {
+            data_dir,
+            port: running.port,
+            socket_dir: running.socket_dir,
+            child: None,
+        };
+        pg.wait_ready(dir).with_context(|| {
+            format!(
+                "the cluster in {} runs as process {} (another numbering process's)",
+                pg.data_dir.display(),
+                running.pid
+            )
+        })?;
         Ok(pg)
     }
 
@@ -313,7 +270,74 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     tail.join("\n")
 }
 
-fn command(program: &Path, user: Option<(u32, u32)>) -> Command {
+/// Creates a new cluster in `data_dir` (removing what an interrupted
+/// `initdb` left there).
+fn init_cluster(bin: &Path, data_dir: &Path, user: Option<(u32, u32)>) -> Result<()> {
+    let _ = fs::remove_dir_all(data_dir);
+    let out = command(&bin.join("initdb"), user)
+        .args(["-D"])
+        .arg(data_dir)
+        .args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .context("running initdb")?;
+    if !out.status.success() {
+        bail!(
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// The shell command that runs the postmaster with its settings.
+fn postgres_command(
+    bin: &Path,
+    data_dir: &Path,
+    port: u16,
+    socket_dir: Option<&str>,
+    durability: Durability,
+) -> String {
+    let mut settings = vec![
+        "listen_addresses=127.0.0.1".to_owned(),
+        // Postgres refuses to start when no socket can be made, so a
+        // directory too deep for one leaves the cluster on TCP only
+        format!("unix_socket_directories={}", socket_dir.unwrap_or("")),
+        "max_connections=300".to_owned(),
+        "shared_buffers=128MB".to_owned(),
+    ];
+    if durability == Durability::Throwaway {
+        settings.extend(
+            [
+                "fsync=off",
+                "synchronous_commit=off",
+                "full_page_writes=off",
+            ]
+            .map(String::from),
+        );
+    }
+    let mut postgres = format!(
+        "exec {:?} -D {:?} -p {port}",
+        bin.join("postgres"),
+        data_dir
+    );
+    for s in &settings {
+        postgres.push_str(&format!(" -c {s:?}"));
+    }
+    postgres
+}
+
+/// `program` as a command, run as `user` (uid, gid) when given, with a HOME
+/// that user can use.
+pub fn command(program: &Path, user: Option<(u32, u32)>) -> Command {
     let mut cmd = Command::new(program);
     if let Some((uid, gid)) = user {
         cmd.uid(uid).gid(gid);
@@ -343,7 +367,7 @@ pub fn find_bin_dir() -> Result<PathBuf> {
 }
 
 /// As root: the uid/gid to run Postgres as. Otherwise `None` (run as ourselves).
-fn unprivileged_user() -> Result<Option<(u32, u32)>> {
+pub fn unprivileged_user() -> Result<Option<(u32, u32)>> {
     let me = fs::metadata("/proc/self")
         .map(|m| m.uid())
         .unwrap_or(u32::MAX);

@@ -7,7 +7,7 @@ use std::{io::IsTerminal, path::Path, process::ExitCode, sync::Arc};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use numbering_import::{Importer, Progress, Upload};
-use numbering_store::{Actor, Ctx, imports::Imported};
+use numbering_store::{Actor, Ctx, Store, imports::Imported};
 
 use crate::{config::Config, runtime::Database};
 
@@ -51,20 +51,7 @@ pub async fn run(config: &Config, file: &Path, sig: &Path, partial: bool) -> Res
         (_, Err(e)) => return Ok(unreadable("--sig", sig, &e)),
     };
     let db = Database::open(config, false).await?;
-    let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::new(bytes.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {msg:<20} [{bar:40}] {bytes}/{total_bytes} {elapsed}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.set_message("verifying");
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let bar = progress_bar(bytes.len() as u64);
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let ctx = Ctx::new(Actor::system(&format!("import-cli:{user}")));
     let upload = Upload {
@@ -79,47 +66,7 @@ pub async fn run(config: &Config, file: &Path, sig: &Path, partial: bool) -> Res
         .await;
     bar.finish_and_clear();
     let code = match result {
-        Ok(imported) => {
-            let b = imported.batch();
-            let errors = db.store.import_errors(b.id, 0, 10).await?;
-            println!("import {}  {}", b.id, b.status);
-            if matches!(imported, Imported::Existing(_)) {
-                println!(
-                    "  this file was imported before: nothing changed (the first batch is shown)"
-                );
-            }
-            println!("  file       {}", file.display());
-            println!(
-                "  sha256     {}",
-                b.json["file_sha256"].as_str().unwrap_or_default()
-            );
-            println!(
-                "  rows       {} total, {} applied, {} rejected",
-                b.total_rows, b.applied_rows, b.rejected_rows
-            );
-            if !errors.is_empty() {
-                println!("  first refused lines:");
-                for e in &errors {
-                    println!(
-                        "    line {}: {}",
-                        e["line"],
-                        e["reason"].as_str().unwrap_or_default()
-                    );
-                }
-                if b.rejected_rows as usize > errors.len() {
-                    println!(
-                        "    … all {} at GET /v1/admin/numbering/imports/{}/errors",
-                        b.rejected_rows, b.id
-                    );
-                }
-            }
-            if b.status == "REJECTED" {
-                println!("  nothing was applied (all-or-nothing; --partial applies the good rows)");
-                ExitCode::from(REJECTED)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+        Ok(imported) => print_summary(&db.store, file, &imported).await?,
         Err(e) if !e.is_internal() => {
             eprintln!("refused: {} ({}); nothing was applied", e, e.code());
             ExitCode::from(REFUSED)
@@ -131,4 +78,65 @@ pub async fn run(config: &Config, file: &Path, sig: &Path, partial: bool) -> Res
     };
     db.close().await;
     Ok(code)
+}
+
+/// A bar of `len` bytes on a terminal, hidden otherwise.
+fn progress_bar(len: u64) -> ProgressBar {
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(len)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg:<20} [{bar:40}] {bytes}/{total_bytes} {elapsed}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message("verifying");
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+/// The batch's summary and its first refused lines; exit code 1 when
+/// nothing was applied.
+async fn print_summary(store: &Store, file: &Path, imported: &Imported) -> Result<ExitCode> {
+    let b = imported.batch();
+    let errors = store.import_errors(b.id, 0, 10).await?;
+    println!("import {}  {}", b.id, b.status);
+    if matches!(imported, Imported::Existing(_)) {
+        println!("  this file was imported before: nothing changed (the first batch is shown)");
+    }
+    println!("  file       {}", file.display());
+    println!(
+        "  sha256     {}",
+        b.json["file_sha256"].as_str().unwrap_or_default()
+    );
+    println!(
+        "  rows       {} total, {} applied, {} rejected",
+        b.total_rows, b.applied_rows, b.rejected_rows
+    );
+    if !errors.is_empty() {
+        println!("  first refused lines:");
+        for e in &errors {
+            println!(
+                "    line {}: {}",
+                e["line"],
+                e["reason"].as_str().unwrap_or_default()
+            );
+        }
+        if b.rejected_rows as usize > errors.len() {
+            println!(
+                "    … all {} at GET /v1/admin/numbering/imports/{}/errors",
+                b.rejected_rows, b.id
+            );
+        }
+    }
+    if b.status == "REJECTED" {
+        println!("  nothing was applied (all-or-nothing; --partial applies the good rows)");
+        Ok(ExitCode::from(REJECTED))
+    } else {
+        Ok(ExitCode::SUCCESS)
+    }
 }

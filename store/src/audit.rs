@@ -7,6 +7,15 @@
 //! the sealed head, so the order is final. One sealer runs at a time (an
 //! advisory lock); any number of instances may try.
 //!
+//! The trade-offs of sealing after the fact rather than chaining at insert:
+//! an entry is tamper-evident from its sealing, not from its insert (until
+//! then it is protected only as the `audit_log` table is); and since
+//! `pg_snapshot_xmin` is the oldest transaction running anywhere in the
+//! cluster, one long write transaction, in any database, holds back the
+//! sealing of every entry after it. [`verify`] reports the entries not
+//! sealed yet as [`VerifyReport::pending`] (also the
+//! `numbering_audit_unsealed_entries` gauge).
+//!
 //! Link `seq` hashes: `SHA-256(prev_hash ‖ seq ‖ SHA-256(entry))`, where the
 //! entry is encoded field by field with length prefixes (see
 //! [`entry_digest`]). Verification recomputes every link and reports the

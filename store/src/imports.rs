@@ -34,10 +34,40 @@ type Result<T, E = ImportsError> = std::result::Result<T, E>;
 /// same file uploaded twice at once) cannot race between check and insert.
 const IMPORT_LOCK: i64 = 0x6e75_6d5f_696d_7074; // "num_impt"
 
-const IMPORT_JSON: &str = "json_build_object('id', i.id, 'file_sha256', i.file_sha256, 'file_name', i.file_name, \
-     'key_id', i.key_id, 'operator_id', i.operator_id, 'kind', i.kind, 'partial', i.partial, 'status', i.status, \
-     'total_rows', i.total_rows, 'applied_rows', i.applied_rows, 'rejected_rows', i.rejected_rows, \
-     'failure', i.failure, 'created_by', i.created_by, 'created_at', i.created_at, 'completed_at', i.completed_at)";
+/// A batch as JSON (of `lease_imports i`), spliced into fixed statements
+/// at compile time (`concat!`).
+macro_rules! import_json {
+    () => {
+        "json_build_object('id', i.id, 'file_sha256', i.file_sha256, 'file_name', i.file_name, \
+         'key_id', i.key_id, 'operator_id', i.operator_id, 'kind', i.kind, 'partial', i.partial, 'status', i.status, \
+         'total_rows', i.total_rows, 'applied_rows', i.applied_rows, 'rejected_rows', i.rejected_rows, \
+         'failure', i.failure, 'created_by', i.created_by, 'created_at', i.created_at, 'completed_at', i.completed_at)"
+    };
+}
+
+/// Batches, newest first, before `$1` (none: from the newest), at most `$2`.
+const BATCHES: &str = concat!(
+    "SELECT ",
+    import_json!(),
+    " FROM numbering.lease_imports i \
+     WHERE $1::uuid IS NULL OR (i.created_at, i.id) < \
+           (SELECT b.created_at, b.id FROM numbering.lease_imports b WHERE b.id = $1) \
+     ORDER BY i.created_at DESC, i.id DESC LIMIT $2"
+);
+
+/// One batch with its JSON, by a condition on `lease_imports i`.
+macro_rules! batch_where {
+    ($condition:literal) => {
+        concat!(
+            "SELECT i.id, i.status::text AS status, i.total_rows, i.applied_rows, i.rejected_rows, ",
+            import_json!(),
+            " AS json FROM numbering.lease_imports i WHERE ",
+            $condition
+        )
+    };
+}
+const BATCH_BY_ID: &str = batch_where!("i.id = $1");
+const BATCH_BY_SHA256: &str = batch_where!("i.file_sha256 = $1");
 
 /// A signing key as an import needs it, with its standing at the database's
 /// `now()`.
@@ -177,16 +207,11 @@ impl Store {
     /// Batches, newest first.
     pub async fn import_batches(&self, q: &ImportQuery) -> Result<Vec<Value>> {
         let mut tx = scope::begin(self, Scope::Platform).await?;
-        let out = sqlx::query_scalar(&format!(
-            "SELECT {IMPORT_JSON} FROM numbering.lease_imports i \
-             WHERE $1::uuid IS NULL OR (i.created_at, i.id) < \
-                   (SELECT b.created_at, b.id FROM numbering.lease_imports b WHERE b.id = $1) \
-             ORDER BY i.created_at DESC, i.id DESC LIMIT $2"
-        ))
-        .bind(q.before)
-        .bind(q.limit)
-        .fetch_all(&mut *tx)
-        .await?;
+        let out = sqlx::query_scalar(BATCHES)
+            .bind(q.before)
+            .bind(q.limit)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -403,15 +428,11 @@ enum BatchKey<'a> {
 }
 
 async fn batch_where(conn: &mut PgConnection, key: BatchKey<'_>) -> Result<Option<ImportBatch>> {
-    let condition = match key {
-        BatchKey::Id(_) => "i.id = $1",
-        BatchKey::Sha256(_) => "i.file_sha256 = $1",
+    let sql = match key {
+        BatchKey::Id(_) => BATCH_BY_ID,
+        BatchKey::Sha256(_) => BATCH_BY_SHA256,
     };
-    let sql = format!(
-        "SELECT i.id, i.status::text AS status, i.total_rows, i.applied_rows, i.rejected_rows, {IMPORT_JSON} AS json \
-         FROM numbering.lease_imports i WHERE {condition}"
-    );
-    let query = sqlx::query_as::<_, BatchRow>(&sql);
+    let query = sqlx::query_as::<_, BatchRow>(sql);
     let query = match key {
         BatchKey::Id(id) => query.bind(id),
         BatchKey::Sha256(sha) => query.bind(sha),

@@ -21,6 +21,18 @@ async fn main() -> anyhow::Result<()> {
 
     let db = TestDb::new().await;
     let started = Instant::now();
+    write_entries(&db, entries).await?;
+    let sealed = seal_and_analyze(&db).await?;
+    println!(
+        "setup: {entries} entries written and {sealed} sealed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    verify_runs(&db, runs, sealed).await?;
+    verify_broken_at_the_end(&db, sealed).await
+}
+
+/// `entries` audit entries shaped like lifecycle entries, in batches.
+async fn write_entries(db: &TestDb, entries: i64) -> anyhow::Result<()> {
     let batch = 100_000;
     let mut written = 0;
     while written < entries {
@@ -40,6 +52,12 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         written += n;
     }
+    Ok(())
+}
+
+/// Seals every entry into the chain, then refreshes the statistics;
+/// returns how many were sealed.
+async fn seal_and_analyze(db: &TestDb) -> anyhow::Result<u64> {
     let mut sealed = 0;
     loop {
         let n = audit::seal(&db.app, 200_000).await?;
@@ -54,11 +72,12 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query("VACUUM ANALYZE numbering.audit_chain")
         .execute(&db.owner)
         .await?;
-    println!(
-        "setup: {entries} entries written and {sealed} sealed in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    Ok(sealed)
+}
 
+/// Verifies the whole chain `runs` times, printing entries/s for each run
+/// and the best.
+async fn verify_runs(db: &TestDb, runs: u64, sealed: u64) -> anyhow::Result<()> {
     let mut best = 0.0f64;
     for run in 1..=runs {
         let t = Instant::now();
@@ -74,9 +93,12 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!("best: {best:.0} entries/s (goal >= 1000000)");
+    Ok(())
+}
 
-    // for comparison: a chain broken at its very last link is proven broken
-    // by the fast path and then walked exactly (join + allocation per row)
+/// For comparison: a chain broken at its very last link is proven broken
+/// by the fast path and then walked exactly (join + allocation per row).
+async fn verify_broken_at_the_end(db: &TestDb, sealed: u64) -> anyhow::Result<()> {
     let mut tx = db.owner.begin().await?;
     sqlx::query("SET LOCAL session_replication_role = replica")
         .execute(&mut *tx)

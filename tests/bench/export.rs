@@ -31,31 +31,64 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The command line: `--numbers`, `--leased`, `--changed`.
+struct Settings {
+    numbers: u64,
+    leased: u64,
+    changed: u64,
+}
+
+impl Settings {
+    fn from_args() -> Self {
+        let numbers = numbering_tests::bench_arg("--numbers", 1_000_000);
+        Self {
+            numbers,
+            leased: numbering_tests::bench_arg("--leased", numbers * 3 / 10),
+            changed: numbering_tests::bench_arg("--changed", numbers / 20),
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--child") {
         return child().await;
     }
-    let numbers = numbering_tests::bench_arg("--numbers", 1_000_000);
-    let leased = numbering_tests::bench_arg("--leased", numbers * 3 / 10);
-    let changed = numbering_tests::bench_arg("--changed", numbers / 20);
+    let settings = Settings::from_args();
     let period = Period::previous(chrono::Utc::now());
-    let (start, end) = (period.start(), period.end());
 
     let db = TestDb::new().await;
     let setup = Instant::now();
-    // every number exists from before the period
+    seed(&db, &settings, period).await?;
+    sqlx::query("ANALYZE").execute(&db.owner).await?;
+    let sealed = numbering_store::audit::seal_all(&db.app).await?;
+    let Settings {
+        numbers,
+        leased,
+        changed,
+    } = settings;
+    println!(
+        "setup: {numbers} numbers, {leased} leased in {period}, {changed} changed after it, {sealed} audit entries sealed ({:.1} s)",
+        setup.elapsed().as_secs_f64()
+    );
+    run_child(&db, period)
+}
+
+/// Every number exists from before the period; the first `leased` were
+/// reserved and assigned during it, and `changed` of those suspended after
+/// its end.
+async fn seed(db: &TestDb, settings: &Settings, period: Period) -> anyhow::Result<()> {
+    let (start, end) = (period.start(), period.end());
     sqlx::query(
         "INSERT INTO numbering.numbers (identifier, identity_key, kind, operator_id, mcc, mnc, created_at, state_changed_at) \
          SELECT '+937' || lpad(g::text, 8, '0'), '+937' || lpad(g::text, 8, '0'), 'MSISDN', 'roshan', '412', '20', \
                 $2 - interval '1 day', $2 - interval '1 day' \
          FROM generate_series(1, $1::int) g",
     )
-    .bind(numbers as i32)
+    .bind(settings.numbers as i32)
     .bind(start)
     .execute(&db.owner)
     .await?;
-    // the first `leased` were reserved and assigned during the period
     sqlx::query(
         "WITH t AS (SELECT id, identifier, 'tenant-' || (id % 50) AS tenant, \
                            $2 + (id % 600000) * interval '1 second' AS at FROM numbering.numbers WHERE id <= $1), \
@@ -70,11 +103,10 @@ async fn main() -> anyhow::Result<()> {
          SELECT at, 'tenant:' || tenant || ':u', 'assign', tenant, identifier, \
                 '{\"state\":\"RESERVED\",\"version\":2}'::json, '{\"state\":\"ASSIGNED\",\"version\":3}'::json FROM t",
     )
-    .bind(leased as i64)
+    .bind(settings.leased as i64)
     .bind(start)
     .execute(&db.owner)
     .await?;
-    // …and `changed` of them were suspended after the period's end
     sqlx::query(
         "WITH t AS (SELECT id, identifier, tenant_id FROM numbering.numbers WHERE id <= $1), \
               n AS (UPDATE numbering.numbers n SET state = 'SUSPENDED', version = 4, state_changed_at = $2 + interval '1 hour' \
@@ -83,17 +115,16 @@ async fn main() -> anyhow::Result<()> {
          SELECT $2 + interval '1 hour', 'admin:ops', 'suspend', tenant_id, identifier, \
                 '{\"state\":\"ASSIGNED\",\"version\":3}'::json, '{\"state\":\"SUSPENDED\",\"version\":4}'::json FROM t",
     )
-    .bind(changed as i64)
+    .bind(settings.changed as i64)
     .bind(end)
     .execute(&db.owner)
     .await?;
-    sqlx::query("ANALYZE").execute(&db.owner).await?;
-    let sealed = numbering_store::audit::seal_all(&db.app).await?;
-    println!(
-        "setup: {numbers} numbers, {leased} leased in {period}, {changed} changed after it, {sealed} audit entries sealed ({:.1} s)",
-        setup.elapsed().as_secs_f64()
-    );
+    Ok(())
+}
 
+/// Runs the export of `period` in a child process (this binary with
+/// `--child`), passes its output through and reports its wall time.
+fn run_child(db: &TestDb, period: Period) -> anyhow::Result<()> {
     let work = std::env::temp_dir().join(format!("bench-export-{}", uuid::Uuid::new_v4().simple()));
     let started = Instant::now();
     let output = std::process::Command::new(std::env::current_exe()?)

@@ -59,138 +59,171 @@ fn check(root: &Value, schema: &Value, v: &Value, at: &str, out: &mut Vec<String
     for (keyword, arg) in schema {
         match keyword.as_str() {
             "$schema" | "$id" | "title" | "description" | "$defs" | "examples" | "$comment" => {}
-            "$ref" => {
-                let path = arg
-                    .as_str()
-                    .and_then(|r| r.strip_prefix("#/"))
-                    .unwrap_or_else(|| panic!("{at}: only local $ref: {arg}"));
-                let target = path
-                    .split('/')
-                    .try_fold(root, |node, part| node.get(part))
-                    .unwrap_or_else(|| panic!("{at}: unresolved $ref {arg}"));
-                check(root, target, v, at, out);
+            "$ref" => check(root, resolve(root, arg, at), v, at, out),
+            "type" | "const" | "enum" => check_value(keyword, arg, v, at, out),
+            "required" | "properties" | "additionalProperties" | "items" => {
+                check_members(root, schema, keyword, arg, v, at, out)
             }
-            "type" => {
-                let ok = match arg {
-                    Value::String(t) => type_matches(t, v),
-                    Value::Array(ts) => ts.iter().any(|t| type_matches(t.as_str().unwrap(), v)),
-                    _ => panic!("{at}: bad type {arg}"),
-                };
-                if !ok {
-                    out.push(format!("{at}: {v} is not of type {arg}"));
-                }
+            "minimum" | "minLength" | "maxLength" | "pattern" | "format" => {
+                check_scalar(keyword, arg, v, at, out)
             }
-            "const" => {
-                if v != arg {
-                    out.push(format!("{at}: {v} is not {arg}"));
-                }
-            }
-            "enum" => {
-                if !arg.as_array().unwrap().contains(v) {
-                    out.push(format!("{at}: {v} is not one of {arg}"));
-                }
-            }
-            "required" => {
-                if let Some(o) = v.as_object() {
-                    for key in arg.as_array().unwrap() {
-                        if !o.contains_key(key.as_str().unwrap()) {
-                            out.push(format!("{at}: {key} is missing"));
-                        }
-                    }
-                }
-            }
-            "properties" => {
-                if let Some(o) = v.as_object() {
-                    for (key, sub) in arg.as_object().unwrap() {
-                        if let Some(value) = o.get(key) {
-                            check(root, sub, value, &format!("{at}.{key}"), out);
-                        }
-                    }
-                }
-            }
-            "additionalProperties" => {
-                if let Some(o) = v.as_object() {
-                    let known = schema.get("properties").and_then(Value::as_object);
-                    for (key, value) in o {
-                        if !known.is_some_and(|k| k.contains_key(key)) {
-                            check(root, arg, value, &format!("{at}.{key}"), out);
-                        }
-                    }
-                }
-            }
-            "items" => {
-                if let Some(a) = v.as_array() {
-                    for (i, value) in a.iter().enumerate() {
-                        check(root, arg, value, &format!("{at}[{i}]"), out);
-                    }
-                }
-            }
-            "minimum" => {
-                if let (Some(n), Some(min)) = (v.as_f64(), arg.as_f64()) {
-                    if n < min {
-                        out.push(format!("{at}: {n} < {min}"));
-                    }
-                }
-            }
-            "minLength" | "maxLength" => {
-                if let Some(s) = v.as_str() {
-                    let len = s.chars().count() as u64;
-                    let bound = arg.as_u64().unwrap();
-                    if (keyword == "minLength" && len < bound)
-                        || (keyword == "maxLength" && len > bound)
-                    {
-                        out.push(format!("{at}: length {len} breaks {keyword} {bound}"));
-                    }
-                }
-            }
-            "pattern" => {
-                if let Some(s) = v.as_str() {
-                    let re = regex::Regex::new(arg.as_str().unwrap())
-                        .unwrap_or_else(|e| panic!("{at}: bad pattern {arg}: {e}"));
-                    if !re.is_match(s) {
-                        out.push(format!("{at}: {s:?} does not match {arg}"));
-                    }
-                }
-            }
-            "format" => {
-                if let Some(s) = v.as_str() {
-                    let ok = match arg.as_str().unwrap() {
-                        "date-time" => chrono::DateTime::parse_from_rfc3339(s).is_ok(),
-                        "uuid" => uuid::Uuid::parse_str(s).is_ok() && s.len() == 36,
-                        other => panic!("{at}: unknown format {other:?}"),
-                    };
-                    if !ok {
-                        out.push(format!("{at}: {s:?} is not a {arg}"));
-                    }
-                }
-            }
-            "allOf" | "anyOf" | "oneOf" => {
-                let results: Vec<Vec<String>> = arg
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|sub| {
-                        let mut o = Vec::new();
-                        check(root, sub, v, at, &mut o);
-                        o
-                    })
-                    .collect();
-                let passing = results.iter().filter(|r| r.is_empty()).count();
-                let ok = match keyword.as_str() {
-                    "allOf" => passing == results.len(),
-                    "anyOf" => passing >= 1,
-                    _ => passing == 1,
-                };
-                if !ok {
-                    out.push(format!(
-                        "{at}: {keyword} fails ({passing} of {} pass): {:?}",
-                        results.len(),
-                        results.concat()
-                    ));
-                }
-            }
+            "allOf" | "anyOf" | "oneOf" => check_combination(root, keyword, arg, v, at, out),
             other => panic!("{at}: the checker does not know the keyword {other:?}"),
         }
+    }
+}
+
+/// The schema a local `$ref` (`#/…`) points at.
+fn resolve<'a>(root: &'a Value, arg: &Value, at: &str) -> &'a Value {
+    let path = arg
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/"))
+        .unwrap_or_else(|| panic!("{at}: only local $ref: {arg}"));
+    path.split('/')
+        .try_fold(root, |node, part| node.get(part))
+        .unwrap_or_else(|| panic!("{at}: unresolved $ref {arg}"))
+}
+
+/// `type`, `const` and `enum`: what the value itself may be.
+fn check_value(keyword: &str, arg: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
+    match keyword {
+        "type" => {
+            let ok = match arg {
+                Value::String(t) => type_matches(t, v),
+                Value::Array(ts) => ts.iter().any(|t| type_matches(t.as_str().unwrap(), v)),
+                _ => panic!("{at}: bad type {arg}"),
+            };
+            if !ok {
+                out.push(format!("{at}: {v} is not of type {arg}"));
+            }
+        }
+        "const" => {
+            if v != arg {
+                out.push(format!("{at}: {v} is not {arg}"));
+            }
+        }
+        _ => {
+            if !arg.as_array().unwrap().contains(v) {
+                out.push(format!("{at}: {v} is not one of {arg}"));
+            }
+        }
+    }
+}
+
+/// `required`, `properties`, `additionalProperties` (of an object) and
+/// `items` (of an array): what the members may be.
+fn check_members(
+    root: &Value,
+    schema: &serde_json::Map<String, Value>,
+    keyword: &str,
+    arg: &Value,
+    v: &Value,
+    at: &str,
+    out: &mut Vec<String>,
+) {
+    match (keyword, v) {
+        ("required", Value::Object(o)) => {
+            for key in arg.as_array().unwrap() {
+                if !o.contains_key(key.as_str().unwrap()) {
+                    out.push(format!("{at}: {key} is missing"));
+                }
+            }
+        }
+        ("properties", Value::Object(o)) => {
+            for (key, sub) in arg.as_object().unwrap() {
+                if let Some(value) = o.get(key) {
+                    check(root, sub, value, &format!("{at}.{key}"), out);
+                }
+            }
+        }
+        ("additionalProperties", Value::Object(o)) => {
+            let known = schema.get("properties").and_then(Value::as_object);
+            for (key, value) in o {
+                if !known.is_some_and(|k| k.contains_key(key)) {
+                    check(root, arg, value, &format!("{at}.{key}"), out);
+                }
+            }
+        }
+        ("items", Value::Array(a)) => {
+            for (i, value) in a.iter().enumerate() {
+                check(root, arg, value, &format!("{at}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `minimum` (of a number) and `minLength`, `maxLength`, `pattern`,
+/// `format` (of a string).
+fn check_scalar(keyword: &str, arg: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
+    if keyword == "minimum" {
+        if let (Some(n), Some(min)) = (v.as_f64(), arg.as_f64()) {
+            if n < min {
+                out.push(format!("{at}: {n} < {min}"));
+            }
+        }
+        return;
+    }
+    let Some(s) = v.as_str() else { return };
+    match keyword {
+        "minLength" | "maxLength" => {
+            let len = s.chars().count() as u64;
+            let bound = arg.as_u64().unwrap();
+            if (keyword == "minLength" && len < bound) || (keyword == "maxLength" && len > bound) {
+                out.push(format!("{at}: length {len} breaks {keyword} {bound}"));
+            }
+        }
+        "pattern" => {
+            let re = regex::Regex::new(arg.as_str().unwrap())
+                .unwrap_or_else(|e| panic!("{at}: bad pattern {arg}: {e}"));
+            if !re.is_match(s) {
+                out.push(format!("{at}: {s:?} does not match {arg}"));
+            }
+        }
+        _ => {
+            let ok = match arg.as_str().unwrap() {
+                "date-time" => chrono::DateTime::parse_from_rfc3339(s).is_ok(),
+                "uuid" => uuid::Uuid::parse_str(s).is_ok() && s.len() == 36,
+                other => panic!("{at}: unknown format {other:?}"),
+            };
+            if !ok {
+                out.push(format!("{at}: {s:?} is not a {arg}"));
+            }
+        }
+    }
+}
+
+/// `allOf`, `anyOf`, `oneOf`: how many of the subschemas must pass.
+fn check_combination(
+    root: &Value,
+    keyword: &str,
+    arg: &Value,
+    v: &Value,
+    at: &str,
+    out: &mut Vec<String>,
+) {
+    let results: Vec<Vec<String>> = arg
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|sub| {
+            let mut o = Vec::new();
+            check(root, sub, v, at, &mut o);
+            o
+        })
+        .collect();
+    let passing = results.iter().filter(|r| r.is_empty()).count();
+    let ok = match keyword {
+        "allOf" => passing == results.len(),
+        "anyOf" => passing >= 1,
+        _ => passing == 1,
+    };
+    if !ok {
+        out.push(format!(
+            "{at}: {keyword} fails ({passing} of {} pass): {:?}",
+            results.len(),
+            results.concat()
+        ));
     }
 }
 

@@ -198,6 +198,23 @@ struct Line {
 }
 
 impl Line {
+    /// The archived form of the entry linked at `seq`.
+    fn new(seq: i64, e: AuditEntry) -> Self {
+        Self {
+            seq,
+            id: e.id,
+            txid: e.txid,
+            occurred_at_us: e.occurred_at.timestamp_micros(),
+            actor: e.actor,
+            action: e.action,
+            tenant_id: e.tenant_id,
+            subject: e.subject,
+            before: e.before,
+            after: e.after,
+            request_id: e.request_id,
+        }
+    }
+
     fn entry(&self) -> Option<AuditEntry> {
         Some(AuditEntry {
             id: self.id,
@@ -298,20 +315,7 @@ async fn spool(
                 entry_id: row.entry.id,
             });
         }
-        let e = row.entry;
-        let line = Line {
-            seq: row.seq,
-            id: e.id,
-            txid: e.txid,
-            occurred_at_us: e.occurred_at.timestamp_micros(),
-            actor: e.actor,
-            action: e.action,
-            tenant_id: e.tenant_id,
-            subject: e.subject,
-            before: e.before,
-            after: e.after,
-            request_id: e.request_id,
-        };
+        let line = Line::new(row.seq, row.entry);
         serde_json::to_writer(&mut body, &line).map_err(std::io::Error::other)?;
         body.write_all(b"\n")?;
         count += 1;
@@ -332,13 +336,25 @@ async fn spool(
         prev_hash: first.map(|f| hex::encode(f.1)),
         head_hash: last.map(|l| hex::encode(l.1)),
     };
+    let sha256 = assemble(path, &header, &body_path)?;
+    let _ = std::fs::remove_file(&body_path);
+    Ok(Spooled { header, sha256 })
+}
+
+/// Writes the object to `path`: the header line, then the body file's
+/// entry lines; returns the object's SHA-256.
+fn assemble(
+    path: &std::path::Path,
+    header: &Header,
+    body_path: &std::path::Path,
+) -> Result<[u8; 32], ArchiveError> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut hasher = Sha256::new();
-    let mut head = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
+    let mut head = serde_json::to_vec(header).map_err(std::io::Error::other)?;
     head.push(b'\n');
     hasher.update(&head);
     out.write_all(&head)?;
-    let mut body = std::fs::File::open(&body_path)?;
+    let mut body = std::fs::File::open(body_path)?;
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = std::io::Read::read(&mut body, &mut buf)?;
@@ -349,11 +365,7 @@ async fn spool(
         out.write_all(&buf[..n])?;
     }
     out.flush()?;
-    let _ = std::fs::remove_file(&body_path);
-    Ok(Spooled {
-        header,
-        sha256: hasher.finalize().into(),
-    })
+    Ok(hasher.finalize().into())
 }
 
 async fn store_and_record(
@@ -417,129 +429,6 @@ async fn store_and_record(
     })
 }
 
-/// The result of re-verifying an archived object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArchiveCheck {
-    pub partition: String,
-    pub storage_uri: String,
-    /// Entries re-hashed and matched to their links.
-    pub entries_verified: i64,
-    /// The first problem found (None: the object is exactly what was archived).
-    pub problem: Option<String>,
-}
+mod verify;
 
-impl ArchiveCheck {
-    pub fn is_intact(&self) -> bool {
-        self.problem.is_none()
-    }
-}
-
-/// Re-verifies `partition`'s archived object: its SHA-256 as recorded, its
-/// header against the record, and every entry re-hashed against its chain
-/// link (which `audit verify` checks for continuity).
-pub async fn verify_archive(
-    pool: &PgPool,
-    worm: &dyn WormStore,
-    partition: &str,
-) -> Result<ArchiveCheck, ArchiveError> {
-    type Row = (
-        String,
-        String,
-        i64,
-        Option<i64>,
-        Option<i64>,
-        Option<Vec<u8>>,
-        Option<Vec<u8>>,
-        Vec<u8>,
-    );
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT storage_uri, object_key, entry_count, first_seq, last_seq, prev_hash, head_hash, object_sha256 \
-         FROM numbering.audit_archives WHERE partition = $1",
-    )
-    .bind(partition)
-    .fetch_optional(pool)
-    .await?;
-    let Some((uri, key, count, first_seq, last_seq, prev_hash, head_hash, sha)) = row else {
-        return Err(ArchiveError::NotArchived(partition.to_owned()));
-    };
-    let mut check = ArchiveCheck {
-        partition: partition.to_owned(),
-        storage_uri: uri,
-        entries_verified: 0,
-        problem: None,
-    };
-    let bytes = worm.get(&key).await?;
-    if Sha256::digest(&bytes)[..] != sha[..] {
-        check.problem = Some("the object's SHA-256 differs from the one recorded".into());
-    }
-    let mut lines = bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty());
-    let header: Option<Header> = lines.next().and_then(|l| serde_json::from_slice(l).ok());
-    let expected = Header {
-        format: FORMAT.to_owned(),
-        partition: partition.to_owned(),
-        month: header.as_ref().map(|h| h.month.clone()).unwrap_or_default(),
-        entry_count: count,
-        first_seq,
-        last_seq,
-        prev_hash: prev_hash.map(hex::encode),
-        head_hash: head_hash.map(hex::encode),
-    };
-    if header.as_ref() != Some(&expected) {
-        check
-            .problem
-            .get_or_insert_with(|| "the object's header does not match the archive record".into());
-    }
-    let mut entries = Vec::new();
-    for (i, raw) in lines.enumerate() {
-        match serde_json::from_slice::<Line>(raw) {
-            Ok(line) => entries.push(line),
-            Err(e) => {
-                check
-                    .problem
-                    .get_or_insert_with(|| format!("entry line {} is malformed: {e}", i + 2));
-                return Ok(check);
-            }
-        }
-    }
-    if entries.len() as i64 != count {
-        check.problem.get_or_insert_with(|| {
-            format!(
-                "the object holds {} entries, the record {count}",
-                entries.len()
-            )
-        });
-    }
-    let seqs: Vec<i64> = entries.iter().map(|l| l.seq).collect();
-    let links: Vec<(i64, i64, Vec<u8>, Vec<u8>)> = sqlx::query_as(
-        "SELECT seq, entry_id, prev_hash, hash FROM numbering.audit_chain WHERE seq = ANY($1) ORDER BY seq",
-    )
-    .bind(&seqs)
-    .fetch_all(pool)
-    .await?;
-    let links: std::collections::HashMap<i64, (i64, Vec<u8>, Vec<u8>)> = links
-        .into_iter()
-        .map(|(seq, id, prev, hash)| (seq, (id, prev, hash)))
-        .collect();
-    for (i, line) in entries.iter().enumerate() {
-        let matches = links.get(&line.seq).is_some_and(|(id, prev, hash)| {
-            let prev: Option<[u8; 32]> = prev.as_slice().try_into().ok();
-            *id == line.id
-                && line.entry().zip(prev).is_some_and(|(entry, prev)| {
-                    link_hash(&prev, line.seq, &entry_digest(&entry))[..] == hash[..]
-                })
-        });
-        if !matches {
-            check.problem.get_or_insert_with(|| {
-                format!(
-                    "entry {} (line {}) does not match chain link {}",
-                    line.id,
-                    i + 2,
-                    line.seq
-                )
-            });
-            break;
-        }
-        check.entries_verified += 1;
-    }
-    Ok(check)
-}
+pub use verify::{ArchiveCheck, verify_archive};

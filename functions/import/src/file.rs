@@ -121,81 +121,24 @@ pub fn parse(
     operator: Option<&OperatorCodes>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ParsedFile, FileError> {
-    if bytes.len() > limits.max_bytes {
-        return Err(FileError::TooLarge {
-            size: bytes.len(),
-            max: limits.max_bytes,
-        });
-    }
-    let text = std::str::from_utf8(bytes).map_err(|e| FileError::InvalidUtf8 {
-        line: line_of(bytes, e.valid_up_to()),
-    })?;
-    let body_start = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
-    if text[body_start..].trim().is_empty() {
-        return Err(FileError::Empty);
-    }
-    let body = &bytes[body_start..];
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(body);
-    let mut record = csv::ByteRecord::new();
-    // Lines are counted here, by '\n', rather than taken from the reader
-    // (which counts a CRLF as two).
-    let mut counted = (0usize, 1u64);
-    let mut next = |reader: &mut csv::Reader<&[u8]>,
-                    record: &mut csv::ByteRecord|
-     -> Result<Option<(u64, std::ops::Range<usize>)>, FileError> {
-        let start = reader.position().byte() as usize;
-        let more = reader
-            .read_byte_record(record)
-            .map_err(|e| FileError::Malformed {
-                line: line_at(body, &mut counted, start),
-                detail: e.to_string(),
-            })?;
-        if !more {
-            return Ok(None);
-        }
-        let to = reader.position().byte() as usize;
-        // after a CR the reader stops before the LF, so a record may "start" there
-        let mut from = record.position().map_or(start, |p| p.byte() as usize);
-        while from < to && matches!(body[from], b'\r' | b'\n') {
-            from += 1;
-        }
-        let line = line_at(body, &mut counted, from);
-        if record.len() > limits.max_columns {
-            return Err(FileError::TooManyColumns {
-                line,
-                count: record.len(),
-                max: limits.max_columns,
-            });
-        }
-        if to - from > limits.max_record_bytes {
-            return Err(FileError::RecordTooLong {
-                line,
-                len: to - from,
-                max: limits.max_record_bytes,
-            });
-        }
-        Ok(Some((line, body_start + from..body_start + to)))
-    };
-
-    let Some(_) = next(&mut reader, &mut record)? else {
+    let (text, body_start) = checked_text(bytes, limits)?;
+    let mut records = Records::new(&bytes[body_start..], body_start, limits);
+    let Some(_) = records.next()? else {
         return Err(FileError::Empty);
     };
-    let kind = header_kind(&record)?;
+    let kind = header_kind(&records.record)?;
     let expected = kind.header().len();
     let mut rows = Vec::new();
     let mut rejected = Vec::new();
     let mut total: u32 = 0;
-    while let Some((line, span)) = next(&mut reader, &mut record)? {
+    while let Some((line, span)) = records.next()? {
         total += 1;
         if total % 65_536 == 0 {
-            progress(reader.position().byte());
+            progress(records.reader.position().byte());
         }
         let line = u32::try_from(line).unwrap_or(u32::MAX);
         let raw = trim_newline(&text[span.clone()]);
-        match row(kind, &record, expected, operator) {
+        match row(kind, &records.record, expected, operator) {
             Ok((identifier, mcc, mnc, contract_ref, vanity)) => rows.push(ImportRow {
                 line,
                 identifier,
@@ -225,8 +168,92 @@ pub fn parse(
     })
 }
 
-/// The line of byte `offset` of `body`, counting on from the last call
-/// (`counted`: an offset and its line; offsets only grow).
+/// The file as text, within the size limit, UTF-8 and not blank; and where
+/// its body starts (after a byte order mark, if any).
+fn checked_text<'a>(bytes: &'a [u8], limits: &Limits) -> Result<(&'a str, usize), FileError> {
+    if bytes.len() > limits.max_bytes {
+        return Err(FileError::TooLarge {
+            size: bytes.len(),
+            max: limits.max_bytes,
+        });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| FileError::InvalidUtf8 {
+        line: line_of(bytes, e.valid_up_to()),
+    })?;
+    let body_start = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
+    if text[body_start..].trim().is_empty() {
+        return Err(FileError::Empty);
+    }
+    Ok((text, body_start))
+}
+
+/// The body's CSV records one at a time, each with its line number and its
+/// span in the file, checked against the column and record-length limits.
+struct Records<'a> {
+    body: &'a [u8],
+    body_start: usize,
+    limits: &'a Limits,
+    reader: csv::Reader<&'a [u8]>,
+    record: csv::ByteRecord,
+    /// Lines are counted here, by '\n', rather than taken from the reader
+    /// (which counts a CRLF as two).
+    counted: (usize, u64),
+}
+
+impl<'a> Records<'a> {
+    fn new(body: &'a [u8], body_start: usize, limits: &'a Limits) -> Self {
+        Self {
+            body,
+            body_start,
+            limits,
+            reader: csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(body),
+            record: csv::ByteRecord::new(),
+            counted: (0usize, 1u64),
+        }
+    }
+
+    /// Reads the next record into `self.record`: its line and its span.
+    fn next(&mut self) -> Result<Option<(u64, std::ops::Range<usize>)>, FileError> {
+        let body = self.body;
+        let start = self.reader.position().byte() as usize;
+        let more = self
+            .reader
+            .read_byte_record(&mut self.record)
+            .map_err(|e| FileError::Malformed {
+                line: line_at(body, &mut self.counted, start),
+                detail: e.to_string(),
+            })?;
+        if !more {
+            return Ok(None);
+        }
+        let to = self.reader.position().byte() as usize;
+        // after a CR the reader stops before the LF, so a record may "start" there
+        let mut from = self.record.position().map_or(start, |p| p.byte() as usize);
+        while from < to && matches!(body[from], b'\r' | b'\n') {
+            from += 1;
+        }
+        let line = line_at(body, &mut self.counted, from);
+        if self.record.len() > self.limits.max_columns {
+            return Err(FileError::TooManyColumns {
+                line,
+                count: self.record.len(),
+                max: self.limits.max_columns,
+            });
+        }
+        if to - from > self.limits.max_record_bytes {
+            return Err(FileError::RecordTooLong {
+                line,
+                len: to - from,
+                max: self.limits.max_record_bytes,
+            });
+        }
+        Ok(Some((line, self.body_start + from..self.body_start + to)))
+    }
+}
+
 fn line_at(body: &[u8], counted: &mut (usize, u64), offset: usize) -> u64 {
     let (from, line) = *counted;
     let offset = offset.clamp(from, body.len());

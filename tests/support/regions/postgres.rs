@@ -2,14 +2,15 @@
 //! standby in `mzr`, streaming from it through replication slot `mzr`.
 
 use std::{
-    os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     process::{Child, Stdio},
     time::Duration,
 };
 
 use anyhow::{Context, Result, bail};
-use numbering::embedded::{find_bin_dir, free_port, stop_supervised, supervise};
+use numbering::embedded::{
+    command, find_bin_dir, free_port, stop_supervised, supervise, unprivileged_user,
+};
 use sqlx::{Connection, PgConnection};
 
 use super::{Poll, Region, log_section, still_running, stop_servers};
@@ -257,11 +258,8 @@ impl PgPair {
 
     /// Runs a Postgres program as the clusters' user, failing with its output.
     async fn run(&self, program: &str, args: &[&str]) -> Result<()> {
-        let mut cmd = tokio::process::Command::new(self.bin.join(program));
+        let mut cmd = tokio::process::Command::from(command(&self.bin.join(program), self.user));
         cmd.args(args).stdin(Stdio::null());
-        if let Some((uid, gid)) = self.user {
-            cmd.uid(uid).gid(gid).env("HOME", "/tmp");
-        }
         let out = cmd
             .output()
             .await
@@ -425,28 +423,4 @@ impl Drop for PgPair {
 fn path_str(path: &Path) -> Result<&str> {
     path.to_str()
         .with_context(|| format!("{} is not UTF-8", path.display()))
-}
-
-/// As root, the uid/gid to run Postgres as (`initdb` refuses root): the
-/// `postgres` user, or `nobody`, as `numbering::embedded` chooses.
-fn unprivileged_user() -> Result<Option<(u32, u32)>> {
-    let me = std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(u32::MAX);
-    if me != 0 {
-        return Ok(None);
-    }
-    let passwd = std::fs::read_to_string("/etc/passwd").context("reading /etc/passwd")?;
-    for wanted in ["postgres", "nobody"] {
-        let found = passwd.lines().find_map(|line| {
-            let f: Vec<&str> = line.split(':').collect();
-            (f.len() > 3 && f[0] == wanted)
-                .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
-                .flatten()
-        });
-        if found.is_some() {
-            return Ok(found);
-        }
-    }
-    bail!("running as root and found neither a postgres nor a nobody user to run Postgres as")
 }
