@@ -2,12 +2,12 @@
 //! auto-renew, release, and the leases held on one identifier.
 
 use axum::{http::StatusCode, response::Response};
-use numbering_store::AssignError;
 use numbering_http_edge::{
     ApiError,
     extract::{ApiJson, ApiPath, ApiQuery},
 };
 use numbering_shared::ReservationId;
+use numbering_store::AssignError;
 
 use crate::{
     call::{TenantCall, identifier, items, json_response, lease_id},
