@@ -19,16 +19,15 @@ use axum::{
     routing::{get, post, put},
 };
 use numbering_http_edge::{
-    ApiError, ApiState, Principal, auth, cursor,
+    ApiError, ApiState, Principal, auth, criteria, cursor,
     extract::{ApiJson, ApiPath, ApiQuery},
     idempotency,
     openapi::{Op, any_object, list_of, path, query},
 };
-use numbering_portal_api::{criteria, wire_criteria};
 use numbering_shared::{Identifier, NumberState, TenantId};
 use numbering_store::{
     Actor, Ctx,
-    admin::{AuditQuery, NumberSearch, number_json},
+    admin::{AuditQuery, NumberSearch},
     audit,
     sender_ids::RegisterError,
 };
@@ -293,18 +292,12 @@ pub fn operations() -> Vec<Op> {
             operation_id: "searchNumbers",
             summary: "Inventory search across tenants",
             tag: T,
-            params: vec![
-                query("kind", "string", "MSISDN, SHORT_CODE or ALPHA"),
-                query("operator", "string", "operator id"),
-                query("prefix", "string", "identifier starts with"),
-                query("contains", "string", "identifier contains"),
-                query("suffix", "string", "identifier ends with"),
-                query("vanity_only", "boolean", "only vanity identifiers"),
+            params: criteria::params([
                 query("state", "string", "lifecycle state"),
                 query("tenant_id", "string", "holder"),
                 query("limit", "integer", "1 to 500 (default 100)"),
                 query("cursor", "string", "next_cursor of the previous page"),
-            ],
+            ]),
             body: None,
             success: (200, || list_of(number_schema())),
             problems: &[],
@@ -442,11 +435,12 @@ fn limit(v: Option<i64>, default: i64) -> Result<i64, ApiError> {
     }
 }
 
-fn ok(status: StatusCode, v: serde_json::Value) -> Response {
-    (status, axum::Json(v)).into_response()
+fn ok(status: StatusCode, v: impl AdminJson) -> Response {
+    (status, axum::Json(v.into_json())).into_response()
 }
 
-fn items(v: Vec<serde_json::Value>) -> Response {
+fn items(v: Vec<impl AdminJson>) -> Response {
+    let v: Vec<_> = v.into_iter().map(AdminJson::into_json).collect();
     ok(StatusCode::OK, json!({ "items": v, "next_cursor": null }))
 }
 
@@ -536,7 +530,7 @@ async fn pool(
     let t = TenantId::parse(&t).map_err(|_| ApiError::not_found("pool"))?;
     let v = s
         .store
-        .tenant_pool(t.as_str())
+        .tenant_pool(&t)
         .await?
         .ok_or_else(|| ApiError::not_found("pool"))?;
     Ok(ok(StatusCode::OK, v))
@@ -554,7 +548,7 @@ async fn put_pool(
     Ok(ok(
         StatusCode::OK,
         s.store
-            .put_tenant_pool(&ctx(&p, &headers), t.as_str(), &input)
+            .put_tenant_pool(&ctx(&p, &headers), &t, &input)
             .await?,
     ))
 }
@@ -566,6 +560,7 @@ async fn search(
     let limit = limit(q.limit, 100)?;
     let state = q
         .state
+        .as_deref()
         .map(|st| {
             st.parse::<NumberState>()
                 .map(|s| s.as_str().to_owned())
@@ -574,23 +569,12 @@ async fn search(
         .transpose()?;
     let tenant = q.tenant_id.as_deref().map(tenant_id).transpose()?;
     let after = q.cursor.as_deref().map(cursor::decode).transpose()?;
-    let crit = criteria(
-        wire_criteria(
-            q.kind,
-            q.operator,
-            q.prefix,
-            q.contains,
-            q.suffix,
-            q.vanity_only,
-        ),
-        "",
-    )?;
     let rows = s
         .store
         .search_numbers(&NumberSearch {
-            criteria: crit,
+            criteria: q.criteria("")?,
             state,
-            tenant_id: tenant.map(|t| t.as_str().to_owned()),
+            tenant_id: tenant,
             after,
             limit: limit + 1,
         })
@@ -598,11 +582,11 @@ async fn search(
     let more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
     let next = if more {
-        rows.last().map(|(k, _)| cursor::encode(k))
+        rows.last().map(|r| cursor::encode(&r.position))
     } else {
         None
     };
-    let v: Vec<_> = rows.iter().map(|(_, v)| v.clone()).collect();
+    let v: Vec<_> = rows.iter().cloned().map(AdminJson::into_json).collect();
     Ok(ok(
         StatusCode::OK,
         json!({ "items": v, "next_cursor": next }),
@@ -715,10 +699,11 @@ async fn audit_query(
         })
         .await?;
     let next = if v.len() as i64 == limit(q.limit, 100)? {
-        v.last().and_then(|e| e.get("id")).cloned()
+        v.last().map(|e| e.id)
     } else {
         None
     };
+    let v: Vec<_> = v.into_iter().map(AdminJson::into_json).collect();
     Ok(ok(
         StatusCode::OK,
         json!({ "items": v, "next_before_id": next }),

@@ -18,14 +18,14 @@ use axum::{
     routing::{delete, get, patch, post},
 };
 use numbering_http_edge::{
-    ApiError, ApiState, Principal, auth, cursor,
+    ApiError, ApiState, Principal, auth, criteria, cursor,
     extract::{ApiJson, ApiPath, ApiQuery},
     idempotency,
     openapi::{Op, list_of, path, query},
     ratelimit,
 };
-use numbering_shared::{Identifier, IdentifierKind, LeaseId, ReservationId, TenantId};
-use numbering_store::{Actor, Criteria, Ctx};
+use numbering_shared::{Identifier, LeaseId, ReservationId, TenantId};
+use numbering_store::{Actor, Ctx};
 use serde_json::json;
 
 use wire::*;
@@ -118,16 +118,10 @@ pub fn operations() -> Vec<Op> {
             operation_id: "browseAvailable",
             summary: "Available identifiers the pool admits, filtered, by opaque cursor",
             tag: T,
-            params: vec![
-                query("kind", "string", "MSISDN, SHORT_CODE or ALPHA"),
-                query("operator", "string", "operator id, e.g. roshan"),
-                query("prefix", "string", "canonical identifier starts with"),
-                query("contains", "string", "canonical identifier contains"),
-                query("suffix", "string", "canonical identifier ends with"),
-                query("vanity_only", "boolean", "only vanity identifiers"),
+            params: criteria::params([
                 query("limit", "integer", "page size, 1 to 200 (default 50)"),
                 query("cursor", "string", "next_cursor of the previous page"),
-            ],
+            ]),
             body: None,
             success: (200, || list_of(available_schema())),
             problems: &[],
@@ -288,78 +282,6 @@ fn identifier(field: &str, raw: &str) -> Result<Identifier, ApiError> {
     Identifier::parse(raw).map_err(|e| ApiError::invalid_identifier(field, e.to_string()))
 }
 
-/// Checks a text filter: 1 to 32 letters, digits or `+`.
-pub fn filter_text(field: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
-    match v {
-        None => Ok(None),
-        Some(s)
-            if !s.is_empty()
-                && s.len() <= 32
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '+') =>
-        {
-            Ok(Some(s))
-        }
-        Some(_) => Err(ApiError::invalid(
-            field,
-            format!("{field} must be 1 to 32 letters, digits or +"),
-        )),
-    }
-}
-
-/// Criteria from separate query parameters.
-pub fn wire_criteria(
-    kind: Option<String>,
-    operator: Option<String>,
-    prefix: Option<String>,
-    contains: Option<String>,
-    suffix: Option<String>,
-    vanity_only: Option<bool>,
-) -> CriteriaBody {
-    CriteriaBody {
-        kind,
-        operator,
-        prefix,
-        contains,
-        suffix,
-        vanity_only,
-    }
-}
-
-/// Parses criteria; `prefix` names the fields in errors (`criteria.`).
-pub fn criteria(c: CriteriaBody, prefix: &str) -> Result<Criteria, ApiError> {
-    let kind = c
-        .kind
-        .map(|k| k.parse::<IdentifierKind>())
-        .transpose()
-        .map_err(|_| {
-            ApiError::invalid(
-                &format!("{prefix}kind"),
-                "kind must be MSISDN, SHORT_CODE or ALPHA",
-            )
-        })?;
-    let operator = match c.operator {
-        Some(o)
-            if o.is_empty()
-                || o.len() > 32
-                || !o.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
-        {
-            return Err(ApiError::invalid(
-                &format!("{prefix}operator"),
-                "operator must be an operator id",
-            ));
-        }
-        o => o.map(|o| o.to_ascii_lowercase()),
-    };
-    Ok(Criteria {
-        kind,
-        operator,
-        prefix: filter_text(&format!("{prefix}prefix"), c.prefix)?,
-        contains: filter_text(&format!("{prefix}contains"), c.contains)?,
-        suffix: filter_text(&format!("{prefix}suffix"), c.suffix)?,
-        vanity_only: c.vanity_only.unwrap_or(false),
-    })
-}
-
 fn json_response(status: StatusCode, v: serde_json::Value) -> Response {
     (status, axum::Json(v)).into_response()
 }
@@ -378,17 +300,7 @@ async fn browse(
         ));
     }
     let after = q.cursor.as_deref().map(cursor::decode).transpose()?;
-    let crit = criteria(
-        CriteriaBody {
-            kind: q.kind,
-            operator: q.operator,
-            prefix: q.prefix,
-            contains: q.contains,
-            suffix: q.suffix,
-            vanity_only: q.vanity_only,
-        },
-        "",
-    )?;
+    let crit = q.criteria("")?;
     let rows = s
         .store
         .browse(t, &crit, after.as_deref(), limit + 1)
@@ -423,7 +335,7 @@ async fn reserve(
         }
         (None, Some(c)) => {
             s.store
-                .reserve_any(&ctx, t, &criteria(c, "criteria.")?)
+                .reserve_any(&ctx, t, &c.criteria("criteria.")?)
                 .await?
         }
         _ => {
