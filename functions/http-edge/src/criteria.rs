@@ -163,9 +163,9 @@ mod tests {
 
     #[test]
     fn criteria_are_parsed_with_the_prefix_in_field_names() {
-        let c = search(r#"{"kind": "ALPHA", "operator": "Roshan", "suffix": "77", "limit": 3}"#)
-            .criteria("criteria.")
-            .unwrap();
+        let q = search(r#"{"kind": "ALPHA", "operator": "Roshan", "suffix": "77", "limit": 3}"#);
+        assert_eq!(q.limit, Some(3));
+        let c = q.criteria("criteria.").unwrap();
         assert_eq!(c.kind, Some(IdentifierKind::Alpha));
         assert_eq!(c.operator.as_deref(), Some("roshan"));
         assert_eq!(c.suffix.as_deref(), Some("77"));
