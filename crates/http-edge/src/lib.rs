@@ -1,12 +1,14 @@
 //! The REST edge shared by the portal and admin APIs: bearer-JWT
 //! authentication, RFC 9457 problem+json errors, extractors that never
 //! answer in plain text, Idempotency-Key handling, the per-tenant rate
-//! limit, the access log with request ids, and the OpenAPI document built
-//! from the same operation table the routers are built from.
+//! limit, the access log with request ids, the inventory criteria both APIs
+//! take, and the OpenAPI document built from the same operation table the
+//! routers are built from.
 
 pub mod access_log;
 pub mod auth;
 pub mod config;
+pub mod criteria;
 pub mod cursor;
 pub mod docs;
 pub mod extract;

@@ -90,21 +90,6 @@ pub const fn query(name: &'static str, ty: &'static str, description: &'static s
     }
 }
 
-/// The query parameters of inventory criteria (the portal's browse, the
-/// admin's search), followed by `more`.
-pub fn criteria_params(more: &[Param]) -> Vec<Param> {
-    let mut params = vec![
-        query("kind", "string", "MSISDN, SHORT_CODE or ALPHA"),
-        query("operator", "string", "operator id, e.g. roshan"),
-        query("prefix", "string", "canonical identifier starts with"),
-        query("contains", "string", "canonical identifier contains"),
-        query("suffix", "string", "canonical identifier ends with"),
-        query("vanity_only", "boolean", "only vanity identifiers"),
-    ];
-    params.extend_from_slice(more);
-    params
-}
-
 pub fn any_object() -> Value {
     json!({ "type": "object" })
 }

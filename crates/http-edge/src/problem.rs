@@ -4,7 +4,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use numbering_store::{LifecycleError, imports::ImportsError};
+use numbering_store::{LifecycleError, admin::AdminError, imports::ImportsError};
 use serde_json::{Value, json};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -154,6 +154,23 @@ impl From<ImportsError> for ApiError {
             | ImportsError::BatchVanished(_)
             | ImportsError::Database(_) => Self::internal(&e),
         }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        let status = match &e {
+            AdminError::Conflict => {
+                metrics::counter!("numbering_conflicts_total").increment(1);
+                StatusCode::CONFLICT
+            }
+            AdminError::UnknownReference { .. }
+            | AdminError::ConstraintViolated { .. }
+            | AdminError::MalformedValue => StatusCode::UNPROCESSABLE_ENTITY,
+            AdminError::SigningKeyNotFound => StatusCode::NOT_FOUND,
+            AdminError::Database(_) => return Self::internal(&e),
+        };
+        Self::new(status, e.code(), e.to_string())
     }
 }
 

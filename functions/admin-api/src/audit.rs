@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::{
     call::{limit, ok},
-    wire::AuditQueryParams,
+    wire::{AdminJson, AuditQueryParams},
 };
 
 pub(crate) async fn audit_query(
@@ -28,10 +28,11 @@ pub(crate) async fn audit_query(
         })
         .await?;
     let next = if v.len() as i64 == limit(q.limit, 100)? {
-        v.last().and_then(|e| e.get("id")).cloned()
+        v.last().map(|e| e.id)
     } else {
         None
     };
+    let v: Vec<_> = v.into_iter().map(AdminJson::into_json).collect();
     Ok(ok(
         StatusCode::OK,
         json!({ "items": v, "next_before_id": next }),

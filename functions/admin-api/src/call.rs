@@ -8,7 +8,9 @@ use axum::{
 use numbering_http_edge::{ApiError, ApiState, Caller, Principal, access_log};
 use numbering_shared::{Identifier, TenantId};
 use numbering_store::{Actor, Ctx, Store};
-use serde_json::{Value, json};
+use serde_json::json;
+
+use crate::wire::AdminJson;
 
 /// An admin's change: the request's state (its store bound to the
 /// request's unit of work under an Idempotency-Key, see [`numbering_http_edge::RequestState`])
@@ -64,11 +66,12 @@ pub(crate) fn limit(v: Option<i64>, default: i64) -> Result<i64, ApiError> {
     }
 }
 
-pub(crate) fn ok(status: StatusCode, v: Value) -> Response {
-    (status, axum::Json(v)).into_response()
+pub(crate) fn ok(status: StatusCode, v: impl AdminJson) -> Response {
+    (status, axum::Json(v.into_json())).into_response()
 }
 
 /// A list answer without further pages.
-pub(crate) fn items(v: Vec<Value>) -> Response {
+pub(crate) fn items(v: Vec<impl AdminJson>) -> Response {
+    let v: Vec<_> = v.into_iter().map(AdminJson::into_json).collect();
     ok(StatusCode::OK, json!({ "items": v, "next_cursor": null }))
 }

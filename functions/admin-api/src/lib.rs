@@ -23,8 +23,8 @@ use axum::{
     routing::{get, post, put},
 };
 use numbering_http_edge::{
-    ApiState, Routes, auth, idempotency, no_route,
-    openapi::{Op, any_object, criteria_params, list_of, path, query},
+    ApiState, Routes, auth, criteria, idempotency, no_route,
+    openapi::{Op, any_object, list_of, path, query},
     router_of,
 };
 
@@ -278,7 +278,7 @@ pub fn operations() -> Vec<Op> {
             operation_id: "searchNumbers",
             summary: "Inventory search across tenants",
             tag: T,
-            params: criteria_params(&[
+            params: criteria::params([
                 query("state", "string", "lifecycle state"),
                 query("tenant_id", "string", "holder"),
                 query("limit", "integer", "1 to 500 (default 100)"),

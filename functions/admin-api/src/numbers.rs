@@ -7,17 +7,13 @@ use numbering_http_edge::{
     ApiError, RequestState, cursor,
     extract::{ApiJson, ApiPath, ApiQuery},
 };
-use numbering_portal_api::{criteria, wire_criteria};
 use numbering_shared::NumberState;
-use numbering_store::{
-    admin::{NumberSearch, number_json},
-    sender_ids::RegisterError,
-};
+use numbering_store::{admin::NumberSearch, sender_ids::RegisterError};
 use serde_json::json;
 
 use crate::{
     call::{AdminCall, identifier, limit, ok, tenant_id},
-    wire::{SearchQuery, SenderIdsBody},
+    wire::{AdminJson, SearchQuery, SenderIdsBody, number_json},
 };
 
 pub(crate) async fn search(
@@ -27,6 +23,7 @@ pub(crate) async fn search(
     let limit = limit(q.limit, 100)?;
     let state = q
         .state
+        .as_deref()
         .map(|st| {
             st.parse::<NumberState>()
                 .map(|s| s.as_str().to_owned())
@@ -35,23 +32,12 @@ pub(crate) async fn search(
         .transpose()?;
     let tenant = q.tenant_id.as_deref().map(tenant_id).transpose()?;
     let after = q.cursor.as_deref().map(cursor::decode).transpose()?;
-    let crit = criteria(
-        wire_criteria(
-            q.kind,
-            q.operator,
-            q.prefix,
-            q.contains,
-            q.suffix,
-            q.vanity_only,
-        ),
-        "",
-    )?;
     let rows = s
         .store
         .search_numbers(&NumberSearch {
-            criteria: crit,
+            criteria: q.criteria("")?,
             state,
-            tenant_id: tenant.map(|t| t.as_str().to_owned()),
+            tenant_id: tenant,
             after,
             limit: limit + 1,
         })
@@ -59,11 +45,11 @@ pub(crate) async fn search(
     let more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
     let next = if more {
-        rows.last().map(|(k, _)| cursor::encode(k))
+        rows.last().map(|r| cursor::encode(&r.position))
     } else {
         None
     };
-    let v: Vec<_> = rows.iter().map(|(_, v)| v.clone()).collect();
+    let v: Vec<_> = rows.iter().cloned().map(AdminJson::into_json).collect();
     Ok(ok(
         StatusCode::OK,
         json!({ "items": v, "next_cursor": next }),

@@ -23,7 +23,7 @@ pub(crate) async fn pool(
     let t = TenantId::parse(&t).map_err(|_| ApiError::not_found("pool"))?;
     let v = s
         .store
-        .tenant_pool(t.as_str())
+        .tenant_pool(&t)
         .await?
         .ok_or_else(|| ApiError::not_found("pool"))?;
     Ok(ok(StatusCode::OK, v))
@@ -36,6 +36,6 @@ pub(crate) async fn put_pool(
 ) -> Result<Response, ApiError> {
     let t = tenant_id(&t)?;
     let input = body.try_into_input(t.as_str())?;
-    let v = a.store().put_tenant_pool(&a.ctx, t.as_str(), &input);
+    let v = a.store().put_tenant_pool(&a.ctx, &t, &input);
     Ok(ok(StatusCode::OK, v.await?))
 }

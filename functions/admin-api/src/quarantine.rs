@@ -5,11 +5,10 @@ use numbering_http_edge::{
     ApiError, RequestState,
     extract::{ApiJson, ApiPath, ApiQuery},
 };
-use numbering_store::admin::number_json;
 
 use crate::{
     call::{AdminCall, identifier, items, limit, ok},
-    wire::{LimitQuery, OverrideBody},
+    wire::{LimitQuery, OverrideBody, number_json},
 };
 
 pub(crate) async fn quarantine(

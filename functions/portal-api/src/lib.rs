@@ -22,12 +22,10 @@ use axum::{
     routing::{delete, get, patch, post},
 };
 use numbering_http_edge::{
-    ApiError, ApiState, Routes, auth, idempotency, no_route,
-    openapi::{Op, criteria_params, list_of, path, query},
+    ApiState, Routes, auth, criteria, idempotency, no_route,
+    openapi::{Op, list_of, path, query},
     ratelimit, router_of,
 };
-use numbering_shared::IdentifierKind;
-use numbering_store::Criteria;
 
 use leases::{assign, history, lease, leases, release, update_lease};
 use pool::{browse, pool};
@@ -107,7 +105,7 @@ pub fn operations() -> Vec<Op> {
             operation_id: "browseAvailable",
             summary: "Available identifiers the pool admits, filtered, by opaque cursor",
             tag: T,
-            params: criteria_params(&[
+            params: criteria::params([
                 query("limit", "integer", "page size, 1 to 200 (default 50)"),
                 query("cursor", "string", "next_cursor of the previous page"),
             ]),
@@ -240,76 +238,4 @@ pub fn operations() -> Vec<Op> {
             problems: &[404],
         },
     ]
-}
-
-/// Checks a text filter: 1 to 32 letters, digits or `+`.
-pub fn filter_text(field: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
-    match v {
-        None => Ok(None),
-        Some(s)
-            if !s.is_empty()
-                && s.len() <= 32
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '+') =>
-        {
-            Ok(Some(s))
-        }
-        Some(_) => Err(ApiError::invalid(
-            field,
-            format!("{field} must be 1 to 32 letters, digits or +"),
-        )),
-    }
-}
-
-/// Criteria from separate query parameters.
-pub fn wire_criteria(
-    kind: Option<String>,
-    operator: Option<String>,
-    prefix: Option<String>,
-    contains: Option<String>,
-    suffix: Option<String>,
-    vanity_only: Option<bool>,
-) -> CriteriaBody {
-    CriteriaBody {
-        kind,
-        operator,
-        prefix,
-        contains,
-        suffix,
-        vanity_only,
-    }
-}
-
-/// Parses criteria; `prefix` names the fields in errors (`criteria.`).
-pub fn criteria(c: CriteriaBody, prefix: &str) -> Result<Criteria, ApiError> {
-    let kind = c
-        .kind
-        .map(|k| k.parse::<IdentifierKind>())
-        .transpose()
-        .map_err(|_| {
-            ApiError::invalid(
-                &format!("{prefix}kind"),
-                "kind must be MSISDN, SHORT_CODE or ALPHA",
-            )
-        })?;
-    let operator = match c.operator {
-        Some(o)
-            if o.is_empty()
-                || o.len() > 32
-                || !o.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
-        {
-            return Err(ApiError::invalid(
-                &format!("{prefix}operator"),
-                "operator must be an operator id",
-            ));
-        }
-        o => o.map(|o| o.to_ascii_lowercase()),
-    };
-    Ok(Criteria {
-        kind,
-        operator,
-        prefix: filter_text(&format!("{prefix}prefix"), c.prefix)?,
-        contains: filter_text(&format!("{prefix}contains"), c.contains)?,
-        suffix: filter_text(&format!("{prefix}suffix"), c.suffix)?,
-        vanity_only: c.vanity_only.unwrap_or(false),
-    })
 }

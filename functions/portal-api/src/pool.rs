@@ -7,8 +7,7 @@ use serde_json::json;
 
 use crate::{
     call::{TenantCall, json_response},
-    criteria,
-    wire::{BrowseQuery, CriteriaBody, available_json, pool_json},
+    wire::{BrowseQuery, available_json, pool_json},
 };
 
 pub(crate) async fn browse(
@@ -23,17 +22,7 @@ pub(crate) async fn browse(
         ));
     }
     let after = q.cursor.as_deref().map(cursor::decode).transpose()?;
-    let crit = criteria(
-        CriteriaBody {
-            kind: q.kind,
-            operator: q.operator,
-            prefix: q.prefix,
-            contains: q.contains,
-            suffix: q.suffix,
-            vanity_only: q.vanity_only,
-        },
-        "",
-    )?;
+    let crit = q.criteria("")?;
     let rows = t
         .store()
         .browse(&t.tenant, &crit, after.as_deref(), limit + 1)

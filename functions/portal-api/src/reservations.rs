@@ -9,7 +9,6 @@ use numbering_http_edge::{
 
 use crate::{
     call::{TenantCall, identifier, json_response, reservation_id},
-    criteria,
     wire::{ReserveBody, reservation_json},
 };
 
@@ -24,7 +23,7 @@ pub(crate) async fn reserve(
             store.reserve(ctx, tenant, &id).await?
         }
         (None, Some(c)) => {
-            let c = criteria(c, "criteria.")?;
+            let c = c.criteria("criteria.")?;
             store.reserve_any(ctx, tenant, &c).await?
         }
         _ => {

@@ -1,32 +1,17 @@
 //! The portal's wire format: request bodies (strict: unknown fields are
 //! refused) and the JSON of domain values, with their JSON Schemas.
 
+use numbering_http_edge::criteria::{self, CriteriaBody};
 use numbering_store::{Available, Lease, PoolView, Reservation};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CriteriaBody {
-    pub kind: Option<String>,
-    pub operator: Option<String>,
-    pub prefix: Option<String>,
-    pub contains: Option<String>,
-    pub suffix: Option<String>,
-    pub vanity_only: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BrowseQuery {
-    pub kind: Option<String>,
-    pub operator: Option<String>,
-    pub prefix: Option<String>,
-    pub contains: Option<String>,
-    pub suffix: Option<String>,
-    pub vanity_only: Option<bool>,
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
+numbering_http_edge::criteria_params! {
+    /// `GET available`: the criteria, then the page.
+    pub struct BrowseQuery {
+        pub limit: Option<i64>,
+        pub cursor: Option<String>,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,23 +91,12 @@ pub fn pool_json(p: &PoolView) -> Value {
     })
 }
 
-fn criteria_schema() -> Value {
-    json!({ "type": "object", "additionalProperties": false, "properties": {
-        "kind": { "type": "string", "enum": ["MSISDN", "SHORT_CODE", "ALPHA"] },
-        "operator": { "type": "string", "pattern": "^[a-z0-9-]{2,32}$" },
-        "prefix": { "type": "string", "pattern": "^[A-Za-z0-9+]{1,32}$" },
-        "contains": { "type": "string", "pattern": "^[A-Za-z0-9+]{1,32}$" },
-        "suffix": { "type": "string", "pattern": "^[A-Za-z0-9+]{1,32}$" },
-        "vanity_only": { "type": "boolean" }
-    }})
-}
-
 pub fn reserve_schema() -> Value {
     json!({ "type": "object", "additionalProperties": false,
         "description": "exactly one of identifier or criteria",
         "properties": {
             "identifier": { "type": "string", "examples": ["+93791234567", "4455", "AcmeBank"] },
-            "criteria": criteria_schema()
+            "criteria": criteria::schema()
         },
         "oneOf": [ { "required": ["identifier"] }, { "required": ["criteria"] } ]
     })

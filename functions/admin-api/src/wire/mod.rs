@@ -1,11 +1,16 @@
 //! The admin API's request bodies (strict: unknown fields refused), their
-//! conversion into store inputs, and JSON Schemas.
+//! conversion into store inputs, JSON Schemas, and the views of store rows
+//! it answers with ([`views`]).
+
+mod views;
 
 use numbering_http_edge::ApiError;
 use numbering_shared::{Identifier, IdentifierKind};
-use numbering_store::admin::{ContractInput, OperatorInput, PoolInput, SigningKeyInput};
+use numbering_store::admin::{ContractInput, OperatorInput, PoolInput, SigningKeyInput, Term};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+pub use views::{AdminJson, number_json};
 
 fn text(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
     if v.trim().is_empty() || v.len() > max {
@@ -17,15 +22,13 @@ fn text(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn kind(field: &str, v: &str) -> Result<String, ApiError> {
-    v.parse::<IdentifierKind>()
-        .map(|k| k.as_str().to_owned())
-        .map_err(|_| {
-            ApiError::invalid(
-                field,
-                format!("{field} must be MSISDN, SHORT_CODE or ALPHA"),
-            )
-        })
+fn kind(field: &str, v: &str) -> Result<IdentifierKind, ApiError> {
+    v.parse::<IdentifierKind>().map_err(|_| {
+        ApiError::invalid(
+            field,
+            format!("{field} must be MSISDN, SHORT_CODE or ALPHA"),
+        )
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,20 +110,14 @@ impl ContractBody {
         text("contract_ref", &self.contract_ref, 128)?;
         text("range_start", &self.range_start, 32)?;
         text("range_end", &self.range_end, 32)?;
-        if self.ends_on.is_some_and(|e| e < self.starts_on) {
-            return Err(ApiError::invalid(
-                "ends_on",
-                "ends_on must not be before starts_on",
-            ));
-        }
+        let term = Term::new(self.starts_on, self.ends_on)
+            .ok_or_else(|| ApiError::invalid("ends_on", "ends_on must not be before starts_on"))?;
         Ok(ContractInput {
             contract_ref: self.contract_ref,
             operator_id: self.operator_id,
             kind: kind("kind", &self.kind)?,
-            range_start: self.range_start,
-            range_end: self.range_end,
-            starts_on: self.starts_on,
-            ends_on: self.ends_on,
+            range: (self.range_start, self.range_end),
+            term,
         })
     }
 }
@@ -225,7 +222,7 @@ impl PoolBody {
         let kinds = self
             .allowed_kinds
             .iter()
-            .map(|k| kind("allowed_kinds", k))
+            .map(|k| kind("allowed_kinds", k).map(|k| k.as_str().to_owned()))
             .collect::<Result<Vec<_>, _>>()?;
         let display_name = self.display_name.unwrap_or_else(|| tenant.to_owned());
         text("display_name", &display_name, 200)?;
@@ -253,19 +250,14 @@ pub struct OverrideBody {
     pub justification: String,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SearchQuery {
-    pub kind: Option<String>,
-    pub operator: Option<String>,
-    pub prefix: Option<String>,
-    pub contains: Option<String>,
-    pub suffix: Option<String>,
-    pub vanity_only: Option<bool>,
-    pub state: Option<String>,
-    pub tenant_id: Option<String>,
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
+numbering_http_edge::criteria_params! {
+    /// `GET numbers`: the criteria, then the search's own parameters.
+    pub struct SearchQuery {
+        pub state: Option<String>,
+        pub tenant_id: Option<String>,
+        pub limit: Option<i64>,
+        pub cursor: Option<String>,
+    }
 }
 
 #[derive(Debug, Deserialize)]
