@@ -43,8 +43,14 @@ impl SessionLock {
         Ok(())
     }
 
-    /// Ends the session, which frees the lock.
-    pub async fn release(self) {
+    /// Frees the lock, then ends the session. The unlock is explicit:
+    /// closing alone frees the lock only once the server has noticed the
+    /// session is gone, after `close` has returned, so a replica (or the
+    /// next round) trying at once would find it still held.
+    pub async fn release(mut self) {
+        let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
+            .execute(&mut self.conn)
+            .await;
         let _ = self.conn.close().await;
     }
 }

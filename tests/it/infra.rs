@@ -130,7 +130,7 @@ fn shipped_source() -> String {
         }
     }
     let mut source = String::new();
-    for krate in ["functions", "host", "store", "shared"] {
+    for krate in ["functions", "crates", "host", "store", "shared"] {
         walk(&repo().join(krate), &mut source);
     }
     source
