@@ -603,7 +603,7 @@ async fn an_expired_dynamodb_item_is_a_miss() {
     ));
     // an item written with a long validity is a hit (checked with no
     // deadline, so a slow machine cannot make it expire first)…
-    let lenient = numbering_validate_lease::dynamo::DynamoTier::new(
+    let lenient = numbering_clients::lease_cache::LeaseCacheTable::new(
         tier.client().clone(),
         tier.table(),
         Duration::from_secs(3600),
@@ -721,7 +721,7 @@ async fn the_standalone_relay_moves_the_dynamodb_lease_cache_forward() {
     let tier = moto.tier(Duration::from_secs(300)).await;
     let projection = LeaseCacheProjection::standalone(
         db.store.clone(),
-        numbering_validate_lease::DynamoTier::new(
+        numbering_clients::lease_cache::LeaseCacheTable::new(
             tier.client().clone(),
             tier.table(),
             Duration::from_secs(300),

@@ -12,9 +12,10 @@ use numbering::{
     embedded::{free_port, log_tail, stop_supervised, supervise},
     serve::{self, AppState, Extras, GrpcTls},
 };
+use numbering_clients::lease_cache::{self, LeaseCacheTable};
 use numbering_proto::numbering::v1::numbering_service_client::NumberingServiceClient;
 use numbering_store::{SnapshotReader, Store};
-use numbering_validate_lease::{DynamoTier, LeaseReader, TierConfig, Validator, dynamo};
+use numbering_validate_lease::{LeaseReader, TierConfig, Validator};
 use tokio::sync::oneshot;
 
 /// moto's server (PyPI `moto[server]`) as a DynamoDB endpoint.
@@ -94,22 +95,26 @@ impl TestMoto {
 
     /// A lease-cache table of its own (created) behind a DynamoDB tier with
     /// the hot path's short deadline.
-    pub async fn tier(&self, validity: Duration) -> DynamoTier {
+    pub async fn tier(&self, validity: Duration) -> LeaseCacheTable {
         self.tier_with_timeout(validity, Duration::from_millis(500))
             .await
     }
 
     /// As [`TestMoto::tier`], with `timeout` per call.
-    pub async fn tier_with_timeout(&self, validity: Duration, timeout: Duration) -> DynamoTier {
-        let client = dynamo::client_for_endpoint(&self.endpoint(), Duration::from_secs(5));
+    pub async fn tier_with_timeout(
+        &self,
+        validity: Duration,
+        timeout: Duration,
+    ) -> LeaseCacheTable {
+        let client = lease_cache::client_for_endpoint(&self.endpoint(), Duration::from_secs(5));
         let table = format!("lease-cache-{}", uuid::Uuid::new_v4().simple());
-        let tier = DynamoTier::new(client, table, validity);
+        let tier = LeaseCacheTable::new(client, table, validity);
         tier.ensure_table()
             .await
             .expect("create the lease-cache table");
         // the hot path's own client: short deadlines, no retries
-        DynamoTier::new(
-            dynamo::client_for_endpoint(&self.endpoint(), timeout),
+        LeaseCacheTable::new(
+            lease_cache::client_for_endpoint(&self.endpoint(), timeout),
             tier.table().to_owned(),
             validity,
         )
@@ -138,7 +143,7 @@ pub struct TestHost {
 /// What a [`TestHost`] runs with.
 #[derive(Default)]
 pub struct HostSetup {
-    pub dynamo: Option<DynamoTier>,
+    pub dynamo: Option<LeaseCacheTable>,
     pub tiers: TierConfig,
     pub nats: Option<async_nats::Client>,
     pub grpc_tls: Option<GrpcTls>,

@@ -8,7 +8,9 @@ use numbering_clients::config::{ConfigError, FromLookup, StoreConfig, duration, 
 use numbering_http_edge::AccessLog;
 use numbering_store::{SnapshotReader, Store};
 
-use crate::{DynamoTier, LeaseReader, TierConfig, dynamo, mtls::CallerAllowlist};
+use numbering_clients::lease_cache::{self, LeaseCacheTable};
+
+use crate::{LeaseReader, TierConfig, mtls::CallerAllowlist};
 
 /// `NUMBERING_LEASE_CACHE_TABLE` (DynamoDB tier on when set; endpoint,
 /// region and credentials from the AWS SDK's standard variables such as
@@ -55,10 +57,10 @@ impl HotPathConfig {
     }
 
     /// The DynamoDB tier, when a table is configured.
-    pub async fn dynamo_tier(&self) -> Option<DynamoTier> {
+    pub async fn dynamo_tier(&self) -> Option<LeaseCacheTable> {
         let table = self.lease_cache_table.as_ref()?;
-        let client = dynamo::client_from_env(self.tiers.dynamo_deadline).await;
-        Some(DynamoTier::new(
+        let client = lease_cache::client_from_env(self.tiers.dynamo_deadline).await;
+        Some(LeaseCacheTable::new(
             client,
             table.clone(),
             self.dynamo_item_validity,
@@ -71,7 +73,7 @@ impl HotPathConfig {
     pub async fn reader(
         &self,
         store: &Store,
-        dynamo: Option<DynamoTier>,
+        dynamo: Option<LeaseCacheTable>,
     ) -> Result<LeaseReader, ConfigError> {
         let started = std::time::Instant::now();
         let snapshots = SnapshotReader::connect_like(store.pool(), self.db_max_connections)

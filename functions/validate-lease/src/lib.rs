@@ -18,7 +18,6 @@
 //!   relay has already projected the newer version.
 
 pub mod config;
-pub mod dynamo;
 pub mod grpc;
 pub mod http;
 pub mod invalidation;
@@ -27,7 +26,6 @@ pub mod local;
 pub mod mtls;
 pub mod tiers;
 
-pub use dynamo::{DynamoError, DynamoTier};
 pub use grpc::HotPath;
 pub use http::router;
 pub use tiers::{LeaseReader, TierConfig, Unavailable, Validator};

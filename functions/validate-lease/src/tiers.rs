@@ -13,15 +13,12 @@ use std::{
 use chrono::Utc;
 use numbering_clients::{
     BoxFuture,
-    lease_cache::{LeaseCacheError as DynamoError, ProjectForward},
+    lease_cache::{LeaseCacheError, LeaseCacheTable, ProjectForward},
 };
 use numbering_shared::{Identifier, NumberSnapshot};
 use numbering_store::{Lookup, SnapshotReader, Store};
 
-use crate::{
-    dynamo::DynamoTier,
-    local::{Cached, LocalCache},
-};
+use crate::local::{Cached, LocalCache};
 
 /// The answer could not be established; the message must not go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -126,7 +123,7 @@ struct Inner {
     /// `None` when `local_capacity` is 0: no in-process tier at all.
     local: Option<LocalCache>,
     lookups: moka::sync::Cache<String, Option<Lookup>>,
-    dynamo: Option<DynamoTier>,
+    dynamo: Option<LeaseCacheTable>,
     /// Lookups and relay projections (the application pool).
     store: Store,
     /// The Postgres tier of ValidateLease (its own read-only pool).
@@ -143,7 +140,7 @@ impl LeaseReader {
     pub fn new(
         store: Store,
         snapshots: SnapshotReader,
-        dynamo: Option<DynamoTier>,
+        dynamo: Option<LeaseCacheTable>,
         config: TierConfig,
     ) -> Self {
         let local = (config.local_capacity > 0)
@@ -172,7 +169,7 @@ impl LeaseReader {
         &self.inner.store
     }
 
-    pub fn dynamo(&self) -> Option<&DynamoTier> {
+    pub fn dynamo(&self) -> Option<&LeaseCacheTable> {
         self.inner.dynamo.as_ref()
     }
 
@@ -333,7 +330,7 @@ impl LeaseReader {
         &self,
         identifier: &Identifier,
         snapshot: Option<NumberSnapshot>,
-    ) -> Result<(), DynamoError> {
+    ) -> Result<(), LeaseCacheError> {
         let key = identifier.key();
         let cached = Cached::from_snapshot(snapshot);
         if let Some(dynamo) = &self.inner.dynamo {
@@ -424,7 +421,7 @@ impl ProjectForward for LeaseReader {
         &'a self,
         identifier: &'a Identifier,
         snapshot: Option<NumberSnapshot>,
-    ) -> BoxFuture<'a, Result<(), DynamoError>> {
+    ) -> BoxFuture<'a, Result<(), LeaseCacheError>> {
         Box::pin(self.project(identifier, snapshot))
     }
 }

@@ -11,13 +11,14 @@ use std::{
     time::Duration,
 };
 
+use numbering_clients::lease_cache::LeaseCacheTable;
 use numbering_proto::numbering::v1::{
     LookupRequest, LookupResponse, ValidateLeaseRequest, ValidateLeaseResponse,
     numbering_service_server::{NumberingService, NumberingServiceServer},
 };
 use numbering_store::SnapshotReader;
 use numbering_tests::hot_path::{HOT_PATH_CONNECTIONS, HostSetup, TestHost};
-use numbering_validate_lease::{DynamoTier, TierConfig};
+use numbering_validate_lease::TierConfig;
 
 use crate::{
     load::{Load, Stats, drive, paced, validate_op},
@@ -159,8 +160,8 @@ impl Scenarios<'_> {
         let (closed, duration) = (self.closed, self.duration);
         let (moto, tier) = (&self.fx.moto, &self.fx.tier);
         let fresh_tier = || {
-            DynamoTier::new(
-                numbering_validate_lease::dynamo::client_for_endpoint(
+            LeaseCacheTable::new(
+                numbering_clients::lease_cache::client_for_endpoint(
                     &moto.endpoint(),
                     Duration::from_secs(10),
                 ),
@@ -374,7 +375,7 @@ impl Scenarios<'_> {
 async fn raw_get_item(
     closed: &Load,
     duration: Duration,
-    raw_tier: DynamoTier,
+    raw_tier: LeaseCacheTable,
 ) -> anyhow::Result<Stats> {
     let got = Arc::new(AtomicU64::new(0));
     let raw_get = drive(closed, duration, {

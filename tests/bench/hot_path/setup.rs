@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use numbering::embedded::{Durability, EmbeddedPostgres};
+use numbering_clients::lease_cache::LeaseCacheTable;
 use numbering_tests::{affinity, hot_path::TestMoto};
-use numbering_validate_lease::{DynamoTier, local::Cached};
+use numbering_validate_lease::local::Cached;
 use tokio::runtime::{Handle, Runtime};
 
 use crate::load::Load;
@@ -26,7 +27,7 @@ pub struct Fixture {
     pub pool: sqlx::PgPool,
     pub store: numbering_store::Store,
     pub moto: TestMoto,
-    pub tier: DynamoTier,
+    pub tier: LeaseCacheTable,
 }
 
 impl Fixture {
@@ -48,7 +49,7 @@ impl Fixture {
         .await?;
         let store = numbering_store::Store::new(pool.clone(), Default::default());
         let moto = TestMoto::start();
-        let tier: DynamoTier = moto
+        let tier: LeaseCacheTable = moto
             .tier_with_timeout(Duration::from_secs(3600), Duration::from_secs(10))
             .await;
         fill_tier(&store, &tier).await?;
@@ -92,7 +93,7 @@ async fn seed_leases(url: &str) -> anyhow::Result<()> {
 }
 
 /// Every identifier's snapshot written to the DynamoDB tier's table.
-async fn fill_tier(store: &numbering_store::Store, tier: &DynamoTier) -> anyhow::Result<()> {
+async fn fill_tier(store: &numbering_store::Store, tier: &LeaseCacheTable) -> anyhow::Result<()> {
     use futures_util::StreamExt;
     let filled: Vec<anyhow::Result<bool>> = futures_util::stream::iter(0..IDENTIFIERS)
         .map(|i| async move {
