@@ -15,6 +15,18 @@ pub fn encode(key: &str) -> String {
     URL_SAFE_NO_PAD.encode(key.as_bytes())
 }
 
+/// One page of `rows`, fetched with `limit + 1` so that a further row
+/// tells there is a next page: the first `limit` rows, and the cursor after
+/// the last of them (`key` gives a row's identity key) when there is more.
+pub fn page<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> &str) -> (&[T], Option<String>) {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let rows_on_page = &rows[..rows.len().min(limit)];
+    let next = (rows.len() > limit)
+        .then(|| rows_on_page.last().map(|r| encode(key(r))))
+        .flatten();
+    (rows_on_page, next)
+}
+
 /// The identity key a cursor continues after.
 ///
 /// # Errors

@@ -42,13 +42,7 @@ pub(crate) async fn search(
             limit: limit + 1,
         })
         .await?;
-    let more = rows.len() as i64 > limit;
-    let rows = &rows[..rows.len().min(limit as usize)];
-    let next = if more {
-        rows.last().map(|r| cursor::encode(&r.position))
-    } else {
-        None
-    };
+    let (rows, next) = cursor::page(&rows, limit, |r| &r.position);
     let v: Vec<_> = rows.iter().cloned().map(AdminJson::into_json).collect();
     Ok(ok(
         StatusCode::OK,

@@ -27,13 +27,7 @@ pub(crate) async fn browse(
         .store()
         .browse(&t.tenant, &crit, after.as_deref(), limit + 1)
         .await?;
-    let more = rows.len() as i64 > limit;
-    let rows = &rows[..rows.len().min(limit as usize)];
-    let next = if more {
-        rows.last().map(|r| cursor::encode(&r.position))
-    } else {
-        None
-    };
+    let (rows, next) = cursor::page(&rows, limit, |r| &r.position);
     let items: Vec<_> = rows.iter().map(available_json).collect();
     Ok(json_response(
         StatusCode::OK,
