@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{
     self,
-    consumer::{AckPolicy, DeliverPolicy, pull},
+    consumer::{AckPolicy, pull},
     stream,
 };
 use futures_util::StreamExt;
@@ -261,46 +261,35 @@ async fn publish_acked(js: &jetstream::Context, subject: &str, payload: &str) ->
     }
 }
 
-/// Every message of `stream` through a new consumer made from `js`'s
-/// region. Pull requests and deliveries cross the gateways, which learn of
-/// new subscriptions (the consumer's, the client's inbox) asynchronously,
-/// so one may be lost: short pulls are repeated, and unacknowledged
-/// deliveries come again (deduplicated by stream sequence).
+/// Messages 1 to `want` of `stream`, read from `js`'s region by stream
+/// sequence. Each read is a request whose reply crosses the gateways, which
+/// learn of new subscriptions asynchronously, so a read that gets no answer
+/// is asked again until [`HANG`].
 async fn read_all(js: &jetstream::Context, stream: &str, want: usize) -> Vec<String> {
     let stream = js
         .get_stream(stream)
         .await
         .expect("stream from this region");
-    let consumer = stream
-        .create_consumer(pull::Config {
-            deliver_policy: DeliverPolicy::All,
-            ack_policy: AckPolicy::Explicit,
-            ack_wait: Duration::from_secs(1),
-            ..Default::default()
-        })
-        .await
-        .expect("a consumer from this region");
-    let mut got = std::collections::BTreeMap::new();
     let deadline = tokio::time::Instant::now() + HANG;
-    while got.len() < want {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "read {got:?} of {want}"
-        );
-        let batch = consumer
-            .fetch()
-            .max_messages(want)
-            .expires(Duration::from_secs(1))
-            .messages()
-            .await;
-        let Ok(mut batch) = batch else { continue };
-        while let Some(Ok(m)) = batch.next().await {
-            let seq = m.info().map(|i| i.stream_sequence).expect("message info");
-            got.insert(seq, String::from_utf8_lossy(&m.payload).into_owned());
-            m.ack().await.ok();
+    let mut got = Vec::with_capacity(want);
+    for seq in 1..=want as u64 {
+        loop {
+            match stream.get_raw_message(seq).await {
+                Ok(m) => {
+                    got.push(String::from_utf8_lossy(&m.payload).into_owned());
+                    break;
+                }
+                Err(e) => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "read {got:?} of {want}: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
         }
     }
-    got.into_values().collect()
+    got
 }
 
 #[tokio::test]
