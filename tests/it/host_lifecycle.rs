@@ -168,7 +168,7 @@ async fn a_rotated_certificate_is_served_without_a_restart_and_a_broken_one_is_r
             ("NUMBERING_TLS_CERT", cert.display().to_string()),
             ("NUMBERING_TLS_KEY", key.display().to_string()),
             ("NUMBERING_TLS_CLIENT_CA", client_ca.display().to_string()),
-            ("NUMBERING_TLS_RELOAD_INTERVAL", "200ms".into()),
+            ("NUMBERING_TLS_RELOAD_INTERVAL", "1s".into()),
         ],
     )
     .await;
