@@ -470,8 +470,16 @@ fn monitoring_and_certificate(r: &Region, pod: &Value, v: &mut Vec<String>) {
             .flatten()
             .any(|e| e["port"] == "http" && e["path"] == "/metrics")
     });
-    if !scraped {
-        v.push("no ServiceMonitor scraping /metrics on http".into());
+    let selects_service = r.all("ServiceMonitor").iter().all(|m| {
+        let want = m["spec"]["selector"]["matchLabels"].as_object();
+        r.all("Service").iter().any(|s| {
+            want.into_iter()
+                .flatten()
+                .all(|(k, v)| s["metadata"]["labels"][k] == *v)
+        })
+    });
+    if !scraped || !selects_service {
+        v.push("no ServiceMonitor scraping /metrics on http of the Service".into());
     }
     let cert_secret = r
         .all("Certificate")
