@@ -245,6 +245,14 @@ async fn serve(config: Config) -> Result<ExitCode> {
         grpc_tls,
         nats: events.as_ref().map(|e| e.nats.clone()),
         projection,
+        ops: match config.ops_listen {
+            Some(at) => Some(
+                tokio::net::TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("binding {at}"))?,
+            ),
+            None => None,
+        },
         no_export_schedule: !config.export_schedule,
         drain: Some(config.shutdown_drain),
     };

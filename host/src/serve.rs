@@ -92,11 +92,7 @@ fn app(state: AppState, draining: watch::Receiver<bool>) -> Router {
         state.grpc_on_plaintext,
         draining,
     );
-    let mut ops = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(state.clone());
+    let mut ops = ops_router(state.clone());
     if state.grpc_on_plaintext {
         ops = ops.merge(numbering_validate_lease::router(state.validator.clone()));
     }
@@ -131,9 +127,22 @@ pub struct Extras {
     /// `NUMBERING_EXPORT_SCHEDULE_ENABLED=false`: no monthly export here
     /// (a Kubernetes CronJob runs `numbering export scheduled` instead).
     pub no_export_schedule: bool,
+    /// `NUMBERING_OPS_LISTEN`, bound: health and metrics on a port of their own.
+    pub ops: Option<TcpListener>,
     /// `NUMBERING_SHUTDOWN_DRAIN`: how long in-flight requests may take
     /// after the shutdown signal ([`crate::drain`]; `None`: unbounded).
     pub drain: Option<Duration>,
+}
+
+/// Health and metrics: `/healthz`, `/readyz`, `/metrics`; on the main port,
+/// and alone on `NUMBERING_OPS_LISTEN` when set (probes and Prometheus then
+/// need no access to the REST port).
+pub fn ops_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -258,6 +267,18 @@ pub async fn run(
             };
             if let Err(e) = server.serve_with_incoming_shutdown(incoming, stopped).await {
                 tracing::error!(error = %e, "the mTLS listener failed");
+            }
+        });
+    }
+    if let Some(listener) = extras.ops {
+        let mut draining = draining.clone();
+        let ops =
+            axum::serve(listener, ops_router(state.clone())).with_graceful_shutdown(async move {
+                let _ = draining.wait_for(|d| *d).await;
+            });
+        jobs.spawn(async move {
+            if let Err(e) = ops.await {
+                tracing::error!(error = %e, "the ops listener failed");
             }
         });
     }
