@@ -249,38 +249,10 @@ pub async fn run(
         });
     }
     if let Some(tls) = extras.grpc_tls {
-        let routes = crate::grpc::with_standard_services(
-            numbering_validate_lease::mtls::authenticated(state.validator.clone(), tls.allowlist),
-            state.store.clone(),
-            true,
-            draining.clone(),
-        );
-        // it drains with the plaintext port, from the shutdown signal on
-        let mut draining = draining.clone();
-        let incoming = tls.tls.incoming(tls.listener);
-        let server = tonic::transport::Server::builder()
-            .accept_http1(true)
-            .add_routes(routes);
-        jobs.spawn(async move {
-            let stopped = async move {
-                let _ = draining.wait_for(|d| *d).await;
-            };
-            if let Err(e) = server.serve_with_incoming_shutdown(incoming, stopped).await {
-                tracing::error!(error = %e, "the mTLS listener failed");
-            }
-        });
+        spawn_mtls(&mut jobs, &state, tls, draining.clone());
     }
     if let Some(listener) = extras.ops {
-        let mut draining = draining.clone();
-        let ops =
-            axum::serve(listener, ops_router(state.clone())).with_graceful_shutdown(async move {
-                let _ = draining.wait_for(|d| *d).await;
-            });
-        jobs.spawn(async move {
-            if let Err(e) = ops.await {
-                tracing::error!(error = %e, "the ops listener failed");
-            }
-        });
+        spawn_ops(&mut jobs, &state, listener, draining.clone());
     }
     let app = app(state, draining.clone());
     let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -291,6 +263,51 @@ pub async fn run(
     tracing::info!("stopped accepting requests; stopping background jobs");
     crate::drain::stop_jobs(&stop_tx, &mut jobs, extras.drain.is_some()).await;
     Ok(())
+}
+
+/// The mTLS listener; it drains with the plaintext port, from the shutdown
+/// signal on.
+fn spawn_mtls(
+    jobs: &mut JoinSet<()>,
+    state: &AppState,
+    tls: GrpcTls,
+    mut draining: watch::Receiver<bool>,
+) {
+    let routes = crate::grpc::with_standard_services(
+        numbering_validate_lease::mtls::authenticated(state.validator.clone(), tls.allowlist),
+        state.store.clone(),
+        true,
+        draining.clone(),
+    );
+    let incoming = tls.tls.incoming(tls.listener);
+    let server = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .add_routes(routes);
+    jobs.spawn(async move {
+        let stopped = async move {
+            let _ = draining.wait_for(|d| *d).await;
+        };
+        if let Err(e) = server.serve_with_incoming_shutdown(incoming, stopped).await {
+            tracing::error!(error = %e, "the mTLS listener failed");
+        }
+    });
+}
+
+/// The ops listener (`NUMBERING_OPS_LISTEN`), draining with the others.
+fn spawn_ops(
+    jobs: &mut JoinSet<()>,
+    state: &AppState,
+    listener: TcpListener,
+    mut draining: watch::Receiver<bool>,
+) {
+    let ops = axum::serve(listener, ops_router(state.clone())).with_graceful_shutdown(async move {
+        let _ = draining.wait_for(|d| *d).await;
+    });
+    jobs.spawn(async move {
+        if let Err(e) = ops.await {
+            tracing::error!(error = %e, "the ops listener failed");
+        }
+    });
 }
 
 /// Seals finished audit entries into the hash chain, shortly after commit.
