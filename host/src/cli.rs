@@ -393,6 +393,11 @@ fn print_banner(
     }
     out.push_str(&format!("  hot path     {tiers}\n"));
     out.push_str(&format!("  health       http://{addr}/healthz   ready: http://{addr}/readyz   metrics: http://{addr}/metrics\n"));
+    if let Some(ops) = config.ops_listen {
+        out.push_str(&format!(
+            "  ops          http://{ops}  (/healthz, /readyz, /metrics only)\n"
+        ));
+    }
     match &db.embedded {
         Some(pg) => out.push_str(&format!(
             "  Postgres     {} (embedded; data in {})\n",
