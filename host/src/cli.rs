@@ -245,6 +245,14 @@ async fn serve(config: Config) -> Result<ExitCode> {
         grpc_tls,
         nats: events.as_ref().map(|e| e.nats.clone()),
         projection,
+        ops: match config.ops_listen {
+            Some(at) => Some(
+                tokio::net::TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("binding {at}"))?,
+            ),
+            None => None,
+        },
         no_export_schedule: !config.export_schedule,
         drain: Some(config.shutdown_drain),
     };
@@ -385,6 +393,11 @@ fn print_banner(
     }
     out.push_str(&format!("  hot path     {tiers}\n"));
     out.push_str(&format!("  health       http://{addr}/healthz   ready: http://{addr}/readyz   metrics: http://{addr}/metrics\n"));
+    if let Some(ops) = config.ops_listen {
+        out.push_str(&format!(
+            "  ops          http://{ops}  (/healthz, /readyz, /metrics only)\n"
+        ));
+    }
     match &db.embedded {
         Some(pg) => out.push_str(&format!(
             "  Postgres     {} (embedded; data in {})\n",

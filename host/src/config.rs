@@ -60,6 +60,9 @@ pub struct Config {
     /// `NUMBERING_SHUTDOWN_DRAIN` (default 20s): in-flight requests'
     /// time after SIGTERM ([`crate::drain`]).
     pub shutdown_drain: std::time::Duration,
+    /// `NUMBERING_OPS_LISTEN`: `/healthz`, `/readyz` and `/metrics` also on
+    /// a port of their own (default: only on `NUMBERING_LISTEN`).
+    pub ops_listen: Option<SocketAddr>,
     /// `NUMBERING_TLS_RELOAD_INTERVAL` (default 10s): how often the mTLS
     /// files are checked for a rotated certificate.
     pub tls_reload_every: std::time::Duration,
@@ -106,6 +109,14 @@ impl Config {
             export_schedule: flag(get, "NUMBERING_EXPORT_SCHEDULE_ENABLED", true)?,
             shutdown_drain: positive(get, "NUMBERING_SHUTDOWN_DRAIN", 20)?,
             tls_reload_every: positive(get, "NUMBERING_TLS_RELOAD_INTERVAL", 10)?,
+            ops_listen: match get("NUMBERING_OPS_LISTEN") {
+                None => None,
+                Some(v) => {
+                    Some(v.parse().map_err(|_| {
+                        anyhow::anyhow!("NUMBERING_OPS_LISTEN={v:?} is not host:port")
+                    })?)
+                }
+            },
         })
     }
 }

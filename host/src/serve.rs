@@ -92,11 +92,7 @@ fn app(state: AppState, draining: watch::Receiver<bool>) -> Router {
         state.grpc_on_plaintext,
         draining,
     );
-    let mut ops = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(state.clone());
+    let mut ops = ops_router(state.clone());
     if state.grpc_on_plaintext {
         ops = ops.merge(numbering_validate_lease::router(state.validator.clone()));
     }
@@ -131,9 +127,22 @@ pub struct Extras {
     /// `NUMBERING_EXPORT_SCHEDULE_ENABLED=false`: no monthly export here
     /// (a Kubernetes CronJob runs `numbering export scheduled` instead).
     pub no_export_schedule: bool,
+    /// `NUMBERING_OPS_LISTEN`, bound: health and metrics on a port of their own.
+    pub ops: Option<TcpListener>,
     /// `NUMBERING_SHUTDOWN_DRAIN`: how long in-flight requests may take
     /// after the shutdown signal ([`crate::drain`]; `None`: unbounded).
     pub drain: Option<Duration>,
+}
+
+/// Health and metrics: `/healthz`, `/readyz`, `/metrics`; on the main port,
+/// and alone on `NUMBERING_OPS_LISTEN` when set (probes and Prometheus then
+/// need no access to the REST port).
+pub fn ops_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -240,26 +249,10 @@ pub async fn run(
         });
     }
     if let Some(tls) = extras.grpc_tls {
-        let routes = crate::grpc::with_standard_services(
-            numbering_validate_lease::mtls::authenticated(state.validator.clone(), tls.allowlist),
-            state.store.clone(),
-            true,
-            draining.clone(),
-        );
-        // it drains with the plaintext port, from the shutdown signal on
-        let mut draining = draining.clone();
-        let incoming = tls.tls.incoming(tls.listener);
-        let server = tonic::transport::Server::builder()
-            .accept_http1(true)
-            .add_routes(routes);
-        jobs.spawn(async move {
-            let stopped = async move {
-                let _ = draining.wait_for(|d| *d).await;
-            };
-            if let Err(e) = server.serve_with_incoming_shutdown(incoming, stopped).await {
-                tracing::error!(error = %e, "the mTLS listener failed");
-            }
-        });
+        spawn_mtls(&mut jobs, &state, tls, draining.clone());
+    }
+    if let Some(listener) = extras.ops {
+        spawn_ops(&mut jobs, &state, listener, draining.clone());
     }
     let app = app(state, draining.clone());
     let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -270,6 +263,51 @@ pub async fn run(
     tracing::info!("stopped accepting requests; stopping background jobs");
     crate::drain::stop_jobs(&stop_tx, &mut jobs, extras.drain.is_some()).await;
     Ok(())
+}
+
+/// The mTLS listener; it drains with the plaintext port, from the shutdown
+/// signal on.
+fn spawn_mtls(
+    jobs: &mut JoinSet<()>,
+    state: &AppState,
+    tls: GrpcTls,
+    mut draining: watch::Receiver<bool>,
+) {
+    let routes = crate::grpc::with_standard_services(
+        numbering_validate_lease::mtls::authenticated(state.validator.clone(), tls.allowlist),
+        state.store.clone(),
+        true,
+        draining.clone(),
+    );
+    let incoming = tls.tls.incoming(tls.listener);
+    let server = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .add_routes(routes);
+    jobs.spawn(async move {
+        let stopped = async move {
+            let _ = draining.wait_for(|d| *d).await;
+        };
+        if let Err(e) = server.serve_with_incoming_shutdown(incoming, stopped).await {
+            tracing::error!(error = %e, "the mTLS listener failed");
+        }
+    });
+}
+
+/// The ops listener (`NUMBERING_OPS_LISTEN`), draining with the others.
+fn spawn_ops(
+    jobs: &mut JoinSet<()>,
+    state: &AppState,
+    listener: TcpListener,
+    mut draining: watch::Receiver<bool>,
+) {
+    let ops = axum::serve(listener, ops_router(state.clone())).with_graceful_shutdown(async move {
+        let _ = draining.wait_for(|d| *d).await;
+    });
+    jobs.spawn(async move {
+        if let Err(e) = ops.await {
+            tracing::error!(error = %e, "the ops listener failed");
+        }
+    });
 }
 
 /// Seals finished audit entries into the hash chain, shortly after commit.

@@ -95,7 +95,7 @@ const TWO_REGION_CONTRACT: [&str; 3] = [
 /// developer's machine: an embedded Postgres or NATS, a loopback listener,
 /// demo data, a key or export store under a throwaway data directory, an
 /// in-process export schedule beside the CronJob.
-const REQUIRED: [&str; 14] = [
+const REQUIRED: [&str; 15] = [
     "DATABASE_URL",
     "NATS_URL",
     "NUMBERING_REGION",
@@ -106,6 +106,7 @@ const REQUIRED: [&str; 14] = [
     "NUMBERING_EXPORT_SIGNER",
     "NUMBERING_EXPORT_SCHEDULE_ENABLED",
     "NUMBERING_GRPC_TLS_LISTEN",
+    "NUMBERING_OPS_LISTEN",
     "NUMBERING_JWT_ISSUER",
     "NUMBERING_JWT_AUDIENCE",
     "NUMBERING_BILLING_URL",

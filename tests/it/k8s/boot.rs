@@ -161,15 +161,23 @@ fn write_certificates(
     }
 }
 
-fn spawn(args: &[&str], env: &BTreeMap<String, String>) -> Child {
+/// `numbering args…` with exactly `env`; its log goes to `log`.
+fn spawn(args: &[&str], env: &BTreeMap<String, String>, log: &Path) -> Child {
     Command::new(numbering_bin())
         .args(args)
         .env_clear()
         .envs(env)
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .expect("start numbering")
+}
+
+/// The end of a log, for a failure message.
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 /// The container's `args` (the image's entry point is `numbering`).
@@ -214,10 +222,12 @@ async fn boot(region: &str) {
     let local = localize(&r, job, &db.owner_url, &nats.url(), &scratch.0.join("job"));
     let job_args = args(job);
     let args_ref: Vec<&str> = job_args.iter().map(String::as_str).collect();
-    let status = wait_exit(&mut spawn(&args_ref, &local.env), "numbering migrate").await;
+    let log = scratch.0.join("migrate.log");
+    let status = wait_exit(&mut spawn(&args_ref, &local.env, &log), "numbering migrate").await;
     assert!(
         status.success(),
-        "{region}: the migrations Job fails: {status}"
+        "{region}: the migrations Job fails: {status}\n{}",
+        tail(&log)
     );
 
     // the Deployment's container
@@ -233,7 +243,8 @@ async fn boot(region: &str) {
     );
     let host_args = args(pod);
     let args_ref: Vec<&str> = host_args.iter().map(String::as_str).collect();
-    let mut host = spawn(&args_ref, &local.env);
+    let log = scratch.0.join("serve.log");
+    let mut host = spawn(&args_ref, &local.env, &log);
     let c = &pod["containers"][0];
     let port_of = |name: &Value| -> u16 {
         let container = c["ports"]
@@ -261,11 +272,13 @@ async fn boot(region: &str) {
     {
         assert!(
             host.try_wait().unwrap().is_none(),
-            "{region}: the host exited"
+            "{region}: the host exited\n{}",
+            tail(&log)
         );
         assert!(
             Instant::now() < until,
-            "{region}: never ready at {ready_url}"
+            "{region}: never ready at {ready_url}\n{}",
+            tail(&log)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -292,7 +305,8 @@ async fn boot(region: &str) {
     let status = wait_exit(&mut host, "the host after SIGTERM").await;
     assert!(
         status.success(),
-        "{region}: the host stops cleanly on SIGTERM: {status}"
+        "{region}: the host stops cleanly on SIGTERM: {status}\n{}",
+        tail(&log)
     );
 }
 

@@ -235,6 +235,7 @@ fn services(r: &Region, pod: &Value, v: &mut Vec<String>) {
     for (name, var) in [
         ("http", "NUMBERING_LISTEN"),
         ("grpc-mtls", "NUMBERING_GRPC_TLS_LISTEN"),
+        ("ops", "NUMBERING_OPS_LISTEN"),
     ] {
         let listen = r.literal(pod, var).and_then(|l| port_of(&l));
         if listen.is_none() || listen != container_port(name) {
@@ -309,9 +310,9 @@ fn network_policies(r: &Region, v: &mut Vec<String>) {
     }
     let peers = ingress_peers(r);
     let ports: BTreeSet<&str> = peers.keys().map(String::as_str).collect();
-    if ports != BTreeSet::from(["grpc-mtls", "http"]) {
+    if ports != BTreeSet::from(["grpc-mtls", "http", "ops"]) {
         v.push(format!(
-            "NetworkPolicy ingress opens {ports:?}, want grpc-mtls and http"
+            "NetworkPolicy ingress opens {ports:?}, want grpc-mtls, http and ops"
         ));
     }
     // mTLS: the six callers, each by namespace AND pod labels
@@ -335,22 +336,31 @@ fn network_policies(r: &Region, v: &mut Vec<String>) {
             peers.get("grpc-mtls")
         ));
     }
-    // REST: Kong's namespace; Prometheus's own pods scrape /metrics there
-    let rest_ok = peers.get("http").is_some_and(|ps| {
-        ps.iter().all(|p| {
-            let ns = label(p, "namespaceSelector", "kubernetes.io/metadata.name");
-            let kong = ns == Some("kong") && p.get("podSelector").is_none();
-            let prometheus = ns == Some("monitoring")
-                && label(p, "podSelector", "app.kubernetes.io/name") == Some("prometheus");
-            kong || prometheus
-        }) && ps
-            .iter()
-            .any(|p| label(p, "namespaceSelector", "kubernetes.io/metadata.name") == Some("kong"))
-    });
-    if !rest_ok {
+    // REST: Kong's namespace only; health and metrics: Prometheus's pods only
+    let only = |port: &str, ok: &dyn Fn(&Value) -> bool| {
+        peers
+            .get(port)
+            .is_some_and(|ps| !ps.is_empty() && ps.iter().all(ok))
+    };
+    fn ns(p: &Value) -> Option<&str> {
+        label(p, "namespaceSelector", "kubernetes.io/metadata.name")
+    }
+    if !only("http", &|p| {
+        ns(p) == Some("kong") && p.get("podSelector").is_none()
+    }) {
         v.push(format!(
-            "NetworkPolicy peers of http are not Kong's namespace (and Prometheus): {:?}",
+            "NetworkPolicy peers of http are not Kong's namespace alone: {:?}",
             peers.get("http")
+        ));
+    }
+    let prometheus = |p: &Value| {
+        ns(p) == Some("monitoring")
+            && label(p, "podSelector", "app.kubernetes.io/name") == Some("prometheus")
+    };
+    if !only("ops", &prometheus) {
+        v.push(format!(
+            "NetworkPolicy peers of ops are not Prometheus's pods: {:?}",
+            peers.get("ops")
         ));
     }
     egress(r, v);
@@ -468,10 +478,18 @@ fn monitoring_and_certificate(r: &Region, pod: &Value, v: &mut Vec<String>) {
             .as_array()
             .into_iter()
             .flatten()
-            .any(|e| e["port"] == "http" && e["path"] == "/metrics")
+            .any(|e| e["port"] == "ops" && e["path"] == "/metrics")
     });
-    if !scraped {
-        v.push("no ServiceMonitor scraping /metrics on http".into());
+    let selects_service = r.all("ServiceMonitor").iter().all(|m| {
+        let want = m["spec"]["selector"]["matchLabels"].as_object();
+        r.all("Service").iter().any(|s| {
+            want.into_iter()
+                .flatten()
+                .all(|(k, v)| s["metadata"]["labels"][k] == *v)
+        })
+    });
+    if !scraped || !selects_service {
+        v.push("no ServiceMonitor scraping /metrics on ops of the Service".into());
     }
     let cert_secret = r
         .all("Certificate")
