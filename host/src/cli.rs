@@ -209,7 +209,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 async fn serve(config: Config) -> Result<ExitCode> {
     let metrics = telemetry::metrics();
-    let db = Database::open(&config, false).await?;
+    let db = Database::open_for_serve(&config).await?;
     if config.demo_data && demo::seed(&db.owner_url).await? {
         tracing::info!("seeded demo data");
     }
