@@ -39,7 +39,12 @@ async fn advisory_locks(url: &str) -> i64 {
 
 async fn grpc_health(host: &DrillHost) -> i32 {
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    let mut client = HealthClient::connect(host.url("")).await.expect("grpc");
+    let channel = tonic::transport::Channel::from_shared(host.url(""))
+        .unwrap()
+        .connect()
+        .await
+        .expect("grpc");
+    let mut client = HealthClient::new(channel);
     client
         .check(HealthCheckRequest {
             service: String::new(),

@@ -185,7 +185,7 @@ impl From<ImportsError> for ApiError {
                 metrics::counter!("numbering_conflicts_total").increment(1);
                 Self::new(StatusCode::CONFLICT, e.code(), e.to_string())
             }
-            ImportsError::Database(db) => Self::database(numbering_store::is_unavailable(db), &e),
+            ImportsError::Database(ref db) => Self::database(numbering_store::is_unavailable(db), &e),
             ImportsError::RowsMiscounted { .. } | ImportsError::BatchVanished(_) => {
                 Self::internal(&e)
             }
