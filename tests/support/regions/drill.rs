@@ -43,7 +43,7 @@ impl DrillHost {
             .expect("free port")
             .port();
         let log = dir.join("numbering.log");
-        let child = Command::new(crate::numbering_bin())
+        let child = Command::new(numbering_bin())
             .arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -144,6 +144,18 @@ impl Drop for DrillHost {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
+    }
+}
+
+/// The `numbering` binary beside this one (a benchmark in `target/<profile>/`)
+/// or beside the test binary's `deps/`.
+fn numbering_bin() -> PathBuf {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("numbering")));
+    match beside {
+        Some(bin) if bin.exists() => bin,
+        _ => crate::numbering_bin(),
     }
 }
 
