@@ -136,7 +136,11 @@ async fn find_primary(
         let mut conn = first_connection(options, role, config.acquire_timeout).await?;
         let ok = primary::refuse_read_only(&mut conn).await.is_ok();
         conn.close().await.ok();
-        vec![if ok { Probed::ReadWrite } else { Probed::ReadOnly }]
+        vec![if ok {
+            Probed::ReadWrite
+        } else {
+            Probed::ReadOnly
+        }]
     } else {
         primary::probe_all(candidates, role, config.acquire_timeout).await
     };

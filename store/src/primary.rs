@@ -35,7 +35,9 @@ use std::{
 };
 
 use futures_util::future::join_all;
-use sqlx::{ConnectOptions, Connection, Executor, PgConnection, PgPool, postgres::PgConnectOptions};
+use sqlx::{
+    ConnectOptions, Connection, Executor, PgConnection, PgPool, postgres::PgConnectOptions,
+};
 use tokio::sync::watch;
 
 use crate::pg_hosts::{PgHost, PgHosts, PgHostsError};
@@ -103,7 +105,8 @@ impl Primary {
         let mut changes = self.changes();
         tokio::spawn(async move {
             while changes.changed().await.is_ok() && !follower.is_closed() {
-                let read_write = matches!(*changes.borrow_and_update(), PrimaryState::ReadWrite { .. });
+                let read_write =
+                    matches!(*changes.borrow_and_update(), PrimaryState::ReadWrite { .. });
                 if read_write {
                     follower.set_connect_options(adapt((*app.connect_options()).clone()));
                 }
@@ -220,7 +223,8 @@ pub async fn connect_read_write(url: &str, timeout: Duration) -> Result<PgConnec
         return Ok(conn);
     }
     let probed = probe_all(&candidates, None, timeout).await;
-    let i = first_read_write(&candidates, &probed).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+    let i =
+        first_read_write(&candidates, &probed).map_err(|e| sqlx::Error::Configuration(e.into()))?;
     crate::pool::first_connection(&candidates[i].1, None, timeout).await
 }
 

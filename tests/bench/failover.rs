@@ -46,7 +46,9 @@ async fn main() -> anyhow::Result<()> {
     for round in 0..rounds {
         for replication in [Replication::Synchronous, Replication::Asynchronous] {
             let flows = flows_per_second(replication, clients, seconds).await?;
-            println!("round {round} {replication:?}: {flows:.0} flows/s ({clients} clients, {seconds} s)");
+            println!(
+                "round {round} {replication:?}: {flows:.0} flows/s ({clients} clients, {seconds} s)"
+            );
         }
     }
     println!("## failover");
@@ -92,7 +94,8 @@ async fn flows_per_second(
     let http = reqwest::Client::new();
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
-            let (http, base, stop, flows) = (http.clone(), base.clone(), stop.clone(), flows.clone());
+            let (http, base, stop, flows) =
+                (http.clone(), base.clone(), stop.clone(), flows.clone());
             tokio::spawn(async move { client(c, http, base, stop, flows).await })
         })
         .collect();
@@ -108,7 +111,13 @@ async fn flows_per_second(
     Ok(done as f64 / elapsed)
 }
 
-async fn client(c: u64, http: reqwest::Client, base: String, stop: Arc<AtomicBool>, flows: Arc<AtomicU64>) {
+async fn client(
+    c: u64,
+    http: reqwest::Client,
+    base: String,
+    stop: Arc<AtomicBool>,
+    flows: Arc<AtomicU64>,
+) {
     let token = tenant_token(&format!("bench-{c}"));
     let post = |path: &str, body: Value| {
         http.post(format!("{base}{path}"))
@@ -118,14 +127,23 @@ async fn client(c: u64, http: reqwest::Client, base: String, stop: Arc<AtomicBoo
             .send()
     };
     while !stop.load(Ordering::Relaxed) {
-        let Ok(r) = post("/v1/portal/numbering/reservations", json!({ "criteria": { "kind": "MSISDN" } })).await else {
+        let Ok(r) = post(
+            "/v1/portal/numbering/reservations",
+            json!({ "criteria": { "kind": "MSISDN" } }),
+        )
+        .await
+        else {
             continue;
         };
         if r.status() != 201 {
             continue;
         }
         let body: Value = r.json().await.unwrap_or(Value::Null);
-        let a = post("/v1/portal/numbering/leases", json!({ "reservation_id": body["id"] })).await;
+        let a = post(
+            "/v1/portal/numbering/leases",
+            json!({ "reservation_id": body["id"] }),
+        )
+        .await;
         if a.is_ok_and(|a| a.status() == 201) {
             flows.fetch_add(1, Ordering::Relaxed);
         }
@@ -153,18 +171,36 @@ async fn failover() -> anyhow::Result<()> {
     for h in &hosts {
         h.wait_ready(200).await;
     }
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
     // one leased identifier, answered from each host's cache
     let leased = ids[0].clone();
-    let r: Value = post(&http, &hosts[0].url("/v1/portal/numbering/reservations"), json!({ "identifier": leased })).await?;
-    post(&http, &hosts[0].url("/v1/portal/numbering/leases"), json!({ "reservation_id": r["id"] })).await?;
+    let r: Value = post(
+        &http,
+        &hosts[0].url("/v1/portal/numbering/reservations"),
+        json!({ "identifier": leased }),
+    )
+    .await?;
+    post(
+        &http,
+        &hosts[0].url("/v1/portal/numbering/leases"),
+        json!({ "reservation_id": r["id"] }),
+    )
+    .await?;
     let stop = Arc::new(AtomicBool::new(false));
     let seen: Vec<Arc<Mutex<Seen>>> = vec![Arc::default(), Arc::default()];
     let mut tasks = Vec::new();
     for (i, h) in hosts.iter().enumerate() {
         let mine: Vec<String> = ids[1 + i * 2000..1 + (i + 1) * 2000].to_vec();
         let (http, base, stop, s) = (http.clone(), h.url(""), stop.clone(), seen[i].clone());
-        tasks.push(tokio::spawn(write_loop(http.clone(), base.clone(), mine, stop.clone(), s.clone())));
+        tasks.push(tokio::spawn(write_loop(
+            http.clone(),
+            base.clone(),
+            mine,
+            stop.clone(),
+            s.clone(),
+        )));
         let leased = leased.clone();
         tasks.push(tokio::spawn(validate_loop(http, base, leased, stop, s)));
     }
@@ -179,7 +215,10 @@ async fn failover() -> anyhow::Result<()> {
     for t in tasks {
         let _ = t.await;
     }
-    println!("crash -> promotion returned: {:.2} s", (promoted - crashed).as_secs_f64());
+    println!(
+        "crash -> promotion returned: {:.2} s",
+        (promoted - crashed).as_secs_f64()
+    );
     for (h, s) in hosts.iter().zip(&seen) {
         report(h.region.as_str(), &s.lock().unwrap(), crashed, promoted);
     }
@@ -209,7 +248,8 @@ fn report(region: &str, s: &Seen, crashed: Instant, promoted: Instant) {
         ),
         None => println!("{region}: no accepted write after the promotion"),
     }
-    let window: Vec<&(Instant, bool)> = s.validations.iter().filter(|(t, _)| *t > crashed).collect();
+    let window: Vec<&(Instant, bool)> =
+        s.validations.iter().filter(|(t, _)| *t > crashed).collect();
     let ok = window.iter().filter(|(_, ok)| *ok).count();
     let gap = window
         .windows(2)
@@ -235,7 +275,13 @@ async fn post(http: &reqwest::Client, url: &str, body: Value) -> anyhow::Result<
     Ok(r.json().await?)
 }
 
-async fn write_loop(http: reqwest::Client, base: String, ids: Vec<String>, stop: Arc<AtomicBool>, seen: Arc<Mutex<Seen>>) {
+async fn write_loop(
+    http: reqwest::Client,
+    base: String,
+    ids: Vec<String>,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Seen>>,
+) {
     for id in ids {
         if stop.load(Ordering::Relaxed) {
             return;
@@ -249,14 +295,23 @@ async fn write_loop(http: reqwest::Client, base: String, ids: Vec<String>, stop:
             .send()
             .await
             .map_or(0, |r| r.status().as_u16());
-        seen.lock().unwrap().writes.push((sent, Instant::now(), status));
+        seen.lock()
+            .unwrap()
+            .writes
+            .push((sent, Instant::now(), status));
         if status != 201 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
 
-async fn validate_loop(http: reqwest::Client, base: String, id: String, stop: Arc<AtomicBool>, seen: Arc<Mutex<Seen>>) {
+async fn validate_loop(
+    http: reqwest::Client,
+    base: String,
+    id: String,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Seen>>,
+) {
     while !stop.load(Ordering::Relaxed) {
         let ok = match http
             .post(format!("{base}/v1/validate-lease"))

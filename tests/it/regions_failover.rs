@@ -85,7 +85,10 @@ async fn a_host_pointed_only_at_the_standby_is_not_ready_starts_no_singleton_and
     // a relay, sweeper or sealer would hold its advisory lock on the standby
     assert_eq!(advisory_locks(&regions.standby_url()).await, 0);
     let log = host.log_text();
-    for refused in ["read-only transaction", "cannot execute LISTEN during recovery"] {
+    for refused in [
+        "read-only transaction",
+        "cannot execute LISTEN during recovery",
+    ] {
         assert!(!log.contains(refused), "{refused}:\n{log}");
     }
 
@@ -105,9 +108,11 @@ async fn a_host_pointed_only_at_the_standby_is_not_ready_starts_no_singleton_and
     }
     let promoted = regions.standby_url();
     let promoted = promoted.as_str();
-    eventually(WITHIN, "the singletons' locks on the new primary", move || async move {
-        advisory_locks(promoted).await > 0
-    })
+    eventually(
+        WITHIN,
+        "the singletons' locks on the new primary",
+        move || async move { advisory_locks(promoted).await > 0 },
+    )
     .await;
 }
 
@@ -188,24 +193,53 @@ async fn write(
 /// Reserve → assign (→ release every other one) through `host`, one
 /// identifier after another, until `stop`.
 async fn writer(host: String, ids: Vec<String>, ledger: Shared, stop: Arc<AtomicBool>) {
-    let http = reqwest::Client::builder()
-        .timeout(WITHIN)
-        .build()
-        .unwrap();
+    let http = reqwest::Client::builder().timeout(WITHIN).build().unwrap();
     for (n, id) in ids.into_iter().enumerate() {
         if stop.load(Ordering::Relaxed) {
             return;
         }
         let base = "/v1/portal/numbering";
-        let r = write(&http, &host, &format!("{base}/reservations"), Some(json!({ "identifier": id })), &format!("r-{id}"), &ledger).await;
+        let r = write(
+            &http,
+            &host,
+            &format!("{base}/reservations"),
+            Some(json!({ "identifier": id })),
+            &format!("r-{id}"),
+            &ledger,
+        )
+        .await;
         let rid = r["id"].as_str().expect("reservation id").to_owned();
-        ledger.lock().unwrap().reserved.insert(id.clone(), rid.clone());
+        ledger
+            .lock()
+            .unwrap()
+            .reserved
+            .insert(id.clone(), rid.clone());
         let body = json!({ "reservation_id": rid, "auto_renew": false });
-        let l = write(&http, &host, &format!("{base}/leases"), Some(body), &format!("a-{id}"), &ledger).await;
+        let l = write(
+            &http,
+            &host,
+            &format!("{base}/leases"),
+            Some(body),
+            &format!("a-{id}"),
+            &ledger,
+        )
+        .await;
         let lid = l["id"].as_str().expect("lease id").to_owned();
-        ledger.lock().unwrap().leased.insert(id.clone(), lid.clone());
+        ledger
+            .lock()
+            .unwrap()
+            .leased
+            .insert(id.clone(), lid.clone());
         if n % 2 == 1 {
-            write(&http, &host, &format!("{base}/leases/{lid}/release"), None, &format!("x-{id}"), &ledger).await;
+            write(
+                &http,
+                &host,
+                &format!("{base}/leases/{lid}/release"),
+                None,
+                &format!("x-{id}"),
+                &ledger,
+            )
+            .await;
             ledger.lock().unwrap().released.insert(lid);
         }
     }
@@ -213,12 +247,16 @@ async fn writer(host: String, ids: Vec<String>, ledger: Shared, stop: Arc<Atomic
 
 /// ValidateLease through `host` for the identifiers leased lately, until `stop`.
 async fn validator(host: String, ledger: Shared, stop: Arc<AtomicBool>) {
-    let http = reqwest::Client::builder()
-        .timeout(WITHIN)
-        .build()
-        .unwrap();
+    let http = reqwest::Client::builder().timeout(WITHIN).build().unwrap();
     while !stop.load(Ordering::Relaxed) {
-        let recent: Vec<String> = ledger.lock().unwrap().leased.keys().take(16).cloned().collect();
+        let recent: Vec<String> = ledger
+            .lock()
+            .unwrap()
+            .leased
+            .keys()
+            .take(16)
+            .cloned()
+            .collect();
         for id in recent {
             let Ok(r) = http
                 .post(format!("{host}/v1/validate-lease"))
@@ -241,11 +279,15 @@ async fn validator(host: String, ledger: Shared, stop: Arc<AtomicBool>) {
 }
 
 fn leases_acked(ledgers: &[Shared]) -> Vec<usize> {
-    ledgers.iter().map(|l| l.lock().unwrap().leased.len()).collect()
+    ledgers
+        .iter()
+        .map(|l| l.lock().unwrap().leased.len())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_primary_loss_drill_keeps_every_acknowledged_write_and_resumes_writes_in_both_regions() {
+async fn the_primary_loss_drill_keeps_every_acknowledged_write_and_resumes_writes_in_both_regions()
+{
     let mut regions = Regions::builder().start().await;
     let ids = prepare(&regions, TENANT, 0, 600).await;
     regions.wait_replayed().await;
@@ -260,8 +302,17 @@ async fn the_primary_loss_drill_keeps_every_acknowledged_write_and_resumes_write
     let mut tasks = Vec::new();
     for (i, host) in [&kbl, &mzr].into_iter().enumerate() {
         let mine = ids[i * 300..(i + 1) * 300].to_vec();
-        tasks.push(tokio::spawn(writer(host.url(""), mine, ledgers[i].clone(), stop.clone())));
-        tasks.push(tokio::spawn(validator(host.url(""), ledgers[i].clone(), stop.clone())));
+        tasks.push(tokio::spawn(writer(
+            host.url(""),
+            mine,
+            ledgers[i].clone(),
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(validator(
+            host.url(""),
+            ledgers[i].clone(),
+            stop.clone(),
+        )));
     }
     let all = &ledgers;
     eventually(WITHIN, "writes through both hosts", move || async move {
@@ -270,19 +321,28 @@ async fn the_primary_loss_drill_keeps_every_acknowledged_write_and_resumes_write
     .await;
 
     regions.stop_primary_immediate().await;
-    eventually(WITHIN, "a 503 through each host while no primary is up", move || async move {
-        all.iter().all(|l| !l.lock().unwrap().unavailable.is_empty())
-    })
+    eventually(
+        WITHIN,
+        "a 503 through each host while no primary is up",
+        move || async move {
+            all.iter()
+                .all(|l| !l.lock().unwrap().unavailable.is_empty())
+        },
+    )
     .await;
     regions.promote_standby().await;
     let at_promotion = leases_acked(&ledgers);
     let then = &at_promotion;
-    eventually(WITHIN, "writes resuming through both hosts, unrestarted", move || async move {
-        leases_acked(all)
-            .iter()
-            .zip(then)
-            .all(|(now, then)| *now >= then + 10)
-    })
+    eventually(
+        WITHIN,
+        "writes resuming through both hosts, unrestarted",
+        move || async move {
+            leases_acked(all)
+                .iter()
+                .zip(then)
+                .all(|(now, then)| *now >= then + 10)
+        },
+    )
     .await;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
@@ -315,7 +375,10 @@ fn every_503_was_retryable_and_a_retry_succeeded(ledgers: &[Shared]) {
             assert_eq!(code, "DATABASE_UNAVAILABLE");
             assert_eq!(retry_after.as_deref(), Some("1"));
         }
-        assert!(l.retried_ok >= 1, "a write retried with its key after a 503 succeeded");
+        assert!(
+            l.retried_ok >= 1,
+            "a write retried with its key after a 503 succeeded"
+        );
     }
 }
 
@@ -338,14 +401,22 @@ async fn every_acknowledged_write_is_there_exactly_once(primary: &str, ledgers: 
     for l in ledgers {
         let l = l.lock().unwrap();
         for rid in l.reserved.values() {
-            assert!(reservations.contains(rid), "acknowledged reservation {rid} survives");
+            assert!(
+                reservations.contains(rid),
+                "acknowledged reservation {rid} survives"
+            );
         }
         for (id, lid) in &l.leased {
-            let row = by_id.get(lid.as_str()).unwrap_or_else(|| panic!("acknowledged lease {lid} survives"));
+            let row = by_id
+                .get(lid.as_str())
+                .unwrap_or_else(|| panic!("acknowledged lease {lid} survives"));
             assert_eq!((row.1.as_str(), row.2.as_str()), (id.as_str(), TENANT));
         }
         for lid in &l.released {
-            assert!(by_id[lid.as_str()].3.is_some(), "acknowledged release of {lid} survives");
+            assert!(
+                by_id[lid.as_str()].3.is_some(),
+                "acknowledged release of {lid} survives"
+            );
         }
     }
     // exactly one effect per write: each identifier went through each
@@ -446,7 +517,11 @@ async fn every_outbox_event_reaches_jetstream_once(regions: &Regions, primary: &
         }
     }
     for (stream, id) in &events {
-        assert_eq!(seen.get(id), Some(&1), "event {id} on {stream} exactly once");
+        assert_eq!(
+            seen.get(id),
+            Some(&1),
+            "event {id} on {stream} exactly once"
+        );
     }
     conn.close().await.ok();
 }
@@ -462,7 +537,10 @@ async fn msg_ids(js: &async_nats::jetstream::Context, stream: &str) -> Vec<Strin
             match s.get_raw_message(seq).await {
                 Ok(m) => break m,
                 Err(e) => {
-                    assert!(tokio::time::Instant::now() < deadline, "{stream} #{seq}: {e}");
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "{stream} #{seq}: {e}"
+                    );
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }

@@ -162,7 +162,9 @@ impl From<LifecycleError> for ApiError {
                 StatusCode::FORBIDDEN
             }
             LifecycleError::InvalidInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            LifecycleError::Database(db) => return Self::database(numbering_store::is_unavailable(db), &e),
+            LifecycleError::Database(db) => {
+                return Self::database(numbering_store::is_unavailable(db), &e);
+            }
             LifecycleError::Corrupt(_) => return Self::internal(&e),
         };
         match code {
@@ -185,7 +187,9 @@ impl From<ImportsError> for ApiError {
                 metrics::counter!("numbering_conflicts_total").increment(1);
                 Self::new(StatusCode::CONFLICT, e.code(), e.to_string())
             }
-            ImportsError::Database(ref db) => Self::database(numbering_store::is_unavailable(db), &e),
+            ImportsError::Database(ref db) => {
+                Self::database(numbering_store::is_unavailable(db), &e)
+            }
             ImportsError::RowsMiscounted { .. } | ImportsError::BatchVanished(_) => {
                 Self::internal(&e)
             }
@@ -204,7 +208,9 @@ impl From<AdminError> for ApiError {
             | AdminError::ConstraintViolated { .. }
             | AdminError::MalformedValue => StatusCode::UNPROCESSABLE_ENTITY,
             AdminError::SigningKeyNotFound => StatusCode::NOT_FOUND,
-            AdminError::Database(db) => return Self::database(numbering_store::is_unavailable(db), &e),
+            AdminError::Database(db) => {
+                return Self::database(numbering_store::is_unavailable(db), &e);
+            }
         };
         Self::new(status, e.code(), e.to_string())
     }
