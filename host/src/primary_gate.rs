@@ -146,7 +146,8 @@ pub fn spawn_writers(
         crate::audit_jobs::spawn(&store, &mut set, stop, audit.clone(), checkpointer.clone());
         join(set)
     });
-    if let Some(tools) = state.edge.exports.clone() {
+    let schedule = state.edge.exports.clone();
+    if let Some(tools) = schedule.filter(|_| !extras.no_export_schedule) {
         let pool = state.store.pool().clone();
         gate.spawn(jobs, "export_schedule", stop.clone(), move |stop| {
             crate::export::schedule(tools.exporter(pool.clone()), stop)
