@@ -14,9 +14,10 @@
 //!    the crash) to the first accepted write through each host, and what
 //!    ValidateLease answered in each region meanwhile.
 //!
-//!     cargo build --release -p numbering-tests --bin bench-failover && \
-//!     cargo build --release --bin numbering && \
-//!     ./target/release/bench-failover --clients 16 --seconds 20 --rounds 2
+//! ```sh
+//! cargo build --bin numbering && cargo build -p numbering-tests --bin bench-failover
+//! ./target/debug/bench-failover --clients 16 --seconds 20 --rounds 2
+//! ```
 
 use std::{
     sync::{
