@@ -34,6 +34,9 @@ enum Command {
     /// Run the all-in-one host: REST and gRPC on NUMBERING_LISTEN (default
     /// 127.0.0.1:8080). With no DATABASE_URL it starts a private Postgres
     /// under NUMBERING_DATA_DIR (default .numbering) with demo data.
+    /// DATABASE_URL may list several servers (postgres://u@h1:5432,h2:5432/db):
+    /// it writes through the read-write one, is ready only while it has one,
+    /// and follows a promotion without a restart.
     Serve,
     /// Apply the database migrations (owner credentials: NUMBERING_MIGRATE_DATABASE_URL or DATABASE_URL).
     Migrate,
@@ -210,7 +213,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 async fn serve(config: Config) -> Result<ExitCode> {
     let metrics = telemetry::metrics();
-    let db = Database::open(&config, false).await?;
+    let db = Database::open_for_serve(&config).await?;
     if config.demo_data && demo::seed(&db.owner_url).await? {
         tracing::info!("seeded demo data");
     }

@@ -3,7 +3,7 @@
 //! contracts. Seeded once, into an empty inventory.
 
 use anyhow::Result;
-use sqlx::{Connection, PgConnection};
+use sqlx::Connection;
 
 /// The seed's Phase 1 internal test tenants.
 pub const DEMO_TENANTS: [&str; 3] = ["enterprise-sim", "smb-sim", "government-sim"];
@@ -11,7 +11,9 @@ pub const DEMO_TENANTS: [&str; 3] = ["enterprise-sim", "smb-sim", "government-si
 /// Seeds demo data unless the inventory already has identifiers. Returns
 /// whether it seeded.
 pub async fn seed(owner_url: &str) -> Result<bool> {
-    let mut conn = PgConnection::connect(owner_url).await?;
+    let mut conn =
+        numbering_store::primary::connect_read_write(owner_url, std::time::Duration::from_secs(5))
+            .await?;
     let mut tx = conn.begin().await?;
     sqlx::query("SELECT set_config('numbering.scope', 'platform', true)")
         .execute(&mut *tx)

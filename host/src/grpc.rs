@@ -33,6 +33,9 @@ const WATCH_EVERY: Duration = Duration::from_secs(2);
 /// Why the service is not ready to take traffic.
 #[derive(Debug)]
 pub enum NotReady {
+    /// `DATABASE_URL` reaches no read-write primary (only servers in
+    /// recovery, or none): writes would fail, singletons do not run.
+    NotPrimary,
     Migrations,
     Unreachable(anyhow::Error),
     TimedOut,
@@ -41,6 +44,7 @@ pub enum NotReady {
 impl NotReady {
     pub fn detail(&self) -> &'static str {
         match self {
+            Self::NotPrimary => "no read-write primary: the database is in recovery or unreachable",
             Self::Migrations => "database migrations are not fully applied",
             Self::Unreachable(_) => "database unreachable",
             Self::TimedOut => "database did not answer within 2 s",
@@ -48,9 +52,13 @@ impl NotReady {
     }
 }
 
-/// Ready: the database answers within [`READINESS_DEADLINE`] and every
+/// Ready: connected to a read-write primary (when the pool's primary is
+/// watched), the database answers within [`READINESS_DEADLINE`] and every
 /// migration is applied. `/readyz` and gRPC health both answer from this.
 pub async fn readiness(store: &Store) -> Result<(), NotReady> {
+    if store.primary().is_some_and(|p| !p.is_read_write()) {
+        return Err(NotReady::NotPrimary);
+    }
     match tokio::time::timeout(READINESS_DEADLINE, migrations_applied(store.pool())).await {
         Ok(Ok(true)) => Ok(()),
         Ok(Ok(false)) => Err(NotReady::Migrations),

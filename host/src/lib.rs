@@ -13,6 +13,7 @@ pub mod export;
 pub mod grpc;
 pub mod import_cmd;
 pub mod nats;
+pub mod primary_gate;
 pub mod runtime;
 pub mod seed_cmd;
 pub mod serve;

@@ -27,6 +27,17 @@ impl Database {
     /// data directory (created on first use, reused afterwards). Applies
     /// migrations when embedded or when `migrate` is set.
     pub async fn open(config: &Config, migrate: bool) -> Result<Self> {
+        Self::open_with(config, migrate, false).await
+    }
+
+    /// [`Database::open`] for `serve`: it starts even when `DATABASE_URL`
+    /// reaches only servers in recovery (not ready, no singletons, until one
+    /// is promoted), and its pool follows the primary through failovers.
+    pub async fn open_for_serve(config: &Config) -> Result<Self> {
+        Self::open_with(config, false, true).await
+    }
+
+    async fn open_with(config: &Config, migrate: bool, wait_for_primary: bool) -> Result<Self> {
         let (owner_url, app_url, embedded) = match &config.store.database_url {
             Some(url) => {
                 let owner =
@@ -59,12 +70,14 @@ impl Database {
                 .await
                 .context("applying migrations")?;
         }
-        let pool = numbering_store::connect(&config.store.pool(&app_url))
+        let mut pool_config = config.store.pool(&app_url);
+        pool_config.wait_for_primary = wait_for_primary;
+        let (pool, primary) = numbering_store::connect_following(&pool_config)
             .await
             .context("connecting to Postgres")?;
         Ok(Self {
             owner_url,
-            store: Store::new(pool, config.store.policy),
+            store: Store::new(pool, config.store.policy).with_primary(primary),
             embedded,
         })
     }

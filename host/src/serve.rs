@@ -211,33 +211,8 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (drain_tx, draining) = watch::channel(false);
     let mut jobs = JoinSet::new();
-    jobs.spawn(seal_audit(state.store.clone(), seal_every, stop_rx.clone()));
-    crate::audit_jobs::spawn(
-        &state.store,
-        &mut jobs,
-        stop_rx.clone(),
-        extras.audit.clone(),
-        crate::audit_jobs::checkpointer(state.edge.exports.as_ref(), extras.nats.clone()),
-    );
-    if let Some(tools) = state
-        .edge
-        .exports
-        .clone()
-        .filter(|_| !extras.no_export_schedule)
-    {
-        jobs.spawn(crate::export::schedule(
-            tools.exporter(state.store.pool().clone()),
-            stop_rx.clone(),
-        ));
-    }
-    if let Some(events) = state.events.clone() {
-        events.spawn(
-            &state.store,
-            &mut jobs,
-            stop_rx.clone(),
-            extras.projection.clone(),
-        );
-    }
+    // the writers run only while the pool is on a read-write primary
+    crate::primary_gate::spawn_writers(&state, &extras, seal_every, &mut jobs, &stop_rx);
     if let Some(nats) = extras.nats {
         let reader = state.validator.reader().clone();
         let handle =
@@ -311,7 +286,7 @@ fn spawn_ops(
 }
 
 /// Seals finished audit entries into the hash chain, shortly after commit.
-async fn seal_audit(store: Store, every: Duration, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn seal_audit(store: Store, every: Duration, mut stop: watch::Receiver<bool>) {
     loop {
         match audit::seal_all(store.pool()).await {
             Ok(0) => {}

@@ -22,6 +22,7 @@ pub mod lock;
 mod model;
 pub mod pg_hosts;
 mod pool;
+pub mod primary;
 mod query;
 mod record;
 mod scope;
@@ -36,7 +37,11 @@ pub use lifecycle::{
     assign_verified_for,
 };
 pub use model::{Lease, LeaseStatus, Lookup, NumberRecord, Reservation, ReservationStatus};
-pub use pool::{PoolConfig, connect, connect_options, migrate, policy_from_env};
+pub use pool::{
+    PoolConfig, connect, connect_following, connect_multi_host, connect_options, migrate,
+    policy_from_env,
+};
+pub use primary::{Primary, PrimaryState, is_unavailable};
 pub use query::{Available, Criteria, PoolView};
 pub use record::{Actor, Ctx, lease_event_type, record_admin_action};
 pub use scope::{Scope, begin_snapshot, begin_unscoped};

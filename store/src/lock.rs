@@ -22,10 +22,16 @@ pub struct SessionLock {
 
 impl SessionLock {
     /// Takes the lock `key` on a new connection (with the pool's connect
-    /// options), or `None` when another session holds it.
+    /// options), or `None` when another session holds it. A server in
+    /// recovery is refused (an error): advisory locks work on a standby,
+    /// so a singleton there would think itself the only one.
     pub async fn try_acquire(pool: &PgPool, key: i64) -> Result<Option<Self>, sqlx::Error> {
         let options = (*pool.connect_options()).clone();
         let mut conn = PgConnection::connect_with(&options).await?;
+        if let Err(e) = crate::primary::refuse_read_only(&mut conn).await {
+            let _ = conn.close().await;
+            return Err(e);
+        }
         let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(key)
             .fetch_one(&mut conn)

@@ -1,9 +1,11 @@
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use sqlx::{
     ConnectOptions, Connection, Executor, PgConnection, PgPool,
     postgres::{PgConnectOptions, PgPoolOptions, PgSslMode},
 };
+
+use crate::primary::{self, Primary, Probed};
 
 /// How the application connects to Postgres.
 #[derive(Debug, Clone)]
@@ -17,6 +19,9 @@ pub struct PoolConfig {
     pub set_role: Option<String>,
     pub acquire_timeout: Duration,
     pub statement_timeout: Duration,
+    /// Start even when every listed server is in recovery (`serve`: not
+    /// ready until one is promoted); otherwise that is an error.
+    pub wait_for_primary: bool,
 }
 
 impl PoolConfig {
@@ -27,6 +32,7 @@ impl PoolConfig {
             set_role: Some("numbering_app".into()),
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
+            wait_for_primary: false,
         }
     }
 }
@@ -50,13 +56,32 @@ pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
     Ok(options)
 }
 
-/// Opens the application's pool.
+/// Opens the application's pool on the read-write server of the URL (see
+/// [`crate::primary`]): an error when no listed server is read-write,
+/// unless [`PoolConfig::wait_for_primary`].
 pub async fn connect(config: &PoolConfig) -> Result<PgPool, sqlx::Error> {
-    let options = connect_options(&config.url)?;
-    let options = options.application_name("numbering").options([(
-        "statement_timeout",
-        format!("{}ms", config.statement_timeout.as_millis()),
-    )]);
+    open(config, false).await.map(|(pool, _)| pool)
+}
+
+/// [`connect`], and the view of the primary when the URL lists several
+/// servers (then watched: what every Lambda's store carries).
+pub async fn connect_multi_host(
+    config: &PoolConfig,
+) -> Result<(PgPool, Option<Primary>), sqlx::Error> {
+    open(config, false).await
+}
+
+/// [`connect`], and the watcher's view of the primary. A URL of one server
+/// is watched only when asked for a [`Primary`] this way: a pool from
+/// [`connect`] with one server has nothing to fail over to.
+pub async fn connect_following(config: &PoolConfig) -> Result<(PgPool, Primary), sqlx::Error> {
+    let (pool, primary) = open(config, true).await?;
+    Ok((pool, primary.expect("a watched pool has a primary")))
+}
+
+/// Opens the pool; watches the primary when `watch` or when the URL lists
+/// several servers.
+async fn open(config: &PoolConfig, watch: bool) -> Result<(PgPool, Option<Primary>), sqlx::Error> {
     let role = config.set_role.clone();
     if let Some(role) = &role {
         if !role.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -65,13 +90,82 @@ pub async fn connect(config: &PoolConfig) -> Result<PgPool, sqlx::Error> {
             ));
         }
     }
-    // the pool retries a refused connection (or a failed SET ROLE) until its
-    // acquire timeout and then reports only PoolTimedOut: connect once
-    // first, so that a start that cannot connect says why
-    first_connection(&options, role.as_deref(), config.acquire_timeout)
-        .await?
-        .close()
-        .await?;
+    let candidates: Vec<_> = primary::candidates(&config.url)?
+        .into_iter()
+        .map(|(h, o)| (h, app_options(o, config)))
+        .collect();
+    let current = find_primary(&candidates, role.as_deref(), config).await?;
+    let switch = primary::Switch::new();
+    let start = current.unwrap_or(0);
+    let pool = pool_options(config, role.clone(), switch.clone())
+        .connect_lazy_with(candidates[start].1.clone());
+    if !watch && candidates.len() == 1 {
+        return Ok((pool, None));
+    }
+    let watched = primary::Watcher {
+        pool: pool.clone(),
+        candidates,
+        role,
+        switch,
+        current,
+    };
+    Ok((pool, Some(watched.spawn())))
+}
+
+/// The application's settings on one server's options.
+fn app_options(options: PgConnectOptions, config: &PoolConfig) -> PgConnectOptions {
+    options.application_name("numbering").options([(
+        "statement_timeout",
+        format!("{}ms", config.statement_timeout.as_millis()),
+    )])
+}
+
+/// The index of the read-write server, `None` when every server answered
+/// but none is read-write and the caller waits for one. One server is
+/// connected to as before (retrying while it starts, failing with the
+/// driver's own error); several are probed at once.
+async fn find_primary(
+    candidates: &[primary::Candidate],
+    role: Option<&str>,
+    config: &PoolConfig,
+) -> Result<Option<usize>, sqlx::Error> {
+    let probed = if let [(_, options)] = candidates {
+        // the pool retries a refused connection (or a failed SET ROLE)
+        // until its acquire timeout and then reports only PoolTimedOut:
+        // connect once first, so that a start that cannot connect says why
+        let mut conn = first_connection(options, role, config.acquire_timeout).await?;
+        let ok = primary::refuse_read_only(&mut conn).await.is_ok();
+        conn.close().await.ok();
+        vec![if ok {
+            Probed::ReadWrite
+        } else {
+            Probed::ReadOnly
+        }]
+    } else {
+        primary::probe_all(candidates, role, config.acquire_timeout).await
+    };
+    match primary::first_read_write(candidates, &probed) {
+        Ok(i) => Ok(Some(i)),
+        Err(why) if config.wait_for_primary && probed.iter().any(answered) => {
+            tracing::warn!(reason = %why, "no read-write primary: waiting for one");
+            Ok(None)
+        }
+        Err(why) => Err(sqlx::Error::Configuration(why.into())),
+    }
+}
+
+fn answered(p: &Probed) -> bool {
+    matches!(p, Probed::ReadOnly)
+}
+
+/// The pool's settings: `SET ROLE` and the primary check on every new
+/// connection, connections older than the last switch of server dropped.
+fn pool_options(
+    config: &PoolConfig,
+    role: Option<String>,
+    switch: Arc<primary::Switch>,
+) -> PgPoolOptions {
+    let released = switch.clone();
     PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.acquire_timeout)
@@ -83,17 +177,23 @@ pub async fn connect(config: &PoolConfig) -> Result<PgPool, sqlx::Error> {
         .test_before_acquire(false)
         .idle_timeout(Duration::from_secs(300))
         .max_lifetime(Duration::from_secs(1800))
+        .before_acquire(move |_, meta| {
+            let fresh = !switch.is_stale(meta.age);
+            Box::pin(async move { Ok(fresh) })
+        })
+        .after_release(move |_, meta| {
+            let fresh = !released.is_stale(meta.age);
+            Box::pin(async move { Ok(fresh) })
+        })
         .after_connect(move |conn, _| {
             let role = role.clone();
             Box::pin(async move {
                 if let Some(role) = role {
                     conn.execute(format!("SET ROLE {role}").as_str()).await?;
                 }
-                Ok(())
+                primary::refuse_read_only(conn).await
             })
         })
-        .connect_with(options)
-        .await
 }
 
 /// One connection (as `role`, if any), retrying what sqlx's pool retries
@@ -152,11 +252,11 @@ fn retried(e: &sqlx::Error) -> bool {
     }
 }
 
-/// Applies the embedded migrations with the owner's credentials at `url`,
-/// over one connection (a failed connect reports its cause).
+/// Applies the embedded migrations with the owner's credentials at `url`
+/// (its read-write server), over one connection (a failed connect reports
+/// its cause).
 pub async fn migrate(url: &str) -> Result<(), sqlx::migrate::MigrateError> {
-    let options: PgConnectOptions = connect_options(url)?;
-    let mut conn = first_connection(&options, None, Duration::from_secs(5)).await?;
+    let mut conn = primary::connect_read_write(url, Duration::from_secs(5)).await?;
     crate::MIGRATOR.run(&mut conn).await?;
     conn.close().await?;
     Ok(())

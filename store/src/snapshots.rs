@@ -83,6 +83,16 @@ impl SnapshotReader {
         Ok(Self { pool })
     }
 
+    /// Follows `app`'s primary through failovers, when its pool is watched
+    /// (this pool was made like its pool by [`Self::connect_like`]).
+    pub fn follow(&self, app: &crate::Store) {
+        if let Some(primary) = app.primary() {
+            primary.follow(app.pool().clone(), self.pool.clone(), |o| {
+                o.application_name("numbering-hot-path")
+            });
+        }
+    }
+
     /// The pool, as [`HOT_PATH_ROLE`] (benchmarks and tests).
     pub fn pool(&self) -> &PgPool {
         &self.pool

@@ -781,7 +781,7 @@ async fn openapi_json_documents_every_status_the_edge_answers_and_the_request_id
         );
     };
     for o in &ops {
-        for status in ["400", "401", "403", "414", "429", "431", "500"] {
+        for status in ["400", "401", "403", "414", "429", "431", "500", "503"] {
             problem(status, o);
         }
         let params = o.op["parameters"].as_array().unwrap();

@@ -69,6 +69,7 @@
 //!   region (that needs a third site in the meta group). Either way, what must outlive a region is in Postgres (the
 //!   outbox) or in a stream mirrored to the other region.
 
+pub mod drill;
 mod nats;
 mod postgres;
 

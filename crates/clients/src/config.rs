@@ -138,21 +138,28 @@ impl StoreConfig {
     }
 
     /// Connects to `DATABASE_URL` (once, so that a database that cannot be
-    /// reached fails here with its cause) and logs how long it took.
+    /// reached fails here with its cause) and logs how long it took. With
+    /// several servers listed, to the read-write one (none: an error).
     pub async fn connect(&self) -> Result<Store, ConfigError> {
         let url = self
             .database_url
             .as_deref()
             .ok_or_else(|| ConfigError("DATABASE_URL is not set".into()))?;
         let started = std::time::Instant::now();
-        let pool = numbering_store::connect(&self.pool(url))
+        // several servers (libpq's multi-host form): the pool follows the
+        // read-write one through failovers
+        let (pool, primary) = numbering_store::connect_multi_host(&self.pool(url))
             .await
             .map_err(|e| ConfigError(format!("connecting to Postgres: {e}")))?;
         tracing::info!(
             connect_ms = started.elapsed().as_secs_f64() * 1e3,
             "connected to Postgres"
         );
-        Ok(Store::new(pool, self.policy))
+        let store = Store::new(pool, self.policy);
+        Ok(match primary {
+            Some(primary) => store.with_primary(primary),
+            None => store,
+        })
     }
 }
 

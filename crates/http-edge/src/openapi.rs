@@ -37,8 +37,9 @@ impl Op {
     /// and its own [`Op::problems`].
     pub fn problem_statuses(&self) -> Vec<u16> {
         // 400: malformed input or a NUL in any text; 414 / 431: over the
-        // edge's request limits (see `limits`)
-        let mut problems: Vec<u16> = vec![400, 401, 403, 414, 429, 431, 500];
+        // edge's request limits (see `limits`); 503: the database is
+        // unavailable (DATABASE_UNAVAILABLE, retryable: a failover)
+        let mut problems: Vec<u16> = vec![400, 401, 403, 414, 429, 431, 500, 503];
         if self.params.iter().any(|p| p.location == "path") {
             // a path parameter that names nothing
             problems.push(404);
@@ -112,7 +113,7 @@ fn problem_schema() -> Value {
             "code": { "type": "string", "examples": ["QUOTA_EXCEEDED", "CONFLICT", "INVALID_TRANSITION",
                 "QUARANTINE_ACTIVE", "NOT_ALLOWED", "NOT_FOUND", "INVALID_IDENTIFIER", "IDEMPOTENCY_KEY_REUSED",
                 "VALIDATION_FAILED", "INVALID_TEXT", "INVALID_CURSOR", "METHOD_NOT_ALLOWED", "URI_TOO_LONG",
-                "HEADERS_TOO_LARGE"] },
+                "HEADERS_TOO_LARGE", "DATABASE_UNAVAILABLE"] },
             "detail": { "type": "string" },
             "field": { "type": "string", "description": "the request field that is wrong" }
         }
@@ -171,11 +172,24 @@ fn problem_responses(ops: &[Op]) -> Value {
                 crate::limits::MAX_HEADER_FIELDS,
                 crate::limits::MAX_HEADER_BYTES
             ),
+            503 => format!(
+                "{reason}: code DATABASE_UNAVAILABLE when the database is unreachable or not \
+                 the primary (a failover): retryable after Retry-After seconds, with the same \
+                 Idempotency-Key for a change (it then has exactly one effect); other codes \
+                 name a dependency that is down"
+            ),
             _ => reason.to_owned(),
         };
+        let mut headers = request_id_header();
+        if s == 503 {
+            headers["Retry-After"] = json!({
+                "description": "seconds to wait before retrying (with DATABASE_UNAVAILABLE)",
+                "schema": { "type": "integer", "minimum": 0 }
+            });
+        }
         out.insert(
             problem_response_name(s),
-            json!({ "description": description, "headers": request_id_header(),
+            json!({ "description": description, "headers": headers,
                     "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } }),
         );
     }

@@ -9,6 +9,12 @@ use serde_json::{Value, json};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// The code of a retryable 503: the database is unreachable or in failover.
+pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
+
+/// Seconds a client waits before retrying a [`DATABASE_UNAVAILABLE`] answer.
+pub const RETRY_AFTER_SECONDS: &str = "1";
+
 /// An error answered as `application/problem+json`.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -76,6 +82,30 @@ impl ApiError {
         )
     }
 
+    /// 503 `DATABASE_UNAVAILABLE` (with `Retry-After`): the database is
+    /// unreachable or not the primary (a failover); nothing of the request
+    /// was committed unless its Idempotency-Key's answer was, so a retry
+    /// with the same key has exactly one effect. Logged once, here.
+    pub fn database_unavailable(cause: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "database unavailable");
+        metrics::counter!("numbering_database_unavailable_total").increment(1);
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            DATABASE_UNAVAILABLE,
+            "the database is unavailable (a failover may be in progress); retry with the same Idempotency-Key",
+        )
+    }
+
+    /// [`Self::database_unavailable`] for an outage
+    /// ([`numbering_store::is_unavailable`]), else [`Self::internal`].
+    pub fn database(unavailable: bool, cause: &dyn std::fmt::Display) -> Self {
+        if unavailable {
+            Self::database_unavailable(cause)
+        } else {
+            Self::internal(cause)
+        }
+    }
+
     pub fn title(&self) -> &'static str {
         self.status.canonical_reason().unwrap_or("Error")
     }
@@ -107,6 +137,12 @@ impl IntoResponse for ApiError {
         let mut r = (self.status, body).into_response();
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if self.code == DATABASE_UNAVAILABLE {
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
         r
     }
 }
@@ -126,9 +162,10 @@ impl From<LifecycleError> for ApiError {
                 StatusCode::FORBIDDEN
             }
             LifecycleError::InvalidInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            LifecycleError::Corrupt(_) | LifecycleError::Database(_) => {
-                return Self::internal(&e);
+            LifecycleError::Database(db) => {
+                return Self::database(numbering_store::is_unavailable(db), &e);
             }
+            LifecycleError::Corrupt(_) => return Self::internal(&e),
         };
         match code {
             "CONFLICT" => metrics::counter!("numbering_conflicts_total").increment(1),
@@ -150,9 +187,12 @@ impl From<ImportsError> for ApiError {
                 metrics::counter!("numbering_conflicts_total").increment(1);
                 Self::new(StatusCode::CONFLICT, e.code(), e.to_string())
             }
-            ImportsError::RowsMiscounted { .. }
-            | ImportsError::BatchVanished(_)
-            | ImportsError::Database(_) => Self::internal(&e),
+            ImportsError::Database(ref db) => {
+                Self::database(numbering_store::is_unavailable(db), &e)
+            }
+            ImportsError::RowsMiscounted { .. } | ImportsError::BatchVanished(_) => {
+                Self::internal(&e)
+            }
         }
     }
 }
@@ -168,7 +208,9 @@ impl From<AdminError> for ApiError {
             | AdminError::ConstraintViolated { .. }
             | AdminError::MalformedValue => StatusCode::UNPROCESSABLE_ENTITY,
             AdminError::SigningKeyNotFound => StatusCode::NOT_FOUND,
-            AdminError::Database(_) => return Self::internal(&e),
+            AdminError::Database(db) => {
+                return Self::database(numbering_store::is_unavailable(db), &e);
+            }
         };
         Self::new(status, e.code(), e.to_string())
     }

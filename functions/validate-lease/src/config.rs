@@ -83,6 +83,7 @@ impl HotPathConfig {
                     "connecting the hot path's read-only pool (SET ROLE numbering_hot_path): {e}"
                 ))
             })?;
+        snapshots.follow(store);
         tracing::info!(
             connect_ms = started.elapsed().as_secs_f64() * 1e3,
             pool = "hot path (read-only)",

@@ -64,6 +64,9 @@ pub struct Store {
     /// The request's unit of work this store's operations are steps of
     /// (see [`crate::uow`]); `None`: a transaction per operation.
     pub(crate) uow: Option<crate::uow::Shared>,
+    /// The pool's view of the primary, when it is watched
+    /// ([`crate::connect_following`]).
+    primary: Option<crate::Primary>,
 }
 
 impl Store {
@@ -73,7 +76,20 @@ impl Store {
             pool,
             policy,
             uow: None,
+            primary: None,
         }
+    }
+
+    /// This store, whose pool's primary `primary` watches (readiness and
+    /// singletons follow it).
+    pub fn with_primary(mut self, primary: crate::Primary) -> Self {
+        self.primary = Some(primary);
+        self
+    }
+
+    /// The watcher's view of the primary (`None`: not watched).
+    pub fn primary(&self) -> Option<&crate::Primary> {
+        self.primary.as_ref()
     }
 
     /// Tells the outbox relays that events may be waiting (see
