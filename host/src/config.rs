@@ -53,6 +53,10 @@ pub struct Config {
     pub export: ExportConfig,
     /// `NUMBERING_IMPORT_MAX_BYTES`, for `numbering import`.
     pub import: Limits,
+    /// `NUMBERING_REGION` (`kbl`, `mzr`; unset: one region). Read again by
+    /// `numbering_clients::region::current` for logs, metrics, `/readyz`
+    /// and envelopes; parsed here so that a wrong value stops the start.
+    pub region: Option<numbering_shared::Region>,
 }
 
 impl Config {
@@ -93,6 +97,7 @@ impl Config {
             grpc_tls: GrpcTlsConfig::from_lookup(get)?,
             export: ExportConfig::from_lookup(get)?,
             import: Limits::from_lookup(get)?,
+            region: numbering_clients::region::from_lookup(get).map_err(anyhow::Error::msg)?,
         })
     }
 }
