@@ -52,6 +52,11 @@ fn print_banner(regions: &Regions, hosts: &Hosts, replication: Replication) {
     println!(
         "  reserve and lease through mzr (POST {mzr}/v1/portal/numbering/reservations, then /leases),"
     );
-    println!("  then ask kbl: curl -s -d '{{\"identifier\":\"+9379…\",\"tenant_id\":\"enterprise-sim\"}}' {kbl}/v1/validate-lease");
-    println!("  Ctrl-C stops everything; logs and data are under {}", regions.dir().display());
+    println!(
+        "  then ask kbl: curl -s -d '{{\"identifier\":\"+9379…\",\"tenant_id\":\"enterprise-sim\"}}' {kbl}/v1/validate-lease"
+    );
+    println!(
+        "  Ctrl-C stops everything; logs and data are under {}",
+        regions.dir().display()
+    );
 }

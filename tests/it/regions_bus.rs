@@ -102,7 +102,11 @@ async fn release(hosts: &Hosts, region: Region, lease: &str) {
     let token = tenant_token("acme");
     let url = format!("{}{P}/leases/{lease}/release", hosts.url(region));
     let (s, r) = call(url, Some(&token), None).await;
-    assert_eq!((s, r["status"].as_str()), (StatusCode::OK, Some("ENDED")), "{r}");
+    assert_eq!(
+        (s, r["status"].as_str()),
+        (StatusCode::OK, Some("ENDED")),
+        "{r}"
+    );
 }
 
 /// ValidateLease (its JSON route) at `region` for tenant acme.
@@ -168,7 +172,10 @@ async fn region_is_reported(hosts: &Hosts, region: Region) {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
     assert!(!lines.is_empty(), "{log}");
-    assert!(lines.iter().all(|l| l["region"] == region.as_str()), "{log}");
+    assert!(
+        lines.iter().all(|l| l["region"] == region.as_str()),
+        "{log}"
+    );
 }
 
 /// Each stream lives in one region and its mirror in the other; the
@@ -180,7 +187,10 @@ async fn events_carry_a_region_and_streams_are_mirrored(regions: &Regions) {
         if let Some(placed) = placed_and_mirrored(&js).await {
             break placed;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the first event and its mirror");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first event and its mirror"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let (home, mirrored) = origin;
@@ -188,7 +198,10 @@ async fn events_carry_a_region_and_streams_are_mirrored(regions: &Regions) {
     assert_ne!(home, mirrored, "the mirror is in the other region");
     let first = read(&js, "NUMBERING_EVENTS", 1).await;
     let envelope: Value = serde_json::from_slice(&first.payload).unwrap();
-    assert!(["kbl", "mzr"].contains(&envelope["region"].as_str().unwrap()), "{envelope}");
+    assert!(
+        ["kbl", "mzr"].contains(&envelope["region"].as_str().unwrap()),
+        "{envelope}"
+    );
 }
 
 /// The clusters of NUMBERING_EVENTS and its mirror, once both hold the
@@ -206,7 +219,11 @@ async fn placed_and_mirrored(js: &jetstream::Context) -> Option<(String, String)
 
 /// Message `seq` of `stream`, asked again while the gateways learn of the
 /// reply subscription.
-async fn read(js: &jetstream::Context, stream: &str, seq: u64) -> jetstream::message::StreamMessage {
+async fn read(
+    js: &jetstream::Context,
+    stream: &str,
+    seq: u64,
+) -> jetstream::message::StreamMessage {
     let deadline = tokio::time::Instant::now() + HANG;
     loop {
         let got = match js.get_stream(stream).await {
@@ -216,7 +233,10 @@ async fn read(js: &jetstream::Context, stream: &str, seq: u64) -> jetstream::mes
         match got {
             Ok(m) => return m,
             Err(e) => {
-                assert!(tokio::time::Instant::now() < deadline, "{stream} #{seq}: {e}");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{stream} #{seq}: {e}"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -231,7 +251,8 @@ async fn stream_ids(js: &jetstream::Context, stream: &str) -> BTreeMap<String, u
     for seq in 1..=last {
         let m = read(js, stream, seq).await;
         let envelope: Value = serde_json::from_slice(&m.payload).unwrap();
-        *ids.entry(envelope["id"].as_str().unwrap().to_owned()).or_default() += 1;
+        *ids.entry(envelope["id"].as_str().unwrap().to_owned())
+            .or_default() += 1;
     }
     ids
 }
@@ -239,7 +260,9 @@ async fn stream_ids(js: &jetstream::Context, stream: &str) -> BTreeMap<String, u
 /// Until nothing waits in the outbox.
 async fn outbox_drained(db: &TestDb) {
     eventually(HANG, "the outbox to drain", || async {
-        db.count("numbering.outbox WHERE published_at IS NULL").await == 0
+        db.count("numbering.outbox WHERE published_at IS NULL")
+            .await
+            == 0
     })
     .await;
 }
@@ -263,7 +286,10 @@ async fn through_a_60_s_nats_outage_of_mzr_its_staleness_stays_within_its_ttl_an
         if outage.elapsed() >= Duration::from_secs(60) {
             break;
         }
-        assert!(allowed(&hosts, Region::Mzr, n).await, "cached before the release");
+        assert!(
+            allowed(&hosts, Region::Mzr, n).await,
+            "cached before the release"
+        );
         release(&hosts, Region::Kbl, l).await;
         stale.push(stale_for(&hosts, n).await);
     }

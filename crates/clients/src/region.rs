@@ -15,7 +15,9 @@ pub const VAR: &str = "NUMBERING_REGION";
 pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Option<Region>, String> {
     match get(VAR).as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(r) => Region::parse(r).map(Some).map_err(|e| format!("{VAR}: {e}")),
+        Some(r) => Region::parse(r)
+            .map(Some)
+            .map_err(|e| format!("{VAR}: {e}")),
     }
 }
 
@@ -95,7 +97,10 @@ mod tests {
         assert_eq!(v["fields"]["message"], "up");
         let v: serde_json::Value = serde_json::from_slice(&tag(b"{}", Region::Kbl, true)).unwrap();
         assert_eq!(v["region"], "kbl");
-        assert_eq!(tag(b"INFO up\n", Region::Kbl, false), b"region=kbl INFO up\n");
+        assert_eq!(
+            tag(b"INFO up\n", Region::Kbl, false),
+            b"region=kbl INFO up\n"
+        );
     }
 
     #[test]

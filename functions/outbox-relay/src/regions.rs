@@ -24,9 +24,8 @@
 
 use anyhow::{Context as _, Result, bail};
 use async_nats::jetstream::{
-    self,
+    self, ErrorCode,
     context::GetStreamErrorKind,
-    errors::ErrorCode,
     stream::{self, Placement, Source},
 };
 use numbering_shared::Region;
@@ -49,14 +48,22 @@ pub async fn ensure_regional_streams(js: &jetstream::Context, region: Region) ->
 
 /// The origin stream, placed in `region` unless it already lives elsewhere;
 /// returns the region it lives in.
-async fn ensure_origin(js: &jetstream::Context, spec: &StreamSpec, region: Region) -> Result<Region> {
+async fn ensure_origin(
+    js: &jetstream::Context,
+    spec: &StreamSpec,
+    region: Region,
+) -> Result<Region> {
     let placed = match js.get_stream(spec.name).await {
         Ok(existing) => {
             let info = existing.cached_info();
             match info.cluster.as_ref().and_then(|c| c.name.as_deref()) {
-                Some(name) => Region::parse(name)
-                    .with_context(|| format!("stream {} lives in NATS cluster {name:?}", spec.name))?,
-                None => bail!("stream {} reports no cluster: is NATS clustered?", spec.name),
+                Some(name) => Region::parse(name).with_context(|| {
+                    format!("stream {} lives in NATS cluster {name:?}", spec.name)
+                })?,
+                None => bail!(
+                    "stream {} reports no cluster: is NATS clustered?",
+                    spec.name
+                ),
             }
         }
         Err(e) if not_found(e.kind()) => region,
@@ -84,6 +91,9 @@ async fn ensure_mirror(js: &jetstream::Context, spec: &StreamSpec, region: Regio
             ..Default::default()
         }),
         placement: Some(placement(region)),
+        // direct gets served by the mirror too: readable in its region alone
+        allow_direct: true,
+        mirror_direct: true,
         description: Some(format!("{} mirrored into {region}", spec.name)),
         ..Default::default()
     };

@@ -95,7 +95,12 @@ fn received(reader: &LeaseReader, subject: &str, payload: &[u8]) {
             }
             let sequenced = serde_json::from_slice::<Invalidation>(payload)
                 .ok()
-                .and_then(|i| Some(Sequenced { relay: i.relay?, seq: i.seq? }));
+                .and_then(|i| {
+                    Some(Sequenced {
+                        relay: i.relay?,
+                        seq: i.seq?,
+                    })
+                });
             match (reader.bus(), sequenced) {
                 (Some(bus), Some(at)) => bus.observe(&at),
                 _ => false,

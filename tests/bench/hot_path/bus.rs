@@ -54,7 +54,11 @@ impl Scenarios<'_> {
         )
         .await;
         if bus {
-            let trust = host.reader.bus().expect("the bus TTL is on by default").clone();
+            let trust = host
+                .reader
+                .bus()
+                .expect("the bus TTL is on by default")
+                .clone();
             numbering_tests::eventually(Duration::from_secs(60), "the bus to be current", || {
                 let trust = trust.clone();
                 async move { trust.is_current() }
@@ -65,7 +69,12 @@ impl Scenarios<'_> {
         let mut windows = Vec::new();
         for window in ["cold", "warm"] {
             let before = numbering::telemetry::metrics().render();
-            let stats = drive(self.closed, self.duration, validate_op(clients.clone(), zipf_pick())).await;
+            let stats = drive(
+                self.closed,
+                self.duration,
+                validate_op(clients.clone(), zipf_pick()),
+            )
+            .await;
             let after = numbering::telemetry::metrics().render();
             self.rows
                 .push(stats.line(&format!("ValidateLease, Zipf mix, {label}, {window}")));

@@ -71,7 +71,8 @@ impl HostsBuilder<'_> {
 
     /// One more variable for `region`'s host only.
     pub fn env_for(mut self, region: Region, key: &str, value: &str) -> Self {
-        self.env.push((Some(region), key.to_owned(), value.to_owned()));
+        self.env
+            .push((Some(region), key.to_owned(), value.to_owned()));
         self
     }
 
@@ -170,7 +171,6 @@ impl HostsBuilder<'_> {
             }
         }
         Ok(HostNode {
-            region,
             dir,
             port,
             env,
@@ -187,7 +187,6 @@ pub struct Hosts {
 }
 
 struct HostNode {
-    region: Region,
     dir: PathBuf,
     port: u16,
     env: Vec<(String, String)>,
@@ -208,7 +207,10 @@ impl HostNode {
         for (k, v) in &self.env {
             command.push_str(&format!(" {k}={}", shell_quote(v)));
         }
-        command.push_str(&format!(" {} serve", shell_quote(&bin.display().to_string())));
+        command.push_str(&format!(
+            " {} serve",
+            shell_quote(&bin.display().to_string())
+        ));
         self.child = Some(supervise(&command, &self.log(), None)?);
         Ok(())
     }
