@@ -254,6 +254,37 @@ mod tests {
         assert_eq!(c.get("k").unwrap().value.version, 6);
     }
 
+    #[test]
+    fn past_the_short_ttl_an_entry_is_trusted_only_while_the_bus_is_current_without_a_gap() {
+        use crate::bus::{BusTrust, BusTtl, Heartbeat};
+        let bus = Arc::new(BusTrust::new(BusTtl {
+            ttl: Duration::from_secs(60),
+            window: Duration::from_secs(3600),
+        }));
+        let now_ms = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64
+        };
+        let beat = |seq| Heartbeat {
+            relay: "r".into(),
+            seq,
+            caught_up_at_ms: now_ms(),
+        };
+        let short = Duration::from_millis(50);
+        let c = LocalCache::with_bus(100, short, short, Some(bus.clone()));
+        bus.heartbeat(&beat(1));
+        c.put_forward("k", at(1));
+        std::thread::sleep(short * 2);
+        assert!(c.get("k").is_some(), "bus current: the long TTL");
+        bus.heartbeat(&beat(3));
+        assert!(c.get("k").is_none(), "a gap: back to the short TTL");
+        c.put_forward("k", at(1));
+        std::thread::sleep(short * 2);
+        assert!(c.get("k").is_some(), "fetched after the gap, bus current");
+    }
+
     /// Every check holds whatever the machine's load: an answer is judged
     /// only against the entry's age measured around it (a sleep never ends
     /// early; a descheduled thread only makes the entry older, in which case
