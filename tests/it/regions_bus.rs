@@ -343,3 +343,55 @@ async fn every_event_is_in_its_stream_once(regions: &Regions, db: &TestDb) {
         assert_eq!(got, expected, "{stream}: every outbox event, once");
     }
 }
+
+/// The relay's heartbeats make a host's bus current, which keeps its
+/// entries past the short TTL; with NATS gone the bus stops being current
+/// and an entry is trusted no longer than the short TTL.
+#[tokio::test]
+async fn the_relays_heartbeats_keep_the_bus_current_and_without_nats_entries_live_only_the_short_ttl()
+ {
+    use numbering_tests::hot_path::{HostSetup, TestHost};
+    let db = TestDb::new().await;
+    let tenant = db.pool_for("acme").await;
+    let ids = db.inventory(&["+93793000001"]).await;
+    numbering_tests::lease_all(&db, &tenant, &ids).await;
+    let mut nats = numbering_tests::TestNats::start();
+    let (_stop, _relay) = crate::relay::spawn_relay(&db, nats.client().await, crate::relay::fast());
+    let host = TestHost::start(
+        db.store.clone(),
+        HostSetup {
+            nats: Some(nats.client().await),
+            ..Default::default()
+        },
+    )
+    .await;
+    let bus = host.reader.bus().expect("on by default").clone();
+    eventually(HANG, "the bus to be current", || {
+        let bus = bus.clone();
+        async move { bus.is_current() }
+    })
+    .await;
+    let key = ids[0].key();
+    host.reader.snapshot(&ids[0]).await.unwrap();
+    tokio::time::sleep(TTL + FETCH).await;
+    if bus.is_current() {
+        assert!(
+            host.reader.cached_locally(&key).is_some(),
+            "kept past the short TTL"
+        );
+    }
+
+    nats.stop();
+    eventually(HANG, "the bus to stop being current", || {
+        let bus = bus.clone();
+        async move { !bus.is_current() }
+    })
+    .await;
+    host.reader.snapshot(&ids[0]).await.unwrap();
+    tokio::time::sleep(TTL).await;
+    assert!(
+        host.reader.cached_locally(&key).is_none(),
+        "the short TTL, bus down"
+    );
+    host.stop().await;
+}
