@@ -395,3 +395,80 @@ async fn the_relays_heartbeats_keep_the_bus_current_and_without_nats_entries_liv
     );
     host.stop().await;
 }
+
+/// The same inbound event, published once in each region, reaches the one
+/// durable consumer both hosts pull from and is applied once.
+#[tokio::test]
+async fn an_inbound_event_delivered_in_both_regions_is_applied_once() {
+    let ids = ["+93794000001", "+93794000002"];
+    let (regions, hosts, db, _) = start(&ids).await;
+    for id in ids {
+        lease(&hosts, Region::Kbl, id).await;
+    }
+    let subject = "compliance.tenant.suspended.v1";
+    let body = json!({
+        "specversion": "1.0", "id": "evt-two-regions", "type": subject, "source": "test",
+        "time": chrono::Utc::now().to_rfc3339(),
+        "data": { "tenant_id": "acme", "reason": "KYC_FAILED" },
+    });
+    let mut last = 0;
+    for region in Region::ALL {
+        let js = jetstream::new(regions.nats_client(region).await);
+        last = publish_acked(&js, subject, &body).await;
+    }
+    let js = jetstream::new(regions.nats_client(Region::Kbl).await);
+    let durable = format!("numbering-event-consumer-{}", subject.replace('.', "-"));
+    eventually(HANG, "both deliveries acked", || async {
+        let Ok(stream) = js.get_stream("NUMBERING_INBOUND").await else {
+            return false;
+        };
+        let consumer: Result<jetstream::consumer::PullConsumer, _> =
+            stream.get_consumer(&durable).await;
+        let Ok(mut consumer) = consumer else {
+            return false;
+        };
+        consumer
+            .info()
+            .await
+            .is_ok_and(|i| i.ack_floor.stream_sequence >= last && i.num_ack_pending == 0)
+    })
+    .await;
+    for id in ids {
+        let recalls = db
+            .count(&format!(
+                "numbering.audit_log WHERE action = 'recall' AND subject = '{id}'"
+            ))
+            .await;
+        assert_eq!(recalls, 1, "{id} recalled once");
+        for region in Region::ALL {
+            eventually(HANG, "the recall seen in both regions", || async {
+                !allowed(&hosts, region, id).await
+            })
+            .await;
+        }
+    }
+}
+
+/// Publishes `body` on `subject` and returns its stream sequence, asking
+/// again while the gateways learn of the reply subscription.
+async fn publish_acked(js: &jetstream::Context, subject: &str, body: &Value) -> u64 {
+    let deadline = tokio::time::Instant::now() + HANG;
+    loop {
+        let attempt = async {
+            let ack = js
+                .publish(subject.to_owned(), body.to_string().into())
+                .await?;
+            anyhow::Ok(ack.await?)
+        };
+        match attempt.await {
+            Ok(ack) => return ack.sequence,
+            Err(e) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "publish {subject}: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
