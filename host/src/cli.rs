@@ -71,7 +71,8 @@ enum Command {
     },
     /// Generate the regulator export (atra-v1) of a month — a new version,
     /// signed and stored write-once — or dry-run it; `export verify` checks a
-    /// stored one; `export public-key` prints the signer's public key.
+    /// stored one; `export public-key` prints the signer's public key;
+    /// `export scheduled` is the monthly run, once (for a CronJob).
     /// Signer and store: NUMBERING_EXPORT_SIGNER, NUMBERING_EXPORT_STORE.
     #[command(args_conflicts_with_subcommands = true)]
     Export {
@@ -244,6 +245,8 @@ async fn serve(config: Config) -> Result<ExitCode> {
         grpc_tls,
         nats: events.as_ref().map(|e| e.nats.clone()),
         projection,
+        no_export_schedule: !config.export_schedule,
+        drain: Some(config.shutdown_drain),
     };
     let state = AppState {
         store: db.store.clone(),
@@ -267,7 +270,13 @@ async fn serve(config: Config) -> Result<ExitCode> {
     )
     .await;
     drop(embedded_nats);
-    db.close().await;
+    if db.embedded.is_some() {
+        db.close().await;
+    } else {
+        // a request still holding a connection past the drain time must not
+        // hold up the exit either
+        let _ = tokio::time::timeout(crate::drain::JOBS_STOP_GRACE, db.close()).await;
+    }
     tracing::info!("stopped");
     result.map(|()| ExitCode::SUCCESS)
 }
@@ -276,14 +285,13 @@ async fn serve(config: Config) -> Result<ExitCode> {
 async fn grpc_tls_listener(config: &Config) -> Result<Option<serve::GrpcTls>> {
     Ok(match &config.grpc_tls {
         Some(t) => {
-            let read = |p: &std::path::Path| {
-                std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+            let files = crate::tls_reload::TlsFiles {
+                cert: t.cert_pem.clone(),
+                key: t.key_pem.clone(),
+                client_ca: t.client_ca_pem.clone(),
             };
-            let tls = numbering_validate_lease::mtls::server_tls(
-                &read(&t.cert_pem)?,
-                &read(&t.key_pem)?,
-                &read(&t.client_ca_pem)?,
-            );
+            let tls = crate::tls_reload::ServerTls::watch(files, config.tls_reload_every)
+                .context("the mTLS listener's certificate")?;
             let listener = tokio::net::TcpListener::bind(t.listen)
                 .await
                 .with_context(|| format!("binding {}", t.listen))?;

@@ -57,6 +57,16 @@ pub struct Config {
     /// `numbering_clients::region::current` for logs, metrics, `/readyz`
     /// and envelopes; parsed here so that a wrong value stops the start.
     pub region: Option<numbering_shared::Region>,
+    /// `NUMBERING_EXPORT_SCHEDULE_ENABLED` (default true): `serve` runs the
+    /// monthly regulator export; false where a CronJob runs `numbering
+    /// export scheduled` instead (infra/k8s), so suspending it stops them all.
+    pub export_schedule: bool,
+    /// `NUMBERING_SHUTDOWN_DRAIN` (default 20s): in-flight requests'
+    /// time after SIGTERM ([`crate::drain`]).
+    pub shutdown_drain: std::time::Duration,
+    /// `NUMBERING_TLS_RELOAD_INTERVAL` (default 10s): how often the mTLS
+    /// files are checked for a rotated certificate.
+    pub tls_reload_every: std::time::Duration,
 }
 
 impl Config {
@@ -98,8 +108,37 @@ impl Config {
             export: ExportConfig::from_lookup(get)?,
             import: Limits::from_lookup(get)?,
             region: numbering_clients::region::from_lookup(get).map_err(anyhow::Error::msg)?,
+            export_schedule: flag(get, "NUMBERING_EXPORT_SCHEDULE_ENABLED", true)?,
+            shutdown_drain: positive(get, "NUMBERING_SHUTDOWN_DRAIN", 20)?,
+            tls_reload_every: positive(get, "NUMBERING_TLS_RELOAD_INTERVAL", 10)?,
         })
     }
+}
+
+/// A boolean setting: true / false (also 1 / 0, yes / no, on / off).
+fn flag(get: &impl Fn(&str) -> Option<String>, key: &str, default: bool) -> Result<bool> {
+    match get(key).as_deref() {
+        None => Ok(default),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some("0" | "false" | "no" | "off") => Ok(false),
+        Some(other) => bail!("{key}={other:?}: expected true or false"),
+    }
+}
+
+/// A positive duration such as `20s` or `1m` (default in seconds).
+fn positive(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default_secs: u64,
+) -> Result<std::time::Duration> {
+    let Some(v) = get(key) else {
+        return Ok(std::time::Duration::from_secs(default_secs));
+    };
+    numbering_shared::policy::parse_duration(&v)
+        .ok()
+        .and_then(|d| d.to_std().ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| anyhow::anyhow!("{key}={v:?} is not a positive duration like 20s"))
 }
 
 #[cfg(test)]
@@ -126,6 +165,15 @@ mod tests {
     }
 
     #[test]
+    fn the_export_schedule_runs_in_process_unless_turned_off() {
+        assert!(config(&[]).unwrap().export_schedule);
+        let off = config(&[("NUMBERING_EXPORT_SCHEDULE_ENABLED", "false")]).unwrap();
+        assert!(!off.export_schedule);
+        let drain = config(&[("NUMBERING_SHUTDOWN_DRAIN", "45s")]).unwrap();
+        assert_eq!(drain.shutdown_drain, std::time::Duration::from_secs(45));
+    }
+
+    #[test]
     fn cool_off_can_be_set_per_kind_and_reason_but_not_below_the_floor() {
         let c = config(&[("NUMBERING_COOLOFF_MSISDN_RELEASED", "120d")]).unwrap();
         let d = c
@@ -147,6 +195,8 @@ mod tests {
             ("NUMBERING_LISTEN", "nowhere"),
             ("NUMBERING_HOLD_TTL", "3 weeks"),
             ("NUMBERING_DEMO_DATA", "maybe"),
+            ("NUMBERING_EXPORT_SCHEDULE_ENABLED", "sometimes"),
+            ("NUMBERING_SHUTDOWN_DRAIN", "0s"),
         ] {
             let err = config(&[(k, v)]).unwrap_err();
             assert!(format!("{err:#}").contains(k), "{err:#}");

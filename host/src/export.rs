@@ -35,6 +35,13 @@ pub enum ExportCommand {
     /// For the local signer it is what `openssl pkey -in KEY -pubout`
     /// prints (the key file is generated first if absent).
     PublicKey,
+    /// The monthly run, once: export the previous month unless it already
+    /// has an export (another run holding the schedule's lock also counts
+    /// as done). What the Kubernetes CronJob runs at 01:00 UTC on the 1st,
+    /// with NUMBERING_EXPORT_SCHEDULE_ENABLED=false on the hosts. Exit code
+    /// 0 when the month is exported or already was, 1 when the run failed
+    /// (the Job retries).
+    Scheduled,
 }
 
 /// The signer and WORM store from the environment (`NUMBERING_EXPORT_*`).
@@ -67,6 +74,7 @@ pub async fn run(
             version,
             public_key,
         }) => Some((period, version, public_key)),
+        Some(ExportCommand::Scheduled) => return scheduled_once(&config).await,
         None => None,
     };
     let db = Database::open(&config, false).await?;
@@ -82,6 +90,28 @@ pub async fn run(
     };
     db.close().await;
     result
+}
+
+/// `numbering export scheduled`.
+async fn scheduled_once(config: &Config) -> Result<ExitCode> {
+    let db = Database::open(config, false).await?;
+    let exporter = tools(config).await?.exporter(db.store.pool().clone());
+    let period = Period::previous(Utc::now());
+    let result = exporter.scheduled(Utc::now()).await;
+    db.close().await;
+    match result? {
+        Some(record) => println!(
+            "export {} of {} version {} GENERATED; stored at {}",
+            record.id,
+            record.period,
+            record.version,
+            record.storage_uri.unwrap_or_default()
+        ),
+        None => {
+            println!("{period} already has an export (or another run is making it): nothing to do")
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `numbering export public-key`.

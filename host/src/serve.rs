@@ -112,7 +112,8 @@ fn app(state: AppState, draining: watch::Receiver<bool>) -> Router {
 /// only, beside health and reflection.
 pub struct GrpcTls {
     pub listener: TcpListener,
-    pub tls: tonic::transport::ServerTlsConfig,
+    /// Its certificate, key and client CA (reloaded when their files change).
+    pub tls: crate::tls_reload::ServerTls,
     pub allowlist: CallerAllowlist,
 }
 
@@ -127,6 +128,12 @@ pub struct Extras {
     pub projection: Option<std::sync::Arc<dyn numbering_outbox_relay::Projection>>,
     /// The audit jobs' schedule.
     pub audit: crate::audit_jobs::AuditJobsConfig,
+    /// `NUMBERING_EXPORT_SCHEDULE_ENABLED=false`: no monthly export here
+    /// (a Kubernetes CronJob runs `numbering export scheduled` instead).
+    pub no_export_schedule: bool,
+    /// `NUMBERING_SHUTDOWN_DRAIN`: how long in-flight requests may take
+    /// after the shutdown signal ([`crate::drain`]; `None`: unbounded).
+    pub drain: Option<Duration>,
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -213,7 +220,12 @@ pub async fn run(
         extras.audit.clone(),
         crate::audit_jobs::checkpointer(state.edge.exports.as_ref(), extras.nats.clone()),
     );
-    if let Some(tools) = state.edge.exports.clone() {
+    if let Some(tools) = state
+        .edge
+        .exports
+        .clone()
+        .filter(|_| !extras.no_export_schedule)
+    {
         jobs.spawn(crate::export::schedule(
             tools.exporter(state.store.pool().clone()),
             stop_rx.clone(),
@@ -244,31 +256,29 @@ pub async fn run(
             true,
             draining.clone(),
         );
-        let mut stop = stop_rx.clone();
-        let incoming = tonic::transport::server::TcpIncoming::from(tls.listener);
+        // it drains with the plaintext port, from the shutdown signal on
+        let mut draining = draining.clone();
+        let incoming = tls.tls.incoming(tls.listener);
         let server = tonic::transport::Server::builder()
-            .tls_config(tls.tls)?
             .accept_http1(true)
             .add_routes(routes);
         jobs.spawn(async move {
             let stopped = async move {
-                let _ = stop.changed().await;
+                let _ = draining.wait_for(|d| *d).await;
             };
             if let Err(e) = server.serve_with_incoming_shutdown(incoming, stopped).await {
                 tracing::error!(error = %e, "the mTLS listener failed");
             }
         });
     }
-    let app = app(state, draining);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = drain_tx.send(true);
-        })
-        .await?;
+    let app = app(state, draining.clone());
+    let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = drain_tx.send(true);
+    });
+    crate::drain::bounded(serving, draining, extras.drain).await?;
     tracing::info!("stopped accepting requests; stopping background jobs");
-    let _ = stop_tx.send(true);
-    while jobs.join_next().await.is_some() {}
+    crate::drain::stop_jobs(&stop_tx, &mut jobs, extras.drain.is_some()).await;
     Ok(())
 }
 

@@ -116,7 +116,7 @@ fn function_binaries() -> BTreeSet<String> {
 }
 
 /// Every `.rs` file of the shipped crates, concatenated.
-fn shipped_source() -> String {
+pub(crate) fn shipped_source() -> String {
     fn walk(dir: &Path, out: &mut String) {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let path = entry.path();

@@ -163,13 +163,23 @@ async fn the_portal_lambda_answers_api_gateway_v2_events_as_configured_and_logs_
         "{body}"
     );
 
+    // The access line is written as the response leaves, which may be a
+    // moment after the Runtime API has it: wait for the fifth, then check
+    // that there are exactly five.
+    let access_lines = || -> Vec<Value> {
+        lambda
+            .lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["target"] == "access")
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while access_lines().len() < 5 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_json_logs(&lambda);
-    let access: Vec<Value> = lambda
-        .lines()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| l["target"] == "access")
-        .collect();
+    let access = access_lines();
     assert_eq!(access.len(), 5, "one access line per request: {access:#?}");
 }
 

@@ -4,6 +4,7 @@
 //! identity exactly.
 
 use numbering::serve::GrpcTls;
+use numbering::tls_reload::ServerTls;
 use numbering_proto::numbering::v1::{
     LookupRequest, ValidateLeaseRequest, numbering_service_client::NumberingServiceClient,
 };
@@ -11,7 +12,7 @@ use numbering_tests::{
     TestDb,
     hot_path::{HostSetup, TestHost},
 };
-use numbering_validate_lease::mtls::{CallerAllowlist, server_tls};
+use numbering_validate_lease::mtls::CallerAllowlist;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose, SanType,
@@ -25,7 +26,7 @@ use tonic::{
 
 use crate::grpc_services::{health_of, reflection_v1};
 
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+pub(crate) fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.distinguished_name.push(DnType::CommonName, name);
@@ -38,7 +39,7 @@ fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
 }
 
 /// (certificate PEM, key PEM) for `san` signed by `ca`.
-fn leaf(
+pub(crate) fn leaf(
     ca: &CertifiedIssuer<'static, KeyPair>,
     san: SanType,
     usage: ExtendedKeyUsagePurpose,
@@ -51,16 +52,16 @@ fn leaf(
     (cert.pem(), key.serialize_pem())
 }
 
-fn dns(name: &str) -> SanType {
+pub(crate) fn dns(name: &str) -> SanType {
     SanType::DnsName(name.try_into().unwrap())
 }
 
-fn uri(id: &str) -> SanType {
+pub(crate) fn uri(id: &str) -> SanType {
     SanType::URI(id.try_into().unwrap())
 }
 
 /// A client certificate for `san` from `ca`.
-fn client(ca: &CertifiedIssuer<'static, KeyPair>, san: SanType) -> (String, String) {
+pub(crate) fn client(ca: &CertifiedIssuer<'static, KeyPair>, san: SanType) -> (String, String) {
     leaf(ca, san, ExtendedKeyUsagePurpose::ClientAuth)
 }
 
@@ -83,11 +84,12 @@ impl MtlsHost {
         let tls_addr = listener.local_addr().unwrap();
         let grpc_tls = GrpcTls {
             listener,
-            tls: server_tls(
+            tls: ServerTls::from_pem(
                 server_cert.as_bytes(),
                 server_key.as_bytes(),
                 ca.pem().as_bytes(),
-            ),
+            )
+            .unwrap(),
             allowlist: CallerAllowlist::parse(allowlist).unwrap(),
         };
         let host = TestHost::start(

@@ -22,10 +22,11 @@ use crate::host::Host;
 
 /// Examples per operation and generation phase.
 const MAX_EXAMPLES: &str = "40";
-/// Wall-clock cap of one run (one API; both stay under 2 minutes), a
-/// safety net several times its usual length (6 s portal, 13 s admin): a
-/// run is a fixed set of cases, not a time budget.
-const RUN_CAP: Duration = Duration::from_secs(55);
+/// Wall-clock cap of one run (one API), a hang guard only: about 6 s
+/// (portal) and 13 s (admin) on an idle machine, but 40 to 60 s when CI
+/// shares its cores, so the cap is far above either: a run is a fixed set
+/// of cases, not a time budget.
+const RUN_CAP: Duration = Duration::from_secs(300);
 
 fn token(banner: &str, who: &str) -> String {
     banner
