@@ -43,7 +43,7 @@ fn print_banner(regions: &Regions, hosts: &Hosts, replication: Replication) {
     }
     let token = tenant_token("enterprise-sim");
     let (kbl, mzr) = (hosts.url(Region::Kbl), hosts.url(Region::Mzr));
-    println!("  token (enterprise-sim): {token}");
+    println!("  TOKEN={token}   (enterprise-sim, 1 h)");
     println!("try:");
     println!("  curl -s {kbl}/readyz; curl -s {mzr}/readyz");
     println!(
@@ -53,7 +53,7 @@ fn print_banner(regions: &Regions, hosts: &Hosts, replication: Replication) {
         "  reserve and lease through mzr (POST {mzr}/v1/portal/numbering/reservations, then /leases),"
     );
     println!(
-        "  then ask kbl: curl -s -d '{{\"identifier\":\"+9379…\",\"tenant_id\":\"enterprise-sim\"}}' {kbl}/v1/validate-lease"
+        "  then ask kbl: curl -s -H 'content-type: application/json' -d '{{\"identifier\":\"+9379…\",\"tenant_id\":\"enterprise-sim\"}}' {kbl}/v1/validate-lease"
     );
     println!(
         "  Ctrl-C stops everything; logs and data are under {}",
