@@ -53,6 +53,10 @@ pub struct Config {
     pub export: ExportConfig,
     /// `NUMBERING_IMPORT_MAX_BYTES`, for `numbering import`.
     pub import: Limits,
+    /// `NUMBERING_REGION` (`kbl`, `mzr`; unset: one region). Read again by
+    /// `numbering_clients::region::current` for logs, metrics, `/readyz`
+    /// and envelopes; parsed here so that a wrong value stops the start.
+    pub region: Option<numbering_shared::Region>,
     /// `NUMBERING_EXPORT_SCHEDULE_ENABLED` (default true): `serve` runs the
     /// monthly regulator export; false where a CronJob runs `numbering
     /// export scheduled` instead (infra/k8s), so suspending it stops them all.
@@ -106,6 +110,7 @@ impl Config {
             grpc_tls: GrpcTlsConfig::from_lookup(get)?,
             export: ExportConfig::from_lookup(get)?,
             import: Limits::from_lookup(get)?,
+            region: numbering_clients::region::from_lookup(get).map_err(anyhow::Error::msg)?,
             export_schedule: flag(get, "NUMBERING_EXPORT_SCHEDULE_ENABLED", true)?,
             shutdown_drain: positive(get, "NUMBERING_SHUTDOWN_DRAIN", 20)?,
             tls_reload_every: positive(get, "NUMBERING_TLS_RELOAD_INTERVAL", 10)?,

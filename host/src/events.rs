@@ -57,11 +57,11 @@ impl Events {
         stop: watch::Receiver<bool>,
         cache: Option<Arc<dyn Projection>>,
     ) {
-        let mut relay = Relay::new(
-            store.pool().clone(),
-            self.nats.clone(),
-            RelayConfig::default(),
-        );
+        let relay_config = RelayConfig {
+            region: numbering_clients::region::current(),
+            ..Default::default()
+        };
+        let mut relay = Relay::new(store.pool().clone(), self.nats.clone(), relay_config);
         if let Some(cache) = cache {
             relay = relay.with_projection_first(cache);
         }

@@ -151,8 +151,10 @@ async fn healthz() -> Json<serde_json::Value> {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     match crate::grpc::readiness(&state.store).await {
-        Ok(()) => Json(json!({ "status": "ready", "database": "ok", "migrations": "applied" }))
-            .into_response(),
+        Ok(()) => Json(with_region(
+            json!({ "status": "ready", "database": "ok", "migrations": "applied" }),
+        ))
+        .into_response(),
         Err(e) => {
             if let crate::grpc::NotReady::Unreachable(e) = &e {
                 tracing::warn!(error = %e, "readiness check failed");
@@ -162,14 +164,22 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// `"region"` (`NUMBERING_REGION`), when set, in a `/readyz` body.
+fn with_region(mut body: serde_json::Value) -> serde_json::Value {
+    if let Some(region) = numbering_clients::region::current() {
+        body["region"] = json!(region.as_str());
+    }
+    body
+}
+
 fn not_ready(detail: &str) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [(header::CONTENT_TYPE, "application/problem+json")],
-        Json(json!({
+        Json(with_region(json!({
             "type": "about:blank", "title": "Service Unavailable", "status": 503,
             "code": "NOT_READY", "detail": detail,
-        })),
+        }))),
     )
         .into_response()
 }

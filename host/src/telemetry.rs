@@ -24,7 +24,12 @@ pub fn metrics() -> PrometheusHandle {
 /// buckets (0.5 ms to 2.5 s) for every histogram, but the outbox lag's own,
 /// which reach up to an hour.
 pub fn prometheus() -> PrometheusBuilder {
-    PrometheusBuilder::new()
+    let builder = match numbering_clients::region::current() {
+        // `NUMBERING_REGION` labels every series
+        Some(region) => PrometheusBuilder::new().add_global_label("region", region.as_str()),
+        None => PrometheusBuilder::new(),
+    };
+    builder
         .set_buckets(&[
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
         ])

@@ -23,7 +23,8 @@
 //! - [`lifecycle`]: states, transitions, the lifecycle table;
 //! - [`validation`]: the hot-path "may this tenant send from this identifier" verdict;
 //! - [`quota`]: per-tenant quotas per kind;
-//! - [`policy`]: TTLs, lease term and quarantine cool-offs.
+//! - [`policy`]: TTLs, lease term and quarantine cool-offs;
+//! - [`region`]: the two regions, `kbl` and `mzr`.
 
 pub mod admission;
 pub mod identifier;
@@ -32,6 +33,7 @@ pub mod lifecycle;
 pub mod operator;
 pub mod policy;
 pub mod quota;
+pub mod region;
 pub mod validation;
 
 pub use identifier::{Identifier, IdentifierError, IdentifierKind};
@@ -39,4 +41,5 @@ pub use ids::{LeaseId, ReservationId, TenantId};
 pub use lifecycle::{ActorKind, NumberState, QuarantineReason, Transition};
 pub use policy::{CoolOffPolicy, LifecyclePolicy};
 pub use quota::{Quotas, Usage};
+pub use region::Region;
 pub use validation::{NumberSnapshot, ValidationReason, Verdict};

@@ -35,6 +35,7 @@ mod portal_api;
 mod postgres_tls;
 mod production_roles;
 mod refusals_under_load;
+mod regions_bus;
 mod regions_failover;
 mod regions_harness;
 mod relay;

@@ -15,6 +15,9 @@
 //!   `numbering::embedded` does, since `initdb` refuses root.
 //! - **A NATS super-cluster**: one `nats-server` with JetStream per region,
 //!   each its own cluster (`kbl`, `mzr`), joined by gateways.
+//! - On request ([`Regions::hosts`], `regions/hosts.rs`): two `numbering
+//!   serve` processes, kbl and mzr, configured through the contract's
+//!   environment variables.
 //!
 //! Failover is done here the way a failover manager would: the test stops
 //! the primary ([`Regions::stop_primary_immediate`], which is also how the
@@ -70,6 +73,7 @@
 //!   outbox) or in a stream mirrored to the other region.
 
 pub mod drill;
+mod hosts;
 mod nats;
 mod postgres;
 
@@ -81,6 +85,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+pub use hosts::{Hosts, HostsBuilder};
 pub use postgres::Replication;
 
 /// One of the two regions.

@@ -15,6 +15,7 @@ pub mod aws;
 pub mod config;
 pub mod lambda;
 pub mod lease_cache;
+pub mod region;
 pub mod telemetry;
 
 use std::time::Duration;

@@ -1,11 +1,15 @@
 //! The log subscriber of every deployable, host and Lambdas alike: lines on
 //! stderr (CloudWatch takes a Lambda's stderr like its stdout), JSON when
 //! `NUMBERING_LOG_FORMAT=json` (Terraform sets it everywhere), filtered by
-//! `RUST_LOG` (default `info`, with sqlx's statements at `warn`).
+//! `RUST_LOG` (default `info`, with sqlx's statements at `warn`); with
+//! `NUMBERING_REGION` set, every line carries the region
+//! ([`crate::region::TaggedStderr`]).
 
 use std::{io::IsTerminal, sync::OnceLock};
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+use crate::region::TaggedStderr;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,13 +40,13 @@ pub fn init_logging() {
         let registry = tracing_subscriber::registry().with(filter);
         let _ = match LogFormat::from_lookup(crate::config::env) {
             LogFormat::Json => registry
-                .with(fmt::layer().json().with_writer(std::io::stderr))
+                .with(fmt::layer().json().with_writer(TaggedStderr { json: true }))
                 .try_init(),
             LogFormat::Text => registry
                 .with(
                     fmt::layer()
                         .with_ansi(std::io::stderr().is_terminal())
-                        .with_writer(std::io::stderr),
+                        .with_writer(TaggedStderr { json: false }),
                 )
                 .try_init(),
         };

@@ -21,8 +21,11 @@
 //! event still reaches the stream in order and JetStream's duplicate window
 //! drops the second.
 
+pub mod bus;
 mod lease_cache;
+pub mod regions;
 
+pub use bus::{CACHE_HEARTBEAT_SUBJECT, CACHE_INVALIDATE_SUBJECT, CacheBus};
 pub use lease_cache::LeaseCacheProjection;
 
 use std::{
@@ -36,6 +39,7 @@ use std::{
 use anyhow::{Context as _, Result};
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use chrono::{DateTime, Utc};
+use numbering_shared::Region;
 use numbering_store::lock::SessionLock;
 use serde_json::{Value, json};
 use sqlx::{PgPool, postgres::PgListener};
@@ -44,8 +48,6 @@ use uuid::Uuid;
 
 /// The Postgres channel the store wakes relays on after its commits.
 pub const CHANNEL: &str = numbering_store::OUTBOX_CHANNEL;
-/// Core-NATS subject telling hot-path caches an identifier changed.
-pub const CACHE_INVALIDATE_SUBJECT: &str = "num.cache.invalidate.v1";
 /// The `source` of every envelope.
 pub const SOURCE: &str = "numbering-service";
 /// Advisory lock key held by the active relay ("numbering outbox relay").
@@ -160,7 +162,13 @@ impl OutboxEvent {
 
     /// The CloudEvents-style envelope (docs/events/envelope.schema.json).
     pub fn envelope(&self) -> Value {
-        json!({
+        self.envelope_from(None)
+    }
+
+    /// The envelope as published from `region` (`"region"`, when set: the
+    /// region of the instance whose relay published it).
+    pub fn envelope_from(&self, region: Option<Region>) -> Value {
+        let mut envelope = json!({
             "specversion": "1.0",
             "id": self.event_id,
             "type": self.event_type,
@@ -170,7 +178,11 @@ impl OutboxEvent {
             "tenant": self.tenant_id,
             "datacontenttype": "application/json",
             "data": self.payload.0,
-        })
+        });
+        if let Some(region) = region {
+            envelope["region"] = json!(region.as_str());
+        }
+        envelope
     }
 
     /// Whether it changes what ValidateLease answers for its identifier
@@ -199,14 +211,15 @@ pub trait Projection: Send + Sync {
 }
 
 /// Publishes `num.cache.invalidate.v1` (core NATS) with
-/// `{"identifier": …, "version": N}` for every lease-state change.
+/// `{"identifier": …, "version": N, "relay": …, "seq": N}` for every
+/// lease-state change ([`bus`]).
 pub struct CacheInvalidation {
-    client: async_nats::Client,
+    bus: Arc<CacheBus>,
 }
 
 impl CacheInvalidation {
-    pub fn new(client: async_nats::Client) -> Self {
-        Self { client }
+    pub fn new(bus: Arc<CacheBus>) -> Self {
+        Self { bus }
     }
 }
 
@@ -214,11 +227,7 @@ impl Projection for CacheInvalidation {
     fn project<'a>(&'a self, event: &'a OutboxEvent) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             if let Some((identifier, version)) = event.lease_state_change() {
-                let body = json!({ "identifier": identifier, "version": version });
-                self.client
-                    .publish(CACHE_INVALIDATE_SUBJECT, body.to_string().into())
-                    .await
-                    .context("publishing cache invalidation")?;
+                self.bus.invalidate(identifier, version).await?;
             }
             Ok(())
         })
@@ -237,6 +246,12 @@ pub struct RelayConfig {
     pub retention: Duration,
     /// How often pruning runs.
     pub prune_every: Duration,
+    /// `NUMBERING_REGION`: stamped into every envelope; with a region the
+    /// streams are placed per region and mirrored ([`regions`]).
+    pub region: Option<Region>,
+    /// How often the active relay checks whether it is caught up and, if
+    /// so, sends a cache heartbeat ([`bus`]).
+    pub heartbeat_every: Duration,
 }
 
 impl Default for RelayConfig {
@@ -247,6 +262,8 @@ impl Default for RelayConfig {
             standby_every: Duration::from_millis(500),
             retention: Duration::from_secs(7 * DAY),
             prune_every: Duration::from_secs(600),
+            region: None,
+            heartbeat_every: Duration::from_millis(250),
         }
     }
 }
@@ -257,6 +274,7 @@ pub struct Relay {
     pool: PgPool,
     js: jetstream::Context,
     projections: Vec<Arc<dyn Projection>>,
+    bus: Arc<CacheBus>,
     config: RelayConfig,
 }
 
@@ -268,10 +286,12 @@ impl Relay {
             .timeout(Duration::from_secs(10))
             .max_ack_inflight(4096)
             .build(client.clone());
+        let bus = Arc::new(CacheBus::new(client));
         Self {
             pool,
             js,
-            projections: vec![Arc::new(CacheInvalidation::new(client))],
+            projections: vec![Arc::new(CacheInvalidation::new(bus.clone()))],
+            bus,
             config,
         }
     }
@@ -301,7 +321,11 @@ impl Relay {
         let mut streams_ready = false;
         while !*stop.borrow() {
             if !streams_ready {
-                match ensure_streams(&self.js).await {
+                let ensured = match self.config.region {
+                    Some(region) => regions::ensure_regional_streams(&self.js, region).await,
+                    None => ensure_streams(&self.js).await,
+                };
+                match ensured {
                     Ok(()) => streams_ready = true,
                     Err(e) => {
                         tracing::warn!(error = %format!("{e:#}"), "streams not ready; will retry");
@@ -386,15 +410,49 @@ impl Relay {
                     Err(e) => tracing::warn!(error = %e, "outbox pruning failed; will retry"),
                 }
             }
+            if self.wait_for_work(&mut listener, wait, stop).await? {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Waits `wait`, or for a notification, sending a cache heartbeat every
+    /// `heartbeat_every` while nothing is waiting in the outbox.
+    /// Ok(true): stopped.
+    async fn wait_for_work(
+        &self,
+        listener: &mut PgListener,
+        wait: Duration,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<bool> {
+        let until = tokio::time::Instant::now() + wait;
+        loop {
+            self.heartbeat().await;
+            let beat = tokio::time::Instant::now() + self.config.heartbeat_every;
             tokio::select! {
                 n = listener.recv() => {
                     n?;
                     // one pass serves every notification already queued
                     while listener.next_buffered().is_some() {}
+                    return Ok(false);
                 }
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep_until(until) => return Ok(false),
+                _ = tokio::time::sleep_until(beat) => {}
                 _ = stop.changed() => return Ok(true),
             }
+        }
+    }
+
+    /// A heartbeat, if the outbox is caught up (a failure is only logged:
+    /// without heartbeats caches fall back to their short TTL).
+    async fn heartbeat(&self) {
+        let sent = match bus::caught_up_at(&self.pool).await {
+            Ok(Some(at)) => self.bus.heartbeat(at).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            tracing::debug!(error = %format!("{e:#}"), "no cache heartbeat");
         }
     }
 
@@ -423,7 +481,7 @@ impl Relay {
         for row in &rows {
             let message = PublishMessage::build()
                 .message_id(row.event_id.to_string())
-                .payload(row.envelope().to_string().into());
+                .payload(row.envelope_from(self.config.region).to_string().into());
             match self
                 .js
                 .send_publish(row.subject().to_owned(), message)

@@ -16,7 +16,8 @@ use crate::{LeaseReader, TierConfig, mtls::CallerAllowlist};
 /// region and credentials from the AWS SDK's standard variables such as
 /// `AWS_ENDPOINT_URL`), `NUMBERING_CACHE_TTL_MS` (2000),
 /// `NUMBERING_CACHE_NEGATIVE_TTL_MS` (500), `NUMBERING_CACHE_CAPACITY`
-/// (1000000), `NUMBERING_DYNAMODB_DEADLINE_MS` (50),
+/// (1000000), `NUMBERING_CACHE_BUS_TTL_MS` (30000; 0: off),
+/// `NUMBERING_DYNAMODB_DEADLINE_MS` (50),
 /// `NUMBERING_POSTGRES_DEADLINE_MS` (500), `NUMBERING_DYNAMODB_ITEM_VALIDITY` (30s),
 /// `NUMBERING_HOT_PATH_DB_MAX_CONNECTIONS` (the deployable's default).
 #[derive(Debug, Clone)]
@@ -47,6 +48,11 @@ impl HotPathConfig {
                 dynamo_deadline: ms("NUMBERING_DYNAMODB_DEADLINE_MS", d.dynamo_deadline)?,
                 postgres_deadline: ms("NUMBERING_POSTGRES_DEADLINE_MS", d.postgres_deadline)?,
                 dynamo_backoff: d.dynamo_backoff,
+                bus_ttl: match ms("NUMBERING_CACHE_BUS_TTL_MS", d.bus_ttl.unwrap_or_default())? {
+                    ttl if ttl.is_zero() => None,
+                    ttl => Some(ttl),
+                },
+                bus_window: d.bus_window,
             },
             dynamo_item_validity: duration(
                 get,

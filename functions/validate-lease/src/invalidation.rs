@@ -6,7 +6,10 @@ use numbering_shared::Identifier;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::tiers::LeaseReader;
+use crate::{
+    bus::{Heartbeat, Sequenced},
+    tiers::LeaseReader,
+};
 
 pub const SUBJECT: &str = "num.cache.invalidate.v1";
 
@@ -15,6 +18,12 @@ pub struct Invalidation {
     pub identifier: String,
     #[serde(default)]
     pub version: Option<i64>,
+    /// The relay's id and sequence number ([`crate::bus`]); absent from a
+    /// message not sent by a relay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 /// Publishes an invalidation for `identifier` (the outbox relay does this
@@ -42,6 +51,8 @@ pub async fn publish(
     let body = serde_json::to_vec(&Invalidation {
         identifier: identifier.as_str().to_owned(),
         version: Some(version),
+        relay: None,
+        seq: None,
     })?;
     client.publish(SUBJECT, body.into()).await?;
     client.flush().await?;
@@ -56,20 +67,55 @@ pub async fn subscribe(
     reader: LeaseReader,
     mut stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, async_nats::Error> {
-    let mut sub = client.subscribe(SUBJECT).await?;
+    // one subscription for invalidations and heartbeats: they arrive in
+    // the order the relay sent them
+    let mut sub = client.subscribe(crate::bus::SUBSCRIPTION).await?;
     client.flush().await?;
     Ok(tokio::spawn(async move {
         loop {
             tokio::select! {
                 msg = sub.next() => {
                     let Some(msg) = msg else { return };
-                    match Invalidation::parse(&msg.payload) {
-                        Ok(id) => reader.invalidate(&id.key()),
-                        Err(e) => tracing::warn!(error = %e, "malformed invalidation message; ignored"),
-                    }
+                    received(&reader, msg.subject.as_str(), &msg.payload);
                 }
                 _ = stop.changed() => return,
             }
         }
     }))
+}
+
+/// One message on `num.cache.>`: an invalidation drops its entry, a
+/// heartbeat keeps the bus current; either may reveal a gap.
+fn received(reader: &LeaseReader, subject: &str, payload: &[u8]) {
+    let gap = match subject {
+        SUBJECT => {
+            match Invalidation::parse(payload) {
+                Ok(id) => reader.invalidate(&id.key()),
+                Err(e) => tracing::warn!(error = %e, "malformed invalidation message; ignored"),
+            }
+            let sequenced = serde_json::from_slice::<Invalidation>(payload)
+                .ok()
+                .and_then(|i| {
+                    Some(Sequenced {
+                        relay: i.relay?,
+                        seq: i.seq?,
+                    })
+                });
+            match (reader.bus(), sequenced) {
+                (Some(bus), Some(at)) => bus.observe(&at),
+                _ => false,
+            }
+        }
+        crate::bus::HEARTBEAT_SUBJECT => match serde_json::from_slice::<Heartbeat>(payload) {
+            Ok(beat) => reader.bus().is_some_and(|bus| bus.heartbeat(&beat)),
+            Err(e) => {
+                tracing::warn!(error = %e, "malformed cache heartbeat; ignored");
+                false
+            }
+        },
+        _ => false,
+    };
+    if gap {
+        reader.bus_gap();
+    }
 }

@@ -15,8 +15,13 @@
 //!   default) after it was fetched (a key in steady use is refetched in the
 //!   background after half of that, so it rarely expires under its callers)
 //!   and a DynamoDB item at most its validity (30 s by default) unless the
-//!   relay has already projected the newer version.
+//!   relay has already projected the newer version;
+//! - bus up and current (the relay's heartbeats, [`bus`]): in-process
+//!   entries are kept up to `bus_ttl` (30 s), still within the same bound
+//!   of max(1 s window, `local_ttl`), which they fall back to the moment
+//!   the bus is not current.
 
+pub mod bus;
 pub mod config;
 pub mod grpc;
 pub mod http;

@@ -1,8 +1,13 @@
 //! The in-process tier: bounded, short-lived, never moves backwards.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use moka::{Expiry, ops::compute::Op, sync::Cache};
+
+use crate::bus::BusTrust;
 
 /// One cached answer, as every tier holds it.
 pub use numbering_clients::lease_cache::Cached;
@@ -12,6 +17,8 @@ pub use numbering_clients::lease_cache::Cached;
 struct Entry {
     value: Cached,
     fetched: Instant,
+    /// The bus's epoch when it was fetched ([`BusTrust`]).
+    epoch: u64,
 }
 
 /// What [`LocalCache::get`] found.
@@ -27,6 +34,9 @@ pub struct Hit {
 struct TtlPolicy {
     positive: Duration,
     negative: Duration,
+    /// The bus's long TTL, when there is a bus: moka keeps entries that long
+    /// and [`LocalCache::get`] decides whether they are still trusted.
+    longest: Option<Duration>,
 }
 
 impl TtlPolicy {
@@ -37,11 +47,16 @@ impl TtlPolicy {
             self.negative
         }
     }
+
+    fn kept(&self, value: &Cached) -> Duration {
+        let short = self.ttl(value);
+        self.longest.map_or(short, |long| long.max(short))
+    }
 }
 
 impl Expiry<String, Entry> for TtlPolicy {
     fn expire_after_create(&self, _: &String, entry: &Entry, _: Instant) -> Option<Duration> {
-        Some(self.ttl(&entry.value))
+        Some(self.kept(&entry.value))
     }
     fn expire_after_update(
         &self,
@@ -50,18 +65,21 @@ impl Expiry<String, Entry> for TtlPolicy {
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(self.ttl(&entry.value))
+        Some(self.kept(&entry.value))
     }
 }
 
 /// Bounded in-process cache keyed by identity key. Entries live `positive`
 /// (or `negative` for "not in inventory") after they were fetched; that TTL
 /// bounds staleness when the invalidation bus is down (a refresh replaces
-/// an entry with a newly fetched one, it never extends an old one).
+/// an entry with a newly fetched one, it never extends an old one). With a
+/// bus ([`LocalCache::with_bus`]) an entry is trusted longer while the bus
+/// is current (see [`crate::bus`] for the bound).
 #[derive(Clone)]
 pub struct LocalCache {
     inner: Cache<String, Entry>,
     policy: TtlPolicy,
+    bus: Option<Arc<BusTrust>>,
     /// Bumped by every invalidation: a fill that started before one must
     /// not store what it read (it may be the very state just invalidated).
     invalidations: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -69,7 +87,21 @@ pub struct LocalCache {
 
 impl LocalCache {
     pub fn new(capacity: u64, positive: Duration, negative: Duration) -> Self {
-        let policy = TtlPolicy { positive, negative };
+        Self::with_bus(capacity, positive, negative, None)
+    }
+
+    /// As [`LocalCache::new`], trusting entries longer while `bus` is current.
+    pub fn with_bus(
+        capacity: u64,
+        positive: Duration,
+        negative: Duration,
+        bus: Option<Arc<BusTrust>>,
+    ) -> Self {
+        let policy = TtlPolicy {
+            positive,
+            negative,
+            longest: bus.as_ref().map(|b| b.max_ttl()),
+        };
         let inner = Cache::builder()
             .max_capacity(capacity)
             .expire_after(policy)
@@ -77,8 +109,22 @@ impl LocalCache {
         Self {
             inner,
             policy,
+            bus,
             invalidations: Default::default(),
         }
+    }
+
+    /// How long `entry` is trusted from its fetch, as things stand now.
+    fn trusted_for(&self, entry: &Entry) -> Duration {
+        let short = self.policy.ttl(&entry.value);
+        match self.bus.as_ref().and_then(|b| b.long_ttl(entry.epoch)) {
+            Some(long) => long.max(short),
+            None => short,
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        self.bus.as_ref().map_or(0, |b| b.epoch())
     }
 
     /// Where invalidations stand: take it before reading a lower tier and
@@ -90,7 +136,12 @@ impl LocalCache {
 
     pub fn get(&self, key: &str) -> Option<Hit> {
         let entry = self.inner.get(key)?;
-        let refresh_due = entry.fetched.elapsed() >= self.policy.ttl(&entry.value) / 2;
+        let (age, ttl) = (entry.fetched.elapsed(), self.trusted_for(&entry));
+        if age >= ttl {
+            // kept for the bus's long TTL, but no longer trusted
+            return None;
+        }
+        let refresh_due = age >= ttl / 2;
         Some(Hit {
             value: entry.value,
             refresh_due,
@@ -103,6 +154,7 @@ impl LocalCache {
         let entry = Entry {
             value,
             fetched: Instant::now(),
+            epoch: self.epoch(),
         };
         self.inner
             .entry(key.to_owned())
@@ -121,6 +173,7 @@ impl LocalCache {
         let entry = Entry {
             value,
             fetched: Instant::now(),
+            epoch: self.epoch(),
         };
         self.inner
             .entry(key.to_owned())
@@ -137,6 +190,13 @@ impl LocalCache {
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             Op::Remove
         });
+    }
+
+    /// The bus had a gap: fills that started before it must not be stored
+    /// (an invalidation they needed may be among what was lost).
+    pub fn bus_gap(&self) {
+        self.invalidations
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     pub fn clear(&self) {
@@ -192,6 +252,37 @@ mod tests {
         assert!(c.get("k").is_none(), "the invalidated state came back");
         c.fill("k", at(6), c.generation());
         assert_eq!(c.get("k").unwrap().value.version, 6);
+    }
+
+    #[test]
+    fn past_the_short_ttl_an_entry_is_trusted_only_while_the_bus_is_current_without_a_gap() {
+        use crate::bus::{BusTrust, BusTtl, Heartbeat};
+        let bus = Arc::new(BusTrust::new(BusTtl {
+            ttl: Duration::from_secs(60),
+            window: Duration::from_secs(3600),
+        }));
+        let now_ms = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64
+        };
+        let beat = |seq| Heartbeat {
+            relay: "r".into(),
+            seq,
+            caught_up_at_ms: now_ms(),
+        };
+        let short = Duration::from_millis(50);
+        let c = LocalCache::with_bus(100, short, short, Some(bus.clone()));
+        bus.heartbeat(&beat(1));
+        c.put_forward("k", at(1));
+        std::thread::sleep(short * 2);
+        assert!(c.get("k").is_some(), "bus current: the long TTL");
+        bus.heartbeat(&beat(3));
+        assert!(c.get("k").is_none(), "a gap: back to the short TTL");
+        c.put_forward("k", at(1));
+        std::thread::sleep(short * 2);
+        assert!(c.get("k").is_some(), "fetched after the gap, bus current");
     }
 
     /// Every check holds whatever the machine's load: an answer is judged

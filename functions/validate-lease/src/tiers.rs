@@ -18,7 +18,10 @@ use numbering_clients::{
 use numbering_shared::{Identifier, NumberSnapshot};
 use numbering_store::{Lookup, SnapshotReader, Store};
 
-use crate::local::{Cached, LocalCache};
+use crate::{
+    bus::{BusTrust, BusTtl},
+    local::{Cached, LocalCache},
+};
 
 /// The answer could not be established; the message must not go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +44,12 @@ pub struct TierConfig {
     pub postgres_deadline: Duration,
     /// After a DynamoDB failure, go straight to Postgres for this long.
     pub dynamo_backoff: Duration,
+    /// How long an in-process answer is trusted while the invalidation bus
+    /// is connected and current (`None`: never longer than `local_ttl`);
+    /// see [`crate::bus`].
+    pub bus_ttl: Option<Duration>,
+    /// How old the relay's newest heartbeat may be for the bus to be current.
+    pub bus_window: Duration,
 }
 
 impl Default for TierConfig {
@@ -52,6 +61,8 @@ impl Default for TierConfig {
             dynamo_deadline: Duration::from_millis(50),
             postgres_deadline: Duration::from_millis(500),
             dynamo_backoff: Duration::from_secs(1),
+            bus_ttl: Some(Duration::from_secs(30)),
+            bus_window: Duration::from_secs(1),
         }
     }
 }
@@ -122,6 +133,8 @@ struct Inner {
     metrics: TierMetrics,
     /// `None` when `local_capacity` is 0: no in-process tier at all.
     local: Option<LocalCache>,
+    /// What the invalidation bus's subscriber has seen (`None`: no long TTL).
+    bus: Option<Arc<BusTrust>>,
     lookups: moka::sync::Cache<String, Option<Lookup>>,
     dynamo: Option<LeaseCacheTable>,
     /// Lookups and relay projections (the application pool).
@@ -143,8 +156,22 @@ impl LeaseReader {
         dynamo: Option<LeaseCacheTable>,
         config: TierConfig,
     ) -> Self {
-        let local = (config.local_capacity > 0)
-            .then(|| LocalCache::new(config.local_capacity, config.local_ttl, config.negative_ttl));
+        let bus = config.bus_ttl.map(|ttl| {
+            // a window no longer than the short TTL keeps the bound of an
+            // `allowed` answer at `local_ttl`, bus or no bus
+            Arc::new(BusTrust::new(BusTtl {
+                ttl,
+                window: config.bus_window.min(config.local_ttl),
+            }))
+        });
+        let local = (config.local_capacity > 0).then(|| {
+            LocalCache::with_bus(
+                config.local_capacity,
+                config.local_ttl,
+                config.negative_ttl,
+                bus.clone(),
+            )
+        });
         let lookups = moka::sync::Cache::builder()
             .max_capacity(config.local_capacity)
             .time_to_live(config.local_ttl)
@@ -153,6 +180,7 @@ impl LeaseReader {
             inner: Arc::new(Inner {
                 metrics: TierMetrics::new(),
                 local,
+                bus,
                 lookups,
                 dynamo,
                 store,
@@ -304,6 +332,18 @@ impl LeaseReader {
         }
         self.inner.lookups.invalidate(identity_key);
         self.inner.metrics.invalidations.increment(1);
+    }
+
+    /// What the invalidation bus's subscriber reports to (`None`: no long TTL).
+    pub fn bus(&self) -> Option<&Arc<BusTrust>> {
+        self.inner.bus.as_ref()
+    }
+
+    /// The bus had a gap: no fill that started before it is stored.
+    pub fn bus_gap(&self) {
+        if let Some(local) = &self.inner.local {
+            local.bus_gap();
+        }
     }
 
     /// What the in-process tier holds for `identity_key` right now, without

@@ -9,7 +9,9 @@
 //! - DynamoDB hit (in-process tier off) beside a raw GetItem to the same endpoint
 //! - Postgres fallback (no cache tiers) beside a raw sqlx primary-key select
 //! - a realistic mix: Zipf-distributed identifiers, 1 % unknown, all tiers on:
-//!   hit ratio per tier.
+//!   hit ratio per tier;
+//! - the same mix without and with the invalidation bus (cold and warm
+//!   windows): the in-process hit ratio; `--mix-only 1` runs only this one.
 //!
 //! Postgres, moto and the load generator all run on this machine and share
 //! its CPUs; with `--pin 1` the load generator has half the CPUs to itself
@@ -22,6 +24,7 @@
 //! seeded PostgreSQL and moto, the load generator's runtime), `scenarios`
 //! (one function per measured scenario) and `report`.
 
+mod bus;
 mod load;
 mod report;
 mod scenarios;
@@ -93,11 +96,22 @@ async fn run(load_cpus: Option<Vec<usize>>) -> anyhow::Result<()> {
         duration,
         rows: Vec::new(),
     };
+    if numbering_tests::bench_arg("--mix-only", 0) == 1 {
+        let bus = scenarios.mix_bus().await;
+        for row in &scenarios.rows {
+            println!("{row}");
+        }
+        bus::print(&bus);
+        loads.stop();
+        fx.stop();
+        return Ok(());
+    }
     let bare = scenarios.bare().await?;
     let local = scenarios.in_process(bare.half_rate).await;
     let dynamo = scenarios.dynamo().await?;
     let postgres = scenarios.postgres().await?;
     let mix = scenarios.mix().await;
+    let bus = scenarios.mix_bus().await;
     let rows = scenarios.rows;
     report::print(&Results {
         stalls,
@@ -108,6 +122,7 @@ async fn run(load_cpus: Option<Vec<usize>>) -> anyhow::Result<()> {
         postgres,
         mix,
     });
+    bus::print(&bus);
     loads.stop();
     fx.stop();
     Ok(())

@@ -340,20 +340,7 @@ impl Scenarios<'_> {
         )
         .await;
         let clients = closed.channels(&full.url()).await;
-        let zipf = Arc::new(Zipf::new(IDENTIFIERS));
-        let mix = drive(
-            closed,
-            duration,
-            validate_op(clients, move |w, n| {
-                let u = uniform((w as u64) << 32 | n);
-                if u < 0.01 {
-                    format!("+937999{:05}", n % 100_000)
-                } else {
-                    msisdn(zipf.sample(uniform(u.to_bits())))
-                }
-            }),
-        )
-        .await;
+        let mix = drive(closed, duration, validate_op(clients, zipf_pick())).await;
         self.rows
             .push(mix.line("ValidateLease, Zipf mix, 1 % unknown, all tiers"));
         full.stop().await;
@@ -427,6 +414,19 @@ impl NumberingService for Bare {
         _: tonic::Request<LookupRequest>,
     ) -> Result<tonic::Response<LookupResponse>, tonic::Status> {
         Err(tonic::Status::unimplemented("bare"))
+    }
+}
+
+/// The mix's identifiers: Zipf-distributed over the stock, 1 % unknown.
+pub fn zipf_pick() -> impl Fn(usize, u64) -> String + Send + Sync + 'static {
+    let zipf = Arc::new(Zipf::new(IDENTIFIERS));
+    move |w, n| {
+        let u = uniform((w as u64) << 32 | n);
+        if u < 0.01 {
+            format!("+937999{:05}", n % 100_000)
+        } else {
+            msisdn(zipf.sample(uniform(u.to_bits())))
+        }
     }
 }
 
