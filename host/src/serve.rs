@@ -196,6 +196,13 @@ pub async fn run(
     let (drain_tx, draining) = watch::channel(false);
     let mut jobs = JoinSet::new();
     jobs.spawn(seal_audit(state.store.clone(), seal_every, stop_rx.clone()));
+    // the primary's heartbeat (a singleton) that standbys' replica tiers
+    // measure their staleness by (`numbering_store::replica`)
+    jobs.spawn(numbering_store::replica::run_heartbeat(
+        state.store.pool().clone(),
+        numbering_store::replica::HEARTBEAT_EVERY,
+        stop_rx.clone(),
+    ));
     crate::audit_jobs::spawn(
         &state.store,
         &mut jobs,

@@ -24,6 +24,7 @@ pub mod pg_hosts;
 mod pool;
 mod query;
 mod record;
+pub mod replica;
 mod scope;
 pub mod sender_ids;
 mod snapshots;

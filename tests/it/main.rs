@@ -34,6 +34,7 @@ mod postgres_tls;
 mod production_roles;
 mod refusals_under_load;
 mod regions_harness;
+mod regions_reads;
 mod relay;
 mod reserve_race;
 mod row_level_security;

@@ -16,6 +16,11 @@
 //!   background after half of that, so it rarely expires under its callers)
 //!   and a DynamoDB item at most its validity (30 s by default) unless the
 //!   relay has already projected the newer version.
+//!
+//! With a hot standby configured ([`replica`]), the Postgres tier and
+//! Lookup read it first, and answer from it only within
+//! `NUMBERING_REPLICA_MAX_LAG` and never from before a version an
+//! invalidation named; otherwise they read the primary.
 
 pub mod config;
 pub mod grpc;
@@ -24,6 +29,7 @@ pub mod invalidation;
 pub mod lambda;
 pub mod local;
 pub mod mtls;
+pub mod replica;
 pub mod tiers;
 
 pub use grpc::HotPath;
