@@ -12,7 +12,7 @@ use axum::{
     routing::get,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
-use numbering_store::{Store, audit};
+use numbering_store::{Store, audit, replica};
 use numbering_validate_lease::{HotPath, Validator, mtls::CallerAllowlist};
 use serde_json::json;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
@@ -196,13 +196,9 @@ pub async fn run(
     let (drain_tx, draining) = watch::channel(false);
     let mut jobs = JoinSet::new();
     jobs.spawn(seal_audit(state.store.clone(), seal_every, stop_rx.clone()));
-    // the primary's heartbeat (a singleton) that standbys' replica tiers
-    // measure their staleness by (`numbering_store::replica`)
-    jobs.spawn(numbering_store::replica::run_heartbeat(
-        state.store.pool().clone(),
-        numbering_store::replica::HEARTBEAT_EVERY,
-        stop_rx.clone(),
-    ));
+    // singleton: the heartbeat standbys' replica tiers measure their lag by
+    let pool = state.store.pool().clone();
+    jobs.spawn(replica::heartbeat(pool, stop_rx.clone()));
     crate::audit_jobs::spawn(
         &state.store,
         &mut jobs,

@@ -6,8 +6,9 @@
 //! of `numbering.replica_heartbeat` to `clock_timestamp()` every
 //! [`HEARTBEAT_EVERY`]. A standby that has replayed the row written at T
 //! holds every transaction that committed before T, so each read here
-//! returns, from the same statement (the same snapshot), `clock_timestamp()
-//! - at` on the standby: an upper bound on how old the data it read is.
+//! returns, from the same statement (the same snapshot),
+//! `clock_timestamp() - at` on the standby: an upper bound on how old the
+//! data it read is.
 //! The bound holds on an idle system too, and includes the skew between the
 //! two servers' clocks (NTP keeps that to milliseconds).
 //!
@@ -210,6 +211,11 @@ pub async fn beat(pool: &PgPool) -> Result<(), sqlx::Error> {
         .execute(&mut *tx)
         .await?;
     tx.commit().await
+}
+
+/// [`run_heartbeat`] every [`HEARTBEAT_EVERY`]: what `numbering serve` runs.
+pub async fn heartbeat(pool: PgPool, stop: watch::Receiver<bool>) {
+    run_heartbeat(pool, HEARTBEAT_EVERY, stop).await
 }
 
 /// The heartbeat singleton: while it holds [`HEARTBEAT_LOCK`] it
