@@ -1117,6 +1117,19 @@ CREATE TABLE numbering.regulator_exports (
 ALTER TABLE numbering.regulator_exports OWNER TO postgres;
 
 --
+-- Name: replica_heartbeat; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.replica_heartbeat (
+    id boolean DEFAULT true NOT NULL,
+    at timestamp with time zone NOT NULL,
+    CONSTRAINT replica_heartbeat_one_row CHECK (id)
+);
+
+
+ALTER TABLE numbering.replica_heartbeat OWNER TO postgres;
+
+--
 -- Name: reservations; Type: TABLE; Schema: numbering; Owner: postgres
 --
 
@@ -1377,6 +1390,14 @@ ALTER TABLE ONLY numbering.regulator_exports
 
 ALTER TABLE ONLY numbering.regulator_exports
     ADD CONSTRAINT regulator_exports_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: replica_heartbeat replica_heartbeat_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.replica_heartbeat
+    ADD CONSTRAINT replica_heartbeat_pkey PRIMARY KEY (id);
 
 
 --
@@ -2038,6 +2059,7 @@ GRANT ALL ON FUNCTION numbering.lock_pool(p_tenant text) TO numbering_app;
 
 REVOKE ALL ON FUNCTION numbering.lookup_identifier(p_identity_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION numbering.lookup_identifier(p_identity_key text) TO numbering_app;
+GRANT ALL ON FUNCTION numbering.lookup_identifier(p_identity_key text) TO numbering_hot_path;
 
 
 --
@@ -2171,6 +2193,14 @@ GRANT SELECT,INSERT,UPDATE ON TABLE numbering.quarantine_records TO numbering_ap
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE numbering.regulator_exports TO numbering_app;
+
+
+--
+-- Name: TABLE replica_heartbeat; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT,UPDATE ON TABLE numbering.replica_heartbeat TO numbering_app;
+GRANT SELECT ON TABLE numbering.replica_heartbeat TO numbering_hot_path;
 
 
 --

@@ -333,6 +333,13 @@ pub async fn hot_path(
         _ => "in-process -> Postgres (no DynamoDB lease cache configured: NUMBERING_LEASE_CACHE_TABLE)".to_owned(),
     };
     let reader = hp.reader(&db.store, dynamo).await?;
+    let line = match &hp.replica {
+        Some(r) => format!(
+            "{line}; Postgres tier and Lookup: standby DATABASE_REPLICA_URL first (max lag {:?})",
+            r.max_lag
+        ),
+        None => line,
+    };
     Ok((numbering_validate_lease::Validator::new(reader), line))
 }
 

@@ -138,6 +138,11 @@ pub fn spawn_writers(
     gate.spawn(jobs, "audit_sealer", stop.clone(), move |stop| {
         crate::serve::seal_audit(store.clone(), seal_every, stop)
     });
+    // the heartbeat standbys' replica tiers measure their lag by
+    let pool = state.store.pool().clone();
+    gate.spawn(jobs, "replica_heartbeat", stop.clone(), move |stop| {
+        numbering_store::replica::heartbeat(pool.clone(), stop)
+    });
     let (store, audit) = (state.store.clone(), extras.audit.clone());
     let checkpointer =
         crate::audit_jobs::checkpointer(state.edge.exports.as_ref(), extras.nats.clone());

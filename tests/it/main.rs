@@ -38,6 +38,7 @@ mod refusals_under_load;
 mod regions_bus;
 mod regions_failover;
 mod regions_harness;
+mod regions_reads;
 mod relay;
 mod reserve_race;
 mod row_level_security;

@@ -18,6 +18,7 @@ pub mod bench;
 pub mod chromium;
 pub mod proc_cpu;
 pub mod regions;
+pub mod replica_reads;
 pub mod schema;
 
 use std::{path::PathBuf, sync::OnceLock, time::Duration};

@@ -10,7 +10,11 @@ use numbering_store::{SnapshotReader, Store};
 
 use numbering_clients::lease_cache::{self, LeaseCacheTable};
 
-use crate::{LeaseReader, TierConfig, mtls::CallerAllowlist};
+use crate::{
+    LeaseReader, TierConfig,
+    mtls::CallerAllowlist,
+    replica::{Replica, ReplicaConfig},
+};
 
 /// `NUMBERING_LEASE_CACHE_TABLE` (DynamoDB tier on when set; endpoint,
 /// region and credentials from the AWS SDK's standard variables such as
@@ -19,10 +23,13 @@ use crate::{LeaseReader, TierConfig, mtls::CallerAllowlist};
 /// (1000000), `NUMBERING_CACHE_BUS_TTL_MS` (30000; 0: off),
 /// `NUMBERING_DYNAMODB_DEADLINE_MS` (50),
 /// `NUMBERING_POSTGRES_DEADLINE_MS` (500), `NUMBERING_DYNAMODB_ITEM_VALIDITY` (30s),
-/// `NUMBERING_HOT_PATH_DB_MAX_CONNECTIONS` (the deployable's default).
+/// `NUMBERING_HOT_PATH_DB_MAX_CONNECTIONS` (the deployable's default),
+/// `DATABASE_REPLICA_URL` (none) and `NUMBERING_REPLICA_MAX_LAG` (2s).
 #[derive(Debug, Clone)]
 pub struct HotPathConfig {
     pub lease_cache_table: Option<String>,
+    /// This region's hot standby, for the Postgres tier and Lookup.
+    pub replica: Option<ReplicaConfig>,
     /// Size of the Postgres tier's own read-only pool.
     pub db_max_connections: u32,
     pub tiers: TierConfig,
@@ -40,6 +47,7 @@ impl HotPathConfig {
         let ms = |k: &str, default: Duration| millis(get, k, default.as_millis() as u64);
         Ok(Self {
             lease_cache_table: get("NUMBERING_LEASE_CACHE_TABLE"),
+            replica: replica_config(get)?,
             db_max_connections: number(get, "NUMBERING_HOT_PATH_DB_MAX_CONNECTIONS", default_pool)?,
             tiers: TierConfig {
                 local_capacity: number(get, "NUMBERING_CACHE_CAPACITY", d.local_capacity)?,
@@ -95,13 +103,36 @@ impl HotPathConfig {
             pool = "hot path (read-only)",
             "connected to Postgres"
         );
-        Ok(LeaseReader::new(
-            store.clone(),
-            snapshots,
-            dynamo,
-            self.tiers.clone(),
-        ))
+        let reader = LeaseReader::new(store.clone(), snapshots, dynamo, self.tiers.clone());
+        let Some(replica) = &self.replica else {
+            return Ok(reader);
+        };
+        let replica = Replica::start(replica, self.db_max_connections)
+            .await
+            .map_err(|e| ConfigError(format!("DATABASE_REPLICA_URL: {e}")))?;
+        Ok(reader.with_replica(replica))
     }
+}
+
+/// `DATABASE_REPLICA_URL` and `NUMBERING_REPLICA_MAX_LAG` (`2s`; also
+/// `500ms`), `None` without the URL.
+fn replica_config(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<ReplicaConfig>, ConfigError> {
+    const MAX_LAG: &str = "NUMBERING_REPLICA_MAX_LAG";
+    let max_lag = match get(MAX_LAG) {
+        Some(v) if v.trim().ends_with("ms") => v
+            .trim()
+            .trim_end_matches("ms")
+            .parse()
+            .map(Duration::from_millis)
+            .map_err(|_| ConfigError(format!("{MAX_LAG}={v:?} is not a duration"))),
+        _ => duration(get, MAX_LAG, ReplicaConfig::DEFAULT_MAX_LAG),
+    }?;
+    if max_lag.is_zero() {
+        return Err(ConfigError(format!("{MAX_LAG} must be above zero")));
+    }
+    Ok(get("DATABASE_REPLICA_URL").map(|url| ReplicaConfig { url, max_lag }))
 }
 
 /// `NUMBERING_GRPC_TLS_LISTEN`, `NUMBERING_TLS_CERT`, `NUMBERING_TLS_KEY`,
@@ -196,6 +227,31 @@ mod tests {
             (c.store.db_max_connections, c.hot_path.db_max_connections),
             (2, 2)
         );
+    }
+
+    #[test]
+    fn the_replica_url_turns_the_replica_tier_on_with_a_two_second_bound_by_default() {
+        assert_eq!(hot_path(&[]).unwrap().replica, None);
+        let url = "postgres://u@h1:5432,h2:5433/numbering?target_session_attrs=standby";
+        let c = hot_path(&[("DATABASE_REPLICA_URL", url)]).unwrap();
+        assert_eq!(
+            c.replica,
+            Some(ReplicaConfig {
+                url: url.into(),
+                max_lag: Duration::from_secs(2)
+            })
+        );
+        let lag = |v: &str| {
+            hot_path(&[
+                ("DATABASE_REPLICA_URL", url),
+                ("NUMBERING_REPLICA_MAX_LAG", v),
+            ])
+            .map(|c| c.replica.unwrap().max_lag)
+        };
+        assert_eq!(lag("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(lag("750ms").unwrap(), Duration::from_millis(750));
+        assert!(lag("0s").is_err());
+        assert!(lag("soon").is_err());
     }
 
     #[test]

@@ -34,12 +34,17 @@ impl Invalidation {
     /// `version`), exactly what `docs/events/num.cache.invalidate.v1.schema.json`
     /// describes.
     pub fn parse(payload: &[u8]) -> Result<Identifier, String> {
+        Self::parse_versioned(payload).map(|(id, _)| id)
+    }
+
+    /// [`Invalidation::parse`], with the version the message names, if any.
+    pub fn parse_versioned(payload: &[u8]) -> Result<(Identifier, Option<i64>), String> {
         let inv: Invalidation = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
         let id = Identifier::parse(&inv.identifier).map_err(|e| e.to_string())?;
         if id.as_str() != inv.identifier {
             return Err(format!("{:?} is not in canonical form", inv.identifier));
         }
-        Ok(id)
+        Ok((id, inv.version))
     }
 }
 
@@ -89,8 +94,8 @@ pub async fn subscribe(
 fn received(reader: &LeaseReader, subject: &str, payload: &[u8]) {
     let gap = match subject {
         SUBJECT => {
-            match Invalidation::parse(payload) {
-                Ok(id) => reader.invalidate(&id.key()),
+            match Invalidation::parse_versioned(payload) {
+                Ok((id, version)) => reader.invalidate_version(&id.key(), version),
                 Err(e) => tracing::warn!(error = %e, "malformed invalidation message; ignored"),
             }
             let sequenced = serde_json::from_slice::<Invalidation>(payload)

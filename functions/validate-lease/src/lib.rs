@@ -20,6 +20,11 @@
 //!   entries are kept up to `bus_ttl` (30 s), still within the same bound
 //!   of max(1 s window, `local_ttl`), which they fall back to the moment
 //!   the bus is not current.
+//!
+//! With a hot standby configured ([`replica`]), the Postgres tier and
+//! Lookup read it first, and answer from it only within
+//! `NUMBERING_REPLICA_MAX_LAG` and never from before a version an
+//! invalidation named; otherwise they read the primary.
 
 pub mod bus;
 pub mod config;
@@ -29,6 +34,7 @@ pub mod invalidation;
 pub mod lambda;
 pub mod local;
 pub mod mtls;
+pub mod replica;
 pub mod tiers;
 
 pub use grpc::HotPath;

@@ -21,6 +21,7 @@ use numbering_store::{Lookup, SnapshotReader, Store};
 use crate::{
     bus::{BusTrust, BusTtl},
     local::{Cached, LocalCache},
+    replica::Replica,
 };
 
 /// The answer could not be established; the message must not go.
@@ -141,6 +142,9 @@ struct Inner {
     store: Store,
     /// The Postgres tier of ValidateLease (its own read-only pool).
     snapshots: SnapshotReader,
+    /// This region's hot standby, read before `snapshots` and `store`
+    /// within its staleness bound.
+    replica: Option<Replica>,
     config: TierConfig,
     /// Identity keys being refreshed in the background right now.
     refreshing: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -185,12 +189,26 @@ impl LeaseReader {
                 dynamo,
                 store,
                 snapshots,
+                replica: None,
                 config,
                 refreshing: Default::default(),
                 dynamo_down_until: AtomicI64::new(0),
                 epoch: Instant::now(),
             }),
         }
+    }
+
+    /// Reads the Postgres tier and Lookup from `replica` first. Call it
+    /// before cloning the reader.
+    pub fn with_replica(mut self, replica: Replica) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_replica before the reader is cloned")
+            .replica = Some(replica);
+        self
+    }
+
+    pub fn replica(&self) -> Option<&Replica> {
+        self.inner.replica.as_ref()
     }
 
     pub fn store(&self) -> &Store {
@@ -269,26 +287,22 @@ impl LeaseReader {
             i.metrics.fallbacks.increment(1);
         }
         let started = Instant::now();
+        if let Some(replica) = &i.replica {
+            if let Some(snapshot) = replica
+                .snapshot(identifier, i.config.postgres_deadline)
+                .await
+            {
+                i.metrics.observe("postgres", "hit", started);
+                return Ok(self.fill(key, generation, snapshot));
+            }
+        }
+        let started = Instant::now();
         match tokio::time::timeout(i.config.postgres_deadline, i.snapshots.snapshot(identifier))
             .await
         {
             Ok(Ok(snapshot)) => {
                 i.metrics.observe("postgres", "hit", started);
-                let cached = Cached::from_snapshot(snapshot);
-                if let Some(local) = &i.local {
-                    local.fill(&key, cached.clone(), generation);
-                }
-                if let (Some(dynamo), Some(_)) = (&i.dynamo, &cached.snapshot) {
-                    if self.dynamo_usable() {
-                        let (dynamo, key, value) = (dynamo.clone(), key.clone(), cached.clone());
-                        tokio::spawn(async move {
-                            if let Err(e) = dynamo.put_forward(&key, &value).await {
-                                tracing::debug!(error = %e, "dynamodb fill failed");
-                            }
-                        });
-                    }
-                }
-                Ok(cached.snapshot)
+                Ok(self.fill(key, generation, snapshot))
             }
             Ok(Err(e)) => {
                 i.metrics.observe("postgres", "error", started);
@@ -305,11 +319,44 @@ impl LeaseReader {
         }
     }
 
+    /// Fills both caches with what the Postgres tier read (the in-process
+    /// one unless an invalidation came in since `generation`).
+    fn fill(
+        &self,
+        key: String,
+        generation: u64,
+        snapshot: Option<NumberSnapshot>,
+    ) -> Option<NumberSnapshot> {
+        let i = &self.inner;
+        let cached = Cached::from_snapshot(snapshot);
+        if let Some(local) = &i.local {
+            local.fill(&key, cached.clone(), generation);
+        }
+        if let (Some(dynamo), Some(_)) = (&i.dynamo, &cached.snapshot) {
+            if self.dynamo_usable() {
+                let (dynamo, value) = (dynamo.clone(), cached.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = dynamo.put_forward(&key, &value).await {
+                        tracing::debug!(error = %e, "dynamodb fill failed");
+                    }
+                });
+            }
+        }
+        cached.snapshot
+    }
+
     /// Routing's view of `identifier` (`None`: not in inventory).
     pub async fn lookup(&self, identifier: &Identifier) -> Result<Option<Lookup>, Unavailable> {
         let key = identifier.key();
         if let Some(hit) = self.inner.lookups.get(&key) {
             return Ok(hit);
+        }
+        if let Some(replica) = &self.inner.replica {
+            let deadline = self.inner.config.postgres_deadline;
+            if let Some(found) = replica.lookup(identifier, deadline).await {
+                self.inner.lookups.insert(key, found.clone());
+                return Ok(found);
+            }
         }
         let found = tokio::time::timeout(
             self.inner.config.postgres_deadline,
@@ -323,6 +370,15 @@ impl LeaseReader {
         })?;
         self.inner.lookups.insert(key, found.clone());
         Ok(found)
+    }
+
+    /// [`LeaseReader::invalidate`], for a change to `version` (when the
+    /// message names one): the replica tier answers nothing older after it.
+    pub fn invalidate_version(&self, identity_key: &str, version: Option<i64>) {
+        if let (Some(replica), Some(version)) = (&self.inner.replica, version) {
+            replica.note_invalidation(identity_key, version);
+        }
+        self.invalidate(identity_key);
     }
 
     /// Drops `identity_key` from the in-process tier (the invalidation bus).
