@@ -12,6 +12,7 @@ pub mod export;
 pub mod grpc;
 pub mod import_cmd;
 pub mod nats;
+pub mod readiness;
 pub mod runtime;
 pub mod seed_cmd;
 pub mod serve;

@@ -203,6 +203,10 @@ pub async fn run(
         extras.audit.clone(),
         crate::audit_jobs::checkpointer(state.edge.exports.as_ref(), extras.nats.clone()),
     );
+    jobs.spawn(crate::readiness::gauges::run(
+        state.store.pool().clone(),
+        stop_rx.clone(),
+    ));
     if let Some(tools) = state.edge.exports.clone() {
         jobs.spawn(crate::export::schedule(
             tools.exporter(state.store.pool().clone()),

@@ -107,9 +107,15 @@ impl IntoResponse for ApiError {
         let mut r = (self.status, body).into_response();
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        r.extensions_mut().insert(ProblemCode(self.code));
         r
     }
 }
+
+/// The `code` of a problem+json response, as a response extension: what
+/// middleware (the reserve counters) reads without parsing the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemCode(pub &'static str);
 
 impl From<LifecycleError> for ApiError {
     fn from(e: LifecycleError) -> Self {
