@@ -30,11 +30,7 @@ impl EventConsumer {
     pub async fn record_lag(&self) {
         for subject in SUBJECTS {
             let info = match self.consumer(subject).await {
-                Ok(mut c) => c
-                    .info()
-                    .await
-                    .map(|i| i.clone())
-                    .map_err(anyhow::Error::new),
+                Ok(mut c) => c.info().await.cloned().map_err(anyhow::Error::new),
                 Err(e) => Err(e),
             };
             match info {

@@ -61,37 +61,37 @@ impl Metrics {
 
     async fn read(&self, expr: &str, local: impl Fn(&Scrape) -> Option<f64>) -> Reading {
         match (&self.prometheus, &self.scrape) {
-            (Some(p), _) => self.from_prometheus(p, expr).await,
-            (None, Ok(s)) => self.from_scrape(s, local(s)),
+            (Some(p), _) => prometheus_reading(p, expr).await,
+            (None, Ok(s)) => scrape_reading(s, local(s)),
             (None, Err(e)) => Reading::none(format!("host /metrics unreadable: {e}")),
         }
     }
+}
 
-    async fn from_prometheus(&self, p: &Prometheus, expr: &str) -> Reading {
-        let covered = p.value(COVERAGE).await.ok().flatten().unwrap_or(0.0);
-        match p.value(expr).await {
-            Ok(value) => Reading {
-                value,
-                window: format!(
-                    "{WINDOW} (Prometheus {}, {} of data)",
-                    p.url(),
-                    human(covered)
-                ),
-                full: covered >= WINDOW_SECONDS - 3600.0,
-                note: None,
-            },
-            Err(e) => Reading::none(format!("{e:#}")),
-        }
-    }
-
-    fn from_scrape(&self, s: &Scrape, value: Option<f64>) -> Reading {
-        let up = uptime(s);
-        Reading {
+async fn prometheus_reading(p: &Prometheus, expr: &str) -> Reading {
+    let covered = p.value(COVERAGE).await.ok().flatten().unwrap_or(0.0);
+    match p.value(expr).await {
+        Ok(value) => Reading {
             value,
-            window: format!("since host start ({}, /metrics)", human(up)),
-            full: up >= WINDOW_SECONDS,
+            window: format!(
+                "{WINDOW} (Prometheus {}, {} of data)",
+                p.url(),
+                human(covered)
+            ),
+            full: covered >= WINDOW_SECONDS - 3600.0,
             note: None,
-        }
+        },
+        Err(e) => Reading::none(format!("{e:#}")),
+    }
+}
+
+fn scrape_reading(s: &Scrape, value: Option<f64>) -> Reading {
+    let up = uptime(s);
+    Reading {
+        value,
+        window: format!("since host start ({}, /metrics)", human(up)),
+        full: up >= WINDOW_SECONDS,
+        note: None,
     }
 }
 
