@@ -11,6 +11,7 @@ mod clients;
 mod constraints;
 mod consumers;
 mod docs_page;
+mod emf;
 mod expiry;
 mod exports;
 mod grpc_services;
