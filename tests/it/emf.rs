@@ -39,12 +39,16 @@ async fn validate(api: &RuntimeApi, identifier: &str) -> u64 {
 /// (from the cluster's `postgres` database: a database cannot close itself).
 async fn cut_off(db: &TestDb) {
     let base = db.owner_url.rsplit_once('/').unwrap().0;
-    let mut admin = PgConnection::connect(&format!("{base}/postgres")).await.unwrap();
-    let name = &db.name;
-    sqlx::query(&format!("ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS false"))
-        .execute(&mut admin)
+    let mut admin = PgConnection::connect(&format!("{base}/postgres"))
         .await
         .unwrap();
+    let name = &db.name;
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS false"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
     sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
         .bind(name)
         .execute(&mut admin)
