@@ -88,6 +88,28 @@ enum Command {
         #[command(subcommand)]
         command: Option<crate::export::ExportCommand>,
     },
+    /// Evaluate the seed's exit criteria and success metrics of a rollout
+    /// phase from the live system and print criterion, target, measured
+    /// value, PASS / FAIL / NOT ENOUGH DATA and the window it covered.
+    /// Sources: Prometheus (--prometheus) for rates over days, else the
+    /// host's /metrics (--metrics-url, default http://NUMBERING_LISTEN/metrics)
+    /// over its life; the database (DATABASE_URL, or the embedded cluster
+    /// under NUMBERING_DATA_DIR) for conversion, chain-verify history and
+    /// export acknowledgements. Exit code 0 only if every criterion passes.
+    Readiness {
+        /// The phase: 1, 2 or 3.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=3))]
+        phase: u8,
+        /// Print `{"phase", "pass", "criteria": [...]}` instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// A Prometheus server scraping the service (base URL).
+        #[arg(long, value_name = "URL", env = "NUMBERING_PROMETHEUS_URL")]
+        prometheus: Option<String>,
+        /// The running host's metrics endpoint.
+        #[arg(long, value_name = "URL")]
+        metrics_url: Option<String>,
+    },
     /// Mint a development token (needs NUMBERING_JWT_HS256_SECRET, or the
     /// embedded default's secret under NUMBERING_DATA_DIR).
     Token {
@@ -192,6 +214,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             dry_run,
             command,
         } => crate::export::run(config, period, dry_run, command).await,
+        Command::Readiness {
+            phase,
+            json,
+            prometheus,
+            metrics_url,
+        } => {
+            let args = crate::readiness::cmd::Args {
+                phase,
+                json,
+                prometheus,
+                metrics_url,
+            };
+            crate::readiness::cmd::run(config, args).await
+        }
         Command::Token {
             tenant,
             role,
@@ -259,16 +295,22 @@ async fn serve(config: Config) -> Result<ExitCode> {
         no_export_schedule: !config.export_schedule,
         drain: Some(config.shutdown_drain),
     };
+    let mut edge = crate::export::with_exports(
+        serve::edge(&config, runtime::dev_secret(&config)?.as_deref())?,
+        &config,
+    )
+    .await?;
+    edge.readiness = Some(crate::readiness::cmd::HostReadiness::new(
+        db.store.pool().clone(),
+        metrics.clone(),
+        std::env::var("NUMBERING_PROMETHEUS_URL").ok().as_deref(),
+    )?);
     let state = AppState {
         store: db.store.clone(),
         metrics,
         grpc_on_plaintext: extras.grpc_tls.is_none(),
         validator,
-        edge: crate::export::with_exports(
-            serve::edge(&config, runtime::dev_secret(&config)?.as_deref())?,
-            &config,
-        )
-        .await?,
+        edge,
         events,
     };
     let seal_every = Duration::from_millis(config.audit_seal_interval_ms);

@@ -14,6 +14,7 @@ pub mod grpc;
 pub mod import_cmd;
 pub mod nats;
 pub mod primary_gate;
+pub mod readiness;
 pub mod runtime;
 pub mod seed_cmd;
 pub mod serve;

@@ -223,6 +223,10 @@ pub async fn run(
     let mut jobs = JoinSet::new();
     // the writers run only while the pool is on a read-write primary
     crate::primary_gate::spawn_writers(&state, &extras, seal_every, &mut jobs, &stop_rx);
+    jobs.spawn(crate::readiness::gauges::run(
+        state.store.pool().clone(),
+        stop_rx.clone(),
+    ));
     if let Some(nats) = extras.nats {
         let reader = state.validator.reader().clone();
         let handle =

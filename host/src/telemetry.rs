@@ -3,6 +3,9 @@
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+// ValidateLease's and Lookup's end-to-end latency: buckets at the seed's
+// 20 ms and 50 ms and well above
+use numbering_validate_lease::latency::{BUCKETS, LOOKUP_METRIC, VALIDATE_METRIC};
 
 /// Installs the log subscriber once per process (the one every deployable
 /// installs); later calls do nothing.
@@ -13,9 +16,13 @@ pub fn metrics() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            prometheus()
+            let handle = prometheus()
                 .install_recorder()
-                .expect("the metrics recorder is installed once")
+                .expect("the metrics recorder is installed once");
+            // the window a scrape's counters cover (`numbering readiness`)
+            metrics::gauge!("process_start_time_seconds")
+                .set(chrono::Utc::now().timestamp() as f64);
+            handle
         })
         .clone()
 }
@@ -38,5 +45,9 @@ pub fn prometheus() -> PrometheusBuilder {
             Matcher::Full(numbering_outbox_relay::LAG_METRIC.to_owned()),
             numbering_outbox_relay::LAG_BUCKETS,
         )
+        .expect("static buckets are valid")
+        .set_buckets_for_metric(Matcher::Full(VALIDATE_METRIC.to_owned()), BUCKETS)
+        .expect("static buckets are valid")
+        .set_buckets_for_metric(Matcher::Full(LOOKUP_METRIC.to_owned()), BUCKETS)
         .expect("static buckets are valid")
 }

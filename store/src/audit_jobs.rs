@@ -23,7 +23,8 @@ pub const PARTITION_MONTHS_AHEAD: i32 = 3;
 /// [`VERIFIED_EVENT`] on the outbox (with the broken position, if any) and
 /// the gauges `numbering_audit_verify_intact`, `…_entries_verified`,
 /// `…_archived_entries`, `…_broken_position` (0: none),
-/// `…_last_run_timestamp_seconds` and `…_duration_seconds`.
+/// `…_last_run_timestamp_seconds`, `…_last_success_timestamp_seconds`
+/// (intact runs only) and `…_duration_seconds`.
 pub async fn verify_and_publish(
     pool: &PgPool,
     anchor: Option<&audit::Anchor>,
@@ -83,6 +84,11 @@ pub async fn verify_and_publish(
     metrics::gauge!("numbering_audit_verify_last_run_timestamp_seconds")
         .set(Utc::now().timestamp() as f64);
     metrics::gauge!("numbering_audit_verify_duration_seconds").set(duration);
+    if report.is_intact() {
+        // the age of the newest green verify: `time() - this` in the rules
+        metrics::gauge!("numbering_audit_verify_last_success_timestamp_seconds")
+            .set(Utc::now().timestamp() as f64);
+    }
     if let Some(b) = &report.first_break {
         tracing::error!(position = b.position, kind = %b.kind, "the audit chain is broken");
     }

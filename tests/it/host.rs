@@ -25,7 +25,7 @@ pub(crate) struct Host {
 impl Host {
     /// The address on the banner's line that contains `marker` (the word
     /// after the line's label).
-    fn address(&self, marker: &str) -> String {
+    pub(crate) fn address(&self, marker: &str) -> String {
         self.banner
             .lines()
             .find(|l| l.contains(marker))
@@ -37,6 +37,11 @@ impl Host {
     /// `numbering serve` with an empty environment but for PATH, a data dir
     /// and a listen port.
     pub(crate) fn start(data_dir: &std::path::Path) -> Host {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// [`Host::start`] with `env` besides.
+    pub(crate) fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Host {
         let port = free_port();
         let mut child = Command::new(numbering_bin())
             .arg("serve")
@@ -44,6 +49,7 @@ impl Host {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("NUMBERING_DATA_DIR", data_dir)
             .env("NUMBERING_LISTEN", format!("127.0.0.1:{port}"))
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

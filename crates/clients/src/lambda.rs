@@ -4,7 +4,8 @@
 //! reports to `/init/error` only what fails inside it; a function whose own
 //! set-up fails (Postgres unreachable, a bad setting) would otherwise exit
 //! with its cause only in the logs, and Lambda would show a bare
-//! `Runtime.ExitError`.
+//! `Runtime.ExitError`. Metrics go out as CloudWatch EMF ([`crate::emf`]),
+//! flushed after each invocation.
 
 use std::{error::Error, future::Future, process::ExitCode};
 
@@ -27,6 +28,8 @@ where
     Fut: Future<Output = Result<(), BoxError>>,
 {
     crate::telemetry::init_logging();
+    // before the function's init registers its metric handles
+    crate::emf::install();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -64,10 +67,8 @@ where
     Fut: Future<Output = Result<R, BoxError>> + Send + 'static,
 {
     let state = init(ready).await?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
-        handler(state.clone(), event.payload)
-    }))
-    .await
+    let service = service_fn(move |event: LambdaEvent<E>| handler(state.clone(), event.payload));
+    lambda_runtime::run(crate::emf::FlushAfter(service)).await
 }
 
 /// Runs the function's init. Its error is logged and, under Lambda

@@ -17,7 +17,9 @@ pub mod limits;
 pub mod openapi;
 pub mod problem;
 pub mod ratelimit;
+pub mod readiness;
 pub mod request;
+pub mod reserve_metrics;
 
 use std::sync::Arc;
 
@@ -44,6 +46,9 @@ pub struct Edge {
     /// Asked before every ALPHA assign; by default "not configured", which
     /// refuses those assigns as unavailable (never allows them).
     pub registry: Arc<dyn numbering_clients::SenderIdRegistry>,
+    /// Evaluates the readiness report; by default none, and the admin
+    /// readiness route answers 503 `READINESS_NOT_CONFIGURED`.
+    pub readiness: Option<Arc<dyn readiness::Readiness>>,
     /// The regulator export's signer and WORM store; by default none, and
     /// the admin export routes answer 503 "not configured".
     pub exports: Option<numbering_export::ExportTools>,
@@ -60,6 +65,7 @@ impl Edge {
             registry: Arc::new(numbering_clients::NotConfigured(
                 "NUMBERING_SENDER_ID_REGISTRY_URL",
             )),
+            readiness: None,
             exports: None,
             access_log: AccessLog::default(),
         }
@@ -109,6 +115,7 @@ pub fn with_fallbacks(router: axum::Router) -> axum::Router {
 pub fn api_router<S: Clone + Send + Sync + 'static>(router: axum::Router<S>) -> axum::Router<S> {
     router
         .route_layer(axum::middleware::from_fn(limits::layer))
+        .route_layer(axum::middleware::from_fn(reserve_metrics::layer))
         .method_not_allowed_fallback(method_not_allowed)
 }
 

@@ -143,9 +143,15 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(RETRY_AFTER_SECONDS),
             );
         }
+        r.extensions_mut().insert(ProblemCode(self.code));
         r
     }
 }
+
+/// The `code` of a problem+json response, as a response extension: what
+/// middleware (the reserve counters) reads without parsing the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemCode(pub &'static str);
 
 impl From<LifecycleError> for ApiError {
     fn from(e: LifecycleError) -> Self {

@@ -11,7 +11,7 @@ use crate::config::Config;
 /// serves events until the runtime stops.
 pub async fn run(config: Config) -> Result<(), BoxError> {
     let app = lambda::init(app(config)).await?;
-    lambda_http::run(app).await
+    lambda_http::run(numbering_clients::emf::FlushAfter(app)).await
 }
 
 /// The router the Lambda serves: no rate limit (admins are few and

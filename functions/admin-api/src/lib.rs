@@ -14,6 +14,7 @@ mod numbers;
 mod operators;
 mod pools;
 mod quarantine;
+mod readiness;
 mod wire;
 
 use axum::{
@@ -45,9 +46,11 @@ pub fn router(state: ApiState) -> Router {
     // between them: its key is claimed first (see `idempotency`)
     let exports = router_of(exports::routes())
         .route_layer(from_fn_with_state(state.clone(), idempotency::claim_layer));
+    let readiness = router_of(readiness::routes());
     let router = router_of(own_routes())
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .merge(exports)
+        .merge(readiness)
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
         .route_layer(DefaultBodyLimit::max(body_limit))
         .merge(imports::router(state.clone()))
@@ -59,7 +62,11 @@ pub fn router(state: ApiState) -> Router {
 /// Every (method, path, handler) the router serves: the router is built
 /// from this list, and a test checks it against [`operations`].
 fn routes() -> Routes {
-    own_routes().into_iter().chain(exports::routes()).collect()
+    own_routes()
+        .into_iter()
+        .chain(exports::routes())
+        .chain(readiness::routes())
+        .collect()
 }
 
 /// The routes but the exports' and the imports'.
@@ -387,6 +394,7 @@ pub fn operations() -> Vec<Op> {
     ]
     .into_iter()
     .chain(exports::operations())
+    .chain(readiness::operations())
     .chain(imports::operations())
     .collect()
 }

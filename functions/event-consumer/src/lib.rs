@@ -20,6 +20,8 @@
 
 use std::time::Duration;
 
+pub mod lag;
+
 use anyhow::{Context as _, Result, anyhow};
 use async_nats::jetstream::{self, AckKind, consumer::pull, message::PublishMessage, stream};
 use futures_util::StreamExt;
@@ -159,6 +161,7 @@ impl EventConsumer {
         for subject in SUBJECTS {
             tasks.spawn(self.clone().run_subject(subject, stop.clone()));
         }
+        tasks.spawn(self.clone().report_lag(stop.clone()));
         while tasks.join_next().await.is_some() {}
     }
 

@@ -16,5 +16,5 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
         Ok::<_, BoxError>(config.access_log.wrap(router(Validator::new(reader))))
     })
     .await?;
-    lambda_http::run(app).await
+    lambda_http::run(numbering_clients::emf::FlushAfter(app)).await
 }

@@ -32,6 +32,7 @@ pub mod grpc;
 pub mod http;
 pub mod invalidation;
 pub mod lambda;
+pub mod latency;
 pub mod local;
 pub mod mtls;
 pub mod replica;

@@ -20,6 +20,7 @@ use numbering_store::{Lookup, SnapshotReader, Store};
 
 use crate::{
     bus::{BusTrust, BusTtl},
+    latency::{self, Latency, Tier},
     local::{Cached, LocalCache},
     replica::Replica,
 };
@@ -108,7 +109,7 @@ impl TierMetrics {
             counters,
             histograms,
             fallbacks: metrics::counter!("numbering_validate_fallbacks_total", "to" => "postgres"),
-            unavailable: metrics::counter!("numbering_validate_unavailable_total"),
+            unavailable: metrics::counter!(latency::UNAVAILABLE_METRIC),
             invalidations: metrics::counter!("numbering_cache_invalidations_total"),
             local_hits: std::sync::atomic::AtomicU64::new(0),
         }
@@ -151,6 +152,8 @@ struct Inner {
     /// Unix millis until which DynamoDB is skipped (it just failed).
     dynamo_down_until: AtomicI64,
     epoch: Instant,
+    /// Lookup's end-to-end latency.
+    lookup_latency: Latency,
 }
 
 impl LeaseReader {
@@ -194,6 +197,7 @@ impl LeaseReader {
                 refreshing: Default::default(),
                 dynamo_down_until: AtomicI64::new(0),
                 epoch: Instant::now(),
+                lookup_latency: Latency::new(latency::LOOKUP_METRIC, latency::LOOKUP_OUTCOMES),
             }),
         }
     }
@@ -224,6 +228,15 @@ impl LeaseReader {
         &self,
         identifier: &Identifier,
     ) -> Result<Option<NumberSnapshot>, Unavailable> {
+        self.read(identifier).await.1
+    }
+
+    /// [`Self::snapshot`], and the tier that answered (when none could, the
+    /// last one asked).
+    pub async fn read(
+        &self,
+        identifier: &Identifier,
+    ) -> (Tier, Result<Option<NumberSnapshot>, Unavailable>) {
         let i = &self.inner;
         let key = identifier.key();
         let started = Instant::now();
@@ -232,7 +245,7 @@ impl LeaseReader {
             if hit.refresh_due {
                 self.refresh(identifier, key);
             }
-            return Ok(hit.value.snapshot);
+            return (Tier::Local, Ok(hit.value.snapshot));
         }
         i.metrics.observe("local", "miss", started);
         self.fetch(identifier, key).await
@@ -259,7 +272,7 @@ impl LeaseReader {
         &self,
         identifier: &Identifier,
         key: String,
-    ) -> Result<Option<NumberSnapshot>, Unavailable> {
+    ) -> (Tier, Result<Option<NumberSnapshot>, Unavailable>) {
         let i = &self.inner;
         let generation = i.local.as_ref().map_or(0, LocalCache::generation);
         if let Some(dynamo) = i.dynamo.as_ref().filter(|_| self.dynamo_usable()) {
@@ -270,7 +283,7 @@ impl LeaseReader {
                     if let Some(local) = &i.local {
                         local.fill(&key, hit.clone(), generation);
                     }
-                    return Ok(hit.snapshot);
+                    return (Tier::Dynamodb, Ok(hit.snapshot));
                 }
                 Ok(Ok(None)) => i.metrics.observe("dynamodb", "miss", started),
                 Ok(Err(e)) => {
@@ -293,12 +306,15 @@ impl LeaseReader {
                 .await
             {
                 i.metrics.observe("postgres", "hit", started);
-                return Ok(self.fill(key, generation, snapshot));
+                return (Tier::Postgres, Ok(self.fill(key, generation, snapshot)));
             }
         }
         let started = Instant::now();
-        match tokio::time::timeout(i.config.postgres_deadline, i.snapshots.snapshot(identifier))
-            .await
+        let answer = match tokio::time::timeout(
+            i.config.postgres_deadline,
+            i.snapshots.snapshot(identifier),
+        )
+        .await
         {
             Ok(Ok(snapshot)) => {
                 i.metrics.observe("postgres", "hit", started);
@@ -316,7 +332,8 @@ impl LeaseReader {
                 i.metrics.unavailable.increment(1);
                 Err(Unavailable)
             }
-        }
+        };
+        (Tier::Postgres, answer)
     }
 
     /// Fills both caches with what the Postgres tier read (the in-process
@@ -347,10 +364,33 @@ impl LeaseReader {
 
     /// Routing's view of `identifier` (`None`: not in inventory).
     pub async fn lookup(&self, identifier: &Identifier) -> Result<Option<Lookup>, Unavailable> {
+        let started = Instant::now();
+        let (tier, found) = self.lookup_from(identifier).await;
+        let outcome = match &found {
+            Ok(Some(_)) => 0,
+            Ok(None) => 1,
+            Err(Unavailable) => 2,
+        };
+        self.inner.lookup_latency.record(tier, outcome, started);
+        found
+    }
+
+    async fn lookup_from(
+        &self,
+        identifier: &Identifier,
+    ) -> (Tier, Result<Option<Lookup>, Unavailable>) {
         let key = identifier.key();
         if let Some(hit) = self.inner.lookups.get(&key) {
-            return Ok(hit);
+            return (Tier::Local, Ok(hit));
         }
+        (Tier::Postgres, self.lookup_postgres(identifier, key).await)
+    }
+
+    async fn lookup_postgres(
+        &self,
+        identifier: &Identifier,
+        key: String,
+    ) -> Result<Option<Lookup>, Unavailable> {
         if let Some(replica) = &self.inner.replica {
             let deadline = self.inner.config.postgres_deadline;
             if let Some(found) = replica.lookup(identifier, deadline).await {
@@ -457,7 +497,7 @@ impl LeaseReader {
 pub struct Validator {
     reader: LeaseReader,
     verdicts: Arc<[metrics::Counter; 5]>,
-    duration: metrics::Histogram,
+    latency: Arc<Latency>,
 }
 
 impl Validator {
@@ -465,11 +505,11 @@ impl Validator {
         let verdicts = numbering_shared::ValidationReason::ALL.map(
             |r| metrics::counter!("numbering_validate_verdicts_total", "reason" => r.as_str()),
         );
-        let duration = metrics::histogram!("numbering_validate_duration_seconds");
+        let latency = Latency::new(latency::VALIDATE_METRIC, latency::VALIDATE_OUTCOMES);
         Self {
             reader,
             verdicts: Arc::new(verdicts),
-            duration,
+            latency: Arc::new(latency),
         }
     }
 
@@ -489,24 +529,30 @@ impl Validator {
             Identifier::parse(identifier),
             numbering_shared::TenantId::parse(tenant_id),
         ) else {
-            self.record(numbering_shared::ValidationReason::NotRegistered, started);
-            return Ok(numbering_shared::Verdict::not_registered());
+            let verdict = numbering_shared::Verdict::not_registered();
+            self.record(&verdict, Tier::None, started);
+            return Ok(verdict);
         };
-        let snapshot = self.reader.snapshot(&identifier).await?;
+        let (tier, snapshot) = self.reader.read(&identifier).await;
+        let Ok(snapshot) = snapshot else {
+            self.latency.record(tier, 2, started);
+            return Err(Unavailable);
+        };
         let verdict =
             numbering_shared::validation::validate(snapshot.as_ref(), &tenant, Utc::now());
-        self.record(verdict.reason, started);
+        self.record(&verdict, tier, started);
         Ok(verdict)
     }
 
-    fn record(&self, reason: numbering_shared::ValidationReason, started: Instant) {
+    fn record(&self, verdict: &numbering_shared::Verdict, tier: Tier, started: Instant) {
         if let Some(i) = numbering_shared::ValidationReason::ALL
             .iter()
-            .position(|r| *r == reason)
+            .position(|r| *r == verdict.reason)
         {
             self.verdicts[i].increment(1);
         }
-        self.duration.record(started.elapsed().as_secs_f64());
+        self.latency
+            .record(tier, usize::from(!verdict.allowed), started);
     }
 }
 
