@@ -81,16 +81,6 @@ fn the_invariants_hold_in_both_regions() {
     }
 }
 
-/// Names of the two-region contract (issue 16, SPEC §12), written into the
-/// manifests as the contract fixes them while the code that reads them
-/// lands in parallel. Each is checked like any other name as soon as the
-/// code reads it; until then it must at least be spelt as the contract says.
-const TWO_REGION_CONTRACT: [&str; 3] = [
-    "NUMBERING_REGION",
-    "DATABASE_REPLICA_URL",
-    "NUMBERING_REPLICA_MAX_LAG",
-];
-
 /// What a pod in a cluster must be given, because the default is for a
 /// developer's machine: an embedded Postgres or NATS, a loopback listener,
 /// demo data, a key or export store under a throwaway data directory, an
@@ -128,7 +118,6 @@ fn every_variable_the_pods_get_is_read_by_the_code_and_every_required_one_is_giv
             let unread: Vec<&String> = env
                 .keys()
                 .filter(|n| !source.contains(&format!("\"{n}\"")))
-                .filter(|n| !TWO_REGION_CONTRACT.contains(&n.as_str()))
                 .collect();
             assert!(
                 unread.is_empty(),

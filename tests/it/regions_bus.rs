@@ -165,6 +165,11 @@ async fn region_is_reported(hosts: &Hosts, region: Region) {
         .collect();
     assert!(!series.is_empty());
     assert!(series.iter().all(|l| l.contains(&label)), "{metrics}");
+    // the relay's invalidations arrived over NATS: cross-region staleness
+    assert!(
+        metrics.contains("numbering_invalidation_delay_seconds_count"),
+        "{metrics}"
+    );
     // the banner (stdout) is text; every log line (stderr) is JSON
     let log = std::fs::read_to_string(hosts.log(region)).unwrap();
     let lines: Vec<Value> = log

@@ -36,11 +36,19 @@ impl CacheBus {
         self.seq.fetch_add(1, Ordering::AcqRel) + 1
     }
 
-    /// `{"identifier", "version", "relay", "seq"}` on `num.cache.invalidate.v1`.
-    pub async fn invalidate(&self, identifier: &str, version: i64) -> Result<()> {
+    /// `{"identifier", "version", "relay", "seq", "committed_at_ms"}` on
+    /// `num.cache.invalidate.v1`; `committed_at` is the change's database
+    /// time, from which receivers measure the cross-region staleness.
+    pub async fn invalidate(
+        &self,
+        identifier: &str,
+        version: i64,
+        committed_at: DateTime<Utc>,
+    ) -> Result<()> {
         let body = json!({
             "identifier": identifier, "version": version,
             "relay": self.relay, "seq": self.next(),
+            "committed_at_ms": committed_at.timestamp_millis(),
         });
         self.client
             .publish(CACHE_INVALIDATE_SUBJECT, body.to_string().into())

@@ -227,7 +227,9 @@ impl Projection for CacheInvalidation {
     fn project<'a>(&'a self, event: &'a OutboxEvent) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             if let Some((identifier, version)) = event.lease_state_change() {
-                self.bus.invalidate(identifier, version).await?;
+                self.bus
+                    .invalidate(identifier, version, event.occurred_at)
+                    .await?;
             }
             Ok(())
         })

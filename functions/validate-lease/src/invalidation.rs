@@ -24,6 +24,19 @@ pub struct Invalidation {
     pub relay: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// The change's database time (ms since the epoch), when the relay sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_at_ms: Option<i64>,
+}
+
+/// Cross-region staleness as this instance sees it: the change's commit
+/// (database clock) → its invalidation received here (this host's clock).
+pub const DELAY_METRIC: &str = "numbering_invalidation_delay_seconds";
+
+fn observe_delay(committed_at_ms: i64) {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let delay = (now_ms - committed_at_ms).max(0) as f64 / 1000.0;
+    metrics::histogram!(DELAY_METRIC).record(delay);
 }
 
 /// Publishes an invalidation for `identifier` (the outbox relay does this
@@ -58,6 +71,7 @@ pub async fn publish(
         version: Some(version),
         relay: None,
         seq: None,
+        committed_at_ms: None,
     })?;
     client.publish(SUBJECT, body.into()).await?;
     client.flush().await?;
@@ -98,14 +112,16 @@ fn received(reader: &LeaseReader, subject: &str, payload: &[u8]) {
                 Ok((id, version)) => reader.invalidate_version(&id.key(), version),
                 Err(e) => tracing::warn!(error = %e, "malformed invalidation message; ignored"),
             }
-            let sequenced = serde_json::from_slice::<Invalidation>(payload)
-                .ok()
-                .and_then(|i| {
-                    Some(Sequenced {
-                        relay: i.relay?,
-                        seq: i.seq?,
-                    })
-                });
+            let message = serde_json::from_slice::<Invalidation>(payload).ok();
+            if let Some(at) = message.as_ref().and_then(|i| i.committed_at_ms) {
+                observe_delay(at);
+            }
+            let sequenced = message.and_then(|i| {
+                Some(Sequenced {
+                    relay: i.relay?,
+                    seq: i.seq?,
+                })
+            });
             match (reader.bus(), sequenced) {
                 (Some(bus), Some(at)) => bus.observe(&at),
                 _ => false,
