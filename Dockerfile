@@ -12,6 +12,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 numbering
 COPY --from=build /src/target/release/numbering /usr/local/bin/
+# the RDS CA bundle for sslmode=verify-full on AWS (infra/certs/README.md)
+COPY infra/certs/ /etc/numbering/
 USER numbering
 ENV NUMBERING_LISTEN=0.0.0.0:8080 NUMBERING_LOG_FORMAT=json
 EXPOSE 8080

@@ -9,10 +9,12 @@
 //! - [`aws`]: the AWS SDK configuration shared by the S3 and KMS clients;
 //! - [`lambda`]: a Lambda function's start and the Runtime API;
 //! - [`config`]: the settings every deployable shares (database, policy);
+//! - [`db_secret`]: the database login from Secrets Manager or ECS `secrets`;
 //! - [`telemetry`]: the log subscriber of every deployable.
 
 pub mod aws;
 pub mod config;
+pub mod db_secret;
 pub mod lambda;
 pub mod lease_cache;
 pub mod telemetry;
