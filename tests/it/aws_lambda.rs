@@ -40,7 +40,11 @@ fn sweeper(api: &RuntimeApi, env: &[(&str, String)]) -> LambdaProcess {
 /// The init error it reported before exiting.
 fn init_error(api: &RuntimeApi, lambda: &mut LambdaProcess) -> String {
     let status = tokio::task::block_in_place(|| lambda.wait_exit(WITHIN));
-    assert!(status.is_some_and(|s| !s.success()), "{:#?}", lambda.lines());
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "{:#?}",
+        lambda.lines()
+    );
     let reported = api.init_errors();
     assert_eq!(reported.len(), 1, "{reported:?}");
     reported[0].1["errorMessage"].as_str().unwrap().to_owned()
@@ -52,10 +56,14 @@ async fn a_lambda_reads_its_database_login_from_secrets_manager_once_at_init() {
     let db = TestDb::new().await;
     // the URL names a login that does not exist: only the secret's works
     let nobody = db.owner_url.replacen("://postgres@", "://nobody@", 1);
-    assert_ne!(nobody, db.owner_url, "the test database's login is postgres");
+    assert_ne!(
+        nobody, db.owner_url,
+        "the test database's login is postgres"
+    );
     let sdk = numbering_clients::aws::sdk_config_for_endpoint(&moto.endpoint()).await;
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    let login = json!({ "engine": "postgres", "username": "postgres", "password": "unused by trust auth" });
+    let login =
+        json!({ "engine": "postgres", "username": "postgres", "password": "unused by trust auth" });
     let created = secrets
         .create_secret()
         .name("numbering-ci/database")
@@ -82,7 +90,10 @@ async fn a_lambda_reads_its_database_login_from_secrets_manager_once_at_init() {
     );
     // the secret's value is in no log line
     assert!(
-        !lambda.lines().iter().any(|l| l.contains("unused by trust auth")),
+        !lambda
+            .lines()
+            .iter()
+            .any(|l| l.contains("unused by trust auth")),
         "{:#?}",
         lambda.lines()
     );

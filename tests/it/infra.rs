@@ -398,9 +398,8 @@ fn the_terraform_is_formatted_valid_and_plans_what_the_workspace_builds() {
     // are the OTLP exporter's own (read inside the SDK, not by our source).
     let mut names: BTreeSet<String> = work.console("keys(local.worker_env)").into_iter().collect();
     names.extend(work.console("keys(local.worker_secrets)"));
-    names.extend(work.console(
-        "distinct(flatten([for e in values(local.function_env) : keys(e)]))",
-    ));
+    names
+        .extend(work.console("distinct(flatten([for e in values(local.function_env) : keys(e)]))"));
     assert!(names.contains("NUMBERING_AUDIT_ARCHIVE_URI"), "{names:?}");
     assert!(names.contains("DATABASE_URL_SECRET_ARN"), "{names:?}");
     let source = shipped_source();

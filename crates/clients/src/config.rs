@@ -227,8 +227,14 @@ mod tests {
         assert_eq!(c.database_url_secret_arn.as_deref(), Some(arn));
         assert!(c.names_a_database());
         let get = lookup(&[
-            ("DATABASE_URL", "postgres://proxy/numbering?sslmode=verify-full"),
-            ("DATABASE_CREDENTIALS", r#"{"username":"svc","password":"pw"}"#),
+            (
+                "DATABASE_URL",
+                "postgres://proxy/numbering?sslmode=verify-full",
+            ),
+            (
+                "DATABASE_CREDENTIALS",
+                r#"{"username":"svc","password":"pw"}"#,
+            ),
         ]);
         let c = StoreConfig::from_lookup(&get, 2).unwrap();
         assert_eq!(
@@ -237,7 +243,10 @@ mod tests {
         );
         let get = lookup(&[("DATABASE_CREDENTIALS", "{not json")]);
         let err = StoreConfig::from_lookup(&get, 2).unwrap_err();
-        assert!(err.0.starts_with("DATABASE_CREDENTIALS is neither"), "{err}");
+        assert!(
+            err.0.starts_with("DATABASE_CREDENTIALS is neither"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -31,7 +31,11 @@ struct Login {
 /// `postgres://` URL replaces `template`; a JSON one fills the user and the
 /// password into `template`, or, without a template, is the whole address
 /// (`host`, `port`, `dbname`). `from` names the secret in errors.
-pub fn database_url(template: Option<&str>, secret: &str, from: &str) -> Result<String, ConfigError> {
+pub fn database_url(
+    template: Option<&str>,
+    secret: &str,
+    from: &str,
+) -> Result<String, ConfigError> {
     let secret = secret.trim();
     if secret.starts_with("postgres://") || secret.starts_with("postgresql://") {
         return Ok(secret.to_owned());
@@ -121,7 +125,8 @@ mod tests {
 
     #[test]
     fn without_a_template_the_secret_is_the_whole_address() {
-        let secret = r#"{"host":"db.internal","port":"6432","dbname":"n","username":"u","password":"p"}"#;
+        let secret =
+            r#"{"host":"db.internal","port":"6432","dbname":"n","username":"u","password":"p"}"#;
         let url = database_url(None, secret, "the secret").unwrap();
         assert_eq!(url, "postgres://u:p@db.internal:6432/n");
         let err = database_url(None, r#"{"username":"u","password":"p"}"#, "S").unwrap_err();
@@ -139,9 +144,16 @@ mod tests {
 
     #[test]
     fn a_malformed_secret_is_refused_without_its_value_in_the_message() {
-        for secret in [r#"{"username":"u","pass":"hunter2"}"#, "hunter2", r#"{"password":"hunter2"#] {
+        for secret in [
+            r#"{"username":"u","pass":"hunter2"}"#,
+            "hunter2",
+            r#"{"password":"hunter2"#,
+        ] {
             let err = database_url(Some(TEMPLATE), secret, "DATABASE_CREDENTIALS").unwrap_err();
-            assert!(err.0.starts_with("DATABASE_CREDENTIALS is neither"), "{err}");
+            assert!(
+                err.0.starts_with("DATABASE_CREDENTIALS is neither"),
+                "{err}"
+            );
             assert!(!err.0.contains("hunter2"), "{err}");
         }
     }
