@@ -28,6 +28,8 @@ RUN cargo build --release --locked -p numbering --bin numbering
 # manager. UID 10001 is what infra/k8s declares (runAsUser) and checks.
 FROM gcr.io/distroless/cc-debian12
 COPY --from=build /src/target/release/numbering /usr/local/bin/numbering
+# the RDS CA bundle for sslmode=verify-full on AWS (infra/certs/README.md)
+COPY infra/certs/ /etc/numbering/
 USER 10001:10001
 ENV NUMBERING_LISTEN=0.0.0.0:8080 NUMBERING_LOG_FORMAT=json
 EXPOSE 8080 8443

@@ -87,7 +87,7 @@ impl Config {
             .map_err(|_| anyhow::anyhow!("NUMBERING_LISTEN={listen:?} is not host:port"))?;
         let store = StoreConfig::from_lookup(get, 32)?;
         let demo_data = match get("NUMBERING_DEMO_DATA").as_deref() {
-            None => store.database_url.is_none(),
+            None => !store.names_a_database(),
             Some("1" | "true" | "yes" | "on") => true,
             Some("0" | "false" | "no" | "off") => false,
             Some(other) => bail!("NUMBERING_DEMO_DATA={other:?}: expected true or false"),

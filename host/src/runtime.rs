@@ -38,11 +38,11 @@ impl Database {
     }
 
     async fn open_with(config: &Config, migrate: bool, wait_for_primary: bool) -> Result<Self> {
-        let (owner_url, app_url, embedded) = match &config.store.database_url {
+        let (owner_url, app_url, embedded) = match config.store.url().await? {
             Some(url) => {
                 let owner =
                     std::env::var("NUMBERING_MIGRATE_DATABASE_URL").unwrap_or_else(|_| url.clone());
-                (owner, url.clone(), None)
+                (owner, url, None)
             }
             None => {
                 let dir = config.data_dir.join("pg");
@@ -126,7 +126,7 @@ pub fn dev_secret(config: &Config) -> Result<Option<String>> {
     if let Some(s) = &config.edge.jwt.hs256_secret {
         return Ok(Some(s.clone()));
     }
-    if config.store.database_url.is_some() {
+    if config.store.names_a_database() {
         return Ok(None);
     }
     let path = config.data_dir.join("jwt-hs256-secret");

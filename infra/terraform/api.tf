@@ -44,15 +44,49 @@ resource "aws_apigatewayv2_route" "rest" {
 
 # The OpenAPI document is public.
 resource "aws_apigatewayv2_route" "openapi" {
+  # checkov:skip=CKV_AWS_309:the OpenAPI document is public on purpose (the contract, no data); throttled with the stage
   api_id    = aws_apigatewayv2_api.rest.id
   route_key = "GET /openapi.json"
   target    = "integrations/${aws_apigatewayv2_integration.rest["portal-api"].id}"
 }
 
+# Throttled (every route, with the account's own limit above it) and
+# logged: one JSON line per request in the access log group.
 resource "aws_apigatewayv2_stage" "default" {
   api_id      = aws_apigatewayv2_api.rest.id
   name        = "$default"
   auto_deploy = true
+  default_route_settings {
+    throttling_rate_limit  = var.api_throttle_rate
+    throttling_burst_limit = var.api_throttle_burst
+  }
+  access_log_settings {
+    destination_arn = aws_cloudwatch_log_group.api_access.arn
+    format = jsonencode({
+      requestId          = "$context.requestId"
+      requestTime        = "$context.requestTime"
+      ip                 = "$context.identity.sourceIp"
+      userAgent          = "$context.identity.userAgent"
+      httpMethod         = "$context.httpMethod"
+      routeKey           = "$context.routeKey"
+      path               = "$context.path"
+      status             = "$context.status"
+      protocol           = "$context.protocol"
+      responseLength     = "$context.responseLength"
+      responseLatency    = "$context.responseLatency"
+      integrationLatency = "$context.integrationLatency"
+      integrationError   = "$context.integrationErrorMessage"
+      authorizerError    = "$context.authorizer.error"
+      jwtSubject         = "$context.authorizer.claims.sub"
+      traceId            = "$context.integration.requestId"
+    })
+  }
+}
+
+resource "aws_cloudwatch_log_group" "api_access" {
+  name              = "/aws/apigateway/${local.name}-rest"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.main.arn
 }
 
 resource "aws_lambda_permission" "rest" {

@@ -25,3 +25,19 @@ output "audit_archive_bucket" {
 output "export_signing_key_arn" {
   value = aws_kms_key.export_signing.arn
 }
+
+output "alarms_topic_arn" {
+  value = aws_sns_topic.alarms.arn
+}
+
+output "failure_queues" {
+  value = { for k, q in aws_sqs_queue.failures : k => q.url }
+}
+
+output "database_secret_arn" {
+  value = aws_secretsmanager_secret.db.arn
+}
+
+output "db_proxy_endpoint" {
+  value = var.rds_proxy ? aws_db_proxy.db[0].endpoint : null
+}

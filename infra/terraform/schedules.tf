@@ -17,6 +17,15 @@ resource "aws_cloudwatch_event_target" "schedule" {
   for_each = local.schedules
   rule     = aws_cloudwatch_event_rule.schedule[each.key].name
   arn      = aws_lambda_function.function[each.key].arn
+  # an event EventBridge cannot hand to Lambda (throttled past the retries,
+  # permission missing) lands in the function's failure queue
+  dead_letter_config {
+    arn = aws_sqs_queue.failures[each.key].arn
+  }
+  retry_policy {
+    maximum_event_age_in_seconds = 3600
+    maximum_retry_attempts       = 10
+  }
 }
 
 resource "aws_lambda_permission" "schedule" {

@@ -8,11 +8,11 @@
 # run by the platform (RDS / Aurora PostgreSQL 15+, a NATS cluster) and
 # passed in as variables.
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.11" # ephemeral variables, write-only attributes
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = "~> 5.60"
+      version = "~> 5.100"
     }
   }
 }

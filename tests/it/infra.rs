@@ -15,7 +15,7 @@ use std::{
     process::{Command, Output},
 };
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the tests crate sits in the workspace")
@@ -23,7 +23,7 @@ fn repo() -> PathBuf {
 }
 
 /// The provider mirror, if this machine has terraform and the AWS provider.
-fn terraform_and_mirror() -> Option<PathBuf> {
+pub(crate) fn terraform_and_mirror() -> Option<PathBuf> {
     let mirror = std::env::var("NUMBERING_TF_PLUGIN_MIRROR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from("/opt/tf-plugins"));
@@ -82,7 +82,7 @@ fn terraform_with_input(dir: &Path, cli_config: &Path, args: &[&str], input: &st
     child.wait_with_output().expect("wait for terraform")
 }
 
-fn ok(what: &str, out: &Output) -> String {
+pub(crate) fn ok(what: &str, out: &Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -137,7 +137,7 @@ pub(crate) fn shipped_source() -> String {
 }
 
 /// The planned resources of `ty` (their `after` values).
-fn planned<'a>(plan: &'a serde_json::Value, ty: &str) -> Vec<&'a serde_json::Value> {
+pub(crate) fn planned<'a>(plan: &'a serde_json::Value, ty: &str) -> Vec<&'a serde_json::Value> {
     plan["resource_changes"]
         .as_array()
         .unwrap()
@@ -152,7 +152,7 @@ fn planned<'a>(plan: &'a serde_json::Value, ty: &str) -> Vec<&'a serde_json::Val
 /// every new object, and EventBridge runs `lifecycle-sweeper` every minute
 /// and `export-scheduled` monthly. Without them the functions deploy and
 /// never run.
-fn assert_event_triggers(plan: &serde_json::Value) {
+pub(crate) fn assert_event_triggers(plan: &serde_json::Value) {
     let invokable_by = |function: &str, principal: &str| {
         planned(plan, "aws_lambda_permission").iter().any(|p| {
             p["principal"] == principal
@@ -220,92 +220,109 @@ fn assert_event_triggers(plan: &serde_json::Value) {
     }
 }
 
-#[test]
-fn the_terraform_is_formatted_valid_and_plans_what_the_workspace_builds() {
-    let Some(mirror) = terraform_and_mirror() else {
-        return;
-    };
-    let infra = repo().join("infra/terraform");
-    let scratch = Scratch(
-        std::env::temp_dir().join(format!("numbering-tf-{}", uuid::Uuid::new_v4().simple())),
-    );
-    let work = scratch.0.join("terraform");
-    std::fs::create_dir_all(&work).unwrap();
-    for entry in std::fs::read_dir(&infra).unwrap().flatten() {
-        if entry.path().extension().is_some_and(|e| e == "tf") {
-            std::fs::copy(entry.path(), work.join(entry.file_name())).unwrap();
+/// A copy of `infra/terraform` in a scratch directory, initialised against
+/// the provider mirror, with the offline provider override (fake
+/// credentials, no account look-up, as an operator's override file would
+/// be) and a zip for every function binary of the workspace and nothing
+/// else, so that a Lambda whose artifact the build does not make fails the
+/// plan. Removed when dropped.
+pub(crate) struct TfWork {
+    scratch: Scratch,
+    pub(crate) dir: PathBuf,
+    cli_config: PathBuf,
+}
+
+impl TfWork {
+    /// `None` (and a note why) without terraform and the provider mirror.
+    pub(crate) fn new() -> Option<Self> {
+        let mirror = terraform_and_mirror()?;
+        let scratch = Scratch(
+            std::env::temp_dir().join(format!("numbering-tf-{}", uuid::Uuid::new_v4().simple())),
+        );
+        let dir = scratch.0.join("terraform");
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(repo().join("infra/terraform"))
+            .unwrap()
+            .flatten()
+        {
+            if entry.path().extension().is_some_and(|e| e == "tf") {
+                std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+            }
         }
-    }
-    let cli_config = scratch.0.join("terraformrc");
-    std::fs::write(
-        &cli_config,
-        format!(
-            "provider_installation {{\n  filesystem_mirror {{\n    path = {:?}\n  }}\n}}\n",
-            mirror.display().to_string()
-        ),
-    )
-    .unwrap();
-
-    // formatted as committed
-    let fmt = terraform(
-        &infra,
-        &cli_config,
-        &["fmt", "-check", "-diff", "-no-color"],
-    );
-    ok("fmt -check (run `terraform fmt` in infra/terraform)", &fmt);
-
-    ok(
-        "init",
-        &terraform(
-            &work,
+        let cli_config = scratch.0.join("terraformrc");
+        std::fs::write(
             &cli_config,
-            &["init", "-backend=false", "-input=false", "-no-color"],
-        ),
-    );
-    ok(
-        "validate",
-        &terraform(&work, &cli_config, &["validate", "-no-color"]),
-    );
-
-    // a full plan, offline: fake credentials and no account look-up (an
-    // override file, as an operator's would be), a zip for every function
-    // binary of the workspace and nothing else, so a Lambda whose artifact
-    // the build does not make fails the plan
-    std::fs::write(
-        work.join("offline_override.tf"),
-        "provider \"aws\" {\n  access_key = \"test\"\n  secret_key = \"test\"\n  \
-         skip_credentials_validation = true\n  skip_requesting_account_id = true\n  \
-         skip_metadata_api_check = true\n}\n",
-    )
-    .unwrap();
-    let artifacts = scratch.0.join("lambda");
-    let binaries = function_binaries();
-    assert!(binaries.contains("validate-lease"), "{binaries:?}");
-    for bin in &binaries {
-        std::fs::create_dir_all(artifacts.join(bin)).unwrap();
-        std::fs::write(artifacts.join(bin).join("bootstrap.zip"), bin.as_bytes()).unwrap();
+            format!(
+                "provider_installation {{\n  filesystem_mirror {{\n    path = {:?}\n  }}\n}}\n",
+                mirror.display().to_string()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("offline_override.tf"),
+            "provider \"aws\" {\n  access_key = \"test\"\n  secret_key = \"test\"\n  \
+             skip_credentials_validation = true\n  skip_requesting_account_id = true\n  \
+             skip_metadata_api_check = true\n}\n",
+        )
+        .unwrap();
+        let artifacts = scratch.0.join("lambda");
+        for bin in function_binaries() {
+            std::fs::create_dir_all(artifacts.join(&bin)).unwrap();
+            std::fs::write(artifacts.join(&bin).join("bootstrap.zip"), bin.as_bytes()).unwrap();
+        }
+        let work = Self {
+            scratch,
+            dir,
+            cli_config,
+        };
+        ok(
+            "init",
+            &work.run(&["init", "-backend=false", "-input=false", "-no-color"]),
+        );
+        Some(work)
     }
-    let vars = serde_json::json!({
-        "environment": "ci",
-        "lambda_artifacts_dir": artifacts,
-        "subnet_ids": ["subnet-00000000000000001"],
-        "security_group_ids": ["sg-00000000000000001"],
-        "database_url": "postgres://numbering@db.internal/numbering",
-        "nats_url": "nats://nats.internal:4222",
-        "jwt_issuer": "https://id.example",
-        "jwks_json": "{\"keys\":[]}",
-        "billing_url": "http://billing.internal:50051",
-        "sender_id_registry_url": "http://sender-ids.internal:50051",
-        "container_image": "registry.example/numbering:ci",
-        "ecs_cluster_arn": "arn:aws:ecs:eu-central-1:000000000000:cluster/ci",
-    });
-    std::fs::write(work.join("ci.tfvars.json"), vars.to_string()).unwrap();
-    ok(
-        "plan",
-        &terraform(
-            &work,
-            &cli_config,
-            &[
+
+    /// `terraform args…` in the copy.
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
+        terraform(&self.dir, &self.cli_config, args)
+    }
+
+    /// Variables for a full plan of a CI environment (placeholders for the
+    /// platform's inputs).
+    pub(crate) fn ci_vars(&self) -> serde_json::Value {
+        serde_json::json!({
+            "environment": "ci",
+            "account_id": "000000000000",
+            "lambda_artifacts_dir": self.scratch.0.join("lambda"),
+            "vpc_id": "vpc-00000000000000001",
+            "subnet_ids": ["subnet-00000000000000001"],
+            "route_table_ids": ["rtb-00000000000000001"],
+            "db_host": "db.internal",
+            "db_security_group_id": "sg-00000000000000009",
+            "db_instance_identifier": "numbering-ci",
+            "db_password": "ci-password",
+            "nats_url": "nats://nats.internal:4222",
+            "internal_egress": {
+                "nats": { "port": 4222, "cidr_blocks": ["10.0.8.0/24"] },
+                "services": { "port": 50051, "cidr_blocks": ["10.0.9.0/24", "10.0.10.0/24"] }
+            },
+            "jwt_issuer": "https://id.example",
+            "jwks_url": "https://id.example/.well-known/jwks.json",
+            "billing_url": "http://billing.internal:50051",
+            "sender_id_registry_url": "http://sender-ids.internal:50051",
+            "container_image": "registry.example/numbering:ci",
+            "adot_collector_image": "registry.example/aws-otel-collector:ci",
+            "ecs_cluster_arn": "arn:aws:ecs:eu-central-1:000000000000:cluster/ci",
+        })
+    }
+
+    /// A full plan with `vars` (written as `ci.tfvars.json`), offline (no
+    /// refresh), as `terraform show -json` prints it; the JSON's text too.
+    pub(crate) fn plan(&self, vars: &serde_json::Value) -> (serde_json::Value, String) {
+        std::fs::write(self.dir.join("ci.tfvars.json"), vars.to_string()).unwrap();
+        ok(
+            "plan",
+            &self.run(&[
                 "plan",
                 "-refresh=false",
                 "-lock=false",
@@ -313,14 +330,54 @@ fn the_terraform_is_formatted_valid_and_plans_what_the_workspace_builds() {
                 "-no-color",
                 "-var-file=ci.tfvars.json",
                 "-out=ci.plan",
-            ],
-        ),
+            ]),
+        );
+        let text = ok("show", &self.run(&["show", "-json", "ci.plan"]));
+        (serde_json::from_str(&text).unwrap(), text)
+    }
+
+    /// The strings `expression` lists, under the last plan's variables.
+    pub(crate) fn console(&self, expression: &str) -> Vec<String> {
+        let out = ok(
+            "console",
+            &terraform_with_input(
+                &self.dir,
+                &self.cli_config,
+                &["console", "-var-file=ci.tfvars.json"],
+                &format!("jsonencode({expression})\n"),
+            ),
+        );
+        // the console prints the JSON as an HCL string literal
+        let literal: String = serde_json::from_str(out.trim()).unwrap();
+        serde_json::from_str(&literal).unwrap()
+    }
+
+    /// Replaces `from` (which must be there) with `to` in `file` of the copy.
+    pub(crate) fn edit(&self, file: &str, from: &str, to: &str) {
+        let path = self.dir.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} has {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    }
+}
+
+#[test]
+fn the_terraform_is_formatted_valid_and_plans_what_the_workspace_builds() {
+    let Some(work) = TfWork::new() else {
+        return;
+    };
+    // formatted as committed
+    let fmt = terraform(
+        &repo().join("infra/terraform"),
+        &work.cli_config,
+        &["fmt", "-check", "-diff", "-no-color"],
     );
-    let plan: serde_json::Value = serde_json::from_str(&ok(
-        "show",
-        &terraform(&work, &cli_config, &["show", "-json", "ci.plan"]),
-    ))
-    .unwrap();
+    ok("fmt -check (run `terraform fmt` in infra/terraform)", &fmt);
+    ok("validate", &work.run(&["validate", "-no-color"]));
+
+    let (plan, _) = work.plan(&work.ci_vars());
+    let binaries = function_binaries();
+    assert!(binaries.contains("validate-lease"), "{binaries:?}");
     let lambdas: BTreeSet<String> = plan["resource_changes"]
         .as_array()
         .unwrap()
@@ -335,30 +392,20 @@ fn the_terraform_is_formatted_valid_and_plans_what_the_workspace_builds() {
     assert!(lambdas.is_subset(&binaries), "{lambdas:?} ⊄ {binaries:?}");
     assert_event_triggers(&plan);
 
-    // every environment variable the deployment sets is read by the code:
-    // a misspelt or stale name would be silently ignored at run time
-    let console = |expression: &str| -> Vec<String> {
-        let out = ok(
-            "console",
-            &terraform_with_input(
-                &work,
-                &cli_config,
-                &["console", "-var-file=ci.tfvars.json"],
-                &format!("jsonencode({expression})\n"),
-            ),
-        );
-        // the console prints the JSON as an HCL string literal
-        let literal: String = serde_json::from_str(out.trim()).unwrap();
-        serde_json::from_str(&literal).unwrap()
-    };
-    let mut names: BTreeSet<String> = console("keys(local.worker_env)").into_iter().collect();
-    names.extend(console(
-        "distinct(flatten([for f in values(local.functions) : keys(merge(local.common_env, f.env))]))",
-    ));
+    // every environment variable the deployment sets (and every secret the
+    // worker's task injects) is read by the code: a misspelt or stale name
+    // would be silently ignored at run time. The OpenTelemetry variables
+    // are the OTLP exporter's own (read inside the SDK, not by our source).
+    let mut names: BTreeSet<String> = work.console("keys(local.worker_env)").into_iter().collect();
+    names.extend(work.console("keys(local.worker_secrets)"));
+    names
+        .extend(work.console("distinct(flatten([for e in values(local.function_env) : keys(e)]))"));
     assert!(names.contains("NUMBERING_AUDIT_ARCHIVE_URI"), "{names:?}");
+    assert!(names.contains("DATABASE_URL_SECRET_ARN"), "{names:?}");
     let source = shipped_source();
     let unread: Vec<&String> = names
         .iter()
+        .filter(|n| !n.starts_with("OTEL_"))
         .filter(|n| !source.contains(&format!("\"{n}\"")))
         .collect();
     assert!(

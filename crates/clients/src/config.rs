@@ -83,13 +83,20 @@ pub fn duration(
 }
 
 /// The database and the lifecycle policy: `DATABASE_URL`,
-/// `NUMBERING_DB_ROLE`, `NUMBERING_DB_MAX_CONNECTIONS` and the policy's
-/// variables ([`LifecyclePolicy::from_lookup`]).
+/// `DATABASE_URL_SECRET_ARN`, `DATABASE_CREDENTIALS`, `NUMBERING_DB_ROLE`,
+/// `NUMBERING_DB_MAX_CONNECTIONS` and the policy's variables
+/// ([`LifecyclePolicy::from_lookup`]).
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// `DATABASE_URL`; the host runs an embedded cluster without it, a
-    /// Lambda refuses to start ([`StoreConfig::required`]).
+    /// `DATABASE_URL`, with the login of `DATABASE_CREDENTIALS` (a secret's
+    /// value, as ECS injects it: [`crate::db_secret`]) put into it; the host
+    /// runs an embedded cluster without either, a Lambda refuses to start
+    /// ([`StoreConfig::required`]).
     pub database_url: Option<String>,
+    /// `DATABASE_URL_SECRET_ARN`: the Secrets Manager secret with the login,
+    /// read once when connecting ([`StoreConfig::url`]) and put into
+    /// `DATABASE_URL` (or, without one, the whole address).
+    pub database_url_secret_arn: Option<String>,
     /// `NUMBERING_DB_ROLE`: the role to `SET ROLE` to after connecting
     /// (default `numbering_app`; `-`: none, the login already is the app role).
     pub db_role: Option<String>,
@@ -105,8 +112,18 @@ impl StoreConfig {
         get: &impl Fn(&str) -> Option<String>,
         default_max_connections: u32,
     ) -> Result<Self, ConfigError> {
+        let mut database_url = get("DATABASE_URL");
+        if let Some(credentials) = get("DATABASE_CREDENTIALS") {
+            let url = crate::db_secret::database_url(
+                database_url.as_deref(),
+                &credentials,
+                "DATABASE_CREDENTIALS",
+            )?;
+            database_url = Some(url);
+        }
         Ok(Self {
-            database_url: get("DATABASE_URL"),
+            database_url,
+            database_url_secret_arn: get("DATABASE_URL_SECRET_ARN"),
             db_role: match get("NUMBERING_DB_ROLE") {
                 Some(r) if r.trim() == "-" => None,
                 Some(r) => Some(r),
@@ -123,10 +140,27 @@ impl StoreConfig {
 
     /// This configuration, if it names a database (what a Lambda needs).
     pub fn required(self) -> Result<Self, ConfigError> {
-        match self.database_url {
-            Some(_) => Ok(self),
-            None => Err(ConfigError("DATABASE_URL is not set".into())),
+        match (&self.database_url, &self.database_url_secret_arn) {
+            (None, None) => Err(ConfigError("DATABASE_URL is not set".into())),
+            _ => Ok(self),
         }
+    }
+
+    /// Whether a database is named at all (a URL or a secret).
+    pub fn names_a_database(&self) -> bool {
+        self.database_url.is_some() || self.database_url_secret_arn.is_some()
+    }
+
+    /// The database URL with its login: `DATABASE_URL`, or, with
+    /// `DATABASE_URL_SECRET_ARN`, the secret read now from Secrets Manager
+    /// and put into it. `None`: no database is named.
+    pub async fn url(&self) -> Result<Option<String>, ConfigError> {
+        let Some(arn) = &self.database_url_secret_arn else {
+            return Ok(self.database_url.clone());
+        };
+        let secret = crate::db_secret::fetch(arn).await?;
+        let from = format!("the secret {arn}");
+        crate::db_secret::database_url(self.database_url.as_deref(), &secret, &from).map(Some)
     }
 
     /// The pool's settings for `url`.
@@ -137,18 +171,20 @@ impl StoreConfig {
         pool
     }
 
-    /// Connects to `DATABASE_URL` (once, so that a database that cannot be
-    /// reached fails here with its cause) and logs how long it took. With
-    /// several servers listed, to the read-write one (none: an error).
+    /// Connects to `DATABASE_URL` (its login read from the secret first,
+    /// when there is one: [`StoreConfig::url`]; once, so that a database
+    /// that cannot be reached fails here with its cause) and logs how long
+    /// it took. With several servers listed, to the read-write one (none:
+    /// an error).
     pub async fn connect(&self) -> Result<Store, ConfigError> {
         let url = self
-            .database_url
-            .as_deref()
+            .url()
+            .await?
             .ok_or_else(|| ConfigError("DATABASE_URL is not set".into()))?;
         let started = std::time::Instant::now();
         // several servers (libpq's multi-host form): the pool follows the
         // read-write one through failovers
-        let (pool, primary) = numbering_store::connect_multi_host(&self.pool(url))
+        let (pool, primary) = numbering_store::connect_multi_host(&self.pool(&url))
             .await
             .map_err(|e| ConfigError(format!("connecting to Postgres: {e}")))?;
         tracing::info!(
@@ -187,6 +223,36 @@ mod tests {
         assert_eq!(
             c.unwrap().required().unwrap().database_url.as_deref(),
             Some("postgres://x/y")
+        );
+    }
+
+    #[test]
+    fn a_secret_arn_names_a_database_and_injected_credentials_fill_the_url() {
+        let arn = "arn:aws:secretsmanager:eu-central-1:000000000000:secret:db";
+        let c = StoreConfig::from_lookup(&lookup(&[("DATABASE_URL_SECRET_ARN", arn)]), 2);
+        let c = c.unwrap().required().unwrap();
+        assert_eq!(c.database_url_secret_arn.as_deref(), Some(arn));
+        assert!(c.names_a_database());
+        let get = lookup(&[
+            (
+                "DATABASE_URL",
+                "postgres://proxy/numbering?sslmode=verify-full",
+            ),
+            (
+                "DATABASE_CREDENTIALS",
+                r#"{"username":"svc","password":"pw"}"#,
+            ),
+        ]);
+        let c = StoreConfig::from_lookup(&get, 2).unwrap();
+        assert_eq!(
+            c.database_url.as_deref(),
+            Some("postgres://svc:pw@proxy/numbering?sslmode=verify-full")
+        );
+        let get = lookup(&[("DATABASE_CREDENTIALS", "{not json")]);
+        let err = StoreConfig::from_lookup(&get, 2).unwrap_err();
+        assert!(
+            err.0.starts_with("DATABASE_CREDENTIALS is neither"),
+            "{err}"
         );
     }
 

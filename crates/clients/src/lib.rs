@@ -9,12 +9,14 @@
 //! - [`aws`]: the AWS SDK configuration shared by the S3 and KMS clients;
 //! - [`lambda`]: a Lambda function's start and the Runtime API;
 //! - [`config`]: the settings every deployable shares (database, policy);
+//! - [`db_secret`]: the database login from Secrets Manager or ECS `secrets`;
 //! - [`telemetry`]: the log subscriber of every deployable;
 //! - [`emf`]: the Lambdas' metrics, in CloudWatch Embedded Metric Format.
 
 pub mod aws;
 pub mod config;
 pub mod emf;
+pub mod db_secret;
 pub mod lambda;
 pub mod lease_cache;
 pub mod region;

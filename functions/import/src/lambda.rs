@@ -5,7 +5,11 @@ use aws_lambda_events::event::s3::S3Event;
 use numbering_clients::lambda::{self, BoxError};
 use serde_json::Value;
 
-use crate::{Importer, config::Config, s3::S3Trigger};
+use crate::{
+    Importer,
+    config::Config,
+    s3::{Handled, S3Trigger},
+};
 
 /// Connects and builds the trigger, then handles bucket notifications,
 /// answering what each record became.
@@ -24,6 +28,16 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
     };
     lambda::serve_events(ready, |trigger: S3Trigger, event: S3Event| async move {
         let handled = trigger.handle(event).await?;
+        // a refused file fails the invocation: Lambda's on-failure
+        // destination then receives the event with the refusal
+        let refused: Vec<Value> = handled
+            .iter()
+            .filter(|h| matches!(h, Handled::Refused { .. }))
+            .map(Handled::json)
+            .collect();
+        if !refused.is_empty() {
+            return Err(format!("import refused: {}", Value::Array(refused)).into());
+        }
         Ok(Value::Array(handled.iter().map(|h| h.json()).collect()))
     })
     .await

@@ -10,9 +10,11 @@
 //! same file and returns the first batch (imports are idempotent by SHA-256
 //! and serialised in the database).
 //!
-//! A refused file is an outcome, not an error: the handler returns it and
-//! Lambda does not retry. Only a failure of the service (database, S3) is an
-//! error, which Lambda retries.
+//! A refused file is an outcome of [`S3Trigger::handle`]; the Lambda
+//! (`crate::lambda`) turns it into a failed invocation, so that it lands in
+//! the on-failure destination with its event. A failure of the service
+//! (database, S3) is an error here already. Lambda retries both (twice); a
+//! retried refusal is refused again, a retried import is idempotent.
 
 use std::sync::Arc;
 
