@@ -36,6 +36,7 @@ mod refusals_under_load;
 mod regions_harness;
 mod relay;
 mod reserve_race;
+mod rollback_switches;
 mod row_level_security;
 mod schema_dump;
 mod schemathesis;

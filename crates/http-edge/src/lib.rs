@@ -13,6 +13,7 @@ pub mod cursor;
 pub mod docs;
 pub mod extract;
 pub mod idempotency;
+pub mod leasing;
 pub mod limits;
 pub mod openapi;
 pub mod problem;
@@ -49,6 +50,9 @@ pub struct Edge {
     pub exports: Option<numbering_export::ExportTools>,
     /// The access log's sampling of the hot path (see [`access_log`]).
     pub access_log: AccessLog,
+    /// `NUMBERING_PORTAL_ENABLED`: false answers every portal route 503
+    /// `PORTAL_DISABLED` (a rollback switch; the admin API is unaffected).
+    pub portal_enabled: bool,
 }
 
 impl Edge {
@@ -62,6 +66,7 @@ impl Edge {
             )),
             exports: None,
             access_log: AccessLog::default(),
+            portal_enabled: true,
         }
     }
 }
