@@ -44,3 +44,4 @@ mod sender_ids;
 mod shape;
 mod startup;
 mod sweeper;
+mod traces;

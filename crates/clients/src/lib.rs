@@ -9,13 +9,15 @@
 //! - [`aws`]: the AWS SDK configuration shared by the S3 and KMS clients;
 //! - [`lambda`]: a Lambda function's start and the Runtime API;
 //! - [`config`]: the settings every deployable shares (database, policy);
-//! - [`telemetry`]: the log subscriber of every deployable.
+//! - [`telemetry`]: the log subscriber of every deployable;
+//! - [`traces`]: OpenTelemetry spans over OTLP, and the request span.
 
 pub mod aws;
 pub mod config;
 pub mod lambda;
 pub mod lease_cache;
 pub mod telemetry;
+pub mod traces;
 
 use std::time::Duration;
 

@@ -1,7 +1,8 @@
 //! The log subscriber of every deployable, host and Lambdas alike: lines on
 //! stderr (CloudWatch takes a Lambda's stderr like its stdout), JSON when
 //! `NUMBERING_LOG_FORMAT=json` (Terraform sets it everywhere), filtered by
-//! `RUST_LOG` (default `info`, with sqlx's statements at `warn`).
+//! `RUST_LOG` (default `info`, with sqlx's statements at `warn`); and, when
+//! an OTLP endpoint is configured, the spans of [`crate::traces`].
 
 use std::{io::IsTerminal, sync::OnceLock};
 
@@ -27,22 +28,35 @@ impl LogFormat {
 }
 
 /// Installs the log subscriber once per process, in the format the
-/// environment names; later calls do nothing. Call it first in `main`.
+/// environment names, with the OpenTelemetry layer when traces are on;
+/// later calls do nothing. Call it first in `main` (and
+/// [`crate::traces::flush`] last).
 pub fn init_logging() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        let filter = EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-        let registry = tracing_subscriber::registry().with(filter);
+        // RUST_LOG filters the log lines only: the exported spans have
+        // their own target (see `traces`)
+        let filter = || {
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"))
+        };
+        let registry =
+            tracing_subscriber::registry().with(crate::traces::layer(crate::config::env));
         let _ = match LogFormat::from_lookup(crate::config::env) {
             LogFormat::Json => registry
-                .with(fmt::layer().json().with_writer(std::io::stderr))
+                .with(
+                    fmt::layer()
+                        .json()
+                        .with_writer(std::io::stderr)
+                        .with_filter(filter()),
+                )
                 .try_init(),
             LogFormat::Text => registry
                 .with(
                     fmt::layer()
                         .with_ansi(std::io::stderr().is_terminal())
-                        .with_writer(std::io::stderr),
+                        .with_writer(std::io::stderr)
+                        .with_filter(filter()),
                 )
                 .try_init(),
         };

@@ -38,9 +38,19 @@ impl FromRequestParts<ApiState> for TenantCall {
         let tenant = p
             .tenant_id
             .ok_or_else(|| ApiError::forbidden("the token has no tenant_id"))?;
-        let ctx = Ctx::new(Actor::tenant(&tenant, &p.subject)).with_request_id(request_id);
+        let ctx = Ctx::new(Actor::tenant(&tenant, &p.subject))
+            .with_request_id(request_id)
+            .with_trace_id(trace_id(parts));
         Ok(Self { state, tenant, ctx })
     }
+}
+
+/// The request's trace id (see `numbering_clients::traces`).
+fn trace_id(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<numbering_clients::traces::TraceId>()
+        .map(|t| t.0.clone())
 }
 
 pub(crate) fn reservation_id(raw: &str) -> Result<ReservationId, ApiError> {
