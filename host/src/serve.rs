@@ -101,7 +101,12 @@ fn app(state: AppState, draining: watch::Receiver<bool>) -> Router {
         .merge(rest_router(state.store.clone(), state.edge.clone()))
         .layer(middleware::from_fn(track_requests))
         .merge(grpc.into_axum_router());
-    state.edge.access_log.wrap(app)
+    // outermost: the access log line is written inside the request's span
+    state
+        .edge
+        .access_log
+        .wrap(app)
+        .layer(numbering_clients::traces::TraceLayer)
 }
 
 /// The mTLS listener: the hot path (gRPC and JSON) for allowlisted callers
@@ -271,6 +276,7 @@ fn spawn_mtls(
     let incoming = tls.tls.incoming(tls.listener);
     let server = tonic::transport::Server::builder()
         .accept_http1(true)
+        .layer(numbering_clients::traces::TraceLayer)
         .add_routes(routes);
     jobs.spawn(async move {
         let stopped = async move {

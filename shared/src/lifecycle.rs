@@ -363,7 +363,13 @@ use NumberState::{Assigned, Available, Held, Quarantined, Reserved, Retired, Sus
 
 /// The lifecycle table, one row per transition, exactly as specified.
 pub const RULES: [Rule; 14] = [
-    rule(Transition::Reserve, &[Available], Reserved, &[Tenant]),
+    // Admin too: an admin acts for a tenant (the portal's rollback path)
+    rule(
+        Transition::Reserve,
+        &[Available],
+        Reserved,
+        &[Tenant, Admin],
+    ),
     rule(Transition::Hold, &[Reserved], Held, &[Tenant]),
     // System and admin too: a compliance suspension cancels the tenant's reservations.
     rule(
@@ -378,7 +384,7 @@ pub const RULES: [Rule; 14] = [
         Available,
         &[System],
     ),
-    // Admin too: legacy seeding reserves and assigns on the tenant's behalf.
+    // Admin too: legacy seeding, and an admin acting for a tenant.
     rule(
         Transition::Assign,
         &[Reserved, Held],
@@ -387,7 +393,12 @@ pub const RULES: [Rule; 14] = [
     ),
     rule(Transition::Renew, &[Assigned], Assigned, &[System]),
     rule(Transition::ExpireLease, &[Assigned], Quarantined, &[System]),
-    rule(Transition::Release, &[Assigned], Quarantined, &[Tenant]),
+    rule(
+        Transition::Release,
+        &[Assigned],
+        Quarantined,
+        &[Tenant, Admin],
+    ),
     rule(
         Transition::Suspend,
         &[Assigned],
@@ -541,7 +552,7 @@ mod tests {
 
     /// A literal copy of the specification's table: (transition, from, to, actors).
     const SPEC: &[(Transition, &[NumberState], NumberState, &[ActorKind])] = &[
-        (T::Reserve, &[Available], Reserved, &[Tenant]),
+        (T::Reserve, &[Available], Reserved, &[Tenant, Admin]),
         (T::Hold, &[Reserved], Held, &[Tenant]),
         (
             T::Cancel,
@@ -558,7 +569,7 @@ mod tests {
         (T::Assign, &[Reserved, Held], Assigned, &[Tenant, Admin]),
         (T::Renew, &[Assigned], Assigned, &[System]),
         (T::ExpireLease, &[Assigned], Quarantined, &[System]),
-        (T::Release, &[Assigned], Quarantined, &[Tenant]),
+        (T::Release, &[Assigned], Quarantined, &[Tenant, Admin]),
         (T::Suspend, &[Assigned], Suspended, &[System, Admin]),
         (T::Reinstate, &[Suspended], Assigned, &[System, Admin]),
         (

@@ -46,11 +46,16 @@ impl Actor {
     }
 }
 
-/// The actor and request id of one operation.
+/// The actor, request id and trace id of one operation.
 #[derive(Debug, Clone)]
 pub struct Ctx {
     pub actor: Actor,
     pub request_id: Option<String>,
+    /// The request's OpenTelemetry trace id (32 hex digits), when it has
+    /// one: recorded as `trace_id` in the audit entry's `after` and in the
+    /// events' data, so that a change can be followed from the request
+    /// into the event its consumers receive.
+    pub trace_id: Option<String>,
 }
 
 impl Ctx {
@@ -58,10 +63,15 @@ impl Ctx {
         Self {
             actor,
             request_id: None,
+            trace_id: None,
         }
     }
     pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
         self.request_id = Some(request_id.into());
+        self
+    }
+    pub fn with_trace_id(mut self, trace_id: Option<String>) -> Self {
+        self.trace_id = trace_id;
         self
     }
 }
@@ -166,6 +176,7 @@ impl Change<'_> {
             "version": self.new_version,
         });
         merge(&mut after, &self.details);
+        with_trace_id(&mut after, ctx);
         let mut data = json!({
             "identifier": n.identifier,
             "kind": n.kind,
@@ -178,12 +189,12 @@ impl Change<'_> {
             "request_id": ctx.request_id,
         });
         merge(&mut data, &self.details);
+        with_trace_id(&mut data, ctx);
         let mut event_types = vec![self.transition.event_type()];
         let mut payloads = vec![data.to_string()];
         if let (Some(l), Some(event_type)) = (&self.lease, lease_event_type(self.transition)) {
             event_types.push(event_type);
-            payloads.push(
-                json!({
+            let mut lease = json!({
                     "lease_id": l.id.to_string(),
                     "tenant_id": self.tenant_id,
                     "identifier": n.identifier,
@@ -198,9 +209,9 @@ impl Change<'_> {
                     "number_version": self.new_version,
                     "actor": ctx.actor.label(),
                     "request_id": ctx.request_id,
-                })
-                .to_string(),
-            );
+            });
+            with_trace_id(&mut lease, ctx);
+            payloads.push(lease.to_string());
         }
         Entry {
             before: before.to_string(),
@@ -347,6 +358,14 @@ pub(crate) async fn record_invalid_transition(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Adds the request's `trace_id` to `v`, when it has one (absent
+/// otherwise, as before traces).
+fn with_trace_id(v: &mut Value, ctx: &Ctx) {
+    if let (Some(id), Some(obj)) = (&ctx.trace_id, v.as_object_mut()) {
+        obj.insert("trace_id".to_owned(), json!(id));
+    }
 }
 
 fn merge(into: &mut Value, extra: &Value) {

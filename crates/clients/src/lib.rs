@@ -12,6 +12,7 @@
 //! - [`db_secret`]: the database login from Secrets Manager or ECS `secrets`;
 //! - [`telemetry`]: the log subscriber of every deployable;
 //! - [`emf`]: the Lambdas' metrics, in CloudWatch Embedded Metric Format.
+//! - [`traces`]: OpenTelemetry spans over OTLP, and the request span.
 
 pub mod aws;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod lambda;
 pub mod lease_cache;
 pub mod region;
 pub mod telemetry;
+pub mod traces;
 
 use std::time::Duration;
 

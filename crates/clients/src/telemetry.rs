@@ -3,7 +3,8 @@
 //! `NUMBERING_LOG_FORMAT=json` (Terraform sets it everywhere), filtered by
 //! `RUST_LOG` (default `info`, with sqlx's statements at `warn`); with
 //! `NUMBERING_REGION` set, every line carries the region
-//! ([`crate::region::TaggedStderr`]).
+//! ([`crate::region::TaggedStderr`]); and, when an OTLP endpoint is
+//! configured, the spans of [`crate::traces`].
 
 use std::{io::IsTerminal, sync::OnceLock};
 
@@ -31,22 +32,35 @@ impl LogFormat {
 }
 
 /// Installs the log subscriber once per process, in the format the
-/// environment names; later calls do nothing. Call it first in `main`.
+/// environment names, with the OpenTelemetry layer when traces are on;
+/// later calls do nothing. Call it first in `main` (and
+/// [`crate::traces::flush`] last).
 pub fn init_logging() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        let filter = EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-        let registry = tracing_subscriber::registry().with(filter);
+        // RUST_LOG filters the log lines only: the exported spans have
+        // their own target (see `traces`)
+        let filter = || {
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"))
+        };
+        let registry =
+            tracing_subscriber::registry().with(crate::traces::layer(crate::config::env));
         let _ = match LogFormat::from_lookup(crate::config::env) {
             LogFormat::Json => registry
-                .with(fmt::layer().json().with_writer(TaggedStderr { json: true }))
+                .with(
+                    fmt::layer()
+                        .json()
+                        .with_writer(TaggedStderr { json: true })
+                        .with_filter(filter()),
+                )
                 .try_init(),
             LogFormat::Text => registry
                 .with(
                     fmt::layer()
                         .with_ansi(std::io::stderr().is_terminal())
-                        .with_writer(TaggedStderr { json: false }),
+                        .with_writer(TaggedStderr { json: false })
+                        .with_filter(filter()),
                 )
                 .try_init(),
         };

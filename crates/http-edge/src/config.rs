@@ -117,7 +117,9 @@ pub fn deployable(
 ) -> Router {
     let access_log = state.edge.access_log.clone();
     let app = router(state).merge(openapi::docs_router(title, operations));
-    access_log.wrap(with_fallbacks(app))
+    access_log
+        .wrap(with_fallbacks(app))
+        .layer(numbering_clients::traces::TraceLayer)
 }
 
 #[cfg(test)]

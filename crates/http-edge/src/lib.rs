@@ -13,6 +13,7 @@ pub mod cursor;
 pub mod docs;
 pub mod extract;
 pub mod idempotency;
+pub mod leasing;
 pub mod limits;
 pub mod openapi;
 pub mod problem;
@@ -54,6 +55,9 @@ pub struct Edge {
     pub exports: Option<numbering_export::ExportTools>,
     /// The access log's sampling of the hot path (see [`access_log`]).
     pub access_log: AccessLog,
+    /// `NUMBERING_PORTAL_ENABLED`: false answers every portal route 503
+    /// `PORTAL_DISABLED` (a rollback switch; the admin API is unaffected).
+    pub portal_enabled: bool,
 }
 
 impl Edge {
@@ -68,6 +72,7 @@ impl Edge {
             readiness: None,
             exports: None,
             access_log: AccessLog::default(),
+            portal_enabled: true,
         }
     }
 }

@@ -32,7 +32,13 @@ impl FromRequestParts<ApiState> for AdminCall {
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         let c = Caller::from_request_parts(parts, state).await?;
-        let ctx = Ctx::new(Actor::admin(&c.principal.subject)).with_request_id(c.request_id);
+        let trace_id = parts
+            .extensions
+            .get::<numbering_clients::traces::TraceId>()
+            .map(|t| t.0.clone());
+        let ctx = Ctx::new(Actor::admin(&c.principal.subject))
+            .with_request_id(c.request_id)
+            .with_trace_id(trace_id);
         Ok(Self {
             state: c.state,
             ctx,

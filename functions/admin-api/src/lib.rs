@@ -2,7 +2,8 @@
 //! contracts, MNO signing keys, tenant pools, inventory search across
 //! tenants, alphanumeric sender-ID registration, suspend / reinstate /
 //! recall / retire, quarantine list and override, audit query and chain
-//! verification, signed lease imports.
+//! verification, signed lease imports; reserve, assign and release on a
+//! tenant's behalf.
 
 mod audit;
 mod call;
@@ -15,6 +16,7 @@ mod operators;
 mod pools;
 mod quarantine;
 mod readiness;
+mod tenants;
 mod wire;
 
 use axum::{
@@ -142,6 +144,9 @@ fn own_routes() -> Routes {
         ("get", "/v1/admin/numbering/audit", get(audit_query)),
         ("get", "/v1/admin/numbering/audit/verify", get(audit_verify)),
     ]
+    .into_iter()
+    .chain(tenants::routes())
+    .collect()
 }
 
 /// The (method, path) pairs the router serves.
@@ -396,5 +401,6 @@ pub fn operations() -> Vec<Op> {
     .chain(exports::operations())
     .chain(readiness::operations())
     .chain(imports::operations())
+    .chain(tenants::operations())
     .collect()
 }

@@ -7,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use numbering_http_edge::{ApiError, ApiState, Caller};
-use numbering_shared::{Identifier, LeaseId, ReservationId, TenantId};
+use numbering_shared::{ReservationId, TenantId};
 use numbering_store::{Actor, Ctx, Store};
 
 /// A tenant's call: the request's state (its store bound to the request's
@@ -38,22 +38,26 @@ impl FromRequestParts<ApiState> for TenantCall {
         let tenant = p
             .tenant_id
             .ok_or_else(|| ApiError::forbidden("the token has no tenant_id"))?;
-        let ctx = Ctx::new(Actor::tenant(&tenant, &p.subject)).with_request_id(request_id);
+        let ctx = Ctx::new(Actor::tenant(&tenant, &p.subject))
+            .with_request_id(request_id)
+            .with_trace_id(trace_id(parts));
         Ok(Self { state, tenant, ctx })
     }
+}
+
+/// The request's trace id (see `numbering_clients::traces`).
+fn trace_id(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<numbering_clients::traces::TraceId>()
+        .map(|t| t.0.clone())
 }
 
 pub(crate) fn reservation_id(raw: &str) -> Result<ReservationId, ApiError> {
     ReservationId::parse(raw).map_err(|_| ApiError::not_found("reservation"))
 }
 
-pub(crate) fn lease_id(raw: &str) -> Result<LeaseId, ApiError> {
-    LeaseId::parse(raw).map_err(|_| ApiError::not_found("lease"))
-}
-
-pub(crate) fn identifier(field: &str, raw: &str) -> Result<Identifier, ApiError> {
-    Identifier::parse(raw).map_err(|e| ApiError::invalid_identifier(field, e.to_string()))
-}
+pub(crate) use numbering_http_edge::leasing::{identifier, lease_id};
 
 pub(crate) fn json_response(status: StatusCode, v: serde_json::Value) -> Response {
     (status, axum::Json(v)).into_response()

@@ -18,6 +18,10 @@ pub struct PortalConfig {
     /// (IsVerified), asked before every ALPHA assign; absent: ALPHA assigns
     /// are refused as unavailable.
     pub sender_id_registry_url: Option<String>,
+    /// `NUMBERING_PORTAL_ENABLED` (default true): false switches the portal
+    /// off, every route answering 503 `PORTAL_DISABLED`, while admins act
+    /// for tenants over `/v1/admin/numbering/tenants/{tenant_id}/…`.
+    pub enabled: bool,
 }
 
 impl PortalConfig {
@@ -26,6 +30,7 @@ impl PortalConfig {
             rate_limit: number(get, "NUMBERING_PORTAL_RATE_LIMIT", 100.0)?,
             rate_burst: number(get, "NUMBERING_PORTAL_RATE_BURST", 200)?,
             sender_id_registry_url: get("NUMBERING_SENDER_ID_REGISTRY_URL"),
+            enabled: flag(get, "NUMBERING_PORTAL_ENABLED", true)?,
         })
     }
 
@@ -39,7 +44,24 @@ impl PortalConfig {
         if self.rate_limit > 0.0 {
             edge.limiter = Some(Arc::new(RateLimiter::new(self.rate_limit, self.rate_burst)));
         }
+        edge.portal_enabled = self.enabled;
         Ok(edge)
+    }
+}
+
+/// `key` as true or false, or `default` when unset.
+fn flag(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(key).as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some("0" | "false" | "no" | "off") => Ok(false),
+        Some(other) => Err(ConfigError(format!(
+            "{key}={other:?}: expected true or false"
+        ))),
     }
 }
 
@@ -88,6 +110,18 @@ mod tests {
                 .is_none()
         );
         assert!(config(&[("NUMBERING_PORTAL_RATE_LIMIT", "fast")]).is_err());
+    }
+
+    #[test]
+    fn the_portal_is_on_unless_switched_off() {
+        assert!(config(&[]).unwrap().portal.enabled);
+        let c = config(&[("NUMBERING_PORTAL_ENABLED", "false")]).unwrap();
+        let edge = c
+            .portal
+            .apply(Edge::new(numbering_http_edge::Verifier::new("i", "a")))
+            .unwrap();
+        assert!(!edge.portal_enabled);
+        assert!(config(&[("NUMBERING_PORTAL_ENABLED", "maybe")]).is_err());
     }
 
     #[test]

@@ -5,9 +5,8 @@ use axum::{http::StatusCode, response::Response};
 use numbering_http_edge::{
     ApiError,
     extract::{ApiJson, ApiPath, ApiQuery},
+    leasing,
 };
-use numbering_shared::ReservationId;
-use numbering_store::AssignError;
 
 use crate::{
     call::{TenantCall, identifier, items, json_response, lease_id},
@@ -18,33 +17,8 @@ pub(crate) async fn assign(
     t: TenantCall,
     ApiJson(body): ApiJson<AssignBody>,
 ) -> Result<Response, ApiError> {
-    let id = ReservationId::parse(&body.reservation_id).map_err(|_| {
-        ApiError::invalid("reservation_id", "reservation_id is not a reservation id")
-    })?;
-    let auto_renew = body.auto_renew.unwrap_or(true);
-    // an ALPHA sender id needs the registry's yes first (SPEC §2)
-    let registry = t.state.edge.registry.as_ref();
-    let l =
-        numbering_store::assign_verified(t.store(), registry, &t.ctx, &t.tenant, id, auto_renew)
-            .await
-            .map_err(assign_problem)?;
+    let l = leasing::assign(&t.state, &t.ctx, &t.tenant, body).await?;
     Ok(json_response(StatusCode::CREATED, lease_json(&l)))
-}
-
-fn assign_problem(e: AssignError) -> ApiError {
-    match e {
-        AssignError::NotVerified { alpha_id } => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "SENDER_ID_NOT_VERIFIED",
-            format!("the sender-id registry has not verified {alpha_id} for this tenant"),
-        ),
-        AssignError::RegistryUnavailable(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SENDER_ID_REGISTRY_UNAVAILABLE",
-            "the sender-id registry could not be asked; an ALPHA sender id cannot be assigned now, retry later",
-        ),
-        AssignError::Lifecycle(e) => ApiError::from(e),
-    }
 }
 
 pub(crate) async fn leases(
@@ -96,8 +70,7 @@ pub(crate) async fn release(
     t: TenantCall,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let id = lease_id(&id)?;
-    let l = t.store().release(&t.ctx, &t.tenant, id).await?;
+    let l = leasing::release(t.store(), &t.ctx, &t.tenant, &id).await?;
     Ok(json_response(StatusCode::OK, lease_json(&l)))
 }
 

@@ -15,6 +15,7 @@ mod pool;
 mod reservations;
 pub mod wire;
 
+use axum::http::StatusCode;
 use axum::{
     Router,
     extract::DefaultBodyLimit,
@@ -22,7 +23,7 @@ use axum::{
     routing::{delete, get, patch, post},
 };
 use numbering_http_edge::{
-    ApiState, Routes, auth, criteria, idempotency, no_route,
+    ApiError, ApiState, Routes, auth, criteria, idempotency, no_route,
     openapi::{Op, list_of, path, query},
     ratelimit, router_of,
 };
@@ -34,8 +35,13 @@ use wire::*;
 
 pub const PREFIX: &str = "/v1/portal/numbering";
 
-/// The portal routes (mounted at their full paths).
+/// The portal routes (mounted at their full paths); switched off
+/// (`NUMBERING_PORTAL_ENABLED=false`), every one answers 503
+/// `PORTAL_DISABLED`.
 pub fn router(state: ApiState) -> Router {
+    if !state.edge.portal_enabled {
+        return switched_off();
+    }
     let body_limit = state.edge.body_limit;
     let router = router_of(routes())
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
@@ -45,6 +51,22 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/portal/numbering/{*rest}", axum::routing::any(no_route));
     // 405s, 414s and 431s as problem+json, however this router is mounted
     numbering_http_edge::api_router(router).with_state(state)
+}
+
+/// The portal while it is switched off: any method on any path under
+/// [`PREFIX`] answers 503 problem+json `PORTAL_DISABLED`, before
+/// authentication.
+fn switched_off() -> Router {
+    async fn disabled() -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "PORTAL_DISABLED",
+            "the tenant portal is switched off; a platform admin can act for the tenant",
+        )
+    }
+    Router::new()
+        .route(PREFIX, axum::routing::any(disabled))
+        .route("/v1/portal/numbering/{*rest}", axum::routing::any(disabled))
 }
 
 /// Every (method, path, handler) the router serves: the router is built
@@ -111,7 +133,7 @@ pub fn operations() -> Vec<Op> {
             ]),
             body: None,
             success: (200, || list_of(available_schema())),
-            problems: &[],
+            problems: &[503],
         },
         Op {
             method: "post",
@@ -122,7 +144,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![],
             body: Some(reserve_schema),
             success: (201, reservation_schema),
-            problems: &[404, 409],
+            problems: &[404, 409, 503],
         },
         Op {
             method: "get",
@@ -133,7 +155,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "reservation id")],
             body: None,
             success: (200, reservation_schema),
-            problems: &[404],
+            problems: &[404, 503],
         },
         Op {
             method: "delete",
@@ -144,7 +166,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "reservation id")],
             body: None,
             success: (200, reservation_schema),
-            problems: &[404],
+            problems: &[404, 503],
         },
         Op {
             method: "post",
@@ -155,7 +177,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "reservation id")],
             body: None,
             success: (200, reservation_schema),
-            problems: &[404],
+            problems: &[404, 503],
         },
         Op {
             method: "post",
@@ -166,7 +188,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![],
             body: Some(assign_schema),
             success: (201, lease_schema),
-            problems: &[404],
+            problems: &[404, 503],
         },
         Op {
             method: "get",
@@ -180,7 +202,7 @@ pub fn operations() -> Vec<Op> {
             ],
             body: None,
             success: (200, || list_of(lease_schema())),
-            problems: &[],
+            problems: &[503],
         },
         Op {
             method: "get",
@@ -191,7 +213,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "lease id")],
             body: None,
             success: (200, lease_schema),
-            problems: &[404],
+            problems: &[404, 503],
         },
         Op {
             method: "patch",
@@ -202,7 +224,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "lease id")],
             body: Some(update_lease_schema),
             success: (200, lease_schema),
-            problems: &[404],
+            problems: &[404, 503],
         },
         Op {
             method: "post",
@@ -213,7 +235,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "lease id")],
             body: None,
             success: (200, lease_schema),
-            problems: &[404],
+            problems: &[404, 503],
         },
         Op {
             method: "get",
@@ -224,7 +246,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![],
             body: None,
             success: (200, pool_schema),
-            problems: &[404],
+            problems: &[404, 503],
         },
         Op {
             method: "get",
@@ -235,7 +257,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("identifier", "the identifier, e.g. +93791234567")],
             body: None,
             success: (200, || list_of(lease_schema())),
-            problems: &[404],
+            problems: &[404, 503],
         },
     ]
 }

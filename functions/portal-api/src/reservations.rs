@@ -5,10 +5,11 @@ use axum::{http::StatusCode, response::Response};
 use numbering_http_edge::{
     ApiError,
     extract::{ApiJson, ApiPath},
+    leasing,
 };
 
 use crate::{
-    call::{TenantCall, identifier, json_response, reservation_id},
+    call::{TenantCall, json_response, reservation_id},
     wire::{ReserveBody, reservation_json},
 };
 
@@ -16,23 +17,7 @@ pub(crate) async fn reserve(
     t: TenantCall,
     ApiJson(body): ApiJson<ReserveBody>,
 ) -> Result<Response, ApiError> {
-    let (store, tenant, ctx) = (t.store(), &t.tenant, &t.ctx);
-    let r = match (body.identifier, body.criteria) {
-        (Some(raw), None) => {
-            let id = identifier("identifier", &raw)?;
-            store.reserve(ctx, tenant, &id).await?
-        }
-        (None, Some(c)) => {
-            let c = c.criteria("criteria.")?;
-            store.reserve_any(ctx, tenant, &c).await?
-        }
-        _ => {
-            return Err(ApiError::invalid(
-                "identifier",
-                "give exactly one of identifier or criteria",
-            ));
-        }
-    };
+    let r = leasing::reserve(t.store(), &t.ctx, &t.tenant, body).await?;
     Ok(json_response(StatusCode::CREATED, reservation_json(&r)))
 }
 

@@ -13,7 +13,8 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
         let store = config.store.connect().await?;
         let dynamo = config.hot_path.dynamo_tier().await;
         let reader = config.hot_path.reader(&store, dynamo).await?;
-        Ok::<_, BoxError>(config.access_log.wrap(router(Validator::new(reader))))
+        let app = config.access_log.wrap(router(Validator::new(reader)));
+        Ok::<_, BoxError>(app.layer(numbering_clients::traces::TraceLayer))
     })
     .await?;
     lambda_http::run(numbering_clients::emf::FlushAfter(app)).await

@@ -17,6 +17,7 @@ use numbering_clients::{
 };
 use numbering_shared::{Identifier, NumberSnapshot};
 use numbering_store::{Lookup, SnapshotReader, Store};
+use tracing::Instrument;
 
 use crate::{
     bus::{BusTrust, BusTtl},
@@ -240,7 +241,8 @@ impl LeaseReader {
         let i = &self.inner;
         let key = identifier.key();
         let started = Instant::now();
-        if let Some(hit) = i.local.as_ref().and_then(|l| l.get(&key)) {
+        let local = numbering_clients::child_span!("validate.tier", tier = "in_process");
+        if let Some(hit) = local.in_scope(|| i.local.as_ref().and_then(|l| l.get(&key))) {
             i.metrics.observe("local", "hit", started);
             if hit.refresh_due {
                 self.refresh(identifier, key);
@@ -277,7 +279,9 @@ impl LeaseReader {
         let generation = i.local.as_ref().map_or(0, LocalCache::generation);
         if let Some(dynamo) = i.dynamo.as_ref().filter(|_| self.dynamo_usable()) {
             let started = Instant::now();
-            match tokio::time::timeout(i.config.dynamo_deadline, dynamo.get(&key)).await {
+            let span = numbering_clients::child_span!("validate.tier", tier = "dynamodb");
+            let get = tokio::time::timeout(i.config.dynamo_deadline, dynamo.get(&key));
+            match get.instrument(span).await {
                 Ok(Ok(Some(hit))) => {
                     i.metrics.observe("dynamodb", "hit", started);
                     if let Some(local) = &i.local {
@@ -310,10 +314,12 @@ impl LeaseReader {
             }
         }
         let started = Instant::now();
+        let span = numbering_clients::child_span!("validate.tier", tier = "postgres");
         let answer = match tokio::time::timeout(
             i.config.postgres_deadline,
             i.snapshots.snapshot(identifier),
         )
+        .instrument(span)
         .await
         {
             Ok(Ok(snapshot)) => {

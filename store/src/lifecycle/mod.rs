@@ -44,6 +44,7 @@ use numbering_shared::{
     lifecycle::{self, TransitionError},
 };
 use sqlx::{PgConnection, PgPool};
+use tracing::Instrument;
 
 use crate::{
     LifecycleError,
@@ -117,9 +118,28 @@ impl Store {
         scope: Scope<'_>,
         run: impl AsyncFnOnce(&mut PgConnection) -> Result<T>,
     ) -> Result<T> {
-        let mut tx = scope::begin(self, scope).await?;
-        let result = run(&mut tx).await;
-        settle(tx, result).await
+        let transaction = async {
+            let mut tx = scope::begin(self, scope).await?;
+            let result = run(&mut tx).await;
+            settle(tx, result).await
+        };
+        // a span only inside a traced request (see numbering_clients::traces)
+        let traced = tracing::Span::current()
+            .metadata()
+            .is_some_and(|m| m.target() == "numbering::trace");
+        if !traced {
+            return transaction.await;
+        }
+        let scope = match scope {
+            Scope::Tenant(_) => "tenant",
+            Scope::Platform => "platform",
+        };
+        transaction
+            .instrument(
+                tracing::info_span!(target: "numbering::trace", "store.transaction",
+                otel.kind = "internal", db.system = "postgresql", scope),
+            )
+            .await
     }
 
     /// Asks the pure rules; a refused transition is recorded as an ops

@@ -427,6 +427,7 @@ pub(super) async fn lapse(tx: &mut PgConnection, ctx: &Ctx, key: &str) -> Result
     let system = Ctx {
         actor: Actor::system("reservation-expiry"),
         request_id: ctx.request_id.clone(),
+        trace_id: ctx.trace_id.clone(),
     };
     let change = Change {
         transition: Transition::ExpireReservation,
