@@ -395,7 +395,7 @@ mod tests {
         let c = candidates("postgres://u@h1:1,h2:2/db?target_session_attrs=read-write").unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(c[1].1.get_port(), 2);
-        let c = candidates("postgres://u@/db?host=/run/postgresql").unwrap();
+        let c = candidates("postgres://u@localhost/db?host=/run/postgresql").unwrap();
         assert_eq!(c.len(), 1);
         let e = candidates("postgres://u@h1,h2/db?sslmode=verify-ca").unwrap_err();
         assert!(e.to_string().contains("verify-ca"), "{e}");
