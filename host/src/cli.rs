@@ -261,17 +261,7 @@ async fn serve(config: Config) -> Result<ExitCode> {
     let addr = listener.local_addr()?;
     let (validator, tiers_line) = hot_path(&config, &db).await?;
     let (embedded_nats, nats_line) = start_nats(&config);
-    let events = match nats_url(&config, embedded_nats.as_ref()) {
-        Some(url) => Some(
-            Events::connect(
-                &url,
-                config.billing.client()?,
-                config.inbound_stream.as_deref(),
-            )
-            .await?,
-        ),
-        None => None,
-    };
+    let events = connect_events(&config, embedded_nats.as_ref()).await?;
     let grpc_tls = grpc_tls_listener(&config).await?;
     print_banner(&config, &db, addr, &tiers_line, &nats_line)?;
     // the relay projects into the DynamoDB lease cache before it publishes the invalidation
@@ -286,14 +276,7 @@ async fn serve(config: Config) -> Result<ExitCode> {
         grpc_tls,
         nats: events.as_ref().map(|e| e.nats.clone()),
         projection,
-        ops: match config.ops_listen {
-            Some(at) => Some(
-                tokio::net::TcpListener::bind(at)
-                    .await
-                    .with_context(|| format!("binding {at}"))?,
-            ),
-            None => None,
-        },
+        ops: bind_ops(&config).await?,
         no_export_schedule: !config.export_schedule,
         drain: Some(config.shutdown_drain),
     };
@@ -325,6 +308,42 @@ async fn serve(config: Config) -> Result<ExitCode> {
     )
     .await;
     drop(embedded_nats);
+    close_database(db).await;
+    tracing::info!("stopped");
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// The event side's NATS connection, when there is a NATS to connect to.
+async fn connect_events(
+    config: &Config,
+    embedded: Option<&EmbeddedNats>,
+) -> Result<Option<Events>> {
+    Ok(match nats_url(config, embedded) {
+        Some(url) => Some(
+            Events::connect(
+                &url,
+                config.billing.client()?,
+                config.inbound_stream.as_deref(),
+            )
+            .await?,
+        ),
+        None => None,
+    })
+}
+
+/// The ops listener, bound, when `NUMBERING_OPS_LISTEN` is set.
+async fn bind_ops(config: &Config) -> Result<Option<tokio::net::TcpListener>> {
+    Ok(match config.ops_listen {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("binding {at}"))?,
+        ),
+        None => None,
+    })
+}
+
+async fn close_database(db: Database) {
     if db.embedded.is_some() {
         db.close().await;
     } else {
@@ -332,8 +351,6 @@ async fn serve(config: Config) -> Result<ExitCode> {
         // hold up the exit either
         let _ = tokio::time::timeout(crate::drain::JOBS_STOP_GRACE, db.close()).await;
     }
-    tracing::info!("stopped");
-    result.map(|()| ExitCode::SUCCESS)
 }
 
 /// The mTLS listener, bound, when `NUMBERING_GRPC_TLS_LISTEN` is set.
