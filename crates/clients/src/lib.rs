@@ -16,8 +16,8 @@
 
 pub mod aws;
 pub mod config;
-pub mod emf;
 pub mod db_secret;
+pub mod emf;
 pub mod lambda;
 pub mod lease_cache;
 pub mod region;
