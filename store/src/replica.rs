@@ -19,14 +19,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use numbering_shared::{Identifier, NumberSnapshot};
-use sqlx::{Executor, PgPool, postgres::PgConnectOptions, postgres::PgPoolOptions};
+use sqlx::{PgPool, postgres::PgConnectOptions};
 use tokio::sync::watch;
 
 use crate::{
     LifecycleError, Lookup,
     lock::SessionLock,
     pg_hosts::{self, PgHosts, PgHostsError},
-    snapshots::{HOT_PATH_ROLE, into_snapshot},
+    snapshots::into_snapshot,
 };
 
 /// How often the primary's heartbeat singleton writes.
@@ -90,19 +90,7 @@ impl ReplicaReader {
     /// standby that is down fails its reads, never the caller's start).
     pub fn connect_lazy(options: PgConnectOptions, max_connections: u32) -> Self {
         let options = options.application_name("numbering-replica");
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(2))
-            .test_before_acquire(false)
-            .idle_timeout(Duration::from_secs(300))
-            .max_lifetime(Duration::from_secs(1800))
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute(format!("SET ROLE {HOT_PATH_ROLE}").as_str())
-                        .await?;
-                    Ok(())
-                })
-            })
+        let pool = crate::snapshots::hot_path_pool(max_connections, Duration::from_secs(2))
             .connect_lazy_with(options);
         Self { pool }
     }

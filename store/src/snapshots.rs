@@ -62,22 +62,7 @@ impl SnapshotReader {
             .as_ref()
             .clone()
             .application_name("numbering-hot-path");
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            // as the application pool: no ping per checkout (a round trip
-            // per message); a dead connection fails its statement, the hot
-            // path answers UNAVAILABLE and the pool drops it
-            .test_before_acquire(false)
-            .idle_timeout(Duration::from_secs(300))
-            .max_lifetime(Duration::from_secs(1800))
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute(format!("SET ROLE {HOT_PATH_ROLE}").as_str())
-                        .await?;
-                    Ok(())
-                })
-            })
+        let pool = hot_path_pool(max_connections, Duration::from_secs(5))
             .connect_with(options)
             .await?;
         Ok(Self { pool })
@@ -115,4 +100,25 @@ impl SnapshotReader {
         .await?;
         row.map(into_snapshot).transpose()
     }
+}
+
+/// The hot path's pool settings, on the primary ([`SnapshotReader`]) and on
+/// a standby (`replica::ReplicaReader`): every connection switched to
+/// [`HOT_PATH_ROLE`], and, as the application pool, no ping per checkout (a
+/// round trip per message): a dead connection fails its statement, the hot
+/// path answers from elsewhere or UNAVAILABLE, and the pool drops it.
+pub(crate) fn hot_path_pool(max_connections: u32, acquire_timeout: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire(false)
+        .idle_timeout(Duration::from_secs(300))
+        .max_lifetime(Duration::from_secs(1800))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(format!("SET ROLE {HOT_PATH_ROLE}").as_str())
+                    .await?;
+                Ok(())
+            })
+        })
 }
