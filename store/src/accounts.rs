@@ -88,10 +88,22 @@ impl Store {
     }
 
     /// Every account of `tenant`'s pool with its quotas and usage, by
-    /// account id, read in `scope`.
-    pub async fn accounts(&self, scope: Scope<'_>, tenant: &TenantId) -> Result<Vec<AccountUsage>> {
+    /// account id, read in `scope`; `None` when the tenant has no pool.
+    pub async fn accounts(
+        &self,
+        scope: Scope<'_>,
+        tenant: &TenantId,
+    ) -> Result<Option<Vec<AccountUsage>>> {
         let mut tx = scope::begin(self, scope).await?;
-        let accounts = account_usages(&mut tx, tenant).await?;
+        let pool: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM numbering.tenant_pools WHERE tenant_id = $1")
+                .bind(tenant.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let accounts = match pool {
+            Some(_) => Some(account_usages(&mut tx, tenant).await?),
+            None => None,
+        };
         tx.commit().await?;
         Ok(accounts)
     }

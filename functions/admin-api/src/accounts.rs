@@ -16,6 +16,7 @@ use numbering_http_edge::{
     extract::{ApiJson, ApiPath},
     openapi::{Op, list_of, path},
 };
+use numbering_shared::TenantId;
 use numbering_store::Scope;
 use serde_json::json;
 
@@ -43,8 +44,12 @@ async fn accounts(
     RequestState(s): RequestState,
     ApiPath(t): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let t = tenant_id(&t)?;
-    let accounts = s.store.accounts(Scope::Platform, &t).await?;
+    let t = TenantId::parse(&t).map_err(|_| ApiError::not_found("pool"))?;
+    let accounts = s
+        .store
+        .accounts(Scope::Platform, &t)
+        .await?
+        .ok_or_else(|| ApiError::not_found("pool"))?;
     let items: Vec<_> = accounts.iter().map(account_json).collect();
     Ok(ok(
         StatusCode::OK,
@@ -80,7 +85,7 @@ pub(crate) fn operations() -> Vec<Op> {
             params: vec![tenant()],
             body: None,
             success: (200, || list_of(account_schema())),
-            problems: &[],
+            problems: &[404],
         },
         Op {
             method: "put",
