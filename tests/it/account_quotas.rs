@@ -184,7 +184,7 @@ async fn a_token_bound_to_an_account_may_act_for_no_other() {
     app.db.pool_for("acme").await;
     put_account(&app, "acme", "sales", 5).await;
     put_account(&app, "acme", "ops", 5).await;
-    let ids = msisdns(&app, 2).await;
+    let ids = msisdns(&app, 3).await;
     let sales = account_token("acme", "sales");
     let named_other = app
         .post(
@@ -268,6 +268,65 @@ async fn a_token_bound_to_an_account_may_act_for_no_other() {
         (own.status, own.str("account_id").as_str()),
         (StatusCode::CREATED, "sales")
     );
+    // nor act on another account's reservation or lease by its id
+    let theirs = app
+        .post(
+            &admin,
+            &format!("{P}/reservations"),
+            json!({ "identifier": ids[2], "account_id": "ops" }),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED);
+    let r = format!("{P}/reservations/{}", theirs.str("id"));
+    let refused = [
+        app.get(&sales, &r).await,
+        app.post(&sales, &format!("{r}/hold"), json!({})).await,
+        app.send(Method::DELETE, &sales, &r, None).await,
+        app.post(
+            &sales,
+            &format!("{P}/leases"),
+            json!({ "reservation_id": theirs.str("id") }),
+        )
+        .await,
+    ];
+    for a in refused {
+        assert_eq!(
+            (a.status, a.code()),
+            (StatusCode::FORBIDDEN, "ACCOUNT_NOT_PERMITTED"),
+            "{:?}",
+            a.json
+        );
+    }
+    let lease = app
+        .post(
+            &admin,
+            &format!("{P}/leases"),
+            json!({ "reservation_id": theirs.str("id") }),
+        )
+        .await;
+    assert_eq!(
+        (lease.status, lease.str("account_id").as_str()),
+        (StatusCode::CREATED, "ops")
+    );
+    let l = format!("{P}/leases/{}", lease.str("id"));
+    for a in [
+        app.get(&sales, &l).await,
+        app.post(&sales, &format!("{l}/release"), json!({})).await,
+    ] {
+        assert_eq!(
+            (a.status, a.code()),
+            (StatusCode::FORBIDDEN, "ACCOUNT_NOT_PERMITTED")
+        );
+    }
+    // its own, it may
+    let held = app
+        .post(
+            &sales,
+            &format!("{P}/reservations/{}/hold", own.str("id")),
+            json!({}),
+        )
+        .await;
+    assert_eq!(held.status, StatusCode::OK, "{:?}", held.json);
 }
 
 #[tokio::test]
