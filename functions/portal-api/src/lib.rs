@@ -5,7 +5,10 @@
 //!
 //! The tenant always comes from the verified token, never from a body; every
 //! store call runs in that tenant's row-level-security scope, so another
-//! tenant's reservation or lease is simply not found (404).
+//! tenant's reservation or lease is simply not found (404). A token with an
+//! `account_id` claim acts for that account of the tenant only: another
+//! account's reservation or lease, or naming another account, is 403
+//! `ACCOUNT_NOT_PERMITTED` (see `numbering_http_edge::leasing::account`).
 
 mod call;
 pub mod config;
@@ -191,7 +194,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "reservation id")],
             body: None,
             success: (200, reservation_schema),
-            problems: &[404, 503],
+            problems: &[403, 404, 503],
         },
         Op {
             method: "delete",
@@ -202,7 +205,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "reservation id")],
             body: None,
             success: (200, reservation_schema),
-            problems: &[404, 503],
+            problems: &[403, 404, 503],
         },
         Op {
             method: "post",
@@ -213,7 +216,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "reservation id")],
             body: None,
             success: (200, reservation_schema),
-            problems: &[404, 503],
+            problems: &[403, 404, 503],
         },
         Op {
             method: "post",
@@ -224,7 +227,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![],
             body: Some(assign_schema),
             success: (201, lease_schema),
-            problems: &[404, 503],
+            problems: &[403, 404, 503],
         },
         Op {
             method: "get",
@@ -254,7 +257,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "lease id")],
             body: None,
             success: (200, lease_schema),
-            problems: &[404, 503],
+            problems: &[403, 404, 503],
         },
         Op {
             method: "patch",
@@ -265,7 +268,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "lease id")],
             body: Some(update_lease_schema),
             success: (200, lease_schema),
-            problems: &[404, 503],
+            problems: &[403, 404, 503],
         },
         Op {
             method: "post",
@@ -276,7 +279,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "lease id")],
             body: None,
             success: (200, lease_schema),
-            problems: &[404, 503],
+            problems: &[403, 404, 503],
         },
         Op {
             method: "get",
