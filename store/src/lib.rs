@@ -9,6 +9,7 @@
 //! row-level security per tenant, an append-only audit trail.
 
 pub mod admin;
+pub mod approvals;
 pub mod audit;
 pub mod audit_jobs;
 mod automation;

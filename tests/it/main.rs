@@ -2,6 +2,7 @@
 //! Every test gets its own database on a real Postgres (see `numbering_tests`).
 
 mod admin_rows;
+mod approvals;
 mod api_contract;
 mod audit_archive;
 mod audit_chain;
