@@ -173,6 +173,41 @@ CREATE TYPE numbering.signing_algorithm AS ENUM (
 ALTER TYPE numbering.signing_algorithm OWNER TO postgres;
 
 --
+-- Name: approval_transition(); Type: FUNCTION; Schema: numbering; Owner: postgres
+--
+
+CREATE FUNCTION numbering.approval_transition() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.status <> 'PENDING' THEN
+            RAISE EXCEPTION 'an approval starts PENDING, not %', NEW.status
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'approvals_status_transition';
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF (NEW.id, NEW.action, NEW.target_kind, NEW.target_id, NEW.target_version, NEW.payload,
+        NEW.justification, NEW.requested_by, NEW.requested_at, NEW.expires_at)
+       IS DISTINCT FROM
+       (OLD.id, OLD.action, OLD.target_kind, OLD.target_id, OLD.target_version, OLD.payload,
+        OLD.justification, OLD.requested_by, OLD.requested_at, OLD.expires_at)
+       OR NEW.tenant_id IS DISTINCT FROM OLD.tenant_id THEN
+        RAISE EXCEPTION 'what an approval requests never changes'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'approvals_immutable';
+    END IF;
+    IF OLD.status <> 'PENDING' OR NEW.status = 'PENDING' THEN
+        RAISE EXCEPTION 'approval % cannot go from % to %', OLD.id, OLD.status, NEW.status
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'approvals_status_transition';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+
+ALTER FUNCTION numbering.approval_transition() OWNER TO postgres;
+
+--
 -- Name: audit_partition_bounds(); Type: FUNCTION; Schema: numbering; Owner: postgres
 --
 
@@ -664,6 +699,53 @@ ALTER FUNCTION numbering.tenant_usage(p_tenant text) OWNER TO postgres;
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
+
+--
+-- Name: approvals; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.approvals (
+    id uuid NOT NULL,
+    action text NOT NULL,
+    target_kind text NOT NULL,
+    target_id text NOT NULL,
+    target_version text NOT NULL,
+    tenant_id text,
+    payload jsonb NOT NULL,
+    justification text NOT NULL,
+    requested_by text NOT NULL,
+    requested_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    request_id text,
+    status text DEFAULT 'PENDING'::text NOT NULL,
+    decided_by text,
+    decided_at timestamp with time zone,
+    decision_reason text,
+    CONSTRAINT approvals_action_format CHECK ((action ~ '^[a-z][a-z_]*(\.[a-z][a-z_]*)+$'::text)),
+    CONSTRAINT approvals_applied_before_expiry CHECK (((status <> 'APPLIED'::text) OR (decided_at < expires_at))),
+    CONSTRAINT approvals_approver_not_requester CHECK (((status <> ALL (ARRAY['APPLIED'::text, 'REJECTED'::text])) OR (decided_by <> requested_by))),
+    CONSTRAINT approvals_decided_after_request CHECK (((decided_at IS NULL) OR (decided_at >= requested_at))),
+    CONSTRAINT approvals_decision_matches_status CHECK (
+CASE status
+    WHEN 'PENDING'::text THEN ((decided_by IS NULL) AND (decided_at IS NULL) AND (decision_reason IS NULL))
+    WHEN 'APPLIED'::text THEN ((decided_by IS NOT NULL) AND (decided_at IS NOT NULL) AND (decision_reason IS NULL))
+    WHEN 'REJECTED'::text THEN ((decided_by IS NOT NULL) AND (decided_at IS NOT NULL) AND (btrim(COALESCE(decision_reason, ''::text)) <> ''::text))
+    WHEN 'WITHDRAWN'::text THEN ((decided_by = requested_by) AND (decided_at IS NOT NULL))
+    WHEN 'EXPIRED'::text THEN ((decided_by IS NULL) AND (decided_at IS NOT NULL))
+    ELSE NULL::boolean
+END),
+    CONSTRAINT approvals_expiry_after_request CHECK ((expires_at > requested_at)),
+    CONSTRAINT approvals_justified CHECK (((btrim(justification) <> ''::text) AND (length(justification) <= 2000))),
+    CONSTRAINT approvals_payload_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
+    CONSTRAINT approvals_requester_present CHECK ((btrim(requested_by) <> ''::text)),
+    CONSTRAINT approvals_status_known CHECK ((status = ANY (ARRAY['PENDING'::text, 'APPLIED'::text, 'REJECTED'::text, 'WITHDRAWN'::text, 'EXPIRED'::text]))),
+    CONSTRAINT approvals_target_present CHECK (((target_kind <> ''::text) AND (target_id <> ''::text)))
+);
+
+ALTER TABLE ONLY numbering.approvals FORCE ROW LEVEL SECURITY;
+
+
+ALTER TABLE numbering.approvals OWNER TO postgres;
 
 --
 -- Name: audit_archives; Type: TABLE; Schema: numbering; Owner: postgres
@@ -1217,6 +1299,14 @@ ALTER TABLE ONLY numbering.audit_log ATTACH PARTITION numbering.audit_log_defaul
 
 
 --
+-- Name: approvals approvals_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.approvals
+    ADD CONSTRAINT approvals_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: audit_archives audit_archives_partition_once; Type: CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
@@ -1430,6 +1520,13 @@ ALTER TABLE ONLY numbering.tenant_pools
 
 ALTER TABLE ONLY numbering.vanity_patterns
     ADD CONSTRAINT vanity_patterns_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: approvals_by_status; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX approvals_by_status ON numbering.approvals USING btree (status, requested_at);
 
 
 --
@@ -1661,6 +1758,13 @@ CREATE RULE audit_log_no_update AS
 
 
 --
+-- Name: approvals approvals_workflow; Type: TRIGGER; Schema: numbering; Owner: postgres
+--
+
+CREATE TRIGGER approvals_workflow BEFORE INSERT OR UPDATE ON numbering.approvals FOR EACH ROW EXECUTE FUNCTION numbering.approval_transition();
+
+
+--
 -- Name: audit_archives audit_archives_append_only; Type: TRIGGER; Schema: numbering; Owner: postgres
 --
 
@@ -1817,6 +1921,19 @@ ALTER TABLE ONLY numbering.quarantine_records
 
 ALTER TABLE ONLY numbering.reservations
     ADD CONSTRAINT reservations_number_id_fkey FOREIGN KEY (number_id) REFERENCES numbering.numbers(id);
+
+
+--
+-- Name: approvals; Type: ROW SECURITY; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE numbering.approvals ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: approvals approvals_platform; Type: POLICY; Schema: numbering; Owner: postgres
+--
+
+CREATE POLICY approvals_platform ON numbering.approvals USING (numbering.is_platform()) WITH CHECK (numbering.is_platform());
 
 
 --
@@ -2076,6 +2193,13 @@ GRANT ALL ON FUNCTION numbering.maintain_audit_partitions(months_ahead integer) 
 
 REVOKE ALL ON FUNCTION numbering.tenant_usage(p_tenant text) FROM PUBLIC;
 GRANT ALL ON FUNCTION numbering.tenant_usage(p_tenant text) TO numbering_app;
+
+
+--
+-- Name: TABLE approvals; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE numbering.approvals TO numbering_app;
 
 
 --

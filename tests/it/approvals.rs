@@ -97,18 +97,37 @@ async fn a_quarantine_override_needs_two_different_admins_and_is_applied_with_bo
     assert_eq!(asked.str("justification"), WHY);
     let requested = chrono::DateTime::parse_from_rfc3339(&asked.str("requested_at")).unwrap();
     let expires = chrono::DateTime::parse_from_rfc3339(&asked.str("expires_at")).unwrap();
-    assert_eq!(expires - requested, chrono::Duration::hours(24), "24 h by default");
-    assert_eq!(state(&app, raw).await, "QUARANTINED", "one admin's word changes nothing");
+    assert_eq!(
+        expires - requested,
+        chrono::Duration::hours(24),
+        "24 h by default"
+    );
+    assert_eq!(
+        state(&app, raw).await,
+        "QUARANTINED",
+        "one admin's word changes nothing"
+    );
 
     // listed and readable
     let pending = app
-        .get(&admin_token_of("bob"), &format!("{A}/approvals?status=PENDING"))
+        .get(
+            &admin_token_of("bob"),
+            &format!("{A}/approvals?status=PENDING"),
+        )
         .await;
-    assert_eq!(pending.json["items"][0]["approval_id"], json!(aid), "{:?}", pending.json);
+    assert_eq!(
+        pending.json["items"][0]["approval_id"],
+        json!(aid),
+        "{:?}",
+        pending.json
+    );
     let one = app
         .get(&admin_token_of("bob"), &format!("{A}/approvals/{aid}"))
         .await;
-    assert_eq!((one.status, one.str("status")), (StatusCode::OK, "PENDING".into()));
+    assert_eq!(
+        (one.status, one.str("status")),
+        (StatusCode::OK, "PENDING".into())
+    );
 
     // the same admin twice is refused, and changes nothing
     let own = step(&app, "alice", &aid, "approve", None).await;
@@ -131,7 +150,10 @@ async fn a_quarantine_override_needs_two_different_admins_and_is_applied_with_bo
 
     // one audit entry, the action's, names both admins, why and the approval
     let (actor, action, after) = last_audit(&app, raw).await;
-    assert_eq!((actor.as_str(), action.as_str()), ("admin:bob", "override_quarantine"));
+    assert_eq!(
+        (actor.as_str(), action.as_str()),
+        ("admin:bob", "override_quarantine")
+    );
     assert_eq!(
         after["approval"],
         json!({ "id": aid, "action": "quarantine.override", "requested_by": "alice",
@@ -147,18 +169,27 @@ async fn a_quarantine_override_needs_two_different_admins_and_is_applied_with_bo
         (StatusCode::CONFLICT, "APPROVAL_ALREADY_DECIDED")
     );
     let applied = app
-        .get(&admin_token_of("carol"), &format!("{A}/approvals?status=APPLIED"))
+        .get(
+            &admin_token_of("carol"),
+            &format!("{A}/approvals?status=APPLIED"),
+        )
         .await;
     assert_eq!(applied.json["items"].as_array().unwrap().len(), 1);
 
     // each step's event, as documented, beside the action's own
-    for t in ["numbering.approval.requested.v1", "numbering.approval.approved.v1"] {
+    for t in [
+        "numbering.approval.requested.v1",
+        "numbering.approval.approved.v1",
+    ] {
         let got = events(&app, t).await;
         assert_eq!(got.len(), 1, "{t}");
         assert_eq!(got[0]["approval_id"], json!(aid));
         assert_valid(&event_schema(t).unwrap(), &got[0]);
     }
-    assert_eq!(events(&app, "number.quarantine.overridden.v1").await.len(), 1);
+    assert_eq!(
+        events(&app, "number.quarantine.overridden.v1").await.len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -219,11 +250,22 @@ async fn an_expired_approval_cannot_be_applied() {
     assert_eq!(late.json["expires_at"], asked.json["expires_at"]);
     assert_eq!(state(&app, id.as_str()).await, "QUARANTINED");
     let listed = app
-        .get(&admin_token_of("bob"), &format!("{A}/approvals?status=EXPIRED"))
+        .get(
+            &admin_token_of("bob"),
+            &format!("{A}/approvals?status=EXPIRED"),
+        )
         .await;
-    assert_eq!(listed.json["items"][0]["approval_id"], json!(aid), "{:?}", listed.json);
+    assert_eq!(
+        listed.json["items"][0]["approval_id"],
+        json!(aid),
+        "{:?}",
+        listed.json
+    );
     let pending = app
-        .get(&admin_token_of("bob"), &format!("{A}/approvals?status=PENDING"))
+        .get(
+            &admin_token_of("bob"),
+            &format!("{A}/approvals?status=PENDING"),
+        )
         .await;
     assert_eq!(pending.json["items"], json!([]));
 
@@ -270,9 +312,26 @@ async fn another_admin_rejects_with_a_reason_and_only_the_requester_withdraws() 
         (no_reason.status, no_reason.str("field")),
         (StatusCode::UNPROCESSABLE_ENTITY, "reason".into())
     );
-    let own = step(&app, "alice", &aid, "reject", Some(json!({ "reason": "no" }))).await;
-    assert_eq!((own.status, own.code()), (StatusCode::FORBIDDEN, "SAME_APPROVER"));
-    let rejected = step(&app, "bob", &aid, "reject", Some(json!({ "reason": "wrong number" }))).await;
+    let own = step(
+        &app,
+        "alice",
+        &aid,
+        "reject",
+        Some(json!({ "reason": "no" })),
+    )
+    .await;
+    assert_eq!(
+        (own.status, own.code()),
+        (StatusCode::FORBIDDEN, "SAME_APPROVER")
+    );
+    let rejected = step(
+        &app,
+        "bob",
+        &aid,
+        "reject",
+        Some(json!({ "reason": "wrong number" })),
+    )
+    .await;
     assert_eq!(rejected.status, StatusCode::OK, "{:?}", rejected.json);
     assert_eq!(
         (rejected.str("status"), rejected.str("decision_reason")),
@@ -285,12 +344,18 @@ async fn another_admin_rejects_with_a_reason_and_only_the_requester_withdraws() 
     );
     assert_eq!(state(&app, ids[0].as_str()).await, "ASSIGNED");
     let (actor, action, _) = last_audit(&app, &aid).await;
-    assert_eq!((actor.as_str(), action.as_str()), ("admin:bob", "approval.rejected"));
+    assert_eq!(
+        (actor.as_str(), action.as_str()),
+        ("admin:bob", "approval.rejected")
+    );
 
     let second = recall(ids[1].as_str().to_owned()).await;
     let aid = second.str("approval_id");
     let theirs = step(&app, "bob", &aid, "withdraw", None).await;
-    assert_eq!((theirs.status, theirs.code()), (StatusCode::FORBIDDEN, "NOT_REQUESTER"));
+    assert_eq!(
+        (theirs.status, theirs.code()),
+        (StatusCode::FORBIDDEN, "NOT_REQUESTER")
+    );
     let withdrawn = step(&app, "alice", &aid, "withdraw", None).await;
     assert_eq!(
         (withdrawn.status, withdrawn.str("status")),
@@ -301,7 +366,10 @@ async fn another_admin_rejects_with_a_reason_and_only_the_requester_withdraws() 
     let (_, action, _) = last_audit(&app, &aid).await;
     assert_eq!(action, "approval.withdrawn");
     assert_eq!(state(&app, ids[1].as_str()).await, "ASSIGNED");
-    for t in ["numbering.approval.rejected.v1", "numbering.approval.withdrawn.v1"] {
+    for t in [
+        "numbering.approval.rejected.v1",
+        "numbering.approval.withdrawn.v1",
+    ] {
         let got = events(&app, t).await;
         assert_eq!(got.len(), 1, "{t}");
         assert_valid(&event_schema(t).unwrap(), &got[0]);
@@ -325,7 +393,10 @@ async fn an_approve_retried_under_its_idempotency_key_replays_and_applies_once()
         .await;
     assert_eq!(first.status, StatusCode::OK, "{:?}", first.json);
     assert_eq!((again.status, &again.json), (first.status, &first.json));
-    assert_eq!(events(&app, "number.quarantine.overridden.v1").await.len(), 1);
+    assert_eq!(
+        events(&app, "number.quarantine.overridden.v1").await.len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -342,14 +413,21 @@ async fn a_pool_change_needs_two_admins_when_it_moves_the_tier_or_raises_a_quota
                 .await
         }
     };
-    let small = put(json!({ "segment": "smb", "quotas": { "MSISDN": 50, "SHORT_CODE": 0, "ALPHA": 0 } })).await;
+    let small =
+        put(json!({ "segment": "smb", "quotas": { "MSISDN": 50, "SHORT_CODE": 0, "ALPHA": 0 } }))
+            .await;
     assert_eq!(small.status, StatusCode::OK, "{:?}", small.json);
-    let big = put(json!({ "segment": "smb", "quotas": { "MSISDN": 5000, "SHORT_CODE": 0, "ALPHA": 0 },
-                          "justification": "enterprise migration, ticket SALES-9" }))
+    let big = put(
+        json!({ "segment": "smb", "quotas": { "MSISDN": 5000, "SHORT_CODE": 0, "ALPHA": 0 },
+                          "justification": "enterprise migration, ticket SALES-9" }),
+    )
     .await;
     assert_eq!(big.status, StatusCode::ACCEPTED, "{:?}", big.json);
     assert_eq!(big.str("action"), "pool.override");
-    let tier = put(json!({ "segment": "enterprise", "quotas": { "MSISDN": 50, "SHORT_CODE": 0, "ALPHA": 0 } })).await;
+    let tier = put(
+        json!({ "segment": "enterprise", "quotas": { "MSISDN": 50, "SHORT_CODE": 0, "ALPHA": 0 } }),
+    )
+    .await;
     assert_eq!(
         (tier.status, tier.str("field")),
         (StatusCode::UNPROCESSABLE_ENTITY, "justification".into()),

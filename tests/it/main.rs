@@ -2,8 +2,8 @@
 //! Every test gets its own database on a real Postgres (see `numbering_tests`).
 
 mod admin_rows;
-mod approvals;
 mod api_contract;
+mod approvals;
 mod audit_archive;
 mod audit_chain;
 mod audit_ops;

@@ -74,7 +74,11 @@ pub fn export_tools() -> numbering_export::ExportTools {
 /// [`edge`] with the admin API's two-person rule as `vars` configure it
 /// (`NUMBERING_TWO_PERSON_ACTIONS`, …), parsed as the host parses them.
 pub fn edge_with_two_person(vars: &[(&str, &str)]) -> Edge {
-    let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned());
+    let get = |k: &str| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    };
     numbering_admin_api::config::TwoPersonConfig::from_lookup(&get)
         .expect("a two-person configuration")
         .apply(edge())

@@ -222,6 +222,20 @@ fn problem_responses(ops: &[Op]) -> Value {
     Value::Object(out)
 }
 
+/// The response of `op`'s other 2xx `status`: its success schema, but for
+/// 202, a dangerous admin action waiting for a second admin.
+fn other_success(op: &Op, status: u16) -> Value {
+    let (description, schema) = match status {
+        202 => (
+            "accepted: a pending two-person approval",
+            pending_approval_schema(),
+        ),
+        _ => ("success", (op.success.1)()),
+    };
+    json!({ "description": description, "headers": request_id_header(),
+            "content": { "application/json": { "schema": schema } } })
+}
+
 /// The OpenAPI 3.1 document of `ops`.
 pub fn document(title: &str, ops: &[Op]) -> Value {
     let mut paths = Map::new();
@@ -247,16 +261,7 @@ pub fn document(title: &str, ops: &[Op]) -> Value {
                     "content": { "application/json": { "schema": (op.success.1)() } } }),
         );
         for s in op.problems.iter().filter(|s| **s < 400) {
-            let (description, schema) = match s {
-                // a dangerous admin action waits for a second admin
-                202 => ("accepted: a pending two-person approval", pending_approval_schema()),
-                _ => ("success", (op.success.1)()),
-            };
-            responses.insert(
-                s.to_string(),
-                json!({ "description": description, "headers": request_id_header(),
-                        "content": { "application/json": { "schema": schema } } }),
-            );
+            responses.insert(s.to_string(), other_success(op, *s));
         }
         for s in op.problem_statuses() {
             responses.insert(

@@ -253,9 +253,14 @@ async fn approve(a: AdminCall, ApiPath(id): ApiPath<String>) -> Result<Response,
     let id = approval_id(&id)?;
     let store = a.store().clone();
     let applied = store
-        .approve(&a.ctx, id, &a.subject, async |ctx: &Ctx, approval: &Approval| {
-            apply(&approval.action, &store, ctx, &approval.payload).await
-        })
+        .approve(
+            &a.ctx,
+            id,
+            &a.subject,
+            async |ctx: &Ctx, approval: &Approval| {
+                apply(&approval.action, &store, ctx, &approval.payload).await
+            },
+        )
         .await;
     match applied {
         Ok((approval, (_, result))) => {
@@ -308,9 +313,9 @@ fn problem(e: ApprovalError) -> ApiError {
     let status = match &e {
         ApprovalError::NotFound => return ApiError::not_found("approval"),
         ApprovalError::SameApprover | ApprovalError::NotRequester => StatusCode::FORBIDDEN,
-        ApprovalError::Expired(_)
-        | ApprovalError::Stale
-        | ApprovalError::AlreadyDecided(_) => StatusCode::CONFLICT,
+        ApprovalError::Expired(_) | ApprovalError::Stale | ApprovalError::AlreadyDecided(_) => {
+            StatusCode::CONFLICT
+        }
         ApprovalError::Invalid { field, detail } => return ApiError::invalid(field, *detail),
         ApprovalError::OutsideUnitOfWork => return ApiError::internal(&e),
         ApprovalError::Database(_) => {

@@ -95,11 +95,12 @@ pub(crate) struct Justified(pub JustificationBody);
 impl axum::extract::FromRequest<ApiState> for Justified {
     type Rejection = ApiError;
 
-    async fn from_request(
-        req: axum::extract::Request,
-        state: &ApiState,
-    ) -> Result<Self, ApiError> {
-        if req.headers().get(axum::http::header::CONTENT_TYPE).is_none() {
+    async fn from_request(req: axum::extract::Request, state: &ApiState) -> Result<Self, ApiError> {
+        if req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .is_none()
+        {
             let bytes = axum::body::Bytes::from_request(req, state)
                 .await
                 .map_err(|e| match e.status() {
@@ -108,11 +109,7 @@ impl axum::extract::FromRequest<ApiState> for Justified {
                         "PAYLOAD_TOO_LARGE",
                         "the request body is over the size limit",
                     ),
-                    _ => ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "MALFORMED_REQUEST",
-                        e.body_text(),
-                    ),
+                    _ => ApiError::new(StatusCode::BAD_REQUEST, "MALFORMED_REQUEST", e.body_text()),
                 })?;
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Self(JustificationBody::default()));

@@ -43,9 +43,15 @@ impl TwoPersonConfig {
                 named
             }
         };
-        let ttl = duration(get, "NUMBERING_APPROVAL_TTL", Duration::from_secs(24 * 3600))?;
+        let ttl = duration(
+            get,
+            "NUMBERING_APPROVAL_TTL",
+            Duration::from_secs(24 * 3600),
+        )?;
         if ttl.is_zero() {
-            return Err(ConfigError("NUMBERING_APPROVAL_TTL must be positive".into()));
+            return Err(ConfigError(
+                "NUMBERING_APPROVAL_TTL must be positive".into(),
+            ));
         }
         Ok(Self(TwoPersonRule {
             actions,
@@ -105,9 +111,23 @@ mod tests {
         assert!(default.actions.contains("quarantine.override"));
         assert_eq!(default.actions.len(), ACTIONS.len());
         assert_eq!(default.ttl, Duration::from_secs(24 * 3600));
-        assert!(rule(&[("NUMBERING_TWO_PERSON_ACTIONS", "none")]).unwrap().actions.is_empty());
-        assert!(rule(&[("NUMBERING_TWO_PERSON_ACTIONS", "OFF")]).unwrap().actions.is_empty());
-        let one = rule(&[("NUMBERING_TWO_PERSON_ACTIONS", "number.retire, number.recall")]).unwrap();
+        assert!(
+            rule(&[("NUMBERING_TWO_PERSON_ACTIONS", "none")])
+                .unwrap()
+                .actions
+                .is_empty()
+        );
+        assert!(
+            rule(&[("NUMBERING_TWO_PERSON_ACTIONS", "OFF")])
+                .unwrap()
+                .actions
+                .is_empty()
+        );
+        let one = rule(&[(
+            "NUMBERING_TWO_PERSON_ACTIONS",
+            "number.retire, number.recall",
+        )])
+        .unwrap();
         assert_eq!(one.actions.len(), 2);
         assert!(rule(&[("NUMBERING_TWO_PERSON_ACTIONS", "number.explode")]).is_err());
         assert!(rule(&[("NUMBERING_APPROVAL_TTL", "0s")]).is_err());

@@ -109,10 +109,25 @@ mod tests {
     fn a_pool_change_is_dangerous_when_it_raises_a_quota_above_the_threshold_or_moves_the_tier() {
         let small = pool(10, Some("smb"));
         assert!(!dangerous(None, &small, 100), "a small new pool");
-        assert!(dangerous(None, &pool(101, Some("smb")), 100), "a big new pool");
-        assert!(dangerous(Some(&small), &pool(500, Some("smb")), 100), "raised above");
-        assert!(!dangerous(Some(&pool(500, Some("smb"))), &pool(400, Some("smb")), 100), "lowered");
-        assert!(!dangerous(Some(&small), &pool(100, Some("smb")), 100), "up to it");
-        assert!(dangerous(Some(&small), &pool(10, Some("enterprise")), 100), "tier changed");
+        assert!(
+            dangerous(None, &pool(101, Some("smb")), 100),
+            "a big new pool"
+        );
+        assert!(
+            dangerous(Some(&small), &pool(500, Some("smb")), 100),
+            "raised above"
+        );
+        assert!(
+            !dangerous(Some(&pool(500, Some("smb"))), &pool(400, Some("smb")), 100),
+            "lowered"
+        );
+        assert!(
+            !dangerous(Some(&small), &pool(100, Some("smb")), 100),
+            "up to it"
+        );
+        assert!(
+            dangerous(Some(&small), &pool(10, Some("enterprise")), 100),
+            "tier changed"
+        );
     }
 }

@@ -161,9 +161,11 @@ impl Sweeper {
             }
         }
         // they read as EXPIRED already; this records it (audit + event)
-        report.approvals_expired = self.store.expire_approvals(&ctx).await.map_err(|e| {
-            anyhow::anyhow!("expiring approvals: {e}")
-        })?;
+        report.approvals_expired = self
+            .store
+            .expire_approvals(&ctx)
+            .await
+            .map_err(|e| anyhow::anyhow!("expiring approvals: {e}"))?;
         self.housekeeping(&mut report).await?;
         Ok(report)
     }
