@@ -180,6 +180,9 @@ impl Approval {
 pub enum ApprovalError {
     #[error("approval not found")]
     NotFound,
+    /// The identifier a request names is not in inventory.
+    #[error("identifier not found")]
+    TargetNotFound,
     #[error("the requester of an approval cannot decide it; another admin must")]
     SameApprover,
     #[error("only the requester can withdraw an approval")]
@@ -205,7 +208,7 @@ impl ApprovalError {
     /// The stable, machine-readable code the edges put in problem+json.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::NotFound => "NOT_FOUND",
+            Self::NotFound | Self::TargetNotFound => "NOT_FOUND",
             Self::SameApprover => "SAME_APPROVER",
             Self::NotRequester => "NOT_REQUESTER",
             Self::Expired(_) => "APPROVAL_EXPIRED",
@@ -296,6 +299,10 @@ impl Store {
         }
         let mut tx = scope::begin(self, Scope::Platform).await?;
         let version = new.target.version(&mut tx).await?;
+        // every action on a number needs it (pools and keys may be new)
+        if matches!(new.target, Target::Number(_)) && version == "absent" {
+            return Err(ApprovalError::TargetNotFound);
+        }
         let ttl = format!("{} seconds", new.ttl.num_seconds().max(1));
         let a: Approval = sqlx::query_as(INSERT)
             .bind(Uuid::now_v7())

@@ -140,6 +140,13 @@ async fn a_quarantine_override_needs_two_different_admins_and_is_applied_with_bo
     assert!(own.is_problem());
     assert_eq!(state(&app, raw).await, "QUARANTINED");
 
+    // nothing is asked of an identifier not in inventory
+    let unknown = request_override(&app, "alice", "+93791239999").await;
+    assert_eq!(
+        (unknown.status, unknown.code()),
+        (StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+
     // a second admin applies it
     let ok = step(&app, "bob", &aid, "approve", None).await;
     assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.json);

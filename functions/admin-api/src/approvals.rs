@@ -312,6 +312,7 @@ fn view(a: &Approval) -> Value {
 fn problem(e: ApprovalError) -> ApiError {
     let status = match &e {
         ApprovalError::NotFound => return ApiError::not_found("approval"),
+        ApprovalError::TargetNotFound => return ApiError::not_found("identifier"),
         ApprovalError::SameApprover | ApprovalError::NotRequester => StatusCode::FORBIDDEN,
         ApprovalError::Expired(_) | ApprovalError::Stale | ApprovalError::AlreadyDecided(_) => {
             StatusCode::CONFLICT
