@@ -21,6 +21,7 @@ mod lifecycle;
 pub mod lock;
 mod model;
 pub mod pg_hosts;
+pub mod portings;
 mod pool;
 pub mod primary;
 mod query;

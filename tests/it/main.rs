@@ -55,3 +55,4 @@ mod startup;
 mod sweeper;
 mod terraform_prod;
 mod traces;
+mod portability;
