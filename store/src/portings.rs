@@ -170,6 +170,15 @@ impl Store {
         Ok(Ported::Created(batch))
     }
 
+    /// The rows the database would refuse, without applying anything (to
+    /// list them with the rows a file refused by itself).
+    pub async fn porting_refusals(&self, rows: &[PortingRow]) -> Result<Vec<RowRejection>> {
+        let mut tx = scope::begin(self, Scope::Platform).await?;
+        let refused = refused_rows(&mut tx, rows).await?;
+        tx.commit().await?;
+        Ok(refused)
+    }
+
     /// The batch of this source (file SHA-256, event id), if it was applied.
     pub async fn porting_batch_by_ref(&self, source_ref: &str) -> Result<Option<PortingBatch>> {
         let mut tx = scope::begin(self, Scope::Platform).await?;

@@ -462,3 +462,84 @@ async fn a_client_built_from_the_proto_before_portability_still_decodes_lookup()
     assert_eq!(new.home_operator_id, "roshan");
     host.stop().await;
 }
+
+/// `POST /v1/admin/numbering/porting-imports` with `file` and `signature`.
+async fn upload(
+    app: &numbering_tests::app::TestApp,
+    file: &[u8],
+    sig: &[u8],
+) -> numbering_tests::app::Answer {
+    let boundary = "numbering-port-5e1a";
+    let mut body = Vec::new();
+    for (name, bytes) in [("file", file), ("signature", sig)] {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let r = app
+        .client
+        .post(app.url("/v1/admin/numbering/porting-imports"))
+        .bearer_auth(numbering_tests::app::admin_token())
+        .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    numbering_tests::app::answer(r).await
+}
+
+#[tokio::test]
+async fn the_admin_upload_applies_a_good_file_once_and_refuses_a_bad_one_with_its_lines() {
+    let app = numbering_tests::app::TestApp::new().await;
+    app.db.inventory(&NUMBERS).await;
+    let key = MnoKey::ed25519("atra-port-2026");
+    key.install(&app.db, None).await;
+    let bad = file(&[
+        "+93790000001,412,50,2026-12-01",
+        "+93790000002,412,99,2026-12-01",
+        "+93790000002,412,50,2026-12-01",
+    ]);
+    let refused = upload(&app, &bad, &key.sign(&bad)).await;
+    assert_eq!(refused.status, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.code(), "PORTING_REJECTED");
+    let lines: Vec<(u64, String)> = refused.json["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["line"].as_u64().unwrap(), e["reason"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0].0, 3);
+    assert!(lines[0].1.starts_with("unknown operator"), "{lines:?}");
+    assert!(lines[1].1.starts_with("duplicate"), "{lines:?}");
+    assert_eq!(app.db.count("numbering.portings").await, 0);
+
+    let tampered = upload(&app, b"msisdn,mcc,mnc,ported_at\n+93790000001,412,20,2026-12-01\n", &key.sign(&bad)).await;
+    assert_eq!(tampered.status, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(tampered.code(), "SIGNATURE_INVALID");
+
+    let good = file(&["+93790000001,412,50,2026-12-01"]);
+    let created = upload(&app, &good, &key.sign(&good)).await;
+    assert_eq!(created.status, reqwest::StatusCode::CREATED, "{:?}", created.json);
+    assert_eq!(created.json["total_rows"], 1);
+    assert_eq!(created.json["already_imported"], false);
+    let again = upload(&app, &good, &key.sign(&good)).await;
+    assert_eq!(again.status, reqwest::StatusCode::OK);
+    assert_eq!(again.json["id"], created.json["id"]);
+    assert_eq!(app.db.count("numbering.portings").await, 1);
+    assert_eq!(
+        app.db
+            .count("numbering.outbox WHERE event_type = 'number.ported.v1'")
+            .await,
+        1
+    );
+    let lookup = app.db.store.lookup(&numbering_shared::Identifier::parse(NUMBERS[0]).unwrap()).await.unwrap().unwrap();
+    assert_eq!((lookup.operator_id.as_deref(), lookup.ported), (Some("etisalat-af"), true));
+}

@@ -191,9 +191,15 @@ impl PortImporter {
         }
         let parsed = verify_and_parse(file, sig, &key, *self.limits()).await?;
         if !parsed.rejected.is_empty() {
+            // every refused line at once: the file's and the database's
+            let mut rows = parsed.rejected;
+            let store = self.checks.store();
+            let by_database = store.porting_refusals(&parsed.rows).await;
+            rows.extend(by_database.map_err(PortImportError::Store)?);
+            rows.sort_by_key(|r| r.line);
             return Err(PortImportError::Rejected {
                 total: parsed.total_rows,
-                rows: parsed.rejected,
+                rows,
             });
         }
         let batch = NewPortings {
