@@ -26,7 +26,9 @@ use std::{
 use futures_util::future::BoxFuture;
 
 use numbering_import::{PortImporter, PortUpload};
-use numbering_proto::numbering::v1::{LookupRequest, numbering_service_client::NumberingServiceClient};
+use numbering_proto::numbering::v1::{
+    LookupRequest, numbering_service_client::NumberingServiceClient,
+};
 use numbering_shared::Identifier;
 use numbering_tests::{
     TestDb,
@@ -52,7 +54,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let first = host.reader.lookup(&ported[0]).await.unwrap().unwrap();
     assert!(first.ported, "the ported set is ported");
-    println!("{n} numbers, {} ported; {seconds} rounds of 1 s per set and tier", ported.len());
+    println!(
+        "{n} numbers, {} ported; {seconds} rounds of 1 s per set and tier",
+        ported.len()
+    );
     let mut grpc = (Vec::new(), Vec::new());
     let mut pg = (Vec::new(), Vec::new());
     for _ in 0..seconds {
@@ -69,7 +74,9 @@ async fn main() -> anyhow::Result<()> {
 
 /// `n` Roshan numbers; the even ones ported to Etisalat-AF by a signed file.
 async fn seed(db: &TestDb, n: usize) -> anyhow::Result<(Vec<Identifier>, Vec<Identifier>)> {
-    let raw: Vec<String> = (0..n).map(|i| format!("+9379{:07}", 2_000_000 + i)).collect();
+    let raw: Vec<String> = (0..n)
+        .map(|i| format!("+9379{:07}", 2_000_000 + i))
+        .collect();
     let refs: Vec<&str> = raw.iter().map(String::as_str).collect();
     let ids = db.inventory(&refs).await;
     let key = MnoKey::ed25519("atra-bench");
@@ -89,7 +96,10 @@ async fn seed(db: &TestDb, n: usize) -> anyhow::Result<(Vec<Identifier>, Vec<Ide
             },
         )
         .await?;
-    let (ported, unported) = ids.into_iter().enumerate().partition::<Vec<_>, _>(|(i, _)| i % 2 == 0);
+    let (ported, unported) = ids
+        .into_iter()
+        .enumerate()
+        .partition::<Vec<_>, _>(|(i, _)| i % 2 == 0);
     Ok((
         ported.into_iter().map(|(_, id)| id).collect(),
         unported.into_iter().map(|(_, id)| id).collect(),
@@ -168,7 +178,10 @@ async fn round(workers: usize, call: Call) -> Round {
 
 fn report(name: &str, (ported, unported): &(Vec<Round>, Vec<Round>)) {
     let stats = |rounds: &[Round]| {
-        let mut all: Vec<u64> = rounds.iter().flat_map(|r| r.micros.iter().copied()).collect();
+        let mut all: Vec<u64> = rounds
+            .iter()
+            .flat_map(|r| r.micros.iter().copied())
+            .collect();
         all.sort_unstable();
         let q = |p: f64| all[((all.len() - 1) as f64 * p) as usize];
         let rate = rounds.iter().map(|r| r.per_second).sum::<f64>() / rounds.len() as f64;

@@ -142,13 +142,17 @@ async fn a_signed_portability_file_changes_lookups_serving_operator_for_its_numb
         other => panic!("expected a new batch, got {other:?}"),
     };
     assert_eq!(batch.total_rows, 2);
-    eventually(Duration::from_secs(60), "Lookup names the recipients", || {
-        let host = &host;
-        async move {
-            lookup(host, NUMBERS[0]).await.operator_id == "etisalat-af"
-                && lookup(host, NUMBERS[1]).await.operator_id == "mtn-af"
-        }
-    })
+    eventually(
+        Duration::from_secs(60),
+        "Lookup names the recipients",
+        || {
+            let host = &host;
+            async move {
+                lookup(host, NUMBERS[0]).await.operator_id == "etisalat-af"
+                    && lookup(host, NUMBERS[1]).await.operator_id == "mtn-af"
+            }
+        },
+    )
     .await;
     let one = lookup(&host, NUMBERS[0]).await;
     assert_eq!(
@@ -207,10 +211,14 @@ async fn a_signed_portability_file_changes_lookups_serving_operator_for_its_numb
     // ported back home: the port is cleared
     let home = file(&["+93790000001,412,40,2026-12-05"]);
     import(&db, &home, &key.sign(&home)).await.unwrap();
-    eventually(Duration::from_secs(60), "Lookup names the home operator", || {
-        let host = &host;
-        async move { !lookup(host, NUMBERS[0]).await.ported }
-    })
+    eventually(
+        Duration::from_secs(60),
+        "Lookup names the home operator",
+        || {
+            let host = &host;
+            async move { !lookup(host, NUMBERS[0]).await.ported }
+        },
+    )
     .await;
     let back = lookup(&host, NUMBERS[0]).await;
     assert_eq!(serving(&back), ("roshan", "Roshan", "412", "40", false));
@@ -258,7 +266,10 @@ async fn a_bad_portability_file_changes_nothing_and_says_which_line_and_why() {
     let roshan_key = MnoKey::ed25519("roshan-2026");
     roshan_key.install(&db, Some("roshan")).await;
     let good = file(&["+93790000001,412,50,2026-12-01"]);
-    let mut truncated = file(&["+93790000001,412,50,2026-12-01", "+93790000002,412,20,2026-12-01"]);
+    let mut truncated = file(&[
+        "+93790000001,412,50,2026-12-01",
+        "+93790000002,412,20,2026-12-01",
+    ]);
     truncated.truncate(truncated.len() - 16);
     let cases = [
         Bad {
@@ -284,7 +295,10 @@ async fn a_bad_portability_file_changes_nothing_and_says_which_line_and_why() {
         },
         Bad {
             name: "an unknown operator",
-            file: file(&["+93790000001,412,50,2026-12-01", "+93790000002,412,99,2026-12-01"]),
+            file: file(&[
+                "+93790000001,412,50,2026-12-01",
+                "+93790000002,412,99,2026-12-01",
+            ]),
             sig: None,
             code: "PORTING_REJECTED",
             line: Some((3, "unknown operator")),
@@ -298,14 +312,20 @@ async fn a_bad_portability_file_changes_nothing_and_says_which_line_and_why() {
         },
         Bad {
             name: "a duplicate line",
-            file: file(&["+93790000001,412,50,2026-12-01", "0790000001,412,20,2026-12-01"]),
+            file: file(&[
+                "+93790000001,412,50,2026-12-01",
+                "0790000001,412,20,2026-12-01",
+            ]),
             sig: None,
             code: "PORTING_REJECTED",
             line: Some((3, "duplicate")),
         },
         Bad {
             name: "a number not in inventory",
-            file: file(&["+93790000001,412,50,2026-12-01", "+93799999999,412,50,2026-12-01"]),
+            file: file(&[
+                "+93790000001,412,50,2026-12-01",
+                "+93799999999,412,50,2026-12-01",
+            ]),
             sig: None,
             code: "PORTING_REJECTED",
             line: Some((3, "not in inventory")),
@@ -321,9 +341,7 @@ async fn a_bad_portability_file_changes_nothing_and_says_which_line_and_why() {
     let before = fingerprint(&db).await;
     for bad in &cases {
         let sig = bad.sig.clone().unwrap_or_else(|| key.sign(&bad.file));
-        let e = import(&db, &bad.file, &sig)
-            .await
-            .expect_err(bad.name);
+        let e = import(&db, &bad.file, &sig).await.expect_err(bad.name);
         assert_eq!(e.code(), bad.code, "{}: {e}", bad.name);
         match (&e, bad.line) {
             (PortImportError::Rejected { rows, .. }, Some((line, reason))) => {
@@ -337,7 +355,12 @@ async fn a_bad_portability_file_changes_nothing_and_says_which_line_and_why() {
             }
             (_, None) => {}
         }
-        assert_eq!(fingerprint(&db).await, before, "{} changed something", bad.name);
+        assert_eq!(
+            fingerprint(&db).await,
+            before,
+            "{} changed something",
+            bad.name
+        );
     }
     // each refusal is on the audit trail, with its code
     let refusals: Vec<Value> = sqlx::query_scalar(
@@ -346,7 +369,10 @@ async fn a_bad_portability_file_changes_nothing_and_says_which_line_and_why() {
     .fetch_all(&db.owner)
     .await
     .unwrap();
-    let codes: Vec<&str> = refusals.iter().map(|r| r["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = refusals
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
     assert_eq!(codes, cases.iter().map(|c| c.code).collect::<Vec<_>>());
     // and the good file still applies afterwards
     import(&db, &good, &key.sign(&good)).await.unwrap();
@@ -407,7 +433,10 @@ async fn a_client_built_from_the_proto_before_portability_still_decodes_lookup()
     for message in ["LookupRequest", "LookupResponse"] {
         let now = fields_of(&new, message);
         for field in fields_of(&old, message) {
-            assert!(now.contains(&field), "{message}: `{field}` changed or is gone");
+            assert!(
+                now.contains(&field),
+                "{message}: `{field}` changed or is gone"
+            );
         }
     }
     assert_eq!(fields_of(&old, "LookupResponse").len(), 6);
@@ -513,7 +542,12 @@ async fn the_admin_upload_applies_a_good_file_once_and_refuses_a_bad_one_with_it
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["line"].as_u64().unwrap(), e["reason"].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e["line"].as_u64().unwrap(),
+                e["reason"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0].0, 3);
@@ -521,13 +555,23 @@ async fn the_admin_upload_applies_a_good_file_once_and_refuses_a_bad_one_with_it
     assert!(lines[1].1.starts_with("duplicate"), "{lines:?}");
     assert_eq!(app.db.count("numbering.portings").await, 0);
 
-    let tampered = upload(&app, b"msisdn,mcc,mnc,ported_at\n+93790000001,412,20,2026-12-01\n", &key.sign(&bad)).await;
+    let tampered = upload(
+        &app,
+        b"msisdn,mcc,mnc,ported_at\n+93790000001,412,20,2026-12-01\n",
+        &key.sign(&bad),
+    )
+    .await;
     assert_eq!(tampered.status, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(tampered.code(), "SIGNATURE_INVALID");
 
     let good = file(&["+93790000001,412,50,2026-12-01"]);
     let created = upload(&app, &good, &key.sign(&good)).await;
-    assert_eq!(created.status, reqwest::StatusCode::CREATED, "{:?}", created.json);
+    assert_eq!(
+        created.status,
+        reqwest::StatusCode::CREATED,
+        "{:?}",
+        created.json
+    );
     assert_eq!(created.json["total_rows"], 1);
     assert_eq!(created.json["already_imported"], false);
     let again = upload(&app, &good, &key.sign(&good)).await;
@@ -540,6 +584,15 @@ async fn the_admin_upload_applies_a_good_file_once_and_refuses_a_bad_one_with_it
             .await,
         1
     );
-    let lookup = app.db.store.lookup(&numbering_shared::Identifier::parse(NUMBERS[0]).unwrap()).await.unwrap().unwrap();
-    assert_eq!((lookup.operator_id.as_deref(), lookup.ported), (Some("etisalat-af"), true));
+    let lookup = app
+        .db
+        .store
+        .lookup(&numbering_shared::Identifier::parse(NUMBERS[0]).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (lookup.operator_id.as_deref(), lookup.ported),
+        (Some("etisalat-af"), true)
+    );
 }

@@ -18,10 +18,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
-use numbering_http_edge::{
-    ApiError, ApiState, Principal, auth, idempotency,
-    openapi::Op,
-};
+use numbering_http_edge::{ApiError, ApiState, Principal, auth, idempotency, openapi::Op};
 use numbering_import::{
     FileError, ImportError, Limits, PortImportError, PortImporter, PortUpload,
     portability::refused_line,

@@ -170,7 +170,10 @@ pub fn parse(
 
 /// The file as text, within the size limit, UTF-8 and not blank; and where
 /// its body starts (after a byte order mark, if any).
-pub(crate) fn checked_text<'a>(bytes: &'a [u8], limits: &Limits) -> Result<(&'a str, usize), FileError> {
+pub(crate) fn checked_text<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
+) -> Result<(&'a str, usize), FileError> {
     if bytes.len() > limits.max_bytes {
         return Err(FileError::TooLarge {
             size: bytes.len(),

@@ -121,7 +121,10 @@ fn row(record: &csv::ByteRecord, now: DateTime<Utc>) -> Result<Fields, String> {
         .map_err(|e| format!("invalid MSISDN: {e}"))?;
     let (mcc, mnc) = (field(1), field(2));
     if !digits(mcc, 3..=3) {
-        return Err(format!("malformed row: mcc must be 3 digits, not {:?}", short(mcc)));
+        return Err(format!(
+            "malformed row: mcc must be 3 digits, not {:?}",
+            short(mcc)
+        ));
     }
     if !digits(mnc, 2..=3) {
         return Err(format!(
@@ -136,7 +139,12 @@ fn row(record: &csv::ByteRecord, now: DateTime<Utc>) -> Result<Fields, String> {
             ported_at.to_rfc3339()
         ));
     }
-    Ok((msisdn.as_str().to_owned(), mcc.into(), mnc.into(), ported_at))
+    Ok((
+        msisdn.as_str().to_owned(),
+        mcc.into(),
+        mnc.into(),
+        ported_at,
+    ))
 }
 
 /// RFC 3339 with an offset, or a date (midnight UTC).
@@ -189,7 +197,10 @@ mod tests {
             p.rows[0].ported_at,
             "2026-12-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
         );
-        assert_eq!((p.rows[1].mcc.as_str(), p.rows[1].mnc.as_str()), ("412", "20"));
+        assert_eq!(
+            (p.rows[1].mcc.as_str(), p.rows[1].mnc.as_str()),
+            ("412", "20")
+        );
         assert_eq!(
             p.rows[1].ported_at,
             "2026-12-02T04:00:00Z".parse::<DateTime<Utc>>().unwrap()
