@@ -18,6 +18,7 @@ pub mod lambda;
 mod numbers;
 mod operators;
 mod pools;
+mod portings;
 mod quarantine;
 mod readiness;
 mod tenants;
@@ -60,6 +61,7 @@ pub fn router(state: ApiState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
         .route_layer(DefaultBodyLimit::max(body_limit))
         .merge(imports::router(state.clone()))
+        .merge(portings::router(state.clone()))
         .route("/v1/admin/numbering/{*rest}", axum::routing::any(no_route));
     // 405s, 414s and 431s as problem+json, however this router is mounted
     numbering_http_edge::api_router(router).with_state(state)
@@ -160,6 +162,7 @@ pub fn served_routes() -> Vec<(&'static str, &'static str)> {
     routes()
         .into_iter()
         .chain(imports::routes())
+        .chain(portings::routes())
         .map(|(m, p, _)| (m, p))
         .collect()
 }
@@ -421,5 +424,6 @@ pub fn operations() -> Vec<Op> {
     .chain(tenants::operations())
     .chain(accounts::operations())
     .chain(approvals::operations())
+    .chain(portings::operations())
     .collect()
 }
