@@ -70,6 +70,9 @@ pub struct Config {
     /// `NUMBERING_TLS_RELOAD_INTERVAL` (default 10s): how often the mTLS
     /// files are checked for a rotated certificate.
     pub tls_reload_every: std::time::Duration,
+    /// `NUMBERING_FORECAST_INTERVAL` (default 24h): how often the scarcity
+    /// forecast runs and flags blocks entering the 60-day window.
+    pub forecast_every: std::time::Duration,
 }
 
 impl Config {
@@ -114,6 +117,7 @@ impl Config {
             export_schedule: flag(get, "NUMBERING_EXPORT_SCHEDULE_ENABLED", true)?,
             shutdown_drain: positive(get, "NUMBERING_SHUTDOWN_DRAIN", 20)?,
             tls_reload_every: positive(get, "NUMBERING_TLS_RELOAD_INTERVAL", 10)?,
+            forecast_every: positive(get, "NUMBERING_FORECAST_INTERVAL", 24 * 3600)?,
             ops_listen: match get("NUMBERING_OPS_LISTEN") {
                 None => None,
                 Some(v) => {

@@ -14,6 +14,7 @@ mod consumers;
 mod docs_page;
 mod emf;
 mod expiry;
+mod forecast;
 mod exports;
 mod grpc_services;
 mod host;
