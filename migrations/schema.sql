@@ -1154,6 +1154,21 @@ ALTER TABLE ONLY numbering.reservations FORCE ROW LEVEL SECURITY;
 ALTER TABLE numbering.reservations OWNER TO postgres;
 
 --
+-- Name: scarcity_flags; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.scarcity_flags (
+    contract_id uuid NOT NULL,
+    flagged boolean NOT NULL,
+    exhaustion_date date,
+    changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    checked_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+ALTER TABLE numbering.scarcity_flags OWNER TO postgres;
+
+--
 -- Name: tenant_lease_counts; Type: TABLE; Schema: numbering; Owner: postgres
 --
 
@@ -1409,6 +1424,14 @@ ALTER TABLE ONLY numbering.reservations
 
 
 --
+-- Name: scarcity_flags scarcity_flags_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.scarcity_flags
+    ADD CONSTRAINT scarcity_flags_pkey PRIMARY KEY (contract_id);
+
+
+--
 -- Name: tenant_lease_counts tenant_lease_counts_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
@@ -1528,6 +1551,13 @@ CREATE INDEX numbers_available_by_key ON numbering.numbers USING btree (identity
 --
 
 CREATE INDEX numbers_browse_available ON numbering.numbers USING btree (kind, operator_id, identifier text_pattern_ops) WHERE (state = 'AVAILABLE'::numbering.number_state);
+
+
+--
+-- Name: numbers_by_contract; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX numbers_by_contract ON numbering.numbers USING btree (contract_id, created_at) WHERE (contract_id IS NOT NULL);
 
 
 --
@@ -1817,6 +1847,14 @@ ALTER TABLE ONLY numbering.quarantine_records
 
 ALTER TABLE ONLY numbering.reservations
     ADD CONSTRAINT reservations_number_id_fkey FOREIGN KEY (number_id) REFERENCES numbering.numbers(id);
+
+
+--
+-- Name: scarcity_flags scarcity_flags_contract_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.scarcity_flags
+    ADD CONSTRAINT scarcity_flags_contract_id_fkey FOREIGN KEY (contract_id) REFERENCES numbering.lease_contracts(id);
 
 
 --
@@ -2208,6 +2246,13 @@ GRANT SELECT ON TABLE numbering.replica_heartbeat TO numbering_hot_path;
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE numbering.reservations TO numbering_app;
+
+
+--
+-- Name: TABLE scarcity_flags; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE numbering.scarcity_flags TO numbering_app;
 
 
 --

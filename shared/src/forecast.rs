@@ -121,13 +121,16 @@ impl Forecast {
 
 /// Forecasts when `available` runs out, from `series`, at `now`, flagging
 /// it when that is within `horizon_days`.
-pub fn forecast(series: &Series, available: i64, now: DateTime<Utc>, horizon_days: u32) -> Forecast {
+pub fn forecast(
+    series: &Series,
+    available: i64,
+    now: DateTime<Utc>,
+    horizon_days: u32,
+) -> Forecast {
     let fit = fit(series);
     let daily_rate = fit.level + fit.phi * fit.trend;
     let walk = Walk::run(&fit, available.max(0) as f64, now, horizon_days);
-    let flagged = walk
-        .point
-        .is_some_and(|d| d <= f64::from(horizon_days));
+    let flagged = walk.point.is_some_and(|d| d <= f64::from(horizon_days));
     Forecast {
         fit,
         daily_rate,

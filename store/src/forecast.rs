@@ -49,7 +49,8 @@ pub struct ForecastFilter {
     pub kind: Option<String>,
 }
 
-/// A block: one ACTIVE lease contract's range.
+/// A block: one ACTIVE lease contract's range (with identifiers in
+/// inventory: a contract none of whose range was imported is no stock).
 #[derive(Debug, Clone, FromRow)]
 pub struct Block {
     pub contract_id: Uuid,
@@ -98,7 +99,7 @@ const BLOCKS: &str = "SELECT c.id AS contract_id, c.contract_ref, c.operator_id,
      FROM numbering.lease_contracts c LEFT JOIN numbering.numbers n ON n.contract_id = c.id \
      WHERE c.status = 'ACTIVE' AND ($1::text IS NULL OR c.operator_id = $1) \
        AND ($2::text IS NULL OR c.kind::text = $2) \
-     GROUP BY c.id ORDER BY c.operator_id NULLS LAST, c.kind, c.range_start, c.id";
+     GROUP BY c.id HAVING count(n.id) FILTER (WHERE n.state <> 'RETIRED') > 0 ORDER BY c.operator_id NULLS LAST, c.kind, c.range_start, c.id";
 
 /// Each block's moves per UTC day since `$1`: out of AVAILABLE (reserve,
 /// retire of an AVAILABLE identifier), back into it (cancel, lapse,
@@ -221,7 +222,11 @@ impl Days {
         let stock = forecast::stock_history(block.available, change);
         // days before `at`'s: complete; `at`'s own so far is in the stock
         let before = ((at.date_naive() - self.first).num_days() as usize).min(self.len - 1);
-        let end = if before == self.len - 1 { self.len } else { before };
+        let end = if before == self.len - 1 {
+            self.len
+        } else {
+            before
+        };
         block.available = stock[end - 1];
         let series = Series {
             last_day: at.date_naive() - Duration::days(1),

@@ -133,7 +133,10 @@ fn time_model(blocks: usize) -> Duration {
         .collect();
     let t = Instant::now();
     for net in &series {
-        let s = Series { last_day: last, net };
+        let s = Series {
+            last_day: last,
+            net,
+        };
         std::hint::black_box(forecast::forecast(&s, 2000, now, HORIZON_DAYS));
     }
     t.elapsed()

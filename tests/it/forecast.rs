@@ -115,8 +115,8 @@ async fn a_block_whose_rate_doubles_is_flagged_earlier_than_its_constant_rate_tw
             .scarcity_forecast_as_of(&ForecastFilter::default(), 1, Some(day))
             .await
             .unwrap();
-        for (i, gen) in g.iter().enumerate() {
-            if first_flagged[i].is_none() && block(&r, gen).forecast.flagged {
+        for (i, generated) in g.iter().enumerate() {
+            if first_flagged[i].is_none() && block(&r, generated).forecast.flagged {
                 first_flagged[i] = Some(day);
             }
         }
@@ -174,13 +174,28 @@ async fn the_forecast_route_answers_the_documented_shape_over_http() {
     let blocks = a.json["blocks"].as_array().unwrap();
     assert!(blocks.iter().all(|b| b["operator_id"] == "roshan"));
     assert!(blocks.iter().any(|b| b["contract_ref"] == "SYN-ROUTE"));
-    assert!(blocks.iter().all(|b| b["history"].as_array().unwrap().len() == 7));
+    assert!(
+        blocks
+            .iter()
+            .all(|b| b["history"].as_array().unwrap().len() == 7)
+    );
     let a = app
         .get(&admin, "/v1/admin/numbering/forecast?kind=SHORT_CODE")
         .await;
-    assert!(a.json["blocks"].as_array().unwrap().iter().all(|b| b["kind"] == "SHORT_CODE"));
+    assert!(
+        a.json["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["kind"] == "SHORT_CODE")
+    );
 
-    for bad in ["history_days=0", "history_days=366", "history_days=x", "kind=PIGEON"] {
+    for bad in [
+        "history_days=0",
+        "history_days=366",
+        "history_days=x",
+        "kind=PIGEON",
+    ] {
         let a = app
             .get(&admin, &format!("/v1/admin/numbering/forecast?{bad}"))
             .await;
@@ -194,7 +209,14 @@ async fn the_forecast_route_answers_the_documented_shape_over_http() {
 }
 
 fn assert_block_shape(b: &Value) {
-    for key in ["operator_id", "kind", "contract_id", "contract_ref", "range_start", "range_end"] {
+    for key in [
+        "operator_id",
+        "kind",
+        "contract_id",
+        "contract_ref",
+        "range_start",
+        "range_end",
+    ] {
         assert!(b[key].is_string(), "{key}: {b}");
     }
     for key in ["total", "available"] {
@@ -253,7 +275,10 @@ async fn a_block_entering_the_window_gets_one_event_per_entry_on_numbering_ops()
     let (scarce, plenty) = (g[0].contract_id, g[1].contract_id);
     let entered = db.store.scarcity_flag_pass().await.unwrap();
     assert_eq!(entered, vec![scarce]);
-    assert_eq!(db.store.scarcity_flag_pass().await.unwrap(), Vec::<Uuid>::new());
+    assert_eq!(
+        db.store.scarcity_flag_pass().await.unwrap(),
+        Vec::<Uuid>::new()
+    );
     let got = events(&db).await;
     assert_eq!(got.len(), 1, "one event for one entry: {got:?}");
     assert_eq!(got[0].0, scarce.to_string());

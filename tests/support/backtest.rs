@@ -49,13 +49,21 @@ pub async fn backtest(store: &Store, generated: &[Generated], year: u32, holdout
     let (mut abs, mut rel, mut inside, mut days) = (0.0, 0.0, 0usize, 0usize);
     let (mut truth_in, mut err_days) = (0usize, 0.0);
     for g in generated {
-        let Some(f) = report.blocks.iter().find(|f| f.block.contract_id == g.contract_id) else {
+        let Some(f) = report
+            .blocks
+            .iter()
+            .find(|f| f.block.contract_id == g.contract_id)
+        else {
             continue;
         };
         b.blocks += 1;
         let first = (year - holdout) as usize;
         let at_cut = g.stock[first - 1];
-        assert_eq!(f.block.available, at_cut, "{}: the stock at the cut", g.spec.contract_ref);
+        assert_eq!(
+            f.block.available, at_cut,
+            "{}: the stock at the cut",
+            g.spec.contract_ref
+        );
         for j in 1..=holdout as usize {
             let actual = g.stock[first + j - 1] as f64;
             // past the expected exhaustion the projection is 0
@@ -70,7 +78,8 @@ pub async fn backtest(store: &Store, generated: &[Generated], year: u32, holdout
         if let (Rate::Constant(_), Some(point)) = (g.spec.rate, f.forecast.days_to_exhaustion) {
             b.constant_blocks += 1;
             let (lo, hi) = (f.forecast.earliest_days, f.forecast.latest_days);
-            truth_in += usize::from(lo.is_some_and(|l| l <= truth) && hi.is_none_or(|h| truth <= h));
+            truth_in +=
+                usize::from(lo.is_some_and(|l| l <= truth) && hi.is_none_or(|h| truth <= h));
             err_days += (point - truth).abs();
         }
         if f.forecast.flagged {

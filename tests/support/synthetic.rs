@@ -109,7 +109,13 @@ struct Rows {
 }
 
 impl Rows {
-    fn push(&mut self, at: DateTime<Utc>, action: &'static str, subject: &str, move_: (&'static str, &'static str)) {
+    fn push(
+        &mut self,
+        at: DateTime<Utc>,
+        action: &'static str,
+        subject: &str,
+        move_: (&'static str, &'static str),
+    ) {
         self.at.push(at);
         self.action.push(action);
         self.subject.push(subject.to_owned());
@@ -120,7 +126,12 @@ impl Rows {
 
 /// Writes `blocks` over a year of `days` days into `owner` (a superuser
 /// pool), with `seed` for the draws.
-pub async fn write_year(owner: &PgPool, blocks: &[BlockSpec], days: u32, seed: u64) -> Vec<Generated> {
+pub async fn write_year(
+    owner: &PgPool,
+    blocks: &[BlockSpec],
+    days: u32,
+    seed: u64,
+) -> Vec<Generated> {
     let start = year_start(days);
     let mut out = Vec::new();
     for (b, spec) in blocks.iter().enumerate() {
@@ -132,11 +143,10 @@ pub async fn write_year(owner: &PgPool, blocks: &[BlockSpec], days: u32, seed: u
             let midnight = start + Duration::days(i64::from(day));
             let taken = rng.poisson(spec.rate.at(day));
             let churned = rng.poisson(spec.churn);
-            let mut times: Vec<(i64, bool)> = (0..taken)
-                .map(|_| (rng.uniform() * 85_000.0) as i64)
-                .map(|s| (s, true))
-                .chain((0..churned).map(|_| ((rng.uniform() * 85_000.0) as i64, false)))
-                .collect();
+            let mut times: Vec<(i64, bool)> = Vec::new();
+            for sticks in (0..taken).map(|_| true).chain((0..churned).map(|_| false)) {
+                times.push(((rng.uniform() * 85_000.0) as i64, sticks));
+            }
             times.sort_unstable();
             for (secs, sticks) in times {
                 if consumed >= spec.size {
@@ -146,10 +156,20 @@ pub async fn write_year(owner: &PgPool, blocks: &[BlockSpec], days: u32, seed: u
                 let id = ident(consumed);
                 rows.push(at, "reserve", &id, ("AVAILABLE", "RESERVED"));
                 if sticks {
-                    rows.push(at + Duration::seconds(60), "assign", &id, ("RESERVED", "ASSIGNED"));
+                    rows.push(
+                        at + Duration::seconds(60),
+                        "assign",
+                        &id,
+                        ("RESERVED", "ASSIGNED"),
+                    );
                     consumed += 1;
                 } else {
-                    rows.push(at + Duration::seconds(300), "cancel", &id, ("RESERVED", "AVAILABLE"));
+                    rows.push(
+                        at + Duration::seconds(300),
+                        "cancel",
+                        &id,
+                        ("RESERVED", "AVAILABLE"),
+                    );
                 }
             }
             stock.push(i64::from(spec.size - consumed));
@@ -167,7 +187,13 @@ pub async fn write_year(owner: &PgPool, blocks: &[BlockSpec], days: u32, seed: u
 }
 
 /// The contract and its identifiers, imported at `start`.
-async fn insert_block(owner: &PgPool, spec: &BlockSpec, width: usize, consumed: u32, start: DateTime<Utc>) -> Uuid {
+async fn insert_block(
+    owner: &PgPool,
+    spec: &BlockSpec,
+    width: usize,
+    consumed: u32,
+    start: DateTime<Utc>,
+) -> Uuid {
     let id = Identifier(&spec.prefix);
     let op = numbering_shared::operator::operator_for_msisdn(&id.parse())
         .expect("the prefix names an operator");

@@ -33,7 +33,11 @@ pub(crate) fn operations() -> Vec<Op> {
         tag: "admin",
         params: vec![
             query("operator_id", "string", "only this operator's blocks"),
-            query("kind", "string", "only blocks of this kind: MSISDN, SHORT_CODE or ALPHA"),
+            query(
+                "kind",
+                "string",
+                "only blocks of this kind: MSISDN, SHORT_CODE or ALPHA",
+            ),
             query(
                 "history_days",
                 "integer",

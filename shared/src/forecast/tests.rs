@@ -97,7 +97,13 @@ fn a_block_whose_rate_doubles_is_flagged_and_runs_out_sooner_than_its_twin() {
 #[test]
 fn a_rising_rate_is_projected_with_its_trend() {
     // the rate climbs from 10 to 40 over the last 60 days
-    let net = series(5, 240, |i| if i < 180 { 10.0 } else { 10.0 + (i - 180) as f64 * 0.5 });
+    let net = series(5, 240, |i| {
+        if i < 180 {
+            10.0
+        } else {
+            10.0 + (i - 180) as f64 * 0.5
+        }
+    });
     let f = run(&net, 3000);
     assert!(f.fit.beta > 0.0, "a trend is fitted: {:?}", f.fit);
     assert!(f.daily_rate > 35.0, "rate {}", f.daily_rate);
@@ -135,7 +141,11 @@ fn weekday_effects_are_recovered_and_projected() {
     let net: Vec<f64> = (0..days)
         .map(|i| {
             let d = last - Duration::days((days - 1 - i) as i64);
-            if d.weekday().num_days_from_monday() >= 5 { 0.0 } else { 30.0 }
+            if d.weekday().num_days_from_monday() >= 5 {
+                0.0
+            } else {
+                30.0
+            }
         })
         .collect();
     let f = run(&net, 10_000);
@@ -145,8 +155,14 @@ fn weekday_effects_are_recovered_and_projected() {
     // the projection consumes nothing on Saturdays and Sundays
     for p in f.projection.windows(2) {
         let used = p[0].expected - p[1].expected;
-        let weekend = (p[1].date - Duration::days(1)).weekday().num_days_from_monday() >= 5;
-        assert!((used - if weekend { 0.0 } else { 30.0 }).abs() < 0.5, "{p:?}");
+        let weekend = (p[1].date - Duration::days(1))
+            .weekday()
+            .num_days_from_monday()
+            >= 5;
+        assert!(
+            (used - if weekend { 0.0 } else { 30.0 }).abs() < 0.5,
+            "{p:?}"
+        );
     }
 }
 
@@ -158,7 +174,10 @@ fn the_projection_stops_at_the_expected_exhaustion() {
     assert_eq!(f.projection.len(), point.ceil() as usize);
     assert_eq!(f.projection.last().unwrap().expected, 0.0);
     let date = Forecast::date_after(now(), point);
-    assert_eq!(date, now().date_naive() + Duration::days(point.floor() as i64));
+    assert_eq!(
+        date,
+        now().date_naive() + Duration::days(point.floor() as i64)
+    );
 }
 
 #[test]
