@@ -91,7 +91,8 @@ struct DayRow {
     added: i64,
 }
 
-const BLOCKS: &str = "SELECT c.id AS contract_id, c.contract_ref, c.operator_id, c.kind::text AS kind, \
+/// The blocks with their stock (public for the benchmark's `EXPLAIN`).
+pub const BLOCKS: &str = "SELECT c.id AS contract_id, c.contract_ref, c.operator_id, c.kind::text AS kind, \
        c.range_start, c.range_end, \
        count(n.id) FILTER (WHERE n.state <> 'RETIRED') AS total, \
        count(n.id) FILTER (WHERE n.state = 'AVAILABLE' \
@@ -101,10 +102,10 @@ const BLOCKS: &str = "SELECT c.id AS contract_id, c.contract_ref, c.operator_id,
        AND ($2::text IS NULL OR c.kind::text = $2) \
      GROUP BY c.id HAVING count(n.id) FILTER (WHERE n.state <> 'RETIRED') > 0 ORDER BY c.operator_id NULLS LAST, c.kind, c.range_start, c.id";
 
-/// Each block's moves per UTC day since `$1`: out of AVAILABLE (reserve,
+/// Each block's moves per UTC day since `$1` (blocks `$2`): out of AVAILABLE (reserve,
 /// retire of an AVAILABLE identifier), back into it (cancel, lapse,
 /// quarantine end or override), and added by imports.
-const DAYS: &str = "WITH moves AS ( \
+pub const DAYS: &str = "WITH moves AS ( \
        SELECT n.contract_id, (a.occurred_at AT TIME ZONE 'UTC')::date AS day, \
          count(*) FILTER (WHERE a.action IN ('reserve', 'retire')) AS taken, \
          count(*) FILTER (WHERE a.action NOT IN ('reserve', 'retire')) AS returned \

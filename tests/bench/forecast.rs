@@ -13,8 +13,10 @@
 //! - the backtest with the last 30 and 60 days held out
 //!   (`numbering_tests::backtest`).
 //!
-//!     cargo build -p numbering-tests --bin bench-forecast
-//!     target/debug/bench-forecast --blocks 100 --size 10000
+//! ```sh
+//! cargo build -p numbering-tests --bin bench-forecast
+//! target/debug/bench-forecast --blocks 100 --size 10000
+//! ```
 
 use std::time::{Duration, Instant};
 
@@ -112,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
         model.as_secs_f64() * 1e3,
         peak as f64 / 1024.0
     );
+    explain(&db).await?;
     for holdout in [30, 60] {
         let b = backtest(&db.store, &generated, YEAR, holdout).await;
         println!("backtest: {b}");
@@ -140,4 +143,40 @@ fn time_model(blocks: usize) -> Duration {
         std::hint::black_box(forecast::forecast(&s, 2000, now, HORIZON_DAYS));
     }
     t.elapsed()
+}
+
+/// The two statements' own execution times (`EXPLAIN ANALYZE`), as the
+/// store runs them: the blocks with their stock, and the year's days.
+async fn explain(db: &TestDb) -> anyhow::Result<()> {
+    use numbering_store::forecast::{BLOCKS, DAYS};
+    let mut tx = db.app.begin().await?;
+    sqlx::query(
+        "SELECT set_config('numbering.scope', 'platform', true), \
+           set_config('numbering.tenant_id', '', true)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("SET LOCAL work_mem = '256MB'")
+        .execute(&mut *tx)
+        .await?;
+    let blocks: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN (ANALYZE) {BLOCKS}"))
+        .bind(None::<String>)
+        .bind(None::<String>)
+        .fetch_all(&mut *tx)
+        .await?;
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM numbering.lease_contracts")
+        .fetch_all(&mut *tx)
+        .await?;
+    let since = Utc::now() - chrono::Duration::days(i64::from(YEAR));
+    let days: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN (ANALYZE) {DAYS}"))
+        .bind(since)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+    for (name, plan) in [("blocks", blocks), ("days", days)] {
+        let time = plan.iter().find(|l| l.contains("Execution Time"));
+        println!("{name} statement: {}", time.map_or("?", |t| t.trim()));
+    }
+    tx.rollback().await?;
+    Ok(())
 }

@@ -24,10 +24,14 @@ pub struct Backtest {
     pub band_coverage: f64,
     /// Constant-rate blocks: share whose true exhaustion (stock at the
     /// cut / known rate) is inside the interval, and the point's mean
-    /// absolute error in days.
+    /// absolute error in days and in % of the true days.
     pub constant_blocks: usize,
     pub truth_coverage: f64,
     pub exhaustion_mae_days: f64,
+    pub exhaustion_mape: f64,
+    /// The same for those due within 120 days.
+    pub near_blocks: usize,
+    pub near_mae_days: f64,
     /// Blocks flagged at the cut, and of them those that really ran out
     /// within 60 days by the known rate (constant) or the data.
     pub flagged: usize,
@@ -47,7 +51,7 @@ pub async fn backtest(store: &Store, generated: &[Generated], year: u32, holdout
         ..Default::default()
     };
     let (mut abs, mut rel, mut inside, mut days) = (0.0, 0.0, 0usize, 0usize);
-    let (mut truth_in, mut err_days) = (0usize, 0.0);
+    let (mut truth_in, mut err_days, mut err_rel, mut near_err) = (0usize, 0.0, 0.0, 0.0);
     for g in generated {
         let Some(f) = report
             .blocks
@@ -81,6 +85,11 @@ pub async fn backtest(store: &Store, generated: &[Generated], year: u32, holdout
             truth_in +=
                 usize::from(lo.is_some_and(|l| l <= truth) && hi.is_none_or(|h| truth <= h));
             err_days += (point - truth).abs();
+            err_rel += (point - truth).abs() / truth.max(1.0);
+            if truth <= 120.0 {
+                b.near_blocks += 1;
+                near_err += (point - truth).abs();
+            }
         }
         if f.forecast.flagged {
             b.flagged += 1;
@@ -92,6 +101,8 @@ pub async fn backtest(store: &Store, generated: &[Generated], year: u32, holdout
     b.band_coverage = inside as f64 / days.max(1) as f64;
     b.truth_coverage = truth_in as f64 / b.constant_blocks.max(1) as f64;
     b.exhaustion_mae_days = err_days / b.constant_blocks.max(1) as f64;
+    b.exhaustion_mape = 100.0 * err_rel / b.constant_blocks.max(1) as f64;
+    b.near_mae_days = near_err / b.near_blocks.max(1) as f64;
     b
 }
 
@@ -118,7 +129,8 @@ impl fmt::Display for Backtest {
             f,
             "holdout {} d, {} blocks: stock MAE {:.1} ({:.2} % of the stock at the cut), \
              80 % band coverage {:.0} %; {} constant-rate blocks: true exhaustion inside the \
-             interval {:.0} %, point error {:.1} d (MAE); flagged {}, of which {} not due within 60 d",
+             interval {:.0} %, point error {:.1} d MAE ({:.1} % of the true days), {:.1} d for the {} \
+             due within 120 d; flagged {}, of which {} not due within 60 d",
             self.holdout_days,
             self.blocks,
             self.stock_mae,
@@ -127,6 +139,9 @@ impl fmt::Display for Backtest {
             self.constant_blocks,
             100.0 * self.truth_coverage,
             self.exhaustion_mae_days,
+            self.exhaustion_mape,
+            self.near_mae_days,
+            self.near_blocks,
             self.flagged,
             self.flag_errors,
         )
