@@ -93,14 +93,16 @@ struct DayRow {
 
 /// The blocks with their stock (public for the benchmark's `EXPLAIN`).
 pub const BLOCKS: &str = "SELECT c.id AS contract_id, c.contract_ref, c.operator_id, c.kind::text AS kind, \
-       c.range_start, c.range_end, \
-       count(n.id) FILTER (WHERE n.state <> 'RETIRED') AS total, \
-       count(n.id) FILTER (WHERE n.state = 'AVAILABLE' \
-         OR (n.state IN ('RESERVED', 'HELD') AND n.reserved_until <= now())) AS available \
-     FROM numbering.lease_contracts c LEFT JOIN numbering.numbers n ON n.contract_id = c.id \
-     WHERE c.status = 'ACTIVE' AND ($1::text IS NULL OR c.operator_id = $1) \
+       c.range_start, c.range_end, n.total, n.available \
+     FROM numbering.lease_contracts c JOIN ( \
+       SELECT contract_id, count(*) FILTER (WHERE state <> 'RETIRED') AS total, \
+         count(*) FILTER (WHERE state = 'AVAILABLE' \
+           OR (state IN ('RESERVED', 'HELD') AND reserved_until <= now())) AS available \
+       FROM numbering.numbers WHERE contract_id IS NOT NULL GROUP BY contract_id) n \
+       ON n.contract_id = c.id \
+     WHERE c.status = 'ACTIVE' AND n.total > 0 AND ($1::text IS NULL OR c.operator_id = $1) \
        AND ($2::text IS NULL OR c.kind::text = $2) \
-     GROUP BY c.id HAVING count(n.id) FILTER (WHERE n.state <> 'RETIRED') > 0 ORDER BY c.operator_id NULLS LAST, c.kind, c.range_start, c.id";
+     ORDER BY c.operator_id NULLS LAST, c.kind, c.range_start, c.id";
 
 /// Each block's moves per UTC day since `$1` (blocks `$2`): out of AVAILABLE (reserve,
 /// retire of an AVAILABLE identifier), back into it (cancel, lapse,
