@@ -171,6 +171,20 @@ mod tests {
     }
 
     #[test]
+    fn the_forecast_interval_defaults_to_a_day_and_takes_a_duration() {
+        let day = std::time::Duration::from_secs(24 * 3600);
+        assert_eq!(config(&[]).unwrap().forecast_every, day);
+        let every = config(&[("NUMBERING_FORECAST_INTERVAL", "30m")]).unwrap();
+        assert_eq!(every.forecast_every, std::time::Duration::from_secs(1800));
+        for bad in ["0s", "daily"] {
+            assert!(
+                config(&[("NUMBERING_FORECAST_INTERVAL", bad)]).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn no_configuration_means_embedded_defaults_with_demo_data() {
         let c = config(&[]).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");

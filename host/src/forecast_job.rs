@@ -13,7 +13,7 @@ use tokio::sync::watch;
 /// The default period.
 pub const DEFAULT_EVERY: Duration = Duration::from_secs(24 * 3600);
 /// Session advisory lock of the pass ("numfcjob").
-const JOB_LOCK: i64 = 0x6e75_6d66_636a_6f62;
+pub const JOB_LOCK: i64 = 0x6e75_6d66_636a_6f62;
 
 /// Runs a pass now and every `every` (default [`DEFAULT_EVERY`]) until
 /// `stop` turns true.

@@ -323,6 +323,34 @@ async fn a_block_entering_the_window_gets_one_event_per_entry_on_numbering_ops()
     assert_eq!(e["data"]["contract_id"], scarce.to_string());
 }
 
+#[tokio::test]
+async fn the_hosts_forecast_job_runs_one_pass_at_a_time_and_flags_once() {
+    use numbering::forecast_job::{JOB_LOCK, once};
+    let db = TestDb::new().await;
+    // ~100 left at 10 a day: in the window
+    let g = write_year(
+        &db.owner,
+        &[spec("SYN-JOB", "+9379800", 400, Rate::Constant(10.0))],
+        30,
+        5,
+    )
+    .await;
+    let held = numbering_store::lock::SessionLock::try_acquire(&db.app, JOB_LOCK)
+        .await
+        .unwrap()
+        .expect("the job's lock");
+    assert_eq!(
+        once(&db.store).await.unwrap(),
+        None,
+        "another host's pass runs"
+    );
+    assert!(events(&db).await.is_empty());
+    held.release().await;
+    assert_eq!(once(&db.store).await.unwrap(), Some(vec![g[0].contract_id]));
+    assert_eq!(once(&db.store).await.unwrap(), Some(vec![]));
+    assert_eq!(events(&db).await.len(), 1);
+}
+
 /// `count` AVAILABLE identifiers of `contract`, imported now.
 async fn add_stock(db: &TestDb, contract: Uuid, prefix: &str, count: i32) {
     sqlx::query(
