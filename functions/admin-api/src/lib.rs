@@ -13,6 +13,7 @@ mod audit;
 mod call;
 pub mod config;
 mod exports;
+mod forecast;
 mod imports;
 pub mod lambda;
 mod numbers;
@@ -54,10 +55,12 @@ pub fn router(state: ApiState) -> Router {
     let exports = router_of(exports::routes())
         .route_layer(from_fn_with_state(state.clone(), idempotency::claim_layer));
     let readiness = router_of(readiness::routes());
+    let forecast = router_of(forecast::routes());
     let router = router_of(own_routes())
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .merge(exports)
         .merge(readiness)
+        .merge(forecast)
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
         .route_layer(DefaultBodyLimit::max(body_limit))
         .merge(imports::router(state.clone()))
@@ -74,6 +77,7 @@ fn routes() -> Routes {
         .into_iter()
         .chain(exports::routes())
         .chain(readiness::routes())
+        .chain(forecast::routes())
         .collect()
 }
 
@@ -425,5 +429,6 @@ pub fn operations() -> Vec<Op> {
     .chain(accounts::operations())
     .chain(approvals::operations())
     .chain(portings::operations())
+    .chain(forecast::operations())
     .collect()
 }
