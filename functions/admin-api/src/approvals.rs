@@ -328,7 +328,7 @@ fn problem(e: ApprovalError) -> ApiError {
     };
     let extra = match &e {
         ApprovalError::Expired(at) => Some(json!({ "expires_at": at })),
-        ApprovalError::AlreadyDecided(status) => Some(json!({ "status": status })),
+        ApprovalError::AlreadyDecided(status) => Some(json!({ "approval_status": status })),
         _ => None,
     };
     let err = ApiError::new(status, e.code(), e.to_string());
