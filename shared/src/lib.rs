@@ -17,6 +17,7 @@
 //!
 //! Modules:
 //! - [`admission`]: what a tenant's pool admits (kinds, operators, vanity);
+//! - [`contract`]: the lease-contract lifecycle and its blocks;
 //! - [`identifier`]: MSISDN, short code and alphanumeric sender ID parsing;
 //! - [`operator`]: the seeded Afghan mobile operators and prefix resolution;
 //! - [`ids`]: tenant, lease and reservation ids;
@@ -27,6 +28,7 @@
 //! - [`region`]: the two regions, `kbl` and `mzr`.
 
 pub mod admission;
+pub mod contract;
 pub mod identifier;
 pub mod ids;
 pub mod lifecycle;
@@ -36,6 +38,7 @@ pub mod quota;
 pub mod region;
 pub mod validation;
 
+pub use contract::{ContractAction, ContractStatus};
 pub use identifier::{Identifier, IdentifierError, IdentifierKind};
 pub use ids::{LeaseId, ReservationId, TenantId};
 pub use lifecycle::{ActorKind, NumberState, QuarantineReason, Transition};

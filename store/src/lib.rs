@@ -33,6 +33,7 @@ pub mod uow;
 mod wakeup;
 
 pub use error::{InvalidInput, LifecycleError, NotAllowed, NotDue, is_constraint_violation};
+pub use lifecycle::contracts::{ContractChange, ContractError, EndOutcome};
 pub use lifecycle::{
     AssignError, BoxFuture, LeaseTerm, SenderIdRegistry, Store, Unavailable, assign_verified,
     assign_verified_for,

@@ -229,6 +229,10 @@ pub struct Lease {
     pub end_reason: Option<QuarantineReason>,
     /// Who suspended it (an actor label), while SUSPENDED.
     pub suspended_by: Option<String>,
+    /// When its identifier's lease contract ended: it is not renewed, and
+    /// is recalled at `recall_at` (its term end then).
+    pub contract_ended_at: Option<DateTime<Utc>>,
+    pub recall_at: Option<DateTime<Utc>>,
 }
 
 impl Lease {
@@ -259,6 +263,8 @@ pub(crate) struct LeaseRow {
     pub ended_at: Option<DateTime<Utc>>,
     pub end_reason: Option<String>,
     pub suspended_by: Option<String>,
+    pub contract_ended_at: Option<DateTime<Utc>>,
+    pub recall_at: Option<DateTime<Utc>>,
 }
 
 /// The columns of a [`LeaseRow`] (`numbering.leases` aliased `l`), as a
@@ -267,7 +273,7 @@ macro_rules! lease_columns {
     () => {
         "l.id, l.number_id, l.identifier, l.kind::text AS kind, l.tenant_id, \
          l.reservation_id, l.status::text AS status, l.auto_renew, l.started_at, l.term_end, l.renewals, \
-         l.ended_at, l.end_reason::text AS end_reason, l.suspended_by"
+         l.ended_at, l.end_reason::text AS end_reason, l.suspended_by, l.contract_ended_at, l.recall_at"
     };
 }
 pub(crate) use lease_columns;
@@ -293,6 +299,8 @@ impl LeaseRow {
                 .map(|r| parse("quarantine reason", r))
                 .transpose()?,
             suspended_by: self.suspended_by,
+            contract_ended_at: self.contract_ended_at,
+            recall_at: self.recall_at,
         })
     }
 }

@@ -133,6 +133,9 @@ pub fn lease_json(l: &Lease) -> Value {
         "renewals": l.renewals,
         "ended_at": l.ended_at,
         "end_reason": l.end_reason.map(|r| r.as_str()),
+        "contract_ended": l.contract_ended_at.is_some(),
+        "contract_ended_at": l.contract_ended_at,
+        "recall_at": l.recall_at,
     })
 }
 
@@ -176,6 +179,11 @@ pub fn lease_schema() -> Value {
         "term_end": { "type": "string", "format": "date-time" },
         "renewals": { "type": "integer" },
         "ended_at": { "type": ["string", "null"], "format": "date-time" },
-        "end_reason": { "type": ["string", "null"] }
+        "end_reason": { "type": ["string", "null"] },
+        "contract_ended": { "type": "boolean",
+            "description": "the identifier's lease contract has ended: the lease is not renewed and is recalled at recall_at (its term end); the identifier is then retired" },
+        "contract_ended_at": { "type": ["string", "null"], "format": "date-time" },
+        "recall_at": { "type": ["string", "null"], "format": "date-time",
+            "description": "when the platform recalls the lease because its contract ended (null: not flagged)" }
     }})
 }

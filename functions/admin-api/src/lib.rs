@@ -3,11 +3,13 @@
 //! tenants, alphanumeric sender-ID registration, suspend / reinstate /
 //! recall / retire, quarantine list and override, audit query and chain
 //! verification, signed lease imports; reserve, assign and release on a
-//! tenant's behalf.
+//! tenant's behalf; the lease-contract lifecycle (suspend, resume, end,
+//! utilisation).
 
 mod audit;
 mod call;
 pub mod config;
+mod contracts;
 mod exports;
 mod imports;
 pub mod lambda;
@@ -146,6 +148,7 @@ fn own_routes() -> Routes {
     ]
     .into_iter()
     .chain(tenants::routes())
+    .chain(contracts::routes())
     .collect()
 }
 
@@ -200,11 +203,11 @@ pub fn operations() -> Vec<Op> {
             method: "get",
             path: "/v1/admin/numbering/contracts",
             operation_id: "listContracts",
-            summary: "Lease contracts (per MNO: block ranges, dates, status)",
+            summary: "Lease contracts (per MNO: block ranges, dates, status ACTIVE / SUSPENDED / ENDED, version, ends_on, ended_at)",
             tag: T,
             params: vec![],
             body: None,
-            success: (200, || list_of(any_object())),
+            success: (200, || list_of(contracts::contract_view_schema())),
             problems: &[],
         },
         Op {
@@ -402,5 +405,6 @@ pub fn operations() -> Vec<Op> {
     .chain(readiness::operations())
     .chain(imports::operations())
     .chain(tenants::operations())
+    .chain(contracts::operations())
     .collect()
 }
