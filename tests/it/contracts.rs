@@ -684,3 +684,34 @@ async fn ending_a_contract_of_ten_thousand_and_one_numbers_retires_them_all_in_o
     );
     println!("ended a contract of 10,001 AVAILABLE numbers in {took:?}");
 }
+
+#[tokio::test]
+async fn contract_events_reach_numbering_events_through_the_relay() {
+    use crate::relay::{fast, spawn_relay};
+    let db = TestDb::new().await;
+    let nats = numbering_tests::TestNats::start();
+    let id = contract_id(&db, ETISALAT).await;
+    let admin = numbering_tests::admin_ctx();
+    db.store.suspend_contract(&admin, id, None).await.unwrap();
+    db.store.resume_contract(&admin, id, Some(2)).await.unwrap();
+    let (_stop, _relay) = spawn_relay(&db, nats.client().await, fast());
+    let client = nats.client().await;
+    let got = numbering_tests::read_stream(
+        &client,
+        "NUMBERING_EVENTS",
+        "contract.>",
+        2,
+        std::time::Duration::from_secs(20),
+    )
+    .await;
+    let types: Vec<String> = got
+        .iter()
+        .map(|m| {
+            let e: Value = serde_json::from_slice(&m.payload).unwrap();
+            assert_valid(&event_schema("envelope").unwrap(), &e);
+            assert_eq!(e["subject"], ETISALAT);
+            e["type"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(types, ["contract.suspended.v1", "contract.resumed.v1"]);
+}
