@@ -74,6 +74,5 @@ ALTER TABLE numbering.leases
 CREATE INDEX leases_due_for_recall ON numbering.leases (recall_at)
     WHERE recall_at IS NOT NULL AND status IN ('ACTIVE', 'SUSPENDED');
 
--- the inventory of one contract (end, utilisation)
-CREATE INDEX numbers_by_contract ON numbering.numbers (contract_id, state)
-    WHERE contract_id IS NOT NULL;
+-- the inventory of one contract (end, utilisation) is found through
+-- `numbers_by_contract` (contract_id, created_at), the forecast's index

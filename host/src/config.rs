@@ -33,6 +33,8 @@ pub struct Config {
     pub edge: EdgeConfig,
     /// The portal's rate limit and sender-id registry.
     pub portal: PortalConfig,
+    /// The admin API's two-person rule (`NUMBERING_TWO_PERSON_ACTIONS`, …).
+    pub two_person: numbering_admin_api::config::TwoPersonConfig,
     /// `NUMBERING_AUDIT_SEAL_INTERVAL_MS` (default 250).
     pub audit_seal_interval_ms: u64,
     /// `NUMBERING_AUDIT_VERIFY_INTERVAL`, `NUMBERING_AUDIT_MAINTENANCE_INTERVAL`, ….
@@ -70,6 +72,9 @@ pub struct Config {
     /// `NUMBERING_TLS_RELOAD_INTERVAL` (default 10s): how often the mTLS
     /// files are checked for a rotated certificate.
     pub tls_reload_every: std::time::Duration,
+    /// `NUMBERING_FORECAST_INTERVAL` (default 24h): how often the scarcity
+    /// forecast runs and flags blocks entering the 60-day window.
+    pub forecast_every: std::time::Duration,
 }
 
 impl Config {
@@ -101,6 +106,7 @@ impl Config {
             demo_data,
             edge: EdgeConfig::from_lookup(get)?,
             portal: PortalConfig::from_lookup(get)?,
+            two_person: numbering_admin_api::config::TwoPersonConfig::from_lookup(get)?,
             audit_seal_interval_ms: number(get, "NUMBERING_AUDIT_SEAL_INTERVAL_MS", 250)?,
             audit_jobs: crate::audit_jobs::AuditJobsConfig::from_lookup(get)?,
             nats_url: get("NATS_URL"),
@@ -114,6 +120,7 @@ impl Config {
             export_schedule: flag(get, "NUMBERING_EXPORT_SCHEDULE_ENABLED", true)?,
             shutdown_drain: positive(get, "NUMBERING_SHUTDOWN_DRAIN", 20)?,
             tls_reload_every: positive(get, "NUMBERING_TLS_RELOAD_INTERVAL", 10)?,
+            forecast_every: positive(get, "NUMBERING_FORECAST_INTERVAL", 24 * 3600)?,
             ops_listen: match get("NUMBERING_OPS_LISTEN") {
                 None => None,
                 Some(v) => {
@@ -164,6 +171,20 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn the_forecast_interval_defaults_to_a_day_and_takes_a_duration() {
+        let day = std::time::Duration::from_secs(24 * 3600);
+        assert_eq!(config(&[]).unwrap().forecast_every, day);
+        let every = config(&[("NUMBERING_FORECAST_INTERVAL", "30m")]).unwrap();
+        assert_eq!(every.forecast_every, std::time::Duration::from_secs(1800));
+        for bad in ["0s", "daily"] {
+            assert!(
+                config(&[("NUMBERING_FORECAST_INTERVAL", bad)]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

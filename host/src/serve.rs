@@ -44,7 +44,7 @@ pub struct AppState {
 pub fn edge(config: &Config, hs256_secret: Option<&str>) -> anyhow::Result<Edge> {
     let edge = config.edge.edge(hs256_secret)?;
     edge.verifier.spawn_refresh(config.edge.jwt.jwks_max_age);
-    Ok(config.portal.apply(edge)?)
+    Ok(config.two_person.apply(config.portal.apply(edge)?))
 }
 
 /// Both REST APIs and their OpenAPI document (`/openapi.json`, `/docs`).
@@ -137,6 +137,9 @@ pub struct Extras {
     /// `NUMBERING_SHUTDOWN_DRAIN`: how long in-flight requests may take
     /// after the shutdown signal ([`crate::drain`]; `None`: unbounded).
     pub drain: Option<Duration>,
+    /// `NUMBERING_FORECAST_INTERVAL`: the scarcity forecast's period
+    /// (`None`: the default, a day).
+    pub forecast_every: Option<Duration>,
 }
 
 /// Health and metrics: `/healthz`, `/readyz`, `/metrics`; on the main port,

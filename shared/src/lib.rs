@@ -25,10 +25,12 @@
 //! - [`validation`]: the hot-path "may this tenant send from this identifier" verdict;
 //! - [`quota`]: per-tenant quotas per kind;
 //! - [`policy`]: TTLs, lease term and quarantine cool-offs;
-//! - [`region`]: the two regions, `kbl` and `mzr`.
+//! - [`region`]: the two regions, `kbl` and `mzr`;
+//! - [`forecast`]: the scarcity forecast (when a block's AVAILABLE stock runs out).
 
 pub mod admission;
 pub mod contract;
+pub mod forecast;
 pub mod identifier;
 pub mod ids;
 pub mod lifecycle;
@@ -40,7 +42,7 @@ pub mod validation;
 
 pub use contract::{ContractAction, ContractStatus};
 pub use identifier::{Identifier, IdentifierError, IdentifierKind};
-pub use ids::{LeaseId, ReservationId, TenantId};
+pub use ids::{AccountId, LeaseId, ReservationId, TenantId};
 pub use lifecycle::{ActorKind, NumberState, QuarantineReason, Transition};
 pub use policy::{CoolOffPolicy, LifecyclePolicy};
 pub use quota::{Quotas, Usage};

@@ -8,12 +8,15 @@
 //! migrations): one live reservation and one active lease per identifier,
 //! row-level security per tenant, an append-only audit trail.
 
+pub mod accounts;
 pub mod admin;
+pub mod approvals;
 pub mod audit;
 pub mod audit_jobs;
 mod automation;
 mod copy_binary;
 mod error;
+pub mod forecast;
 mod housekeeping;
 pub mod idempotency;
 pub mod imports;
@@ -22,6 +25,7 @@ pub mod lock;
 mod model;
 pub mod pg_hosts;
 mod pool;
+pub mod portings;
 pub mod primary;
 mod query;
 mod record;
@@ -33,6 +37,7 @@ pub mod uow;
 mod wakeup;
 
 pub use error::{InvalidInput, LifecycleError, NotAllowed, NotDue, is_constraint_violation};
+pub use lifecycle::AccountUsage;
 pub use lifecycle::contracts::{ContractChange, ContractError, EndOutcome};
 pub use lifecycle::{
     AssignError, BoxFuture, LeaseTerm, SenderIdRegistry, Store, Unavailable, assign_verified,

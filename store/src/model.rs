@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use numbering_shared::{
-    Identifier, IdentifierKind, LeaseId, NumberState, QuarantineReason, ReservationId, TenantId,
-    admission::Candidate,
+    AccountId, Identifier, IdentifierKind, LeaseId, NumberState, QuarantineReason, ReservationId,
+    TenantId, admission::Candidate,
 };
 use std::str::FromStr;
 
@@ -59,6 +59,13 @@ pub(crate) fn identifier(kind: &str, s: &str) -> Result<Identifier, LifecycleErr
 
 pub(crate) fn tenant(s: &str) -> Result<TenantId, LifecycleError> {
     TenantId::parse(s).map_err(|e| LifecycleError::Corrupt(format!("tenant id {s:?}: {e}")))
+}
+
+pub(crate) fn account(s: Option<&str>) -> Result<Option<AccountId>, LifecycleError> {
+    s.map(|s| {
+        AccountId::parse(s).map_err(|e| LifecycleError::Corrupt(format!("account id {s:?}: {e}")))
+    })
+    .transpose()
 }
 
 /// The inventory row of one identifier, locked for the transaction that read it.
@@ -170,6 +177,8 @@ pub struct Reservation {
     pub expires_at: DateTime<Utc>,
     pub held_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// The account it was made for (`None`: tenant-wide).
+    pub account_id: Option<AccountId>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -183,6 +192,7 @@ pub(crate) struct ReservationRow {
     pub expires_at: DateTime<Utc>,
     pub held_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    pub account_id: Option<String>,
     pub now: DateTime<Utc>,
 }
 
@@ -191,7 +201,8 @@ pub(crate) struct ReservationRow {
 macro_rules! reservation_columns {
     () => {
         "r.id, r.identifier, r.kind::text AS kind, r.tenant_id, \
-         r.status::text AS status, r.created_at, r.expires_at, r.held_at, r.ended_at, now() AS now"
+         r.status::text AS status, r.created_at, r.expires_at, r.held_at, r.ended_at, r.account_id, \
+         now() AS now"
     };
 }
 pub(crate) use reservation_columns;
@@ -210,6 +221,7 @@ impl ReservationRow {
             expires_at: self.expires_at,
             held_at: self.held_at,
             ended_at: self.ended_at,
+            account_id: account(self.account_id.as_deref())?,
         })
     }
 }
@@ -233,6 +245,8 @@ pub struct Lease {
     /// is recalled at `recall_at` (its term end then).
     pub contract_ended_at: Option<DateTime<Utc>>,
     pub recall_at: Option<DateTime<Utc>>,
+    /// The account it was leased for (`None`: tenant-wide).
+    pub account_id: Option<AccountId>,
 }
 
 impl Lease {
@@ -265,6 +279,7 @@ pub(crate) struct LeaseRow {
     pub suspended_by: Option<String>,
     pub contract_ended_at: Option<DateTime<Utc>>,
     pub recall_at: Option<DateTime<Utc>>,
+    pub account_id: Option<String>,
 }
 
 /// The columns of a [`LeaseRow`] (`numbering.leases` aliased `l`), as a
@@ -273,7 +288,8 @@ macro_rules! lease_columns {
     () => {
         "l.id, l.number_id, l.identifier, l.kind::text AS kind, l.tenant_id, \
          l.reservation_id, l.status::text AS status, l.auto_renew, l.started_at, l.term_end, l.renewals, \
-         l.ended_at, l.end_reason::text AS end_reason, l.suspended_by, l.contract_ended_at, l.recall_at"
+         l.ended_at, l.end_reason::text AS end_reason, l.suspended_by, l.contract_ended_at, l.recall_at, \
+         l.account_id"
     };
 }
 pub(crate) use lease_columns;
@@ -301,11 +317,13 @@ impl LeaseRow {
             suspended_by: self.suspended_by,
             contract_ended_at: self.contract_ended_at,
             recall_at: self.recall_at,
+            account_id: account(self.account_id.as_deref())?,
         })
     }
 }
 
-/// Routing's view of an identifier (`Store::lookup`).
+/// Routing's view of an identifier (`Store::lookup`): the operator that
+/// serves it now, and for a ported MSISDN its home operator and port date.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Lookup {
     pub kind: String,
@@ -314,4 +332,13 @@ pub struct Lookup {
     pub operator_name: Option<String>,
     pub mcc: Option<String>,
     pub mnc: Option<String>,
+    /// Served by another operator than its home one (`operator_id`, `mcc`
+    /// and `mnc` above name the serving operator).
+    pub ported: bool,
+    /// The operator whose range the number is in (its lease contract's).
+    pub home_operator_id: Option<String>,
+    pub home_mcc: Option<String>,
+    pub home_mnc: Option<String>,
+    /// When the number moved to the serving operator (ported numbers only).
+    pub ported_at: Option<chrono::DateTime<chrono::Utc>>,
 }

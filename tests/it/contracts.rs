@@ -6,7 +6,7 @@
 use numbering_lifecycle_sweeper::{Sweeper, SweeperConfig};
 use numbering_tests::{
     TestDb,
-    app::{Answer, TestApp, admin_token, tenant_token},
+    app::{Answer, TestApp, admin_token, admin_token_of, tenant_token},
     schema::{assert_valid, event_schema},
 };
 use reqwest::{Method, StatusCode};
@@ -96,10 +96,28 @@ async fn lease(app: &TestApp, token: &str, identifier: &str) -> String {
     l.str("id")
 }
 
-/// An admin's POST to contract `id`'s `verb`, under a fresh key.
-async fn change(app: &TestApp, id: Uuid, verb: &str, body: Value) -> Answer {
+/// An admin's POST to contract `id`'s `verb`, under a fresh key. An end is
+/// a two-person action: requested by alice (202), approved by bob; the
+/// answer is then what the end answers (the approval's `result`).
+async fn change(app: &TestApp, id: Uuid, verb: &str, mut body: Value) -> Answer {
     let path = format!("{A}/contracts/{id}/{verb}");
-    app.post(&admin_token(), &path, body).await
+    if verb != "end" {
+        return app.post(&admin_token(), &path, body).await;
+    }
+    body["justification"] = json!("the MNO confirmed in writing, ticket OPS-19");
+    let asked = app.post(&admin_token_of("alice"), &path, body).await;
+    if asked.status != StatusCode::ACCEPTED {
+        return asked;
+    }
+    assert_eq!(asked.str("status"), "PENDING", "{:?}", asked.json);
+    let approve = format!("{A}/approvals/{}/approve", asked.str("approval_id"));
+    let mut done = app
+        .send(Method::POST, &admin_token_of("bob"), &approve, None)
+        .await;
+    if done.status == StatusCode::OK {
+        done.json = done.json["result"].clone();
+    }
+    done
 }
 
 #[tokio::test]
@@ -295,6 +313,20 @@ async fn ending_a_contract_retires_its_available_numbers_and_flags_its_leased_on
     assert_eq!(
         (bad.status, bad.code()),
         (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED")
+    );
+    // one admin's request changes nothing; the same admin cannot approve it
+    let path = format!("{A}/contracts/{id}/end");
+    let body = json!({ "reason": "first try", "justification": "alone at night" });
+    let asked = app.post(&admin_token_of("alice"), &path, body).await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{:?}", asked.json);
+    assert_eq!(state(db, "+93780003001").await, "AVAILABLE");
+    let own = format!("{A}/approvals/{}/approve", asked.str("approval_id"));
+    let same = app
+        .send(Method::POST, &admin_token_of("alice"), &own, None)
+        .await;
+    assert_eq!(
+        (same.status, same.code()),
+        (StatusCode::FORBIDDEN, "SAME_APPROVER")
     );
     let e = change(
         &app,
@@ -523,14 +555,11 @@ async fn utilisation_counts_each_state_per_contract_and_per_block() {
     .await
     .unwrap();
     let admin = admin_token();
-    let r = app
-        .post(
-            &admin,
-            &format!("{A}/numbers/%2B93780005003/retire"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    let retire = numbering_shared::Identifier::parse("+93780005003").unwrap();
+    db.store
+        .retire(&numbering_tests::admin_ctx(), &retire)
+        .await
+        .unwrap();
     let id = contract_id(db, ETISALAT).await;
 
     let u = app

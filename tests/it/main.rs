@@ -1,8 +1,10 @@
 //! Integration tests: one binary (fast to link), one module per capability.
 //! Every test gets its own database on a real Postgres (see `numbering_tests`).
 
+mod account_quotas;
 mod admin_rows;
 mod api_contract;
+mod approvals;
 mod audit_archive;
 mod audit_chain;
 mod audit_ops;
@@ -16,6 +18,7 @@ mod docs_page;
 mod emf;
 mod expiry;
 mod exports;
+mod forecast;
 mod grpc_services;
 mod host;
 mod host_lifecycle;
@@ -35,6 +38,7 @@ mod nul_text;
 mod observability;
 mod outbox_lag;
 mod pool_admission;
+mod portability;
 mod portal_api;
 mod postgres_tls;
 mod production_roles;

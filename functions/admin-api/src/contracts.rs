@@ -9,7 +9,9 @@
 //! same transaction, and flags current leases: not renewed, shown to their
 //! tenant (`contract_ended`, `recall_at`), recalled by the sweeper at term
 //! end with `number.recalled.v1` / `lease.recalled.v1` (reason
-//! `CONTRACT_ENDED`), then retired. Each change takes an optional
+//! `CONTRACT_ENDED`), then retired. Ending is a two-person action
+//! (`contract.end`, see `approvals`): 202 with the PENDING approval, applied
+//! by [`apply_end`] once a second admin approves. Each change takes an optional
 //! `expected_version` (compare-and-swap: 409 `CONFLICT` when the contract
 //! moved on); a change its status does not allow is 409 `INVALID_TRANSITION`.
 
@@ -23,13 +25,16 @@ use numbering_http_edge::{
     extract::{ApiJson, ApiPath},
     openapi::{Op, path},
 };
-use numbering_store::{ContractChange, ContractError, admin::Utilisation};
+use numbering_store::{
+    ContractChange, ContractError, Ctx, Store, admin::Utilisation, approvals::Target,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
     Routes,
+    approvals::{self, Applied},
     call::{AdminCall, ok},
     wire::AdminJson,
 };
@@ -68,6 +73,8 @@ struct ChangeBody {
 struct EndBody {
     reason: String,
     expected_version: Option<i64>,
+    /// For the second admin (two-person rule, `contract.end`).
+    justification: Option<String>,
 }
 
 /// A contract id from the path; one that is not a UUID names nothing.
@@ -97,6 +104,10 @@ fn problem(e: ContractError) -> ApiError {
 }
 
 fn changed(c: ContractChange) -> Response {
+    ok(StatusCode::OK, changed_json(c))
+}
+
+fn changed_json(c: ContractChange) -> Value {
     let mut v = c.contract.into_json();
     if let Some(outcome) = c.ended {
         v["outcome"] = json!({
@@ -106,7 +117,7 @@ fn changed(c: ContractChange) -> Response {
             "leases_flagged_by_tenant": outcome.leases_flagged,
         });
     }
-    ok(StatusCode::OK, v)
+    v
 }
 
 async fn suspend(
@@ -145,8 +156,29 @@ async fn end(
             "reason must be 1 to 1000 characters",
         ));
     }
-    let c = a.store().end_contract(&a.ctx, id, v, reason).await;
-    Ok(changed(c.map_err(problem)?))
+    let request = approvals::Request {
+        action: approvals::CONTRACT_END,
+        target: Target::Contract(id),
+        tenant_id: None,
+        payload: json!({ "contract_id": id, "reason": reason, "expected_version": v }),
+        justification: body.justification,
+    };
+    approvals::guard(&a, request).await
+}
+
+/// Ends the payload's contract (`contract_id`, `reason`, `expected_version`):
+/// what `end` does at once with the two-person rule off, and an approval
+/// once a second admin approves.
+pub(crate) async fn apply_end(
+    store: &Store,
+    ctx: &Ctx,
+    payload: &Value,
+) -> Result<Applied, ApiError> {
+    let id = contract_id(payload["contract_id"].as_str().unwrap_or_default())?;
+    let reason = payload["reason"].as_str().unwrap_or_default();
+    let v = payload["expected_version"].as_i64();
+    let c = store.end_contract(ctx, id, v, reason).await;
+    Ok((StatusCode::OK, changed_json(c.map_err(problem)?)))
 }
 
 async fn utilisation(
@@ -200,7 +232,9 @@ fn change_schema() -> Value {
 fn end_schema() -> Value {
     json!({ "type": "object", "additionalProperties": false, "required": ["reason"], "properties": {
         "reason": { "type": "string", "minLength": 1, "maxLength": 1000, "description": "why the contract ends (kept on the contract and in the audit trail)" },
-        "expected_version": { "type": "integer", "minimum": 1 }
+        "expected_version": { "type": "integer", "minimum": 1 },
+        "justification": { "type": "string", "minLength": 1, "maxLength": 2000,
+            "description": "for the second admin: required while the two-person rule covers contract.end (the default)" }
     }})
 }
 
@@ -279,7 +313,7 @@ pub(crate) fn operations() -> Vec<Op> {
             "post",
             "/v1/admin/numbering/contracts/{id}/end",
             "endContract",
-            "End a lease contract for good (ACTIVE / SUSPENDED → ENDED; event contract.ended.v1), in one transaction: AVAILABLE and QUARANTINED identifiers are retired (number.retired.v1 each), live reservations cancelled and their identifiers retired; current leases are not revoked but flagged: never auto-renewed, shown to the tenant (contract_ended, recall_at = term end) and recalled by the lifecycle sweeper at term end (number.recalled.v1 / lease.recalled.v1, reason CONTRACT_ENDED), then retired",
+            "End a lease contract for good (two-person rule contract.end: 202 with the PENDING approval until a second admin approves; then ACTIVE / SUSPENDED → ENDED, event contract.ended.v1), in one transaction: AVAILABLE and QUARANTINED identifiers are retired (number.retired.v1 each), live reservations cancelled and their identifiers retired; current leases are not revoked but flagged: never auto-renewed, shown to the tenant (contract_ended, recall_at = term end) and recalled by the lifecycle sweeper at term end (number.recalled.v1 / lease.recalled.v1, reason CONTRACT_ENDED), then retired",
             Some(end_schema),
             contract_view_schema,
         ),
@@ -296,6 +330,9 @@ pub(crate) fn operations() -> Vec<Op> {
     .map(|mut o| {
         if o.method == "get" {
             o.problems = &[404];
+        }
+        if o.operation_id == "endContract" {
+            o.problems = &[202, 404, 409];
         }
         o
     })

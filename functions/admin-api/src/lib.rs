@@ -3,19 +3,26 @@
 //! tenants, alphanumeric sender-ID registration, suspend / reinstate /
 //! recall / retire, quarantine list and override, audit query and chain
 //! verification, signed lease imports; reserve, assign and release on a
-//! tenant's behalf; the lease-contract lifecycle (suspend, resume, end,
+//! tenant's behalf; two-person approvals of the dangerous actions
+//! (`approvals`: override, retire, recall, pool tier / big quota changes,
+//! signing-key install and revoke, contract end answer 202 until a second
+//! admin approves); the lease-contract lifecycle (suspend, resume, end,
 //! utilisation).
 
+mod accounts;
+mod approvals;
 mod audit;
 mod call;
 pub mod config;
 mod contracts;
 mod exports;
+mod forecast;
 mod imports;
 pub mod lambda;
 mod numbers;
 mod operators;
 mod pools;
+mod portings;
 mod quarantine;
 mod readiness;
 mod tenants;
@@ -51,13 +58,16 @@ pub fn router(state: ApiState) -> Router {
     let exports = router_of(exports::routes())
         .route_layer(from_fn_with_state(state.clone(), idempotency::claim_layer));
     let readiness = router_of(readiness::routes());
+    let forecast = router_of(forecast::routes());
     let router = router_of(own_routes())
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .merge(exports)
         .merge(readiness)
+        .merge(forecast)
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
         .route_layer(DefaultBodyLimit::max(body_limit))
         .merge(imports::router(state.clone()))
+        .merge(portings::router(state.clone()))
         .route("/v1/admin/numbering/{*rest}", axum::routing::any(no_route));
     // 405s, 414s and 431s as problem+json, however this router is mounted
     numbering_http_edge::api_router(router).with_state(state)
@@ -70,6 +80,7 @@ fn routes() -> Routes {
         .into_iter()
         .chain(exports::routes())
         .chain(readiness::routes())
+        .chain(forecast::routes())
         .collect()
 }
 
@@ -149,6 +160,8 @@ fn own_routes() -> Routes {
     .into_iter()
     .chain(tenants::routes())
     .chain(contracts::routes())
+    .chain(accounts::routes())
+    .chain(approvals::routes())
     .collect()
 }
 
@@ -157,6 +170,7 @@ pub fn served_routes() -> Vec<(&'static str, &'static str)> {
     routes()
         .into_iter()
         .chain(imports::routes())
+        .chain(portings::routes())
         .map(|(m, p, _)| (m, p))
         .collect()
 }
@@ -241,7 +255,8 @@ pub fn operations() -> Vec<Op> {
             params: vec![],
             body: Some(signing_key_schema),
             success: (201, any_object),
-            problems: &[409],
+            // 202: waits for a second admin (the two-person rule)
+            problems: &[202, 409],
         },
         Op {
             method: "post",
@@ -252,7 +267,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("key_id", "key id")],
             body: Some(revoke_schema),
             success: (200, any_object),
-            problems: &[404],
+            problems: &[202, 404],
         },
         Op {
             method: "get",
@@ -285,7 +300,9 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("tenant_id", "tenant id")],
             body: Some(pool_schema),
             success: (200, any_object),
-            problems: &[],
+            // 202: a tier change or a quota raised above the threshold
+            // waits for a second admin (the two-person rule)
+            problems: &[202],
         },
         Op {
             method: "get",
@@ -324,16 +341,24 @@ pub fn operations() -> Vec<Op> {
             "reinstateNumber",
             "Reinstate a suspended lease",
         ),
-        transition(
-            "/v1/admin/numbering/numbers/{identifier}/recall",
-            "recallNumber",
-            "Recall a leased identifier into quarantine",
-        ),
-        transition(
-            "/v1/admin/numbering/numbers/{identifier}/retire",
-            "retireNumber",
-            "Retire an identifier from inventory",
-        ),
+        Op {
+            body: Some(justification_schema),
+            problems: &[202, 404, 409],
+            ..transition(
+                "/v1/admin/numbering/numbers/{identifier}/recall",
+                "recallNumber",
+                "Recall a leased identifier into quarantine (two-person rule: 202)",
+            )
+        },
+        Op {
+            body: Some(justification_schema),
+            problems: &[202, 404, 409],
+            ..transition(
+                "/v1/admin/numbering/numbers/{identifier}/retire",
+                "retireNumber",
+                "Retire an identifier from inventory (two-person rule: 202)",
+            )
+        },
         Op {
             method: "post",
             path: "/v1/admin/numbering/sender-ids",
@@ -365,7 +390,7 @@ pub fn operations() -> Vec<Op> {
             params: id("the identifier"),
             body: Some(override_schema),
             success: (200, number_schema),
-            problems: &[404, 409],
+            problems: &[202, 404, 409],
         },
         Op {
             method: "get",
@@ -406,5 +431,9 @@ pub fn operations() -> Vec<Op> {
     .chain(imports::operations())
     .chain(tenants::operations())
     .chain(contracts::operations())
+    .chain(accounts::operations())
+    .chain(approvals::operations())
+    .chain(portings::operations())
+    .chain(forecast::operations())
     .collect()
 }

@@ -274,7 +274,7 @@ impl Store {
         for (reservation, key) in live {
             let t = Transition::Cancel;
             let rid = ReservationId::from_uuid(reservation);
-            let (reservation, n, states) = match self.live_reservation(tx, ctx, rid, t).await {
+            let (live, n, states) = match self.live_reservation(tx, ctx, rid, t).await {
                 Ok(locked) => locked,
                 Err(LifecycleError::ReservationExpired(_)) => {
                     lapse(tx, ctx, &key).await?;
@@ -282,6 +282,7 @@ impl Store {
                 }
                 Err(e) => return Err(e),
             };
+            let reservation = live.id;
             let details = json!({
                 "reservation_id": reservation.to_string(),
                 "reason": CONTRACT_ENDED, "contract_id": id,
