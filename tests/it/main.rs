@@ -13,6 +13,7 @@ mod bench;
 mod clients;
 mod constraints;
 mod consumers;
+mod contracts;
 mod docs_page;
 mod emf;
 mod expiry;
