@@ -604,6 +604,25 @@ $$;
 ALTER FUNCTION numbering.lapse_reservation(p_identity_key text) OWNER TO postgres;
 
 --
+-- Name: lease_contracts_ended_is_final(); Type: FUNCTION; Schema: numbering; Owner: postgres
+--
+
+CREATE FUNCTION numbering.lease_contracts_ended_is_final() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF OLD.status = 'ENDED' AND NEW.status IS DISTINCT FROM 'ENDED' THEN
+        RAISE EXCEPTION 'contract % has ended; it cannot become %', OLD.contract_ref, NEW.status
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'lease_contracts_ended_is_final';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+
+ALTER FUNCTION numbering.lease_contracts_ended_is_final() OWNER TO postgres;
+
+--
 -- Name: lease_snapshot(text); Type: FUNCTION; Schema: numbering; Owner: numbering_reader
 --
 
@@ -686,6 +705,30 @@ CREATE FUNCTION numbering.maintain_audit_partitions(months_ahead integer) RETURN
 
 
 ALTER FUNCTION numbering.maintain_audit_partitions(months_ahead integer) OWNER TO postgres;
+
+--
+-- Name: numbers_contract_open(); Type: FUNCTION; Schema: numbering; Owner: postgres
+--
+
+CREATE FUNCTION numbering.numbers_contract_open() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    s numbering.contract_status;
+BEGIN
+    SELECT status INTO s FROM numbering.lease_contracts WHERE id = NEW.contract_id;
+    IF s IS DISTINCT FROM 'ACTIVE' THEN
+        RAISE EXCEPTION 'identifier % belongs to a % contract', NEW.identifier, s
+            USING ERRCODE = 'check_violation',
+                  CONSTRAINT = CASE s WHEN 'SUSPENDED' THEN 'numbers_contract_suspended'
+                                      ELSE 'numbers_contract_ended' END;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+
+ALTER FUNCTION numbering.numbers_contract_open() OWNER TO postgres;
 
 --
 -- Name: portings_check(); Type: FUNCTION; Schema: numbering; Owner: postgres
@@ -1045,9 +1088,15 @@ CREATE TABLE numbering.lease_contracts (
     ends_on date,
     status numbering.contract_status DEFAULT 'ACTIVE'::numbering.contract_status NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    version bigint DEFAULT 1 NOT NULL,
+    ended_at timestamp with time zone,
+    end_reason text,
     CONSTRAINT lease_contracts_dates_ordered CHECK (((ends_on IS NULL) OR (ends_on >= starts_on))),
+    CONSTRAINT lease_contracts_end_reason_length CHECK (((end_reason IS NULL) OR ((char_length(btrim(end_reason)) >= 1) AND (char_length(btrim(end_reason)) <= 1000)))),
+    CONSTRAINT lease_contracts_ended_iff_final CHECK (((status = 'ENDED'::numbering.contract_status) = ((ended_at IS NOT NULL) AND (end_reason IS NOT NULL)))),
     CONSTRAINT lease_contracts_msisdn_has_operator CHECK (((kind <> 'MSISDN'::numbering.identifier_kind) OR (operator_id IS NOT NULL))),
-    CONSTRAINT lease_contracts_range_ordered CHECK (((range_start <= range_end) AND (length(range_start) = length(range_end))))
+    CONSTRAINT lease_contracts_range_ordered CHECK (((range_start <= range_end) AND (length(range_start) = length(range_end)))),
+    CONSTRAINT lease_contracts_version_positive CHECK ((version > 0))
 );
 
 
@@ -1116,7 +1165,10 @@ CREATE TABLE numbering.leases (
     suspended_by text,
     renewal_declined_at timestamp with time zone,
     account_id text,
+    contract_ended_at timestamp with time zone,
+    recall_at timestamp with time zone,
     CONSTRAINT leases_ended_iff_final CHECK (((status = 'ENDED'::numbering.lease_status) = ((ended_at IS NOT NULL) AND (end_reason IS NOT NULL)))),
+    CONSTRAINT leases_recall_iff_contract_ended CHECK (((contract_ended_at IS NULL) = (recall_at IS NULL))),
     CONSTRAINT leases_renewals_non_negative CHECK ((renewals >= 0)),
     CONSTRAINT leases_suspended_iff_suspended_by CHECK (((status = 'SUSPENDED'::numbering.lease_status) = (suspended_by IS NOT NULL))),
     CONSTRAINT leases_term_after_start CHECK ((term_end > started_at))
@@ -1874,6 +1926,13 @@ CREATE INDEX leases_by_tenant ON numbering.leases USING btree (tenant_id, status
 
 
 --
+-- Name: leases_due_for_recall; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX leases_due_for_recall ON numbering.leases USING btree (recall_at) WHERE ((recall_at IS NOT NULL) AND (status = ANY (ARRAY['ACTIVE'::numbering.lease_status, 'SUSPENDED'::numbering.lease_status])));
+
+
+--
 -- Name: leases_one_active_per_number; Type: INDEX; Schema: numbering; Owner: postgres
 --
 
@@ -2109,6 +2168,13 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON numbering.audit_log FOR 
 
 
 --
+-- Name: lease_contracts lease_contracts_ended_is_final; Type: TRIGGER; Schema: numbering; Owner: postgres
+--
+
+CREATE TRIGGER lease_contracts_ended_is_final BEFORE UPDATE OF status ON numbering.lease_contracts FOR EACH ROW EXECUTE FUNCTION numbering.lease_contracts_ended_is_final();
+
+
+--
 -- Name: leases leases_count_current; Type: TRIGGER; Schema: numbering; Owner: postgres
 --
 
@@ -2120,6 +2186,13 @@ CREATE TRIGGER leases_count_current AFTER INSERT OR DELETE OR UPDATE OF status, 
 --
 
 CREATE TRIGGER leases_count_current_by_account AFTER INSERT OR DELETE OR UPDATE OF status, tenant_id, account_id, kind ON numbering.leases FOR EACH ROW EXECUTE FUNCTION numbering.count_current_account_leases();
+
+
+--
+-- Name: numbers numbers_contract_open; Type: TRIGGER; Schema: numbering; Owner: postgres
+--
+
+CREATE TRIGGER numbers_contract_open BEFORE UPDATE OF state ON numbering.numbers FOR EACH ROW WHEN (((new.state = 'RESERVED'::numbering.number_state) AND (old.state <> 'RESERVED'::numbering.number_state) AND (new.contract_id IS NOT NULL))) EXECUTE FUNCTION numbering.numbers_contract_open();
 
 
 --
