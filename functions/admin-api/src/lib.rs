@@ -8,6 +8,7 @@
 mod audit;
 mod call;
 pub mod config;
+pub mod console;
 mod exports;
 mod imports;
 pub mod lambda;
@@ -16,6 +17,7 @@ mod operators;
 mod pools;
 mod quarantine;
 mod readiness;
+mod review;
 mod tenants;
 mod wire;
 
@@ -56,7 +58,9 @@ pub fn router(state: ApiState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
         .route_layer(DefaultBodyLimit::max(body_limit))
         .merge(imports::router(state.clone()))
-        .route("/v1/admin/numbering/{*rest}", axum::routing::any(no_route));
+        .route("/v1/admin/numbering/{*rest}", axum::routing::any(no_route))
+        // the console page is public; its API calls carry the token
+        .merge(console::router());
     // 405s, 414s and 431s as problem+json, however this router is mounted
     numbering_http_edge::api_router(router).with_state(state)
 }
@@ -146,6 +150,7 @@ fn own_routes() -> Routes {
     ]
     .into_iter()
     .chain(tenants::routes())
+    .chain(review::routes())
     .collect()
 }
 
@@ -402,5 +407,6 @@ pub fn operations() -> Vec<Op> {
     .chain(readiness::operations())
     .chain(imports::operations())
     .chain(tenants::operations())
+    .chain(review::operations())
     .collect()
 }

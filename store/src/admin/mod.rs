@@ -13,6 +13,7 @@
 pub mod pools;
 pub mod reads;
 pub mod reference;
+pub mod review;
 pub mod snapshot;
 
 use std::str::FromStr;
@@ -26,6 +27,7 @@ pub use reads::{AuditEntry, AuditQuery, InventoryEntry, NumberSearch, Quarantine
 pub use reference::{
     Contract, ContractInput, Operator, OperatorInput, SigningKey, SigningKeyInput, Term,
 };
+pub use review::{PoolUtilisation, VerificationRun};
 pub use snapshot::{date_text, timestamp_text};
 
 use crate::{
