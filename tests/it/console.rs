@@ -131,6 +131,7 @@ async fn the_console_shows_each_tenants_utilisation_as_the_api_reports_it_with_i
 
     let (url, origin) = (app.url("/console/"), app.url(""));
     let shot = artefact("console.png");
+    let token = admin.clone();
     let (page_rows, page, requests, errors) = tokio::task::spawn_blocking(move || {
         let mut browser = Chromium::launch();
         let page = browser.open(&url);
@@ -140,7 +141,7 @@ async fn the_console_shows_each_tenants_utilisation_as_the_api_reports_it_with_i
             "the sign-in form",
             "!document.querySelector('#sign-in').hidden",
         );
-        page.type_into(&mut browser, "#token", &admin);
+        page.type_into(&mut browser, "#token", &token);
         page.click(&mut browser, "#sign-in-form button[type=submit]");
         page.wait_for(&mut browser, "the sections", "document.body.dataset.loaded");
         let rows = page.eval(
