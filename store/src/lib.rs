@@ -8,6 +8,7 @@
 //! migrations): one live reservation and one active lease per identifier,
 //! row-level security per tenant, an append-only audit trail.
 
+pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod audit_jobs;
@@ -33,6 +34,7 @@ pub mod uow;
 mod wakeup;
 
 pub use error::{InvalidInput, LifecycleError, NotAllowed, NotDue, is_constraint_violation};
+pub use lifecycle::AccountUsage;
 pub use lifecycle::{
     AssignError, BoxFuture, LeaseTerm, SenderIdRegistry, Store, Unavailable, assign_verified,
     assign_verified_for,

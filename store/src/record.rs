@@ -210,6 +210,10 @@ impl Change<'_> {
                     "actor": ctx.actor.label(),
                     "request_id": ctx.request_id,
             });
+            // the account a new lease is for (assign), when it has one
+            if let Some(account) = self.details.get("account_id") {
+                lease["account_id"] = account.clone();
+            }
             with_trace_id(&mut lease, ctx);
             payloads.push(lease.to_string());
         }

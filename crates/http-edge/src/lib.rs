@@ -6,6 +6,7 @@
 //! routers are built from.
 
 pub mod access_log;
+pub mod accounts;
 pub mod auth;
 pub mod config;
 pub mod criteria;

@@ -5,6 +5,7 @@
 //! verification, signed lease imports; reserve, assign and release on a
 //! tenant's behalf.
 
+mod accounts;
 mod audit;
 mod call;
 pub mod config;
@@ -150,6 +151,7 @@ fn own_routes() -> Routes {
     ]
     .into_iter()
     .chain(tenants::routes())
+    .chain(accounts::routes())
     .chain(review::routes())
     .collect()
 }
@@ -407,6 +409,7 @@ pub fn operations() -> Vec<Op> {
     .chain(readiness::operations())
     .chain(imports::operations())
     .chain(tenants::operations())
+    .chain(accounts::operations())
     .chain(review::operations())
     .collect()
 }
