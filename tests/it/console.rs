@@ -174,6 +174,13 @@ async fn the_console_shows_each_tenants_utilisation_as_the_api_reports_it_with_i
             })",
         );
         page.screenshot(&mut browser, &shot);
+        page.click(&mut browser, "#verify-now");
+        let verified = page.wait_for(
+            &mut browser,
+            "the verification",
+            "document.querySelector('#verify-result .result')?.textContent",
+        );
+        assert_eq!(verified.as_str().map(str::trim), Some("intact"));
         (rows, seen, browser.requests(), browser.errors())
     })
     .await
