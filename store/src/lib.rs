@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod approvals;
 pub mod audit;
 pub mod audit_jobs;
 mod automation;

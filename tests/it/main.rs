@@ -4,6 +4,7 @@
 mod account_quotas;
 mod admin_rows;
 mod api_contract;
+mod approvals;
 mod audit_archive;
 mod audit_chain;
 mod audit_ops;

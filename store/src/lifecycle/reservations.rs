@@ -511,6 +511,7 @@ pub(super) async fn lapse(tx: &mut PgConnection, ctx: &Ctx, key: &str) -> Result
         actor: Actor::system("reservation-expiry"),
         request_id: ctx.request_id.clone(),
         trace_id: ctx.trace_id.clone(),
+        audit_facts: None,
     };
     let change = Change {
         transition: Transition::ExpireReservation,
