@@ -565,15 +565,20 @@ ALTER FUNCTION numbering.lock_pool(p_tenant text) OWNER TO postgres;
 -- Name: lookup_identifier(text); Type: FUNCTION; Schema: numbering; Owner: numbering_reader
 --
 
-CREATE FUNCTION numbering.lookup_identifier(p_identity_key text) RETURNS TABLE(kind text, state text, operator_id text, operator_name text, mcc text, mnc text)
+CREATE FUNCTION numbering.lookup_identifier(p_identity_key text) RETURNS TABLE(kind text, state text, operator_id text, operator_name text, mcc text, mnc text, ported boolean, home_operator_id text, home_mcc text, home_mnc text, ported_at timestamp with time zone)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'numbering', 'pg_temp'
     AS $$
 BEGIN
     RETURN QUERY
-    SELECT n.kind::text, n.state::text, n.operator_id, o.name, coalesce(n.mcc, o.mcc), n.mnc
+    SELECT n.kind::text, n.state::text,
+           coalesce(p.recipient_operator_id, n.operator_id), coalesce(r.name, o.name),
+           coalesce(p.recipient_mcc, n.mcc, o.mcc), coalesce(p.recipient_mnc, n.mnc),
+           p.number_id IS NOT NULL, n.operator_id, coalesce(n.mcc, o.mcc), n.mnc, p.ported_at
     FROM numbering.numbers n
     LEFT JOIN numbering.mobile_operators o ON o.id = n.operator_id
+    LEFT JOIN numbering.portings p ON p.number_id = n.id
+    LEFT JOIN numbering.mobile_operators r ON r.id = p.recipient_operator_id
     WHERE n.identity_key = p_identity_key
     ORDER BY (n.state = 'RETIRED'), n.id DESC
     LIMIT 1;
@@ -594,6 +599,40 @@ CREATE FUNCTION numbering.maintain_audit_partitions(months_ahead integer) RETURN
 
 
 ALTER FUNCTION numbering.maintain_audit_partitions(months_ahead integer) OWNER TO postgres;
+
+--
+-- Name: portings_check(); Type: FUNCTION; Schema: numbering; Owner: postgres
+--
+
+CREATE FUNCTION numbering.portings_check() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'numbering', 'pg_temp'
+    AS $$
+DECLARE
+    home text;
+    kind numbering.identifier_kind;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM numbering.mobile_operators o
+                   WHERE o.id = NEW.recipient_operator_id AND o.mcc = NEW.recipient_mcc
+                     AND NEW.recipient_mnc = ANY (o.mnc_codes)) THEN
+        RAISE EXCEPTION 'recipient % is not %/%', NEW.recipient_operator_id, NEW.recipient_mcc, NEW.recipient_mnc
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'portings_recipient_codes';
+    END IF;
+    SELECT n.operator_id, n.kind INTO home, kind FROM numbering.numbers n WHERE n.id = NEW.number_id;
+    IF kind IS DISTINCT FROM 'MSISDN' THEN
+        RAISE EXCEPTION 'only an MSISDN can be ported'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'portings_msisdn_only';
+    END IF;
+    IF home = NEW.recipient_operator_id THEN
+        RAISE EXCEPTION 'a number is not ported to its home operator'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'portings_not_home';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+
+ALTER FUNCTION numbering.portings_check() OWNER TO postgres;
 
 --
 -- Name: refuse_audit_mutation(); Type: FUNCTION; Schema: numbering; Owner: postgres
@@ -1120,6 +1159,44 @@ ALTER TABLE numbering.outbox ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 
 
 --
+-- Name: porting_batches; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.porting_batches (
+    id uuid NOT NULL,
+    source text NOT NULL,
+    source_ref text NOT NULL,
+    file_name text,
+    key_id text,
+    total_rows integer NOT NULL,
+    created_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT porting_batches_file_is_signed CHECK (((source <> 'file'::text) OR (key_id IS NOT NULL))),
+    CONSTRAINT porting_batches_rows_positive CHECK ((total_rows > 0)),
+    CONSTRAINT porting_batches_source_known CHECK ((source = ANY (ARRAY['file'::text, 'event'::text])))
+);
+
+
+ALTER TABLE numbering.porting_batches OWNER TO postgres;
+
+--
+-- Name: portings; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.portings (
+    number_id bigint NOT NULL,
+    recipient_operator_id text NOT NULL,
+    recipient_mcc text NOT NULL,
+    recipient_mnc text NOT NULL,
+    ported_at timestamp with time zone NOT NULL,
+    batch_id uuid NOT NULL,
+    recorded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+ALTER TABLE numbering.portings OWNER TO postgres;
+
+--
 -- Name: processed_events; Type: TABLE; Schema: numbering; Owner: postgres
 --
 
@@ -1451,6 +1528,30 @@ ALTER TABLE ONLY numbering.outbox
 
 
 --
+-- Name: porting_batches porting_batches_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.porting_batches
+    ADD CONSTRAINT porting_batches_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: porting_batches porting_batches_source_ref_unique; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.porting_batches
+    ADD CONSTRAINT porting_batches_source_ref_unique UNIQUE (source_ref);
+
+
+--
+-- Name: portings portings_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.portings
+    ADD CONSTRAINT portings_pkey PRIMARY KEY (number_id);
+
+
+--
 -- Name: processed_events processed_events_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
@@ -1663,6 +1764,13 @@ CREATE INDEX outbox_unpublished_by_id ON numbering.outbox USING btree (id) WHERE
 
 
 --
+-- Name: portings_by_batch; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX portings_by_batch ON numbering.portings USING btree (batch_id);
+
+
+--
 -- Name: processed_events_prune; Type: INDEX; Schema: numbering; Owner: postgres
 --
 
@@ -1821,6 +1929,13 @@ CREATE TRIGGER leases_count_current AFTER INSERT OR DELETE OR UPDATE OF status, 
 
 
 --
+-- Name: portings portings_check; Type: TRIGGER; Schema: numbering; Owner: postgres
+--
+
+CREATE TRIGGER portings_check BEFORE INSERT OR UPDATE ON numbering.portings FOR EACH ROW EXECUTE FUNCTION numbering.portings_check();
+
+
+--
 -- Name: regulator_exports regulator_exports_workflow; Type: TRIGGER; Schema: numbering; Owner: postgres
 --
 
@@ -1897,6 +2012,38 @@ ALTER TABLE ONLY numbering.numbers
 
 ALTER TABLE ONLY numbering.numbers
     ADD CONSTRAINT numbers_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES numbering.mobile_operators(id);
+
+
+--
+-- Name: porting_batches porting_batches_key_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.porting_batches
+    ADD CONSTRAINT porting_batches_key_id_fkey FOREIGN KEY (key_id) REFERENCES numbering.mno_signing_keys(key_id);
+
+
+--
+-- Name: portings portings_batch_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.portings
+    ADD CONSTRAINT portings_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES numbering.porting_batches(id);
+
+
+--
+-- Name: portings portings_number_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.portings
+    ADD CONSTRAINT portings_number_id_fkey FOREIGN KEY (number_id) REFERENCES numbering.numbers(id);
+
+
+--
+-- Name: portings portings_recipient_operator_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.portings
+    ADD CONSTRAINT portings_recipient_operator_id_fkey FOREIGN KEY (recipient_operator_id) REFERENCES numbering.mobile_operators(id);
 
 
 --
@@ -2296,6 +2443,21 @@ GRANT SELECT,INSERT,DELETE ON TABLE numbering.outbox TO numbering_app;
 --
 
 GRANT UPDATE(published_at) ON TABLE numbering.outbox TO numbering_app;
+
+
+--
+-- Name: TABLE porting_batches; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT,INSERT ON TABLE numbering.porting_batches TO numbering_app;
+
+
+--
+-- Name: TABLE portings; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE numbering.portings TO numbering_app;
+GRANT SELECT ON TABLE numbering.portings TO numbering_reader;
 
 
 --

@@ -24,6 +24,7 @@ pub mod lock;
 mod model;
 pub mod pg_hosts;
 mod pool;
+pub mod portings;
 pub mod primary;
 mod query;
 mod record;

@@ -313,7 +313,8 @@ impl LeaseRow {
     }
 }
 
-/// Routing's view of an identifier (`Store::lookup`).
+/// Routing's view of an identifier (`Store::lookup`): the operator that
+/// serves it now, and for a ported MSISDN its home operator and port date.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Lookup {
     pub kind: String,
@@ -322,4 +323,13 @@ pub struct Lookup {
     pub operator_name: Option<String>,
     pub mcc: Option<String>,
     pub mnc: Option<String>,
+    /// Served by another operator than its home one (`operator_id`, `mcc`
+    /// and `mnc` above name the serving operator).
+    pub ported: bool,
+    /// The operator whose range the number is in (its lease contract's).
+    pub home_operator_id: Option<String>,
+    pub home_mcc: Option<String>,
+    pub home_mnc: Option<String>,
+    /// When the number moved to the serving operator (ported numbers only).
+    pub ported_at: Option<chrono::DateTime<chrono::Utc>>,
 }

@@ -59,16 +59,23 @@ type ReplicaSnapshotRow = (
 );
 
 /// The standby's lookup row: lag, version, then [`Lookup`]'s columns.
-type ReplicaLookupRow = (
-    f64,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+/// The lag, the row's version, and the Lookup (all `None`: not in inventory).
+#[derive(sqlx::FromRow)]
+struct ReplicaLookupRow {
+    lag: f64,
+    version: Option<i64>,
+    kind: Option<String>,
+    state: Option<String>,
+    operator_id: Option<String>,
+    operator_name: Option<String>,
+    mcc: Option<String>,
+    mnc: Option<String>,
+    ported: Option<bool>,
+    home_operator_id: Option<String>,
+    home_mcc: Option<String>,
+    home_mnc: Option<String>,
+    ported_at: Option<chrono::DateTime<chrono::Utc>>,
+}
 
 const LAG: &str = "SELECT extract(epoch FROM clock_timestamp() - at)::float8 AS lag \
                    FROM numbering.replica_heartbeat";
@@ -153,8 +160,9 @@ impl ReplicaReader {
         let row: ReplicaLookupRow = sqlx::query_as(
             "SELECT h.lag, \
                     (SELECT n.version FROM numbering.numbers n WHERE n.identity_key = $1 \
-                     ORDER BY (n.state = 'RETIRED'), n.id DESC LIMIT 1), \
-                    s.kind, s.state, s.operator_id, s.operator_name, s.mcc, s.mnc \
+                     ORDER BY (n.state = 'RETIRED'), n.id DESC LIMIT 1) AS version, \
+                    s.kind, s.state, s.operator_id, s.operator_name, s.mcc, s.mnc, \
+                    s.ported, s.home_operator_id, s.home_mcc, s.home_mnc, s.ported_at \
              FROM (SELECT extract(epoch FROM clock_timestamp() - at)::float8 AS lag \
                    FROM numbering.replica_heartbeat) h \
              LEFT JOIN LATERAL numbering.lookup_identifier($1) s ON true",
@@ -162,15 +170,20 @@ impl ReplicaReader {
         .bind(identifier.key())
         .fetch_one(&self.pool)
         .await?;
-        let (lag, version, kind, state, operator_id, operator_name, mcc, mnc) = row;
-        let value = match (kind, state) {
+        let (lag, version) = (row.lag, row.version);
+        let value = match (row.kind, row.state) {
             (Some(kind), Some(state)) => Some(Lookup {
                 kind,
                 state,
-                operator_id,
-                operator_name,
-                mcc,
-                mnc,
+                operator_id: row.operator_id,
+                operator_name: row.operator_name,
+                mcc: row.mcc,
+                mnc: row.mnc,
+                ported: row.ported.unwrap_or(false),
+                home_operator_id: row.home_operator_id,
+                home_mcc: row.home_mcc,
+                home_mnc: row.home_mnc,
+                ported_at: row.ported_at,
             }),
             _ => None,
         };

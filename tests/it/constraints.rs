@@ -229,3 +229,50 @@ async fn the_current_lease_counter_follows_every_lease_change() {
         .unwrap_err();
     assert!(write.to_string().contains("permission denied"), "{write}");
 }
+
+#[tokio::test]
+async fn raw_sql_cannot_port_a_number_home_to_a_short_code_or_to_codes_not_the_recipients() {
+    let db = TestDb::new().await;
+    db.inventory(&["+93790000001", "4455"]).await;
+    sqlx::query(
+        "INSERT INTO numbering.mno_signing_keys (key_id, algorithm, public_key_pem) \
+         VALUES ('atra', 'ed25519', 'pem')",
+    )
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO numbering.porting_batches (id, source, source_ref, key_id, total_rows, created_by) \
+         VALUES ('00000000-0000-0000-0000-000000000001', 'file', 'sha', 'atra', 1, 'test')",
+    )
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    let port = |identifier: &'static str, operator: &'static str, mnc: &'static str| {
+        sqlx::query(
+            "INSERT INTO numbering.portings (number_id, recipient_operator_id, recipient_mcc, recipient_mnc, ported_at, batch_id) \
+             SELECT n.id, $2, '412', $3, now(), '00000000-0000-0000-0000-000000000001' \
+             FROM numbering.numbers n WHERE n.identifier = $1",
+        )
+        .bind(identifier)
+        .bind(operator)
+        .bind(mnc)
+        .execute(&db.owner)
+    };
+    for (identifier, operator, mnc, constraint) in [
+        ("+93790000001", "roshan", "40", "portings_not_home"),
+        ("4455", "etisalat-af", "50", "portings_msisdn_only"),
+        (
+            "+93790000001",
+            "etisalat-af",
+            "20",
+            "portings_recipient_codes",
+        ),
+    ] {
+        let e = port(identifier, operator, mnc).await.unwrap_err();
+        let name = e.as_database_error().and_then(|d| d.constraint());
+        assert_eq!(name, Some(constraint), "{identifier} → {operator}: {e}");
+    }
+    port("+93790000001", "etisalat-af", "50").await.unwrap();
+    assert_eq!(db.count("numbering.portings").await, 1);
+}

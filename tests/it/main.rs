@@ -37,6 +37,7 @@ mod nul_text;
 mod observability;
 mod outbox_lag;
 mod pool_admission;
+mod portability;
 mod portal_api;
 mod postgres_tls;
 mod production_roles;

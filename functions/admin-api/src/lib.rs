@@ -19,6 +19,7 @@ pub mod lambda;
 mod numbers;
 mod operators;
 mod pools;
+mod portings;
 mod quarantine;
 mod readiness;
 mod review;
@@ -62,6 +63,7 @@ pub fn router(state: ApiState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
         .route_layer(DefaultBodyLimit::max(body_limit))
         .merge(imports::router(state.clone()))
+        .merge(portings::router(state.clone()))
         .route("/v1/admin/numbering/{*rest}", axum::routing::any(no_route))
         // the console page is public; its API calls carry the token
         .merge(console::router());
@@ -165,6 +167,7 @@ pub fn served_routes() -> Vec<(&'static str, &'static str)> {
     routes()
         .into_iter()
         .chain(imports::routes())
+        .chain(portings::routes())
         .map(|(m, p, _)| (m, p))
         .collect()
 }
@@ -426,6 +429,7 @@ pub fn operations() -> Vec<Op> {
     .chain(tenants::operations())
     .chain(accounts::operations())
     .chain(approvals::operations())
+    .chain(portings::operations())
     .chain(review::operations())
     .collect()
 }

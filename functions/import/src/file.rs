@@ -170,7 +170,10 @@ pub fn parse(
 
 /// The file as text, within the size limit, UTF-8 and not blank; and where
 /// its body starts (after a byte order mark, if any).
-fn checked_text<'a>(bytes: &'a [u8], limits: &Limits) -> Result<(&'a str, usize), FileError> {
+pub(crate) fn checked_text<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
+) -> Result<(&'a str, usize), FileError> {
     if bytes.len() > limits.max_bytes {
         return Err(FileError::TooLarge {
             size: bytes.len(),
@@ -189,19 +192,19 @@ fn checked_text<'a>(bytes: &'a [u8], limits: &Limits) -> Result<(&'a str, usize)
 
 /// The body's CSV records one at a time, each with its line number and its
 /// span in the file, checked against the column and record-length limits.
-struct Records<'a> {
+pub(crate) struct Records<'a> {
     body: &'a [u8],
     body_start: usize,
     limits: &'a Limits,
-    reader: csv::Reader<&'a [u8]>,
-    record: csv::ByteRecord,
+    pub(crate) reader: csv::Reader<&'a [u8]>,
+    pub(crate) record: csv::ByteRecord,
     /// Lines are counted here, by '\n', rather than taken from the reader
     /// (which counts a CRLF as two).
     counted: (usize, u64),
 }
 
 impl<'a> Records<'a> {
-    fn new(body: &'a [u8], body_start: usize, limits: &'a Limits) -> Self {
+    pub(crate) fn new(body: &'a [u8], body_start: usize, limits: &'a Limits) -> Self {
         Self {
             body,
             body_start,
@@ -216,7 +219,7 @@ impl<'a> Records<'a> {
     }
 
     /// Reads the next record into `self.record`: its line and its span.
-    fn next(&mut self) -> Result<Option<(u64, std::ops::Range<usize>)>, FileError> {
+    pub(crate) fn next(&mut self) -> Result<Option<(u64, std::ops::Range<usize>)>, FileError> {
         let body = self.body;
         let start = self.reader.position().byte() as usize;
         let more = self
@@ -268,11 +271,11 @@ fn line_of(bytes: &[u8], offset: usize) -> u64 {
 
 /// `s` as it can be stored and shown: a NUL (which Postgres text cannot
 /// hold) as U+2400 SYMBOL FOR NULL.
-fn visible(s: &str) -> String {
+pub(crate) fn visible(s: &str) -> String {
     s.replace('\0', "\u{2400}")
 }
 
-fn trim_newline(s: &str) -> &str {
+pub(crate) fn trim_newline(s: &str) -> &str {
     s.trim_end_matches(['\r', '\n'])
 }
 

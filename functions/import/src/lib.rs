@@ -1,5 +1,6 @@
-//! Signed MNO and ATRA lease imports (SPEC §8, §11), and legacy lease
-//! seeding ([`legacy`]).
+//! Signed MNO and ATRA lease imports (SPEC §8, §11), legacy lease
+//! seeding ([`legacy`]), and ATRA's signed portability files
+//! ([`portability`], [`port_file`]).
 //!
 //! One pipeline, three triggers (the admin upload, an object landing in a
 //! bucket, `numbering import`): [`Importer::import`] takes the exact file
@@ -29,6 +30,8 @@ pub mod config;
 pub mod file;
 pub mod lambda;
 pub mod legacy;
+pub mod port_file;
+pub mod portability;
 pub mod s3;
 pub mod signature;
 
@@ -43,6 +46,7 @@ use sha2::{Digest, Sha256};
 
 pub use file::{FileError, FileKind, OperatorCodes, ParsedFile};
 pub use numbering_store::imports::{ImportBatch, RowRejection};
+pub use portability::{PortImportError, PortImporter, PortUpload, PortingSink};
 pub use signature::{Algorithm, DetachedSignature, PublicKey, SignatureError};
 
 /// Size limits of an import file.
@@ -176,6 +180,10 @@ impl Importer {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Imports one file (see the crate docs). `Ok(Imported::Existing)` when

@@ -40,15 +40,37 @@ pub(crate) fn reason(v: numbering_shared::ValidationReason) -> ValidationReason 
     }
 }
 
+fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// Lookup on the wire: the serving operator in fields 3-6 (what routing
+/// and every client built before portability read), the porting in 7-11.
+fn lookup_to_proto(l: numbering_store::Lookup) -> LookupResponse {
+    LookupResponse {
+        kind: l.kind,
+        state: l.state,
+        operator_id: l.operator_id.unwrap_or_default(),
+        operator_name: l.operator_name.unwrap_or_default(),
+        mcc: l.mcc.unwrap_or_default(),
+        mnc: l.mnc.unwrap_or_default(),
+        ported: l.ported,
+        home_operator_id: l.home_operator_id.unwrap_or_default(),
+        home_mcc: l.home_mcc.unwrap_or_default(),
+        home_mnc: l.home_mnc.unwrap_or_default(),
+        ported_at: l.ported_at.map(timestamp),
+    }
+}
+
 fn to_proto(v: Verdict) -> ValidateLeaseResponse {
     ValidateLeaseResponse {
         allowed: v.allowed,
         reason: reason(v.reason) as i32,
         lease_id: v.lease_id.map(|l| l.to_string()).unwrap_or_default(),
-        lease_expires_at: v.lease_expires_at.map(|t| prost_types::Timestamp {
-            seconds: t.timestamp(),
-            nanos: t.timestamp_subsec_nanos() as i32,
-        }),
+        lease_expires_at: v.lease_expires_at.map(timestamp),
     }
 }
 
@@ -73,14 +95,7 @@ impl NumberingService for HotPath {
         let identifier = Identifier::parse(&r.identifier)
             .map_err(|e| Status::invalid_argument(format!("identifier: {e}")))?;
         match self.validator.reader().lookup(&identifier).await {
-            Ok(Some(l)) => Ok(Response::new(LookupResponse {
-                kind: l.kind,
-                state: l.state,
-                operator_id: l.operator_id.unwrap_or_default(),
-                operator_name: l.operator_name.unwrap_or_default(),
-                mcc: l.mcc.unwrap_or_default(),
-                mnc: l.mnc.unwrap_or_default(),
-            })),
+            Ok(Some(l)) => Ok(Response::new(lookup_to_proto(l))),
             Ok(None) => Err(Status::not_found(format!(
                 "{identifier} is not in inventory"
             ))),

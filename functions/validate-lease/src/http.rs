@@ -115,6 +115,8 @@ async fn lookup(
         Ok(Some(l)) => Json(json!({
             "kind": l.kind, "state": l.state, "operator_id": l.operator_id,
             "operator_name": l.operator_name, "mcc": l.mcc, "mnc": l.mnc,
+            "ported": l.ported, "home_operator_id": l.home_operator_id,
+            "home_mcc": l.home_mcc, "home_mnc": l.home_mnc, "ported_at": l.ported_at,
         }))
         .into_response(),
         Ok(None) => problem(

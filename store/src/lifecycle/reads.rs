@@ -50,10 +50,11 @@ impl Store {
     }
 
     /// Routing's view of `identifier` (`numbering.lookup_identifier`, one
-    /// round trip): kind, state, operator, MCC and MNC.
+    /// round trip): kind, state, serving operator, MCC and MNC, and the porting.
     pub async fn lookup(&self, identifier: &Identifier) -> Result<Option<crate::Lookup>> {
         Ok(sqlx::query_as(
-            "SELECT kind, state, operator_id, operator_name, mcc, mnc FROM numbering.lookup_identifier($1)",
+            "SELECT kind, state, operator_id, operator_name, mcc, mnc, ported, home_operator_id, home_mcc, home_mnc, ported_at \
+             FROM numbering.lookup_identifier($1)",
         )
         .bind(identifier.key())
         .fetch_optional(&self.pool)
