@@ -173,41 +173,6 @@ CREATE TYPE numbering.signing_algorithm AS ENUM (
 ALTER TYPE numbering.signing_algorithm OWNER TO postgres;
 
 --
--- Name: approval_transition(); Type: FUNCTION; Schema: numbering; Owner: postgres
---
-
-CREATE FUNCTION numbering.approval_transition() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        IF NEW.status <> 'PENDING' THEN
-            RAISE EXCEPTION 'an approval starts PENDING, not %', NEW.status
-                USING ERRCODE = 'check_violation', CONSTRAINT = 'approvals_status_transition';
-        END IF;
-        RETURN NEW;
-    END IF;
-    IF (NEW.id, NEW.action, NEW.target_kind, NEW.target_id, NEW.target_version, NEW.payload,
-        NEW.justification, NEW.requested_by, NEW.requested_at, NEW.expires_at)
-       IS DISTINCT FROM
-       (OLD.id, OLD.action, OLD.target_kind, OLD.target_id, OLD.target_version, OLD.payload,
-        OLD.justification, OLD.requested_by, OLD.requested_at, OLD.expires_at)
-       OR NEW.tenant_id IS DISTINCT FROM OLD.tenant_id THEN
-        RAISE EXCEPTION 'what an approval requests never changes'
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'approvals_immutable';
-    END IF;
-    IF OLD.status <> 'PENDING' OR NEW.status = 'PENDING' THEN
-        RAISE EXCEPTION 'approval % cannot go from % to %', OLD.id, OLD.status, NEW.status
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'approvals_status_transition';
-    END IF;
-    RETURN NEW;
-END
-$$;
-
-
-ALTER FUNCTION numbering.approval_transition() OWNER TO postgres;
-
---
 -- Name: audit_partition_bounds(); Type: FUNCTION; Schema: numbering; Owner: postgres
 --
 
@@ -565,20 +530,15 @@ ALTER FUNCTION numbering.lock_pool(p_tenant text) OWNER TO postgres;
 -- Name: lookup_identifier(text); Type: FUNCTION; Schema: numbering; Owner: numbering_reader
 --
 
-CREATE FUNCTION numbering.lookup_identifier(p_identity_key text) RETURNS TABLE(kind text, state text, operator_id text, operator_name text, mcc text, mnc text, ported boolean, home_operator_id text, home_mcc text, home_mnc text, ported_at timestamp with time zone)
+CREATE FUNCTION numbering.lookup_identifier(p_identity_key text) RETURNS TABLE(kind text, state text, operator_id text, operator_name text, mcc text, mnc text)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'numbering', 'pg_temp'
     AS $$
 BEGIN
     RETURN QUERY
-    SELECT n.kind::text, n.state::text,
-           coalesce(p.recipient_operator_id, n.operator_id), coalesce(r.name, o.name),
-           coalesce(p.recipient_mcc, n.mcc, o.mcc), coalesce(p.recipient_mnc, n.mnc),
-           p.number_id IS NOT NULL, n.operator_id, coalesce(n.mcc, o.mcc), n.mnc, p.ported_at
+    SELECT n.kind::text, n.state::text, n.operator_id, o.name, coalesce(n.mcc, o.mcc), n.mnc
     FROM numbering.numbers n
     LEFT JOIN numbering.mobile_operators o ON o.id = n.operator_id
-    LEFT JOIN numbering.portings p ON p.number_id = n.id
-    LEFT JOIN numbering.mobile_operators r ON r.id = p.recipient_operator_id
     WHERE n.identity_key = p_identity_key
     ORDER BY (n.state = 'RETIRED'), n.id DESC
     LIMIT 1;
@@ -599,40 +559,6 @@ CREATE FUNCTION numbering.maintain_audit_partitions(months_ahead integer) RETURN
 
 
 ALTER FUNCTION numbering.maintain_audit_partitions(months_ahead integer) OWNER TO postgres;
-
---
--- Name: portings_check(); Type: FUNCTION; Schema: numbering; Owner: postgres
---
-
-CREATE FUNCTION numbering.portings_check() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO 'numbering', 'pg_temp'
-    AS $$
-DECLARE
-    home text;
-    kind numbering.identifier_kind;
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM numbering.mobile_operators o
-                   WHERE o.id = NEW.recipient_operator_id AND o.mcc = NEW.recipient_mcc
-                     AND NEW.recipient_mnc = ANY (o.mnc_codes)) THEN
-        RAISE EXCEPTION 'recipient % is not %/%', NEW.recipient_operator_id, NEW.recipient_mcc, NEW.recipient_mnc
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'portings_recipient_codes';
-    END IF;
-    SELECT n.operator_id, n.kind INTO home, kind FROM numbering.numbers n WHERE n.id = NEW.number_id;
-    IF kind IS DISTINCT FROM 'MSISDN' THEN
-        RAISE EXCEPTION 'only an MSISDN can be ported'
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'portings_msisdn_only';
-    END IF;
-    IF home = NEW.recipient_operator_id THEN
-        RAISE EXCEPTION 'a number is not ported to its home operator'
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'portings_not_home';
-    END IF;
-    RETURN NEW;
-END
-$$;
-
-
-ALTER FUNCTION numbering.portings_check() OWNER TO postgres;
 
 --
 -- Name: refuse_audit_mutation(); Type: FUNCTION; Schema: numbering; Owner: postgres
@@ -738,53 +664,6 @@ ALTER FUNCTION numbering.tenant_usage(p_tenant text) OWNER TO postgres;
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
-
---
--- Name: approvals; Type: TABLE; Schema: numbering; Owner: postgres
---
-
-CREATE TABLE numbering.approvals (
-    id uuid NOT NULL,
-    action text NOT NULL,
-    target_kind text NOT NULL,
-    target_id text NOT NULL,
-    target_version text NOT NULL,
-    tenant_id text,
-    payload jsonb NOT NULL,
-    justification text NOT NULL,
-    requested_by text NOT NULL,
-    requested_at timestamp with time zone DEFAULT now() NOT NULL,
-    expires_at timestamp with time zone NOT NULL,
-    request_id text,
-    status text DEFAULT 'PENDING'::text NOT NULL,
-    decided_by text,
-    decided_at timestamp with time zone,
-    decision_reason text,
-    CONSTRAINT approvals_action_format CHECK ((action ~ '^[a-z][a-z_]*(\.[a-z][a-z_]*)+$'::text)),
-    CONSTRAINT approvals_applied_before_expiry CHECK (((status <> 'APPLIED'::text) OR (decided_at < expires_at))),
-    CONSTRAINT approvals_approver_not_requester CHECK (((status <> ALL (ARRAY['APPLIED'::text, 'REJECTED'::text])) OR (decided_by <> requested_by))),
-    CONSTRAINT approvals_decided_after_request CHECK (((decided_at IS NULL) OR (decided_at >= requested_at))),
-    CONSTRAINT approvals_decision_matches_status CHECK (
-CASE status
-    WHEN 'PENDING'::text THEN ((decided_by IS NULL) AND (decided_at IS NULL) AND (decision_reason IS NULL))
-    WHEN 'APPLIED'::text THEN ((decided_by IS NOT NULL) AND (decided_at IS NOT NULL) AND (decision_reason IS NULL))
-    WHEN 'REJECTED'::text THEN ((decided_by IS NOT NULL) AND (decided_at IS NOT NULL) AND (btrim(COALESCE(decision_reason, ''::text)) <> ''::text))
-    WHEN 'WITHDRAWN'::text THEN ((decided_by = requested_by) AND (decided_at IS NOT NULL))
-    WHEN 'EXPIRED'::text THEN ((decided_by IS NULL) AND (decided_at IS NOT NULL))
-    ELSE NULL::boolean
-END),
-    CONSTRAINT approvals_expiry_after_request CHECK ((expires_at > requested_at)),
-    CONSTRAINT approvals_justified CHECK (((btrim(justification) <> ''::text) AND (length(justification) <= 2000))),
-    CONSTRAINT approvals_payload_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
-    CONSTRAINT approvals_requester_present CHECK ((btrim(requested_by) <> ''::text)),
-    CONSTRAINT approvals_status_known CHECK ((status = ANY (ARRAY['PENDING'::text, 'APPLIED'::text, 'REJECTED'::text, 'WITHDRAWN'::text, 'EXPIRED'::text]))),
-    CONSTRAINT approvals_target_present CHECK (((target_kind <> ''::text) AND (target_id <> ''::text)))
-);
-
-ALTER TABLE ONLY numbering.approvals FORCE ROW LEVEL SECURITY;
-
-
-ALTER TABLE numbering.approvals OWNER TO postgres;
 
 --
 -- Name: audit_archives; Type: TABLE; Schema: numbering; Owner: postgres
@@ -1159,44 +1038,6 @@ ALTER TABLE numbering.outbox ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 
 
 --
--- Name: porting_batches; Type: TABLE; Schema: numbering; Owner: postgres
---
-
-CREATE TABLE numbering.porting_batches (
-    id uuid NOT NULL,
-    source text NOT NULL,
-    source_ref text NOT NULL,
-    file_name text,
-    key_id text,
-    total_rows integer NOT NULL,
-    created_by text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT porting_batches_file_is_signed CHECK (((source <> 'file'::text) OR (key_id IS NOT NULL))),
-    CONSTRAINT porting_batches_rows_positive CHECK ((total_rows > 0)),
-    CONSTRAINT porting_batches_source_known CHECK ((source = ANY (ARRAY['file'::text, 'event'::text])))
-);
-
-
-ALTER TABLE numbering.porting_batches OWNER TO postgres;
-
---
--- Name: portings; Type: TABLE; Schema: numbering; Owner: postgres
---
-
-CREATE TABLE numbering.portings (
-    number_id bigint NOT NULL,
-    recipient_operator_id text NOT NULL,
-    recipient_mcc text NOT NULL,
-    recipient_mnc text NOT NULL,
-    ported_at timestamp with time zone NOT NULL,
-    batch_id uuid NOT NULL,
-    recorded_at timestamp with time zone DEFAULT now() NOT NULL
-);
-
-
-ALTER TABLE numbering.portings OWNER TO postgres;
-
---
 -- Name: processed_events; Type: TABLE; Schema: numbering; Owner: postgres
 --
 
@@ -1313,6 +1154,21 @@ ALTER TABLE ONLY numbering.reservations FORCE ROW LEVEL SECURITY;
 ALTER TABLE numbering.reservations OWNER TO postgres;
 
 --
+-- Name: scarcity_flags; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.scarcity_flags (
+    contract_id uuid NOT NULL,
+    flagged boolean NOT NULL,
+    exhaustion_date date,
+    changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    checked_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+ALTER TABLE numbering.scarcity_flags OWNER TO postgres;
+
+--
 -- Name: tenant_lease_counts; Type: TABLE; Schema: numbering; Owner: postgres
 --
 
@@ -1373,14 +1229,6 @@ ALTER TABLE numbering.vanity_patterns OWNER TO postgres;
 --
 
 ALTER TABLE ONLY numbering.audit_log ATTACH PARTITION numbering.audit_log_default DEFAULT;
-
-
---
--- Name: approvals approvals_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
---
-
-ALTER TABLE ONLY numbering.approvals
-    ADD CONSTRAINT approvals_pkey PRIMARY KEY (id);
 
 
 --
@@ -1528,30 +1376,6 @@ ALTER TABLE ONLY numbering.outbox
 
 
 --
--- Name: porting_batches porting_batches_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
---
-
-ALTER TABLE ONLY numbering.porting_batches
-    ADD CONSTRAINT porting_batches_pkey PRIMARY KEY (id);
-
-
---
--- Name: porting_batches porting_batches_source_ref_unique; Type: CONSTRAINT; Schema: numbering; Owner: postgres
---
-
-ALTER TABLE ONLY numbering.porting_batches
-    ADD CONSTRAINT porting_batches_source_ref_unique UNIQUE (source_ref);
-
-
---
--- Name: portings portings_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
---
-
-ALTER TABLE ONLY numbering.portings
-    ADD CONSTRAINT portings_pkey PRIMARY KEY (number_id);
-
-
---
 -- Name: processed_events processed_events_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
@@ -1600,6 +1424,14 @@ ALTER TABLE ONLY numbering.reservations
 
 
 --
+-- Name: scarcity_flags scarcity_flags_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.scarcity_flags
+    ADD CONSTRAINT scarcity_flags_pkey PRIMARY KEY (contract_id);
+
+
+--
 -- Name: tenant_lease_counts tenant_lease_counts_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
@@ -1621,13 +1453,6 @@ ALTER TABLE ONLY numbering.tenant_pools
 
 ALTER TABLE ONLY numbering.vanity_patterns
     ADD CONSTRAINT vanity_patterns_pkey PRIMARY KEY (id);
-
-
---
--- Name: approvals_by_status; Type: INDEX; Schema: numbering; Owner: postgres
---
-
-CREATE INDEX approvals_by_status ON numbering.approvals USING btree (status, requested_at);
 
 
 --
@@ -1729,6 +1554,13 @@ CREATE INDEX numbers_browse_available ON numbering.numbers USING btree (kind, op
 
 
 --
+-- Name: numbers_by_contract; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX numbers_by_contract ON numbering.numbers USING btree (contract_id, created_at) WHERE (contract_id IS NOT NULL);
+
+
+--
 -- Name: numbers_by_holder; Type: INDEX; Schema: numbering; Owner: postgres
 --
 
@@ -1761,13 +1593,6 @@ CREATE INDEX outbox_published_prune ON numbering.outbox USING btree (published_a
 --
 
 CREATE INDEX outbox_unpublished_by_id ON numbering.outbox USING btree (id) WHERE (published_at IS NULL);
-
-
---
--- Name: portings_by_batch; Type: INDEX; Schema: numbering; Owner: postgres
---
-
-CREATE INDEX portings_by_batch ON numbering.portings USING btree (batch_id);
 
 
 --
@@ -1866,13 +1691,6 @@ CREATE RULE audit_log_no_update AS
 
 
 --
--- Name: approvals approvals_workflow; Type: TRIGGER; Schema: numbering; Owner: postgres
---
-
-CREATE TRIGGER approvals_workflow BEFORE INSERT OR UPDATE ON numbering.approvals FOR EACH ROW EXECUTE FUNCTION numbering.approval_transition();
-
-
---
 -- Name: audit_archives audit_archives_append_only; Type: TRIGGER; Schema: numbering; Owner: postgres
 --
 
@@ -1926,13 +1744,6 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON numbering.audit_log FOR 
 --
 
 CREATE TRIGGER leases_count_current AFTER INSERT OR DELETE OR UPDATE OF status, tenant_id, kind ON numbering.leases FOR EACH ROW EXECUTE FUNCTION numbering.count_current_leases();
-
-
---
--- Name: portings portings_check; Type: TRIGGER; Schema: numbering; Owner: postgres
---
-
-CREATE TRIGGER portings_check BEFORE INSERT OR UPDATE ON numbering.portings FOR EACH ROW EXECUTE FUNCTION numbering.portings_check();
 
 
 --
@@ -2015,38 +1826,6 @@ ALTER TABLE ONLY numbering.numbers
 
 
 --
--- Name: porting_batches porting_batches_key_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
---
-
-ALTER TABLE ONLY numbering.porting_batches
-    ADD CONSTRAINT porting_batches_key_id_fkey FOREIGN KEY (key_id) REFERENCES numbering.mno_signing_keys(key_id);
-
-
---
--- Name: portings portings_batch_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
---
-
-ALTER TABLE ONLY numbering.portings
-    ADD CONSTRAINT portings_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES numbering.porting_batches(id);
-
-
---
--- Name: portings portings_number_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
---
-
-ALTER TABLE ONLY numbering.portings
-    ADD CONSTRAINT portings_number_id_fkey FOREIGN KEY (number_id) REFERENCES numbering.numbers(id);
-
-
---
--- Name: portings portings_recipient_operator_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
---
-
-ALTER TABLE ONLY numbering.portings
-    ADD CONSTRAINT portings_recipient_operator_id_fkey FOREIGN KEY (recipient_operator_id) REFERENCES numbering.mobile_operators(id);
-
-
---
 -- Name: quarantine_records quarantine_records_lease_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
@@ -2071,16 +1850,11 @@ ALTER TABLE ONLY numbering.reservations
 
 
 --
--- Name: approvals; Type: ROW SECURITY; Schema: numbering; Owner: postgres
+-- Name: scarcity_flags scarcity_flags_contract_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
-ALTER TABLE numbering.approvals ENABLE ROW LEVEL SECURITY;
-
---
--- Name: approvals approvals_platform; Type: POLICY; Schema: numbering; Owner: postgres
---
-
-CREATE POLICY approvals_platform ON numbering.approvals USING (numbering.is_platform()) WITH CHECK (numbering.is_platform());
+ALTER TABLE ONLY numbering.scarcity_flags
+    ADD CONSTRAINT scarcity_flags_contract_id_fkey FOREIGN KEY (contract_id) REFERENCES numbering.lease_contracts(id);
 
 
 --
@@ -2343,13 +2117,6 @@ GRANT ALL ON FUNCTION numbering.tenant_usage(p_tenant text) TO numbering_app;
 
 
 --
--- Name: TABLE approvals; Type: ACL; Schema: numbering; Owner: postgres
---
-
-GRANT SELECT,INSERT,UPDATE ON TABLE numbering.approvals TO numbering_app;
-
-
---
 -- Name: TABLE audit_archives; Type: ACL; Schema: numbering; Owner: postgres
 --
 
@@ -2446,21 +2213,6 @@ GRANT UPDATE(published_at) ON TABLE numbering.outbox TO numbering_app;
 
 
 --
--- Name: TABLE porting_batches; Type: ACL; Schema: numbering; Owner: postgres
---
-
-GRANT SELECT,INSERT ON TABLE numbering.porting_batches TO numbering_app;
-
-
---
--- Name: TABLE portings; Type: ACL; Schema: numbering; Owner: postgres
---
-
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE numbering.portings TO numbering_app;
-GRANT SELECT ON TABLE numbering.portings TO numbering_reader;
-
-
---
 -- Name: TABLE processed_events; Type: ACL; Schema: numbering; Owner: postgres
 --
 
@@ -2494,6 +2246,13 @@ GRANT SELECT ON TABLE numbering.replica_heartbeat TO numbering_hot_path;
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE numbering.reservations TO numbering_app;
+
+
+--
+-- Name: TABLE scarcity_flags; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE numbering.scarcity_flags TO numbering_app;
 
 
 --

@@ -24,9 +24,11 @@
 //! - [`validation`]: the hot-path "may this tenant send from this identifier" verdict;
 //! - [`quota`]: per-tenant quotas per kind;
 //! - [`policy`]: TTLs, lease term and quarantine cool-offs;
-//! - [`region`]: the two regions, `kbl` and `mzr`.
+//! - [`region`]: the two regions, `kbl` and `mzr`;
+//! - [`forecast`]: the scarcity forecast (when a block's AVAILABLE stock runs out).
 
 pub mod admission;
+pub mod forecast;
 pub mod identifier;
 pub mod ids;
 pub mod lifecycle;

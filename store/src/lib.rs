@@ -16,6 +16,7 @@ pub mod audit_jobs;
 mod automation;
 mod copy_binary;
 mod error;
+pub mod forecast;
 mod housekeeping;
 pub mod idempotency;
 pub mod imports;

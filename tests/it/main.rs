@@ -18,6 +18,7 @@ mod docs_page;
 mod emf;
 mod expiry;
 mod exports;
+mod forecast;
 mod grpc_services;
 mod host;
 mod host_lifecycle;

@@ -14,6 +14,7 @@ mod call;
 pub mod config;
 pub mod console;
 mod exports;
+mod forecast;
 mod imports;
 pub mod lambda;
 mod numbers;
@@ -56,10 +57,12 @@ pub fn router(state: ApiState) -> Router {
     let exports = router_of(exports::routes())
         .route_layer(from_fn_with_state(state.clone(), idempotency::claim_layer));
     let readiness = router_of(readiness::routes());
+    let forecast = router_of(forecast::routes());
     let router = router_of(own_routes())
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .merge(exports)
         .merge(readiness)
+        .merge(forecast)
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
         .route_layer(DefaultBodyLimit::max(body_limit))
         .merge(imports::router(state.clone()))
@@ -78,6 +81,7 @@ fn routes() -> Routes {
         .into_iter()
         .chain(exports::routes())
         .chain(readiness::routes())
+        .chain(forecast::routes())
         .collect()
 }
 
@@ -430,6 +434,7 @@ pub fn operations() -> Vec<Op> {
     .chain(accounts::operations())
     .chain(approvals::operations())
     .chain(portings::operations())
+    .chain(forecast::operations())
     .chain(review::operations())
     .collect()
 }
