@@ -179,7 +179,7 @@
         el('td', {}, b.flagged ? badge(`within ${f.horizon_days} days`, 'bad') : badge('ok', 'ok')));
     });
     fill('forecast',
-      el('p', { class: 'muted' }, `Generated ${stamp(f.generated_at)} · method ${f.method} · horizon ${f.horizon_days} days`),
+      el('p', { class: 'muted', title: f.method }, `Generated ${stamp(f.generated_at)} · ${f.method.split(/[(,;]/)[0].trim()} · horizon ${f.horizon_days} days`),
       el('div', { class: 'controls' }, select), chart,
       legend(['available (history)', 'expected, with its interval']),
       table(['Operator', 'Kind', 'Contract', 'Range', '#Total', '#Available', '#Per day', 'Exhaustion (interval)', '#Days', 'Flag'], rows, 'forecast'));
