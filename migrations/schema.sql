@@ -173,6 +173,94 @@ CREATE TYPE numbering.signing_algorithm AS ENUM (
 ALTER TYPE numbering.signing_algorithm OWNER TO postgres;
 
 --
+-- Name: account_quota_usage(text, text); Type: FUNCTION; Schema: numbering; Owner: postgres
+--
+
+CREATE FUNCTION numbering.account_quota_usage(p_tenant text, p_account text) RETURNS TABLE(quota_msisdn integer, quota_short_code integer, quota_alpha integer, used_msisdn bigint, used_short_code bigint, used_alpha bigint)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT a.quota_msisdn, a.quota_short_code, a.quota_alpha,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'MSISDN'), 0)::bigint,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'SHORT_CODE'), 0)::bigint,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'ALPHA'), 0)::bigint
+      FROM numbering.tenant_accounts a
+      LEFT JOIN (SELECT r.kind, count(*) AS n FROM numbering.reservations r
+                  WHERE r.tenant_id = p_tenant AND r.account_id = p_account
+                    AND r.status IN ('RESERVED', 'HELD') AND r.expires_at > now()
+                  GROUP BY r.kind
+                 UNION ALL
+                 SELECT c.kind, c.current_leases::bigint FROM numbering.account_lease_counts c
+                  WHERE c.tenant_id = p_tenant AND c.account_id = p_account) u ON true
+     WHERE a.tenant_id = p_tenant AND a.account_id = p_account
+     GROUP BY a.quota_msisdn, a.quota_short_code, a.quota_alpha
+$$;
+
+
+ALTER FUNCTION numbering.account_quota_usage(p_tenant text, p_account text) OWNER TO postgres;
+
+--
+-- Name: account_usage(text); Type: FUNCTION; Schema: numbering; Owner: postgres
+--
+
+CREATE FUNCTION numbering.account_usage(p_tenant text) RETURNS TABLE(account_id text, quota_msisdn integer, quota_short_code integer, quota_alpha integer, used_msisdn bigint, used_short_code bigint, used_alpha bigint)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT a.account_id, a.quota_msisdn, a.quota_short_code, a.quota_alpha,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'MSISDN'), 0)::bigint,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'SHORT_CODE'), 0)::bigint,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'ALPHA'), 0)::bigint
+      FROM numbering.tenant_accounts a
+      LEFT JOIN (SELECT r.account_id, r.kind, count(*) AS n FROM numbering.reservations r
+                  WHERE r.tenant_id = p_tenant AND r.account_id IS NOT NULL
+                    AND r.status IN ('RESERVED', 'HELD') AND r.expires_at > now()
+                  GROUP BY r.account_id, r.kind
+                 UNION ALL
+                 SELECT c.account_id, c.kind, c.current_leases::bigint FROM numbering.account_lease_counts c
+                  WHERE c.tenant_id = p_tenant) u ON u.account_id = a.account_id
+     WHERE a.tenant_id = p_tenant
+     GROUP BY a.account_id, a.quota_msisdn, a.quota_short_code, a.quota_alpha
+     ORDER BY a.account_id
+$$;
+
+
+ALTER FUNCTION numbering.account_usage(p_tenant text) OWNER TO postgres;
+
+--
+-- Name: approval_transition(); Type: FUNCTION; Schema: numbering; Owner: postgres
+--
+
+CREATE FUNCTION numbering.approval_transition() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.status <> 'PENDING' THEN
+            RAISE EXCEPTION 'an approval starts PENDING, not %', NEW.status
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'approvals_status_transition';
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF (NEW.id, NEW.action, NEW.target_kind, NEW.target_id, NEW.target_version, NEW.payload,
+        NEW.justification, NEW.requested_by, NEW.requested_at, NEW.expires_at)
+       IS DISTINCT FROM
+       (OLD.id, OLD.action, OLD.target_kind, OLD.target_id, OLD.target_version, OLD.payload,
+        OLD.justification, OLD.requested_by, OLD.requested_at, OLD.expires_at)
+       OR NEW.tenant_id IS DISTINCT FROM OLD.tenant_id THEN
+        RAISE EXCEPTION 'what an approval requests never changes'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'approvals_immutable';
+    END IF;
+    IF OLD.status <> 'PENDING' OR NEW.status = 'PENDING' THEN
+        RAISE EXCEPTION 'approval % cannot go from % to %', OLD.id, OLD.status, NEW.status
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'approvals_status_transition';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+
+ALTER FUNCTION numbering.approval_transition() OWNER TO postgres;
+
+--
 -- Name: audit_partition_bounds(); Type: FUNCTION; Schema: numbering; Owner: postgres
 --
 
@@ -259,6 +347,40 @@ $$;
 
 
 ALTER FUNCTION numbering.complete_idempotency_key(p_tenant text, p_owner text, p_key text, p_status smallint, p_headers json, p_body bytea) OWNER TO postgres;
+
+--
+-- Name: count_current_account_leases(); Type: FUNCTION; Schema: numbering; Owner: postgres
+--
+
+CREATE FUNCTION numbering.count_current_account_leases() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'numbering', 'pg_temp'
+    AS $$
+DECLARE
+    was_current boolean := TG_OP <> 'INSERT' AND OLD.account_id IS NOT NULL
+                           AND OLD.status IN ('ACTIVE', 'SUSPENDED');
+    is_current  boolean := TG_OP <> 'DELETE' AND NEW.account_id IS NOT NULL
+                           AND NEW.status IN ('ACTIVE', 'SUSPENDED');
+BEGIN
+    IF was_current AND is_current AND OLD.tenant_id = NEW.tenant_id
+       AND OLD.account_id = NEW.account_id AND OLD.kind = NEW.kind THEN
+        RETURN NULL; -- suspended or reinstated: still held
+    END IF;
+    IF was_current THEN
+        UPDATE numbering.account_lease_counts c SET current_leases = c.current_leases - 1
+         WHERE c.tenant_id = OLD.tenant_id AND c.account_id = OLD.account_id AND c.kind = OLD.kind;
+    END IF;
+    IF is_current THEN
+        INSERT INTO numbering.account_lease_counts AS c (tenant_id, account_id, kind, current_leases)
+            VALUES (NEW.tenant_id, NEW.account_id, NEW.kind, 1)
+            ON CONFLICT (tenant_id, account_id, kind) DO UPDATE SET current_leases = c.current_leases + 1;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+
+ALTER FUNCTION numbering.count_current_account_leases() OWNER TO postgres;
 
 --
 -- Name: count_current_leases(); Type: FUNCTION; Schema: numbering; Owner: postgres
@@ -530,15 +652,20 @@ ALTER FUNCTION numbering.lock_pool(p_tenant text) OWNER TO postgres;
 -- Name: lookup_identifier(text); Type: FUNCTION; Schema: numbering; Owner: numbering_reader
 --
 
-CREATE FUNCTION numbering.lookup_identifier(p_identity_key text) RETURNS TABLE(kind text, state text, operator_id text, operator_name text, mcc text, mnc text)
+CREATE FUNCTION numbering.lookup_identifier(p_identity_key text) RETURNS TABLE(kind text, state text, operator_id text, operator_name text, mcc text, mnc text, ported boolean, home_operator_id text, home_mcc text, home_mnc text, ported_at timestamp with time zone)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'numbering', 'pg_temp'
     AS $$
 BEGIN
     RETURN QUERY
-    SELECT n.kind::text, n.state::text, n.operator_id, o.name, coalesce(n.mcc, o.mcc), n.mnc
+    SELECT n.kind::text, n.state::text,
+           coalesce(p.recipient_operator_id, n.operator_id), coalesce(r.name, o.name),
+           coalesce(p.recipient_mcc, n.mcc, o.mcc), coalesce(p.recipient_mnc, n.mnc),
+           p.number_id IS NOT NULL, n.operator_id, coalesce(n.mcc, o.mcc), n.mnc, p.ported_at
     FROM numbering.numbers n
     LEFT JOIN numbering.mobile_operators o ON o.id = n.operator_id
+    LEFT JOIN numbering.portings p ON p.number_id = n.id
+    LEFT JOIN numbering.mobile_operators r ON r.id = p.recipient_operator_id
     WHERE n.identity_key = p_identity_key
     ORDER BY (n.state = 'RETIRED'), n.id DESC
     LIMIT 1;
@@ -559,6 +686,40 @@ CREATE FUNCTION numbering.maintain_audit_partitions(months_ahead integer) RETURN
 
 
 ALTER FUNCTION numbering.maintain_audit_partitions(months_ahead integer) OWNER TO postgres;
+
+--
+-- Name: portings_check(); Type: FUNCTION; Schema: numbering; Owner: postgres
+--
+
+CREATE FUNCTION numbering.portings_check() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'numbering', 'pg_temp'
+    AS $$
+DECLARE
+    home text;
+    kind numbering.identifier_kind;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM numbering.mobile_operators o
+                   WHERE o.id = NEW.recipient_operator_id AND o.mcc = NEW.recipient_mcc
+                     AND NEW.recipient_mnc = ANY (o.mnc_codes)) THEN
+        RAISE EXCEPTION 'recipient % is not %/%', NEW.recipient_operator_id, NEW.recipient_mcc, NEW.recipient_mnc
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'portings_recipient_codes';
+    END IF;
+    SELECT n.operator_id, n.kind INTO home, kind FROM numbering.numbers n WHERE n.id = NEW.number_id;
+    IF kind IS DISTINCT FROM 'MSISDN' THEN
+        RAISE EXCEPTION 'only an MSISDN can be ported'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'portings_msisdn_only';
+    END IF;
+    IF home = NEW.recipient_operator_id THEN
+        RAISE EXCEPTION 'a number is not ported to its home operator'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'portings_not_home';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+
+ALTER FUNCTION numbering.portings_check() OWNER TO postgres;
 
 --
 -- Name: refuse_audit_mutation(); Type: FUNCTION; Schema: numbering; Owner: postgres
@@ -664,6 +825,68 @@ ALTER FUNCTION numbering.tenant_usage(p_tenant text) OWNER TO postgres;
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
+
+--
+-- Name: account_lease_counts; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.account_lease_counts (
+    tenant_id text NOT NULL,
+    account_id text NOT NULL,
+    kind numbering.identifier_kind NOT NULL,
+    current_leases integer NOT NULL,
+    CONSTRAINT account_lease_counts_non_negative CHECK ((current_leases >= 0))
+);
+
+
+ALTER TABLE numbering.account_lease_counts OWNER TO postgres;
+
+--
+-- Name: approvals; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.approvals (
+    id uuid NOT NULL,
+    action text NOT NULL,
+    target_kind text NOT NULL,
+    target_id text NOT NULL,
+    target_version text NOT NULL,
+    tenant_id text,
+    payload jsonb NOT NULL,
+    justification text NOT NULL,
+    requested_by text NOT NULL,
+    requested_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    request_id text,
+    status text DEFAULT 'PENDING'::text NOT NULL,
+    decided_by text,
+    decided_at timestamp with time zone,
+    decision_reason text,
+    CONSTRAINT approvals_action_format CHECK ((action ~ '^[a-z][a-z_]*(\.[a-z][a-z_]*)+$'::text)),
+    CONSTRAINT approvals_applied_before_expiry CHECK (((status <> 'APPLIED'::text) OR (decided_at < expires_at))),
+    CONSTRAINT approvals_approver_not_requester CHECK (((status <> ALL (ARRAY['APPLIED'::text, 'REJECTED'::text])) OR (decided_by <> requested_by))),
+    CONSTRAINT approvals_decided_after_request CHECK (((decided_at IS NULL) OR (decided_at >= requested_at))),
+    CONSTRAINT approvals_decision_matches_status CHECK (
+CASE status
+    WHEN 'PENDING'::text THEN ((decided_by IS NULL) AND (decided_at IS NULL) AND (decision_reason IS NULL))
+    WHEN 'APPLIED'::text THEN ((decided_by IS NOT NULL) AND (decided_at IS NOT NULL) AND (decision_reason IS NULL))
+    WHEN 'REJECTED'::text THEN ((decided_by IS NOT NULL) AND (decided_at IS NOT NULL) AND (btrim(COALESCE(decision_reason, ''::text)) <> ''::text))
+    WHEN 'WITHDRAWN'::text THEN ((decided_by = requested_by) AND (decided_at IS NOT NULL))
+    WHEN 'EXPIRED'::text THEN ((decided_by IS NULL) AND (decided_at IS NOT NULL))
+    ELSE NULL::boolean
+END),
+    CONSTRAINT approvals_expiry_after_request CHECK ((expires_at > requested_at)),
+    CONSTRAINT approvals_justified CHECK (((btrim(justification) <> ''::text) AND (length(justification) <= 2000))),
+    CONSTRAINT approvals_payload_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
+    CONSTRAINT approvals_requester_present CHECK ((btrim(requested_by) <> ''::text)),
+    CONSTRAINT approvals_status_known CHECK ((status = ANY (ARRAY['PENDING'::text, 'APPLIED'::text, 'REJECTED'::text, 'WITHDRAWN'::text, 'EXPIRED'::text]))),
+    CONSTRAINT approvals_target_present CHECK (((target_kind <> ''::text) AND (target_id <> ''::text)))
+);
+
+ALTER TABLE ONLY numbering.approvals FORCE ROW LEVEL SECURITY;
+
+
+ALTER TABLE numbering.approvals OWNER TO postgres;
 
 --
 -- Name: audit_archives; Type: TABLE; Schema: numbering; Owner: postgres
@@ -892,6 +1115,7 @@ CREATE TABLE numbering.leases (
     end_reason numbering.quarantine_reason,
     suspended_by text,
     renewal_declined_at timestamp with time zone,
+    account_id text,
     CONSTRAINT leases_ended_iff_final CHECK (((status = 'ENDED'::numbering.lease_status) = ((ended_at IS NOT NULL) AND (end_reason IS NOT NULL)))),
     CONSTRAINT leases_renewals_non_negative CHECK ((renewals >= 0)),
     CONSTRAINT leases_suspended_iff_suspended_by CHECK (((status = 'SUSPENDED'::numbering.lease_status) = (suspended_by IS NOT NULL))),
@@ -1038,6 +1262,44 @@ ALTER TABLE numbering.outbox ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 
 
 --
+-- Name: porting_batches; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.porting_batches (
+    id uuid NOT NULL,
+    source text NOT NULL,
+    source_ref text NOT NULL,
+    file_name text,
+    key_id text,
+    total_rows integer NOT NULL,
+    created_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT porting_batches_file_is_signed CHECK (((source <> 'file'::text) OR (key_id IS NOT NULL))),
+    CONSTRAINT porting_batches_rows_positive CHECK ((total_rows > 0)),
+    CONSTRAINT porting_batches_source_known CHECK ((source = ANY (ARRAY['file'::text, 'event'::text])))
+);
+
+
+ALTER TABLE numbering.porting_batches OWNER TO postgres;
+
+--
+-- Name: portings; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.portings (
+    number_id bigint NOT NULL,
+    recipient_operator_id text NOT NULL,
+    recipient_mcc text NOT NULL,
+    recipient_mnc text NOT NULL,
+    ported_at timestamp with time zone NOT NULL,
+    batch_id uuid NOT NULL,
+    recorded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+ALTER TABLE numbering.portings OWNER TO postgres;
+
+--
 -- Name: processed_events; Type: TABLE; Schema: numbering; Owner: postgres
 --
 
@@ -1144,6 +1406,7 @@ CREATE TABLE numbering.reservations (
     expires_at timestamp with time zone NOT NULL,
     held_at timestamp with time zone,
     ended_at timestamp with time zone,
+    account_id text,
     CONSTRAINT reservations_ended_iff_final CHECK (((status = ANY (ARRAY['RESERVED'::numbering.reservation_status, 'HELD'::numbering.reservation_status])) = (ended_at IS NULL))),
     CONSTRAINT reservations_expiry_after_creation CHECK ((expires_at > created_at))
 );
@@ -1167,6 +1430,29 @@ CREATE TABLE numbering.scarcity_flags (
 
 
 ALTER TABLE numbering.scarcity_flags OWNER TO postgres;
+
+--
+-- Name: tenant_accounts; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.tenant_accounts (
+    tenant_id text NOT NULL,
+    account_id text NOT NULL,
+    quota_msisdn integer DEFAULT 0 NOT NULL,
+    quota_short_code integer DEFAULT 0 NOT NULL,
+    quota_alpha integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT tenant_accounts_id_format CHECK ((account_id ~ '^[A-Za-z0-9._:-]{1,64}$'::text)),
+    CONSTRAINT tenant_accounts_quota_alpha_non_negative CHECK ((quota_alpha >= 0)),
+    CONSTRAINT tenant_accounts_quota_msisdn_non_negative CHECK ((quota_msisdn >= 0)),
+    CONSTRAINT tenant_accounts_quota_short_code_non_negative CHECK ((quota_short_code >= 0))
+);
+
+ALTER TABLE ONLY numbering.tenant_accounts FORCE ROW LEVEL SECURITY;
+
+
+ALTER TABLE numbering.tenant_accounts OWNER TO postgres;
 
 --
 -- Name: tenant_lease_counts; Type: TABLE; Schema: numbering; Owner: postgres
@@ -1229,6 +1515,22 @@ ALTER TABLE numbering.vanity_patterns OWNER TO postgres;
 --
 
 ALTER TABLE ONLY numbering.audit_log ATTACH PARTITION numbering.audit_log_default DEFAULT;
+
+
+--
+-- Name: account_lease_counts account_lease_counts_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.account_lease_counts
+    ADD CONSTRAINT account_lease_counts_pkey PRIMARY KEY (tenant_id, account_id, kind);
+
+
+--
+-- Name: approvals approvals_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.approvals
+    ADD CONSTRAINT approvals_pkey PRIMARY KEY (id);
 
 
 --
@@ -1376,6 +1678,30 @@ ALTER TABLE ONLY numbering.outbox
 
 
 --
+-- Name: porting_batches porting_batches_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.porting_batches
+    ADD CONSTRAINT porting_batches_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: porting_batches porting_batches_source_ref_unique; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.porting_batches
+    ADD CONSTRAINT porting_batches_source_ref_unique UNIQUE (source_ref);
+
+
+--
+-- Name: portings portings_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.portings
+    ADD CONSTRAINT portings_pkey PRIMARY KEY (number_id);
+
+
+--
 -- Name: processed_events processed_events_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
@@ -1432,6 +1758,14 @@ ALTER TABLE ONLY numbering.scarcity_flags
 
 
 --
+-- Name: tenant_accounts tenant_accounts_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.tenant_accounts
+    ADD CONSTRAINT tenant_accounts_pkey PRIMARY KEY (tenant_id, account_id);
+
+
+--
 -- Name: tenant_lease_counts tenant_lease_counts_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
@@ -1453,6 +1787,13 @@ ALTER TABLE ONLY numbering.tenant_pools
 
 ALTER TABLE ONLY numbering.vanity_patterns
     ADD CONSTRAINT vanity_patterns_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: approvals_by_status; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX approvals_by_status ON numbering.approvals USING btree (status, requested_at);
 
 
 --
@@ -1509,6 +1850,13 @@ CREATE INDEX idempotency_keys_expiry ON numbering.idempotency_keys USING btree (
 --
 
 CREATE INDEX lease_contracts_by_operator ON numbering.lease_contracts USING btree (operator_id, status);
+
+
+--
+-- Name: leases_by_account; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX leases_by_account ON numbering.leases USING btree (tenant_id, account_id, status) WHERE (account_id IS NOT NULL);
 
 
 --
@@ -1596,6 +1944,13 @@ CREATE INDEX outbox_unpublished_by_id ON numbering.outbox USING btree (id) WHERE
 
 
 --
+-- Name: portings_by_batch; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX portings_by_batch ON numbering.portings USING btree (batch_id);
+
+
+--
 -- Name: processed_events_prune; Type: INDEX; Schema: numbering; Owner: postgres
 --
 
@@ -1614,6 +1969,13 @@ CREATE INDEX quarantine_due ON numbering.quarantine_records USING btree (ends_at
 --
 
 CREATE UNIQUE INDEX quarantine_one_open_per_number ON numbering.quarantine_records USING btree (number_id) WHERE (ended_at IS NULL);
+
+
+--
+-- Name: reservations_live_by_account; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX reservations_live_by_account ON numbering.reservations USING btree (tenant_id, account_id, kind) WHERE ((status = ANY (ARRAY['RESERVED'::numbering.reservation_status, 'HELD'::numbering.reservation_status])) AND (account_id IS NOT NULL));
 
 
 --
@@ -1691,6 +2053,13 @@ CREATE RULE audit_log_no_update AS
 
 
 --
+-- Name: approvals approvals_workflow; Type: TRIGGER; Schema: numbering; Owner: postgres
+--
+
+CREATE TRIGGER approvals_workflow BEFORE INSERT OR UPDATE ON numbering.approvals FOR EACH ROW EXECUTE FUNCTION numbering.approval_transition();
+
+
+--
 -- Name: audit_archives audit_archives_append_only; Type: TRIGGER; Schema: numbering; Owner: postgres
 --
 
@@ -1747,6 +2116,20 @@ CREATE TRIGGER leases_count_current AFTER INSERT OR DELETE OR UPDATE OF status, 
 
 
 --
+-- Name: leases leases_count_current_by_account; Type: TRIGGER; Schema: numbering; Owner: postgres
+--
+
+CREATE TRIGGER leases_count_current_by_account AFTER INSERT OR DELETE OR UPDATE OF status, tenant_id, account_id, kind ON numbering.leases FOR EACH ROW EXECUTE FUNCTION numbering.count_current_account_leases();
+
+
+--
+-- Name: portings portings_check; Type: TRIGGER; Schema: numbering; Owner: postgres
+--
+
+CREATE TRIGGER portings_check BEFORE INSERT OR UPDATE ON numbering.portings FOR EACH ROW EXECUTE FUNCTION numbering.portings_check();
+
+
+--
 -- Name: regulator_exports regulator_exports_workflow; Type: TRIGGER; Schema: numbering; Owner: postgres
 --
 
@@ -1783,6 +2166,14 @@ ALTER TABLE ONLY numbering.lease_imports
 
 ALTER TABLE ONLY numbering.lease_imports
     ADD CONSTRAINT lease_imports_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES numbering.mobile_operators(id);
+
+
+--
+-- Name: leases leases_account_fk; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.leases
+    ADD CONSTRAINT leases_account_fk FOREIGN KEY (tenant_id, account_id) REFERENCES numbering.tenant_accounts(tenant_id, account_id);
 
 
 --
@@ -1826,6 +2217,38 @@ ALTER TABLE ONLY numbering.numbers
 
 
 --
+-- Name: porting_batches porting_batches_key_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.porting_batches
+    ADD CONSTRAINT porting_batches_key_id_fkey FOREIGN KEY (key_id) REFERENCES numbering.mno_signing_keys(key_id);
+
+
+--
+-- Name: portings portings_batch_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.portings
+    ADD CONSTRAINT portings_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES numbering.porting_batches(id);
+
+
+--
+-- Name: portings portings_number_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.portings
+    ADD CONSTRAINT portings_number_id_fkey FOREIGN KEY (number_id) REFERENCES numbering.numbers(id);
+
+
+--
+-- Name: portings portings_recipient_operator_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.portings
+    ADD CONSTRAINT portings_recipient_operator_id_fkey FOREIGN KEY (recipient_operator_id) REFERENCES numbering.mobile_operators(id);
+
+
+--
 -- Name: quarantine_records quarantine_records_lease_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
@@ -1842,6 +2265,14 @@ ALTER TABLE ONLY numbering.quarantine_records
 
 
 --
+-- Name: reservations reservations_account_fk; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.reservations
+    ADD CONSTRAINT reservations_account_fk FOREIGN KEY (tenant_id, account_id) REFERENCES numbering.tenant_accounts(tenant_id, account_id);
+
+
+--
 -- Name: reservations reservations_number_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
@@ -1855,6 +2286,40 @@ ALTER TABLE ONLY numbering.reservations
 
 ALTER TABLE ONLY numbering.scarcity_flags
     ADD CONSTRAINT scarcity_flags_contract_id_fkey FOREIGN KEY (contract_id) REFERENCES numbering.lease_contracts(id);
+
+
+--
+-- Name: tenant_accounts tenant_accounts_tenant_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.tenant_accounts
+    ADD CONSTRAINT tenant_accounts_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES numbering.tenant_pools(tenant_id);
+
+
+--
+-- Name: account_lease_counts; Type: ROW SECURITY; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE numbering.account_lease_counts ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: account_lease_counts account_lease_counts_scope; Type: POLICY; Schema: numbering; Owner: postgres
+--
+
+CREATE POLICY account_lease_counts_scope ON numbering.account_lease_counts FOR SELECT USING ((numbering.is_platform() OR (tenant_id = numbering.current_tenant())));
+
+
+--
+-- Name: approvals; Type: ROW SECURITY; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE numbering.approvals ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: approvals approvals_platform; Type: POLICY; Schema: numbering; Owner: postgres
+--
+
+CREATE POLICY approvals_platform ON numbering.approvals USING (numbering.is_platform()) WITH CHECK (numbering.is_platform());
 
 
 --
@@ -1965,6 +2430,19 @@ CREATE POLICY reservations_scope ON numbering.reservations USING ((numbering.is_
 
 
 --
+-- Name: tenant_accounts; Type: ROW SECURITY; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE numbering.tenant_accounts ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: tenant_accounts tenant_accounts_scope; Type: POLICY; Schema: numbering; Owner: postgres
+--
+
+CREATE POLICY tenant_accounts_scope ON numbering.tenant_accounts USING ((numbering.is_platform() OR (tenant_id = numbering.current_tenant()))) WITH CHECK ((numbering.is_platform() OR (tenant_id = numbering.current_tenant())));
+
+
+--
 -- Name: tenant_lease_counts; Type: ROW SECURITY; Schema: numbering; Owner: postgres
 --
 
@@ -2014,6 +2492,22 @@ GRANT USAGE ON SCHEMA numbering TO numbering_hot_path;
 
 
 --
+-- Name: FUNCTION account_quota_usage(p_tenant text, p_account text); Type: ACL; Schema: numbering; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION numbering.account_quota_usage(p_tenant text, p_account text) FROM PUBLIC;
+GRANT ALL ON FUNCTION numbering.account_quota_usage(p_tenant text, p_account text) TO numbering_app;
+
+
+--
+-- Name: FUNCTION account_usage(p_tenant text); Type: ACL; Schema: numbering; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION numbering.account_usage(p_tenant text) FROM PUBLIC;
+GRANT ALL ON FUNCTION numbering.account_usage(p_tenant text) TO numbering_app;
+
+
+--
 -- Name: FUNCTION audit_partition_bounds(); Type: ACL; Schema: numbering; Owner: postgres
 --
 
@@ -2034,6 +2528,13 @@ GRANT ALL ON FUNCTION numbering.claim_idempotency_key(p_tenant text, p_owner tex
 
 REVOKE ALL ON FUNCTION numbering.complete_idempotency_key(p_tenant text, p_owner text, p_key text, p_status smallint, p_headers json, p_body bytea) FROM PUBLIC;
 GRANT ALL ON FUNCTION numbering.complete_idempotency_key(p_tenant text, p_owner text, p_key text, p_status smallint, p_headers json, p_body bytea) TO numbering_app;
+
+
+--
+-- Name: FUNCTION count_current_account_leases(); Type: ACL; Schema: numbering; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION numbering.count_current_account_leases() FROM PUBLIC;
 
 
 --
@@ -2114,6 +2615,20 @@ GRANT ALL ON FUNCTION numbering.maintain_audit_partitions(months_ahead integer) 
 
 REVOKE ALL ON FUNCTION numbering.tenant_usage(p_tenant text) FROM PUBLIC;
 GRANT ALL ON FUNCTION numbering.tenant_usage(p_tenant text) TO numbering_app;
+
+
+--
+-- Name: TABLE account_lease_counts; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT ON TABLE numbering.account_lease_counts TO numbering_app;
+
+
+--
+-- Name: TABLE approvals; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE numbering.approvals TO numbering_app;
 
 
 --
@@ -2213,6 +2728,21 @@ GRANT UPDATE(published_at) ON TABLE numbering.outbox TO numbering_app;
 
 
 --
+-- Name: TABLE porting_batches; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT,INSERT ON TABLE numbering.porting_batches TO numbering_app;
+
+
+--
+-- Name: TABLE portings; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE numbering.portings TO numbering_app;
+GRANT SELECT ON TABLE numbering.portings TO numbering_reader;
+
+
+--
 -- Name: TABLE processed_events; Type: ACL; Schema: numbering; Owner: postgres
 --
 
@@ -2253,6 +2783,13 @@ GRANT SELECT,INSERT,UPDATE ON TABLE numbering.reservations TO numbering_app;
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE numbering.scarcity_flags TO numbering_app;
+
+
+--
+-- Name: TABLE tenant_accounts; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE numbering.tenant_accounts TO numbering_app;
 
 
 --

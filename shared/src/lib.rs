@@ -17,6 +17,7 @@
 //!
 //! Modules:
 //! - [`admission`]: what a tenant's pool admits (kinds, operators, vanity);
+//! - [`contract`]: the lease-contract lifecycle and its blocks;
 //! - [`identifier`]: MSISDN, short code and alphanumeric sender ID parsing;
 //! - [`operator`]: the seeded Afghan mobile operators and prefix resolution;
 //! - [`ids`]: tenant, lease and reservation ids;
@@ -28,6 +29,7 @@
 //! - [`forecast`]: the scarcity forecast (when a block's AVAILABLE stock runs out).
 
 pub mod admission;
+pub mod contract;
 pub mod forecast;
 pub mod identifier;
 pub mod ids;
@@ -38,6 +40,7 @@ pub mod quota;
 pub mod region;
 pub mod validation;
 
+pub use contract::{ContractAction, ContractStatus};
 pub use identifier::{Identifier, IdentifierError, IdentifierKind};
 pub use ids::{AccountId, LeaseId, ReservationId, TenantId};
 pub use lifecycle::{ActorKind, NumberState, QuarantineReason, Transition};

@@ -38,6 +38,7 @@ mod wakeup;
 
 pub use error::{InvalidInput, LifecycleError, NotAllowed, NotDue, is_constraint_violation};
 pub use lifecycle::AccountUsage;
+pub use lifecycle::contracts::{ContractChange, ContractError, EndOutcome};
 pub use lifecycle::{
     AssignError, BoxFuture, LeaseTerm, SenderIdRegistry, Store, Unavailable, assign_verified,
     assign_verified_for,

@@ -14,6 +14,7 @@ mod clients;
 mod console;
 mod constraints;
 mod consumers;
+mod contracts;
 mod docs_page;
 mod emf;
 mod expiry;

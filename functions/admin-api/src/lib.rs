@@ -5,7 +5,9 @@
 //! verification, signed lease imports; reserve, assign and release on a
 //! tenant's behalf; two-person approvals of the dangerous actions
 //! (`approvals`: override, retire, recall, pool tier / big quota changes,
-//! signing-key install and revoke answer 202 until a second admin approves).
+//! signing-key install and revoke, contract end answer 202 until a second
+//! admin approves); the lease-contract lifecycle (suspend, resume, end,
+//! utilisation).
 
 mod accounts;
 mod approvals;
@@ -13,6 +15,7 @@ mod audit;
 mod call;
 pub mod config;
 pub mod console;
+mod contracts;
 mod exports;
 mod forecast;
 mod imports;
@@ -160,6 +163,7 @@ fn own_routes() -> Routes {
     ]
     .into_iter()
     .chain(tenants::routes())
+    .chain(contracts::routes())
     .chain(accounts::routes())
     .chain(approvals::routes())
     .chain(review::routes())
@@ -218,11 +222,11 @@ pub fn operations() -> Vec<Op> {
             method: "get",
             path: "/v1/admin/numbering/contracts",
             operation_id: "listContracts",
-            summary: "Lease contracts (per MNO: block ranges, dates, status)",
+            summary: "Lease contracts (per MNO: block ranges, dates, status ACTIVE / SUSPENDED / ENDED, version, ends_on, ended_at)",
             tag: T,
             params: vec![],
             body: None,
-            success: (200, || list_of(any_object())),
+            success: (200, || list_of(contracts::contract_view_schema())),
             problems: &[],
         },
         Op {
@@ -431,6 +435,7 @@ pub fn operations() -> Vec<Op> {
     .chain(readiness::operations())
     .chain(imports::operations())
     .chain(tenants::operations())
+    .chain(contracts::operations())
     .chain(accounts::operations())
     .chain(approvals::operations())
     .chain(portings::operations())
