@@ -50,6 +50,16 @@ resource "aws_apigatewayv2_route" "openapi" {
   target    = "integrations/${aws_apigatewayv2_integration.rest["portal-api"].id}"
 }
 
+# The Commerce Ops console page and its assets are public (they hold no
+# data; the page's API calls carry the admin's token): the admin function.
+resource "aws_apigatewayv2_route" "console" {
+  # checkov:skip=CKV_AWS_309:the console's static page is public on purpose (no data); its API calls go through the JWT routes
+  for_each  = toset(["GET /console", "GET /console/{proxy+}"])
+  api_id    = aws_apigatewayv2_api.rest.id
+  route_key = each.key
+  target    = "integrations/${aws_apigatewayv2_integration.rest["admin-api"].id}"
+}
+
 # Throttled (every route, with the account's own limit above it) and
 # logged: one JSON line per request in the access log group.
 resource "aws_apigatewayv2_stage" "default" {

@@ -607,8 +607,11 @@ async fn a_seeded_fuzzer_walking_openapi_json_never_gets_a_5xx() {
                 "application/json",
             )
             .await;
+            // readiness is evaluated by the host only: the routers alone
+            // answer its documented 503, which is no fault of the service
+            let not_configured = a.code() == "READINESS_NOT_CONFIGURED";
             assert!(
-                a.status.as_u16() < 500,
+                a.status.as_u16() < 500 || not_configured,
                 "seed {seed}: {} {path} {:?} → {} {:?}",
                 o.method,
                 body.map(|b| String::from_utf8_lossy(&b).into_owned()),

@@ -11,6 +11,7 @@ mod audit_ops;
 mod aws_lambda;
 mod bench;
 mod clients;
+mod console;
 mod constraints;
 mod consumers;
 mod contracts;

@@ -145,7 +145,7 @@ impl Chromium {
         }
     }
 
-    /// A new tab, attached, with console and log events on.
+    /// A new tab, attached, with console, log and network events on.
     pub fn open(&mut self, url: &str) -> Page {
         let target = self.call(None, "Target.createTarget", json!({ "url": "about:blank" }));
         let attached = self.call(
@@ -154,7 +154,12 @@ impl Chromium {
             json!({ "targetId": target["targetId"], "flatten": true }),
         );
         let session = attached["sessionId"].as_str().unwrap().to_owned();
-        for domain in ["Runtime.enable", "Log.enable", "Page.enable"] {
+        for domain in [
+            "Runtime.enable",
+            "Log.enable",
+            "Page.enable",
+            "Network.enable",
+        ] {
             self.call(Some(&session), domain, json!({}));
         }
         self.call(Some(&session), "Page.navigate", json!({ "url": url }));
@@ -191,6 +196,16 @@ impl Chromium {
                     _ => None,
                 }
             })
+            .collect()
+    }
+
+    /// Every URL the pages requested so far (documents, scripts, styles,
+    /// fetches), in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|e| e["method"] == "Network.requestWillBeSent")
+            .filter_map(|e| e["params"]["request"]["url"].as_str().map(str::to_owned))
             .collect()
     }
 
@@ -243,6 +258,32 @@ impl Page {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Sets the viewport to `width` × `height` CSS pixels.
+    pub fn resize(&self, browser: &mut Chromium, width: u32, height: u32) {
+        browser.call(
+            Some(&self.session),
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
+        );
+    }
+
+    /// A PNG of the whole page (beyond the viewport), written to `path`.
+    pub fn screenshot(&self, browser: &mut Chromium, path: &std::path::Path) {
+        use base64::Engine as _;
+        let shot = browser.call(
+            Some(&self.session),
+            "Page.captureScreenshot",
+            json!({ "format": "png", "captureBeyondViewport": true }),
+        );
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("screenshot data"))
+            .expect("base64 PNG");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, png).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     }
 
     /// Clicks the element `selector` once it is there.

@@ -14,6 +14,7 @@ mod approvals;
 mod audit;
 mod call;
 pub mod config;
+pub mod console;
 mod contracts;
 mod exports;
 mod forecast;
@@ -25,6 +26,7 @@ mod pools;
 mod portings;
 mod quarantine;
 mod readiness;
+mod review;
 mod tenants;
 mod wire;
 
@@ -68,7 +70,9 @@ pub fn router(state: ApiState) -> Router {
         .route_layer(DefaultBodyLimit::max(body_limit))
         .merge(imports::router(state.clone()))
         .merge(portings::router(state.clone()))
-        .route("/v1/admin/numbering/{*rest}", axum::routing::any(no_route));
+        .route("/v1/admin/numbering/{*rest}", axum::routing::any(no_route))
+        // the console page is public; its API calls carry the token
+        .merge(console::router());
     // 405s, 414s and 431s as problem+json, however this router is mounted
     numbering_http_edge::api_router(router).with_state(state)
 }
@@ -162,6 +166,7 @@ fn own_routes() -> Routes {
     .chain(contracts::routes())
     .chain(accounts::routes())
     .chain(approvals::routes())
+    .chain(review::routes())
     .collect()
 }
 
@@ -435,5 +440,6 @@ pub fn operations() -> Vec<Op> {
     .chain(approvals::operations())
     .chain(portings::operations())
     .chain(forecast::operations())
+    .chain(review::operations())
     .collect()
 }

@@ -14,6 +14,7 @@
 pub mod pools;
 pub mod reads;
 pub mod reference;
+pub mod review;
 pub mod snapshot;
 pub mod utilisation;
 
@@ -28,6 +29,7 @@ pub use reads::{AuditEntry, AuditQuery, InventoryEntry, NumberSearch, Quarantine
 pub use reference::{
     Contract, ContractInput, Operator, OperatorInput, SigningKey, SigningKeyInput, Term,
 };
+pub use review::{PoolUtilisation, VerificationRun};
 pub use snapshot::{date_text, timestamp_text};
 pub use utilisation::{BlockUsage, StateCounts, Utilisation};
 
