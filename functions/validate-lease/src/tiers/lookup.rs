@@ -45,29 +45,23 @@ impl LeaseReader {
     /// (the relay's projection writes it; a fill does not). A miss, an item
     /// without routing, an error or the deadline: `None`, Postgres answers.
     async fn lookup_dynamo(&self, key: &str) -> Option<Lookup> {
+        // not counted in `numbering_validate_tier_total` (ValidateLease's
+        // hit ratio); `numbering_lookup_duration_seconds` names the tier
         let i = &self.inner;
         let dynamo = i.dynamo.as_ref().filter(|_| self.dynamo_usable())?;
-        let started = Instant::now();
         let span = numbering_clients::child_span!("lookup.tier", tier = "dynamodb");
         let get = tokio::time::timeout(i.config.dynamo_deadline, dynamo.get(key));
         match get.instrument(span).await {
             Ok(Ok(Some(Cached {
                 routing: Some(routing),
                 ..
-            }))) => {
-                i.metrics.observe("dynamodb", "hit", started);
-                return Some(routing);
-            }
-            Ok(Ok(_)) => i.metrics.observe("dynamodb", "miss", started),
+            }))) => return Some(routing),
+            Ok(Ok(_)) => {}
             Ok(Err(e)) => {
-                i.metrics.observe("dynamodb", "error", started);
                 tracing::warn!(error = %e, "dynamodb tier failed; lookup falls back to postgres");
                 self.mark_dynamo_down();
             }
-            Err(_) => {
-                i.metrics.observe("dynamodb", "timeout", started);
-                self.mark_dynamo_down();
-            }
+            Err(_) => self.mark_dynamo_down(),
         }
         None
     }
