@@ -173,6 +173,59 @@ CREATE TYPE numbering.signing_algorithm AS ENUM (
 ALTER TYPE numbering.signing_algorithm OWNER TO postgres;
 
 --
+-- Name: account_quota_usage(text, text); Type: FUNCTION; Schema: numbering; Owner: postgres
+--
+
+CREATE FUNCTION numbering.account_quota_usage(p_tenant text, p_account text) RETURNS TABLE(quota_msisdn integer, quota_short_code integer, quota_alpha integer, used_msisdn bigint, used_short_code bigint, used_alpha bigint)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT a.quota_msisdn, a.quota_short_code, a.quota_alpha,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'MSISDN'), 0)::bigint,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'SHORT_CODE'), 0)::bigint,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'ALPHA'), 0)::bigint
+      FROM numbering.tenant_accounts a
+      LEFT JOIN (SELECT r.kind, count(*) AS n FROM numbering.reservations r
+                  WHERE r.tenant_id = p_tenant AND r.account_id = p_account
+                    AND r.status IN ('RESERVED', 'HELD') AND r.expires_at > now()
+                  GROUP BY r.kind
+                 UNION ALL
+                 SELECT c.kind, c.current_leases::bigint FROM numbering.account_lease_counts c
+                  WHERE c.tenant_id = p_tenant AND c.account_id = p_account) u ON true
+     WHERE a.tenant_id = p_tenant AND a.account_id = p_account
+     GROUP BY a.quota_msisdn, a.quota_short_code, a.quota_alpha
+$$;
+
+
+ALTER FUNCTION numbering.account_quota_usage(p_tenant text, p_account text) OWNER TO postgres;
+
+--
+-- Name: account_usage(text); Type: FUNCTION; Schema: numbering; Owner: postgres
+--
+
+CREATE FUNCTION numbering.account_usage(p_tenant text) RETURNS TABLE(account_id text, quota_msisdn integer, quota_short_code integer, quota_alpha integer, used_msisdn bigint, used_short_code bigint, used_alpha bigint)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT a.account_id, a.quota_msisdn, a.quota_short_code, a.quota_alpha,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'MSISDN'), 0)::bigint,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'SHORT_CODE'), 0)::bigint,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'ALPHA'), 0)::bigint
+      FROM numbering.tenant_accounts a
+      LEFT JOIN (SELECT r.account_id, r.kind, count(*) AS n FROM numbering.reservations r
+                  WHERE r.tenant_id = p_tenant AND r.account_id IS NOT NULL
+                    AND r.status IN ('RESERVED', 'HELD') AND r.expires_at > now()
+                  GROUP BY r.account_id, r.kind
+                 UNION ALL
+                 SELECT c.account_id, c.kind, c.current_leases::bigint FROM numbering.account_lease_counts c
+                  WHERE c.tenant_id = p_tenant) u ON u.account_id = a.account_id
+     WHERE a.tenant_id = p_tenant
+     GROUP BY a.account_id, a.quota_msisdn, a.quota_short_code, a.quota_alpha
+     ORDER BY a.account_id
+$$;
+
+
+ALTER FUNCTION numbering.account_usage(p_tenant text) OWNER TO postgres;
+
+--
 -- Name: approval_transition(); Type: FUNCTION; Schema: numbering; Owner: postgres
 --
 
@@ -294,6 +347,40 @@ $$;
 
 
 ALTER FUNCTION numbering.complete_idempotency_key(p_tenant text, p_owner text, p_key text, p_status smallint, p_headers json, p_body bytea) OWNER TO postgres;
+
+--
+-- Name: count_current_account_leases(); Type: FUNCTION; Schema: numbering; Owner: postgres
+--
+
+CREATE FUNCTION numbering.count_current_account_leases() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'numbering', 'pg_temp'
+    AS $$
+DECLARE
+    was_current boolean := TG_OP <> 'INSERT' AND OLD.account_id IS NOT NULL
+                           AND OLD.status IN ('ACTIVE', 'SUSPENDED');
+    is_current  boolean := TG_OP <> 'DELETE' AND NEW.account_id IS NOT NULL
+                           AND NEW.status IN ('ACTIVE', 'SUSPENDED');
+BEGIN
+    IF was_current AND is_current AND OLD.tenant_id = NEW.tenant_id
+       AND OLD.account_id = NEW.account_id AND OLD.kind = NEW.kind THEN
+        RETURN NULL; -- suspended or reinstated: still held
+    END IF;
+    IF was_current THEN
+        UPDATE numbering.account_lease_counts c SET current_leases = c.current_leases - 1
+         WHERE c.tenant_id = OLD.tenant_id AND c.account_id = OLD.account_id AND c.kind = OLD.kind;
+    END IF;
+    IF is_current THEN
+        INSERT INTO numbering.account_lease_counts AS c (tenant_id, account_id, kind, current_leases)
+            VALUES (NEW.tenant_id, NEW.account_id, NEW.kind, 1)
+            ON CONFLICT (tenant_id, account_id, kind) DO UPDATE SET current_leases = c.current_leases + 1;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+
+ALTER FUNCTION numbering.count_current_account_leases() OWNER TO postgres;
 
 --
 -- Name: count_current_leases(); Type: FUNCTION; Schema: numbering; Owner: postgres
@@ -740,6 +827,21 @@ SET default_tablespace = '';
 SET default_table_access_method = heap;
 
 --
+-- Name: account_lease_counts; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.account_lease_counts (
+    tenant_id text NOT NULL,
+    account_id text NOT NULL,
+    kind numbering.identifier_kind NOT NULL,
+    current_leases integer NOT NULL,
+    CONSTRAINT account_lease_counts_non_negative CHECK ((current_leases >= 0))
+);
+
+
+ALTER TABLE numbering.account_lease_counts OWNER TO postgres;
+
+--
 -- Name: approvals; Type: TABLE; Schema: numbering; Owner: postgres
 --
 
@@ -1013,6 +1115,7 @@ CREATE TABLE numbering.leases (
     end_reason numbering.quarantine_reason,
     suspended_by text,
     renewal_declined_at timestamp with time zone,
+    account_id text,
     CONSTRAINT leases_ended_iff_final CHECK (((status = 'ENDED'::numbering.lease_status) = ((ended_at IS NOT NULL) AND (end_reason IS NOT NULL)))),
     CONSTRAINT leases_renewals_non_negative CHECK ((renewals >= 0)),
     CONSTRAINT leases_suspended_iff_suspended_by CHECK (((status = 'SUSPENDED'::numbering.lease_status) = (suspended_by IS NOT NULL))),
@@ -1303,6 +1406,7 @@ CREATE TABLE numbering.reservations (
     expires_at timestamp with time zone NOT NULL,
     held_at timestamp with time zone,
     ended_at timestamp with time zone,
+    account_id text,
     CONSTRAINT reservations_ended_iff_final CHECK (((status = ANY (ARRAY['RESERVED'::numbering.reservation_status, 'HELD'::numbering.reservation_status])) = (ended_at IS NULL))),
     CONSTRAINT reservations_expiry_after_creation CHECK ((expires_at > created_at))
 );
@@ -1311,6 +1415,44 @@ ALTER TABLE ONLY numbering.reservations FORCE ROW LEVEL SECURITY;
 
 
 ALTER TABLE numbering.reservations OWNER TO postgres;
+
+--
+-- Name: scarcity_flags; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.scarcity_flags (
+    contract_id uuid NOT NULL,
+    flagged boolean NOT NULL,
+    exhaustion_date date,
+    changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    checked_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+ALTER TABLE numbering.scarcity_flags OWNER TO postgres;
+
+--
+-- Name: tenant_accounts; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.tenant_accounts (
+    tenant_id text NOT NULL,
+    account_id text NOT NULL,
+    quota_msisdn integer DEFAULT 0 NOT NULL,
+    quota_short_code integer DEFAULT 0 NOT NULL,
+    quota_alpha integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT tenant_accounts_id_format CHECK ((account_id ~ '^[A-Za-z0-9._:-]{1,64}$'::text)),
+    CONSTRAINT tenant_accounts_quota_alpha_non_negative CHECK ((quota_alpha >= 0)),
+    CONSTRAINT tenant_accounts_quota_msisdn_non_negative CHECK ((quota_msisdn >= 0)),
+    CONSTRAINT tenant_accounts_quota_short_code_non_negative CHECK ((quota_short_code >= 0))
+);
+
+ALTER TABLE ONLY numbering.tenant_accounts FORCE ROW LEVEL SECURITY;
+
+
+ALTER TABLE numbering.tenant_accounts OWNER TO postgres;
 
 --
 -- Name: tenant_lease_counts; Type: TABLE; Schema: numbering; Owner: postgres
@@ -1373,6 +1515,14 @@ ALTER TABLE numbering.vanity_patterns OWNER TO postgres;
 --
 
 ALTER TABLE ONLY numbering.audit_log ATTACH PARTITION numbering.audit_log_default DEFAULT;
+
+
+--
+-- Name: account_lease_counts account_lease_counts_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.account_lease_counts
+    ADD CONSTRAINT account_lease_counts_pkey PRIMARY KEY (tenant_id, account_id, kind);
 
 
 --
@@ -1600,6 +1750,22 @@ ALTER TABLE ONLY numbering.reservations
 
 
 --
+-- Name: scarcity_flags scarcity_flags_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.scarcity_flags
+    ADD CONSTRAINT scarcity_flags_pkey PRIMARY KEY (contract_id);
+
+
+--
+-- Name: tenant_accounts tenant_accounts_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.tenant_accounts
+    ADD CONSTRAINT tenant_accounts_pkey PRIMARY KEY (tenant_id, account_id);
+
+
+--
 -- Name: tenant_lease_counts tenant_lease_counts_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
@@ -1687,6 +1853,13 @@ CREATE INDEX lease_contracts_by_operator ON numbering.lease_contracts USING btre
 
 
 --
+-- Name: leases_by_account; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX leases_by_account ON numbering.leases USING btree (tenant_id, account_id, status) WHERE (account_id IS NOT NULL);
+
+
+--
 -- Name: leases_by_number; Type: INDEX; Schema: numbering; Owner: postgres
 --
 
@@ -1726,6 +1899,13 @@ CREATE INDEX numbers_available_by_key ON numbering.numbers USING btree (identity
 --
 
 CREATE INDEX numbers_browse_available ON numbering.numbers USING btree (kind, operator_id, identifier text_pattern_ops) WHERE (state = 'AVAILABLE'::numbering.number_state);
+
+
+--
+-- Name: numbers_by_contract; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX numbers_by_contract ON numbering.numbers USING btree (contract_id, created_at) WHERE (contract_id IS NOT NULL);
 
 
 --
@@ -1789,6 +1969,13 @@ CREATE INDEX quarantine_due ON numbering.quarantine_records USING btree (ends_at
 --
 
 CREATE UNIQUE INDEX quarantine_one_open_per_number ON numbering.quarantine_records USING btree (number_id) WHERE (ended_at IS NULL);
+
+
+--
+-- Name: reservations_live_by_account; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX reservations_live_by_account ON numbering.reservations USING btree (tenant_id, account_id, kind) WHERE ((status = ANY (ARRAY['RESERVED'::numbering.reservation_status, 'HELD'::numbering.reservation_status])) AND (account_id IS NOT NULL));
 
 
 --
@@ -1929,6 +2116,13 @@ CREATE TRIGGER leases_count_current AFTER INSERT OR DELETE OR UPDATE OF status, 
 
 
 --
+-- Name: leases leases_count_current_by_account; Type: TRIGGER; Schema: numbering; Owner: postgres
+--
+
+CREATE TRIGGER leases_count_current_by_account AFTER INSERT OR DELETE OR UPDATE OF status, tenant_id, account_id, kind ON numbering.leases FOR EACH ROW EXECUTE FUNCTION numbering.count_current_account_leases();
+
+
+--
 -- Name: portings portings_check; Type: TRIGGER; Schema: numbering; Owner: postgres
 --
 
@@ -1972,6 +2166,14 @@ ALTER TABLE ONLY numbering.lease_imports
 
 ALTER TABLE ONLY numbering.lease_imports
     ADD CONSTRAINT lease_imports_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES numbering.mobile_operators(id);
+
+
+--
+-- Name: leases leases_account_fk; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.leases
+    ADD CONSTRAINT leases_account_fk FOREIGN KEY (tenant_id, account_id) REFERENCES numbering.tenant_accounts(tenant_id, account_id);
 
 
 --
@@ -2063,11 +2265,48 @@ ALTER TABLE ONLY numbering.quarantine_records
 
 
 --
+-- Name: reservations reservations_account_fk; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.reservations
+    ADD CONSTRAINT reservations_account_fk FOREIGN KEY (tenant_id, account_id) REFERENCES numbering.tenant_accounts(tenant_id, account_id);
+
+
+--
 -- Name: reservations reservations_number_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
 ALTER TABLE ONLY numbering.reservations
     ADD CONSTRAINT reservations_number_id_fkey FOREIGN KEY (number_id) REFERENCES numbering.numbers(id);
+
+
+--
+-- Name: scarcity_flags scarcity_flags_contract_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.scarcity_flags
+    ADD CONSTRAINT scarcity_flags_contract_id_fkey FOREIGN KEY (contract_id) REFERENCES numbering.lease_contracts(id);
+
+
+--
+-- Name: tenant_accounts tenant_accounts_tenant_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.tenant_accounts
+    ADD CONSTRAINT tenant_accounts_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES numbering.tenant_pools(tenant_id);
+
+
+--
+-- Name: account_lease_counts; Type: ROW SECURITY; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE numbering.account_lease_counts ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: account_lease_counts account_lease_counts_scope; Type: POLICY; Schema: numbering; Owner: postgres
+--
+
+CREATE POLICY account_lease_counts_scope ON numbering.account_lease_counts FOR SELECT USING ((numbering.is_platform() OR (tenant_id = numbering.current_tenant())));
 
 
 --
@@ -2191,6 +2430,19 @@ CREATE POLICY reservations_scope ON numbering.reservations USING ((numbering.is_
 
 
 --
+-- Name: tenant_accounts; Type: ROW SECURITY; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE numbering.tenant_accounts ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: tenant_accounts tenant_accounts_scope; Type: POLICY; Schema: numbering; Owner: postgres
+--
+
+CREATE POLICY tenant_accounts_scope ON numbering.tenant_accounts USING ((numbering.is_platform() OR (tenant_id = numbering.current_tenant()))) WITH CHECK ((numbering.is_platform() OR (tenant_id = numbering.current_tenant())));
+
+
+--
 -- Name: tenant_lease_counts; Type: ROW SECURITY; Schema: numbering; Owner: postgres
 --
 
@@ -2240,6 +2492,22 @@ GRANT USAGE ON SCHEMA numbering TO numbering_hot_path;
 
 
 --
+-- Name: FUNCTION account_quota_usage(p_tenant text, p_account text); Type: ACL; Schema: numbering; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION numbering.account_quota_usage(p_tenant text, p_account text) FROM PUBLIC;
+GRANT ALL ON FUNCTION numbering.account_quota_usage(p_tenant text, p_account text) TO numbering_app;
+
+
+--
+-- Name: FUNCTION account_usage(p_tenant text); Type: ACL; Schema: numbering; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION numbering.account_usage(p_tenant text) FROM PUBLIC;
+GRANT ALL ON FUNCTION numbering.account_usage(p_tenant text) TO numbering_app;
+
+
+--
 -- Name: FUNCTION audit_partition_bounds(); Type: ACL; Schema: numbering; Owner: postgres
 --
 
@@ -2260,6 +2528,13 @@ GRANT ALL ON FUNCTION numbering.claim_idempotency_key(p_tenant text, p_owner tex
 
 REVOKE ALL ON FUNCTION numbering.complete_idempotency_key(p_tenant text, p_owner text, p_key text, p_status smallint, p_headers json, p_body bytea) FROM PUBLIC;
 GRANT ALL ON FUNCTION numbering.complete_idempotency_key(p_tenant text, p_owner text, p_key text, p_status smallint, p_headers json, p_body bytea) TO numbering_app;
+
+
+--
+-- Name: FUNCTION count_current_account_leases(); Type: ACL; Schema: numbering; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION numbering.count_current_account_leases() FROM PUBLIC;
 
 
 --
@@ -2340,6 +2615,13 @@ GRANT ALL ON FUNCTION numbering.maintain_audit_partitions(months_ahead integer) 
 
 REVOKE ALL ON FUNCTION numbering.tenant_usage(p_tenant text) FROM PUBLIC;
 GRANT ALL ON FUNCTION numbering.tenant_usage(p_tenant text) TO numbering_app;
+
+
+--
+-- Name: TABLE account_lease_counts; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT ON TABLE numbering.account_lease_counts TO numbering_app;
 
 
 --
@@ -2494,6 +2776,20 @@ GRANT SELECT ON TABLE numbering.replica_heartbeat TO numbering_hot_path;
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE numbering.reservations TO numbering_app;
+
+
+--
+-- Name: TABLE scarcity_flags; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE numbering.scarcity_flags TO numbering_app;
+
+
+--
+-- Name: TABLE tenant_accounts; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE numbering.tenant_accounts TO numbering_app;
 
 
 --

@@ -294,6 +294,7 @@ async fn serve(config: Config) -> Result<ExitCode> {
         ops: bind_ops(&config).await?,
         no_export_schedule: !config.export_schedule,
         drain: Some(config.shutdown_drain),
+        forecast_every: Some(config.forecast_every),
     };
     let mut edge = crate::export::with_exports(
         serve::edge(&config, runtime::dev_secret(&config)?.as_deref())?,

@@ -72,6 +72,9 @@ pub struct Config {
     /// `NUMBERING_TLS_RELOAD_INTERVAL` (default 10s): how often the mTLS
     /// files are checked for a rotated certificate.
     pub tls_reload_every: std::time::Duration,
+    /// `NUMBERING_FORECAST_INTERVAL` (default 24h): how often the scarcity
+    /// forecast runs and flags blocks entering the 60-day window.
+    pub forecast_every: std::time::Duration,
 }
 
 impl Config {
@@ -117,6 +120,7 @@ impl Config {
             export_schedule: flag(get, "NUMBERING_EXPORT_SCHEDULE_ENABLED", true)?,
             shutdown_drain: positive(get, "NUMBERING_SHUTDOWN_DRAIN", 20)?,
             tls_reload_every: positive(get, "NUMBERING_TLS_RELOAD_INTERVAL", 10)?,
+            forecast_every: positive(get, "NUMBERING_FORECAST_INTERVAL", 24 * 3600)?,
             ops_listen: match get("NUMBERING_OPS_LISTEN") {
                 None => None,
                 Some(v) => {
@@ -167,6 +171,20 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn the_forecast_interval_defaults_to_a_day_and_takes_a_duration() {
+        let day = std::time::Duration::from_secs(24 * 3600);
+        assert_eq!(config(&[]).unwrap().forecast_every, day);
+        let every = config(&[("NUMBERING_FORECAST_INTERVAL", "30m")]).unwrap();
+        assert_eq!(every.forecast_every, std::time::Duration::from_secs(1800));
+        for bad in ["0s", "daily"] {
+            assert!(
+                config(&[("NUMBERING_FORECAST_INTERVAL", bad)]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod drain;
 pub mod embedded;
 pub mod events;
 pub mod export;
+pub mod forecast_job;
 pub mod grpc;
 pub mod import_cmd;
 pub mod nats;

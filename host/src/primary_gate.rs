@@ -151,6 +151,10 @@ pub fn spawn_writers(
         crate::audit_jobs::spawn(&store, &mut set, stop, audit.clone(), checkpointer.clone());
         join(set)
     });
+    let (store, every) = (state.store.clone(), extras.forecast_every);
+    gate.spawn(jobs, "scarcity_forecast", stop.clone(), move |stop| {
+        crate::forecast_job::run(store.clone(), every, stop)
+    });
     let schedule = state.edge.exports.clone();
     if let Some(tools) = schedule.filter(|_| !extras.no_export_schedule) {
         let pool = state.store.pool().clone();

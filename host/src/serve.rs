@@ -137,6 +137,9 @@ pub struct Extras {
     /// `NUMBERING_SHUTDOWN_DRAIN`: how long in-flight requests may take
     /// after the shutdown signal ([`crate::drain`]; `None`: unbounded).
     pub drain: Option<Duration>,
+    /// `NUMBERING_FORECAST_INTERVAL`: the scarcity forecast's period
+    /// (`None`: the default, a day).
+    pub forecast_every: Option<Duration>,
 }
 
 /// Health and metrics: `/healthz`, `/readyz`, `/metrics`; on the main port,

@@ -17,6 +17,7 @@
 //!
 //! Modules:
 //! - [`admission`]: what a tenant's pool admits (kinds, operators, vanity);
+//! - [`contract`]: the lease-contract lifecycle and its blocks;
 //! - [`identifier`]: MSISDN, short code and alphanumeric sender ID parsing;
 //! - [`operator`]: the seeded Afghan mobile operators and prefix resolution;
 //! - [`ids`]: tenant, lease and reservation ids;
@@ -24,9 +25,12 @@
 //! - [`validation`]: the hot-path "may this tenant send from this identifier" verdict;
 //! - [`quota`]: per-tenant quotas per kind;
 //! - [`policy`]: TTLs, lease term and quarantine cool-offs;
-//! - [`region`]: the two regions, `kbl` and `mzr`.
+//! - [`region`]: the two regions, `kbl` and `mzr`;
+//! - [`forecast`]: the scarcity forecast (when a block's AVAILABLE stock runs out).
 
 pub mod admission;
+pub mod contract;
+pub mod forecast;
 pub mod identifier;
 pub mod ids;
 pub mod lifecycle;
@@ -36,6 +40,7 @@ pub mod quota;
 pub mod region;
 pub mod validation;
 
+pub use contract::{ContractAction, ContractStatus};
 pub use identifier::{Identifier, IdentifierError, IdentifierKind};
 pub use ids::{AccountId, LeaseId, ReservationId, TenantId};
 pub use lifecycle::{ActorKind, NumberState, QuarantineReason, Transition};

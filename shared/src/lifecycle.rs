@@ -87,7 +87,7 @@ pub struct UnknownName {
 }
 
 impl UnknownName {
-    fn new(what: &'static str, input: &str) -> Self {
+    pub(crate) fn new(what: &'static str, input: &str) -> Self {
         Self {
             what,
             input: truncate_for_error(input),

@@ -56,6 +56,8 @@ pub enum Target {
     /// An MNO signing key: the row's whole content, or its absence (an
     /// install).
     SigningKey(String),
+    /// A lease contract: its row's `version` (its status changes).
+    Contract(uuid::Uuid),
 }
 
 impl Target {
@@ -65,6 +67,7 @@ impl Target {
             Target::Number(_) => "number",
             Target::Pool(_) => "pool",
             Target::SigningKey(_) => "signing_key",
+            Target::Contract(_) => "contract",
         }
     }
 
@@ -74,6 +77,7 @@ impl Target {
             Target::Number(i) => i.as_str().to_owned(),
             Target::Pool(t) => t.as_str().to_owned(),
             Target::SigningKey(k) => k.clone(),
+            Target::Contract(c) => c.to_string(),
         }
     }
 
@@ -94,6 +98,11 @@ impl Target {
                 "SELECT coalesce((SELECT md5(k::text) FROM numbering.mno_signing_keys k \
                  WHERE k.key_id = $1), 'absent')",
                 k.clone(),
+            ),
+            Target::Contract(c) => (
+                "SELECT coalesce((SELECT c.version::text FROM numbering.lease_contracts c \
+                 WHERE c.id::text = $1), 'absent')",
+                c.to_string(),
             ),
         };
         sqlx::query_scalar(sql).bind(key).fetch_one(conn).await
@@ -496,6 +505,7 @@ fn target_of(a: &Approval) -> Result<Target> {
         "number" => Target::Number(Identifier::parse(&a.target_id).map_err(|_| corrupt())?),
         "pool" => Target::Pool(TenantId::parse(&a.target_id).map_err(|_| corrupt())?),
         "signing_key" => Target::SigningKey(a.target_id.clone()),
+        "contract" => Target::Contract(a.target_id.parse().map_err(|_| corrupt())?),
         _ => return Err(corrupt()),
     })
 }

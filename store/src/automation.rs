@@ -18,7 +18,8 @@ type Result<T, E = LifecycleError> = std::result::Result<T, E>;
 impl Store {
     /// ACTIVE auto-renewing leases whose term ends within `window` (and has
     /// not ended yet), soonest first; not those billing declined to renew in
-    /// the last `ask_again_after`.
+    /// the last `ask_again_after`, nor those of an ended contract (flagged
+    /// for recall: never renewed).
     pub async fn leases_due_for_renewal(
         &self,
         window: Duration,
@@ -28,7 +29,7 @@ impl Store {
         let mut tx = scope::begin(self, Scope::Platform).await?;
         let rows: Vec<LeaseRow> = sqlx::query_as(&format!(
             "SELECT {LEASE_COLUMNS} FROM numbering.leases l \
-             WHERE l.status = 'ACTIVE' AND l.auto_renew AND l.term_end > now() \
+             WHERE l.status = 'ACTIVE' AND l.auto_renew AND l.recall_at IS NULL AND l.term_end > now() \
                AND l.term_end <= now() + make_interval(secs => $1) \
                AND (l.renewal_declined_at IS NULL \
                     OR l.renewal_declined_at <= now() - make_interval(secs => $2)) \
@@ -55,10 +56,11 @@ impl Store {
         Ok(())
     }
 
-    /// ACTIVE leases whose term has ended, oldest first.
+    /// ACTIVE leases whose term has ended, oldest first; not those of an
+    /// ended contract, which are recalled instead (`leases_due_for_recall`).
     pub async fn leases_past_term(&self, limit: i64) -> Result<Vec<Lease>> {
         self.platform_leases(
-            "l.status = 'ACTIVE' AND l.term_end <= now() - make_interval(secs => $1)",
+            "l.status = 'ACTIVE' AND l.recall_at IS NULL AND l.term_end <= now() - make_interval(secs => $1)",
             0.0,
             limit,
         )

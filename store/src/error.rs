@@ -31,6 +31,10 @@ pub enum LifecycleError {
     NotDue(#[from] NotDue),
     #[error(transparent)]
     InvalidInput(#[from] InvalidInput),
+    /// The identifier's lease contract is SUSPENDED or ENDED: nothing of
+    /// it is newly reserved (`CONTRACT_SUSPENDED` / `CONTRACT_ENDED`, 409).
+    #[error("the identifier's lease contract is {}", .0.as_str().to_ascii_lowercase())]
+    ContractClosed(numbering_shared::ContractStatus),
     #[error("stored row is not valid: {0}")]
     Corrupt(String),
     #[error("database error")]
@@ -116,6 +120,10 @@ impl LifecycleError {
             Self::ReservationExpired(_) => "RESERVATION_EXPIRED",
             Self::NotDue(_) => "NOT_DUE",
             Self::InvalidInput(_) => "VALIDATION_FAILED",
+            Self::ContractClosed(numbering_shared::ContractStatus::Suspended) => {
+                "CONTRACT_SUSPENDED"
+            }
+            Self::ContractClosed(_) => "CONTRACT_ENDED",
             Self::Corrupt(_) | Self::Database(_) => "INTERNAL",
         }
     }
@@ -140,6 +148,16 @@ impl From<sqlx::Error> for LifecycleError {
             if let Some(c) = db.constraint() {
                 if CONFLICT_CONSTRAINTS.contains(&c) {
                     return Self::Conflict;
+                }
+                // the floor under a reservation of a closed contract's identifier
+                match c {
+                    "numbers_contract_suspended" => {
+                        return Self::ContractClosed(numbering_shared::ContractStatus::Suspended);
+                    }
+                    "numbers_contract_ended" => {
+                        return Self::ContractClosed(numbering_shared::ContractStatus::Ended);
+                    }
+                    _ => {}
                 }
             }
             // serialization_failure, deadlock_detected: a concurrent writer won

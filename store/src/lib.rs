@@ -16,6 +16,7 @@ pub mod audit_jobs;
 mod automation;
 mod copy_binary;
 mod error;
+pub mod forecast;
 mod housekeeping;
 pub mod idempotency;
 pub mod imports;
@@ -37,6 +38,7 @@ mod wakeup;
 
 pub use error::{InvalidInput, LifecycleError, NotAllowed, NotDue, is_constraint_violation};
 pub use lifecycle::AccountUsage;
+pub use lifecycle::contracts::{ContractChange, ContractError, EndOutcome};
 pub use lifecycle::{
     AssignError, BoxFuture, LeaseTerm, SenderIdRegistry, Store, Unavailable, assign_verified,
     assign_verified_for,

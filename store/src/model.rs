@@ -241,6 +241,10 @@ pub struct Lease {
     pub end_reason: Option<QuarantineReason>,
     /// Who suspended it (an actor label), while SUSPENDED.
     pub suspended_by: Option<String>,
+    /// When its identifier's lease contract ended: it is not renewed, and
+    /// is recalled at `recall_at` (its term end then).
+    pub contract_ended_at: Option<DateTime<Utc>>,
+    pub recall_at: Option<DateTime<Utc>>,
     /// The account it was leased for (`None`: tenant-wide).
     pub account_id: Option<AccountId>,
 }
@@ -273,6 +277,8 @@ pub(crate) struct LeaseRow {
     pub ended_at: Option<DateTime<Utc>>,
     pub end_reason: Option<String>,
     pub suspended_by: Option<String>,
+    pub contract_ended_at: Option<DateTime<Utc>>,
+    pub recall_at: Option<DateTime<Utc>>,
     pub account_id: Option<String>,
 }
 
@@ -282,7 +288,8 @@ macro_rules! lease_columns {
     () => {
         "l.id, l.number_id, l.identifier, l.kind::text AS kind, l.tenant_id, \
          l.reservation_id, l.status::text AS status, l.auto_renew, l.started_at, l.term_end, l.renewals, \
-         l.ended_at, l.end_reason::text AS end_reason, l.suspended_by, l.account_id"
+         l.ended_at, l.end_reason::text AS end_reason, l.suspended_by, l.contract_ended_at, l.recall_at, \
+         l.account_id"
     };
 }
 pub(crate) use lease_columns;
@@ -308,6 +315,8 @@ impl LeaseRow {
                 .map(|r| parse("quarantine reason", r))
                 .transpose()?,
             suspended_by: self.suspended_by,
+            contract_ended_at: self.contract_ended_at,
+            recall_at: self.recall_at,
             account_id: account(self.account_id.as_deref())?,
         })
     }

@@ -36,6 +36,12 @@ const fn rule_sql(rule: Rule) -> &'static str {
     }
 }
 
+/// Not of a SUSPENDED or ENDED lease contract: what the database refuses
+/// to reserve (trigger `numbers_contract_open`), browsing and "reserve any"
+/// never offer.
+const CONTRACT_OPEN: &str = "(n.contract_id IS NULL OR EXISTS (SELECT 1 FROM numbering.lease_contracts c \
+     WHERE c.id = n.contract_id AND c.status = 'ACTIVE'))";
+
 /// What the current tenant's pool admits among available inventory, every
 /// rule of [`Rule::ALL`] (the query must alias `numbering.numbers` as `n`;
 /// the pool is `p`).
@@ -44,7 +50,7 @@ pub(crate) fn admitted_by_pool() -> &'static str {
         let rules: Vec<&str> = Rule::ALL.into_iter().map(rule_sql).collect();
         format!(
             "JOIN numbering.tenant_pools p ON p.tenant_id = numbering.current_tenant() \
-             WHERE n.state = 'AVAILABLE' AND {}",
+             WHERE n.state = 'AVAILABLE' AND {} AND {CONTRACT_OPEN}",
             rules.join(" AND ")
         )
     });

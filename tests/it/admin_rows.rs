@@ -19,7 +19,8 @@ const OPERATOR: &str = "json_build_object('id', o.id, 'name', o.name, 'mcc', o.m
      'mnc_codes', o.mnc_codes, 'msisdn_prefixes', o.msisdn_prefixes, 'active', o.active, 'created_at', o.created_at)";
 const CONTRACT: &str = "json_build_object('id', c.id, 'contract_ref', c.contract_ref, 'operator_id', c.operator_id, \
      'kind', c.kind, 'range_start', c.range_start, 'range_end', c.range_end, 'starts_on', c.starts_on, \
-     'ends_on', c.ends_on, 'status', c.status, 'created_at', c.created_at)";
+     'ends_on', c.ends_on, 'status', c.status, 'version', c.version, 'ended_at', c.ended_at, \
+     'end_reason', c.end_reason, 'created_at', c.created_at)";
 const KEY: &str = "json_build_object('key_id', k.key_id, 'operator_id', k.operator_id, 'algorithm', k.algorithm, \
      'public_key_pem', k.public_key_pem, 'valid_from', k.valid_from, 'valid_until', k.valid_until, \
      'revoked_at', k.revoked_at, 'revocation_reason', k.revocation_reason, 'created_at', k.created_at)";

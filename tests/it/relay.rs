@@ -503,6 +503,11 @@ fn every_event_type_the_service_can_emit_has_a_schema() {
         .iter()
         .flat_map(|t| [Some(t.event_type()), numbering_store::lease_event_type(*t)])
         .flatten()
+        .chain(
+            numbering_shared::ContractAction::ALL
+                .iter()
+                .map(|a| a.event_type()),
+        )
         .map(str::to_owned)
         .collect();
     // event types written as literals anywhere in the service's sources
@@ -554,7 +559,7 @@ fn every_event_type_the_service_can_emit_has_a_schema() {
 /// the service publishes or consumes.
 fn regex_lite_types() -> regex::Regex {
     regex::Regex::new(
-        r#""(?:number|lease|numbering|num|compliance|senderid|billing)\.[a-z_.]+\.v[0-9]+""#,
+        r#""(?:number|lease|numbering|num|compliance|senderid|billing|contract)\.[a-z_.]+\.v[0-9]+""#,
     )
     .unwrap()
 }

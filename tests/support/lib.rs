@@ -14,12 +14,14 @@
 
 pub mod affinity;
 pub mod app;
+pub mod backtest;
 pub mod bench;
 pub mod chromium;
 pub mod proc_cpu;
 pub mod regions;
 pub mod replica_reads;
 pub mod schema;
+pub mod synthetic;
 
 use std::{path::PathBuf, sync::OnceLock, time::Duration};
 

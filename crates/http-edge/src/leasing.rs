@@ -182,6 +182,9 @@ pub fn lease_json(l: &Lease) -> Value {
         "renewals": l.renewals,
         "ended_at": l.ended_at,
         "end_reason": l.end_reason.map(|r| r.as_str()),
+        "contract_ended": l.contract_ended_at.is_some(),
+        "contract_ended_at": l.contract_ended_at,
+        "recall_at": l.recall_at,
         "account_id": l.account_id.as_ref().map(AccountId::as_str),
     })
 }
@@ -229,6 +232,11 @@ pub fn lease_schema() -> Value {
         "renewals": { "type": "integer" },
         "ended_at": { "type": ["string", "null"], "format": "date-time" },
         "end_reason": { "type": ["string", "null"] },
+        "contract_ended": { "type": "boolean",
+            "description": "the identifier's lease contract has ended: the lease is not renewed and is recalled at recall_at (its term end); the identifier is then retired" },
+        "contract_ended_at": { "type": ["string", "null"], "format": "date-time" },
+        "recall_at": { "type": ["string", "null"], "format": "date-time",
+            "description": "when the platform recalls the lease because its contract ended (null: not flagged)" },
         "account_id": { "type": ["string", "null"], "description": "the account it was leased for (its reservation's); null: tenant-wide" }
     }})
 }

@@ -163,7 +163,8 @@ impl From<LifecycleError> for ApiError {
             | LifecycleError::QuarantineActive { .. }
             | LifecycleError::QuotaExceeded(_)
             | LifecycleError::ReservationExpired(_)
-            | LifecycleError::NotDue(_) => StatusCode::CONFLICT,
+            | LifecycleError::NotDue(_)
+            | LifecycleError::ContractClosed(_) => StatusCode::CONFLICT,
             LifecycleError::NotPermitted { .. } | LifecycleError::NotAllowed(_) => {
                 StatusCode::FORBIDDEN
             }

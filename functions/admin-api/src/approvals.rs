@@ -57,7 +57,7 @@ use numbering_store::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{Routes, call::AdminCall, numbers, operators, pools, quarantine};
+use crate::{Routes, call::AdminCall, contracts, numbers, operators, pools, quarantine};
 
 /// Ending a quarantine early.
 pub(crate) const QUARANTINE_OVERRIDE: &str = "quarantine.override";
@@ -73,6 +73,9 @@ pub(crate) const POOL_OVERRIDE: &str = "pool.override";
 pub(crate) const SIGNING_KEY_INSTALL: &str = "signing_key.install";
 /// Revoking an MNO signing key.
 pub(crate) const SIGNING_KEY_REVOKE: &str = "signing_key.revoke";
+/// Ending a lease contract (its free identifiers retired, its leases
+/// recalled at term end).
+pub(crate) const CONTRACT_END: &str = "contract.end";
 
 /// Every action the rule can guard: the default of `NUMBERING_TWO_PERSON_ACTIONS`.
 pub(crate) const ACTIONS: &[&str] = &[
@@ -82,6 +85,7 @@ pub(crate) const ACTIONS: &[&str] = &[
     POOL_OVERRIDE,
     SIGNING_KEY_INSTALL,
     SIGNING_KEY_REVOKE,
+    CONTRACT_END,
 ];
 
 /// An applied action's answer: the status and body its direct route gives.
@@ -102,6 +106,7 @@ async fn apply(
         POOL_OVERRIDE => pools::apply_put_pool(store, ctx, payload).await,
         SIGNING_KEY_INSTALL => operators::apply_install_key(store, ctx, payload).await,
         SIGNING_KEY_REVOKE => operators::apply_revoke_key(store, ctx, payload).await,
+        CONTRACT_END => contracts::apply_end(store, ctx, payload).await,
         other => Err(ApiError::internal(&format!(
             "no applier for the action {other:?}"
         ))),
@@ -328,7 +333,7 @@ fn problem(e: ApprovalError) -> ApiError {
     };
     let extra = match &e {
         ApprovalError::Expired(at) => Some(json!({ "expires_at": at })),
-        ApprovalError::AlreadyDecided(status) => Some(json!({ "status": status })),
+        ApprovalError::AlreadyDecided(status) => Some(json!({ "approval_status": status })),
         _ => None,
     };
     let err = ApiError::new(status, e.code(), e.to_string());

@@ -5,14 +5,18 @@
 //! verification, signed lease imports; reserve, assign and release on a
 //! tenant's behalf; two-person approvals of the dangerous actions
 //! (`approvals`: override, retire, recall, pool tier / big quota changes,
-//! signing-key install and revoke answer 202 until a second admin approves).
+//! signing-key install and revoke, contract end answer 202 until a second
+//! admin approves); the lease-contract lifecycle (suspend, resume, end,
+//! utilisation).
 
 mod accounts;
 mod approvals;
 mod audit;
 mod call;
 pub mod config;
+mod contracts;
 mod exports;
+mod forecast;
 mod imports;
 pub mod lambda;
 mod numbers;
@@ -54,10 +58,12 @@ pub fn router(state: ApiState) -> Router {
     let exports = router_of(exports::routes())
         .route_layer(from_fn_with_state(state.clone(), idempotency::claim_layer));
     let readiness = router_of(readiness::routes());
+    let forecast = router_of(forecast::routes());
     let router = router_of(own_routes())
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .merge(exports)
         .merge(readiness)
+        .merge(forecast)
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
         .route_layer(DefaultBodyLimit::max(body_limit))
         .merge(imports::router(state.clone()))
@@ -74,6 +80,7 @@ fn routes() -> Routes {
         .into_iter()
         .chain(exports::routes())
         .chain(readiness::routes())
+        .chain(forecast::routes())
         .collect()
 }
 
@@ -152,6 +159,7 @@ fn own_routes() -> Routes {
     ]
     .into_iter()
     .chain(tenants::routes())
+    .chain(contracts::routes())
     .chain(accounts::routes())
     .chain(approvals::routes())
     .collect()
@@ -209,11 +217,11 @@ pub fn operations() -> Vec<Op> {
             method: "get",
             path: "/v1/admin/numbering/contracts",
             operation_id: "listContracts",
-            summary: "Lease contracts (per MNO: block ranges, dates, status)",
+            summary: "Lease contracts (per MNO: block ranges, dates, status ACTIVE / SUSPENDED / ENDED, version, ends_on, ended_at)",
             tag: T,
             params: vec![],
             body: None,
-            success: (200, || list_of(any_object())),
+            success: (200, || list_of(contracts::contract_view_schema())),
             problems: &[],
         },
         Op {
@@ -422,8 +430,10 @@ pub fn operations() -> Vec<Op> {
     .chain(readiness::operations())
     .chain(imports::operations())
     .chain(tenants::operations())
+    .chain(contracts::operations())
     .chain(accounts::operations())
     .chain(approvals::operations())
     .chain(portings::operations())
+    .chain(forecast::operations())
     .collect()
 }

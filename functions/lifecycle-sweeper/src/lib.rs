@@ -10,6 +10,13 @@
 //! (QUARANTINED) — except while billing is unreachable, which never expires
 //! a lease inside the grace period after its term end.
 //!
+//! Leases of an ended lease contract (flagged `recall_at`, never renewed)
+//! are recalled at their term end and their identifiers retired
+//! (`number.recalled.v1` and `lease.recalled.v1` with reason
+//! `CONTRACT_ENDED`, then `number.retired.v1`); identifiers of an ended
+//! contract left AVAILABLE or QUARANTINED (a flagged lease released or
+//! expired first, a reservation that lapsed) are retired.
+//!
 //! Each sweep also deletes expired Idempotency-Key records and records of
 //! inbound events older than their dedupe window (`housekeeping`).
 //!
@@ -71,6 +78,10 @@ pub struct SweepReport {
     pub declined: usize,
     pub billing_unavailable: usize,
     pub leases_expired: usize,
+    /// Leases of ended contracts recalled at their term end.
+    pub contract_leases_recalled: usize,
+    /// Identifiers of ended contracts retired.
+    pub contract_numbers_retired: usize,
     pub idempotency_keys_pruned: u64,
     pub processed_events_pruned: u64,
     /// Two-person approvals past their expiry, recorded EXPIRED.
@@ -160,6 +171,7 @@ impl Sweeper {
                 self.expire(&ctx, &lease, &mut report).await;
             }
         }
+        self.ended_contracts(&ctx, &mut report).await?;
         // they read as EXPIRED already; this records it (audit + event)
         report.approvals_expired = self
             .store
@@ -168,6 +180,25 @@ impl Sweeper {
             .map_err(|e| anyhow::anyhow!("expiring approvals: {e}"))?;
         self.housekeeping(&mut report).await?;
         Ok(report)
+    }
+
+    /// Recalls the flagged leases of ended contracts whose term has come,
+    /// then retires what those contracts still have in inventory.
+    async fn ended_contracts(&self, ctx: &Ctx, report: &mut SweepReport) -> Result<()> {
+        for lease in self.store.leases_due_for_recall(self.config.batch).await? {
+            match self.store.recall_ended_contract_lease(ctx, lease).await {
+                Ok(true) => report.contract_leases_recalled += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(%lease, error = %e, "recalling a lease of an ended contract failed")
+                }
+            }
+        }
+        report.contract_numbers_retired = self
+            .store
+            .retire_ended_contracts_inventory(ctx, self.config.batch)
+            .await?;
+        Ok(())
     }
 
     /// Deletes what has outlived its window, a batch at a time.

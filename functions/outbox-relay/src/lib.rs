@@ -90,7 +90,8 @@ const DAY: u64 = 24 * 3600;
 pub const STREAMS: [StreamSpec; 5] = [
     StreamSpec {
         name: "NUMBERING_EVENTS",
-        subjects: &["number.>"],
+        // the identifiers' lifecycle, and their lease contracts' (suspend, resume, end)
+        subjects: &["number.>", "contract.>"],
         max_age: Duration::from_secs(30 * DAY),
     },
     StreamSpec {

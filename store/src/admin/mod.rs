@@ -1,6 +1,7 @@
 //! Platform-admin reference data and cross-tenant reads: operators, lease
 //! contracts, MNO signing keys ([`reference`]), tenant pools ([`pools`]),
-//! inventory search, quarantine and the audit trail ([`reads`]).
+//! inventory search, quarantine and the audit trail ([`reads`]), a
+//! contract's utilisation ([`utilisation`]).
 //!
 //! These are administrative listings, not lifecycle transitions. Each
 //! returns typed rows (domain types where the rest of the store has them:
@@ -14,6 +15,7 @@ pub mod pools;
 pub mod reads;
 pub mod reference;
 pub mod snapshot;
+pub mod utilisation;
 
 use std::str::FromStr;
 
@@ -27,6 +29,7 @@ pub use reference::{
     Contract, ContractInput, Operator, OperatorInput, SigningKey, SigningKeyInput, Term,
 };
 pub use snapshot::{date_text, timestamp_text};
+pub use utilisation::{BlockUsage, StateCounts, Utilisation};
 
 use crate::{
     Store,

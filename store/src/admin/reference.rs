@@ -67,7 +67,13 @@ pub struct ContractInput {
 pub struct Contract {
     pub id: Uuid,
     pub spec: ContractInput,
+    /// ACTIVE, SUSPENDED or ENDED ([`numbering_shared::ContractStatus`]).
     pub status: String,
+    /// The compare-and-swap counter of its status changes.
+    pub version: i64,
+    /// When and why it ended (ENDED only).
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end_reason: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -88,6 +94,9 @@ impl<'r> FromRow<'r, PgRow> for Contract {
                 )?,
             },
             status: row.try_get("status")?,
+            version: row.try_get("version")?,
+            ended_at: row.try_get("ended_at")?,
+            end_reason: row.try_get("end_reason")?,
             created_at: row.try_get("created_at")?,
         })
     }
@@ -124,9 +133,10 @@ macro_rules! operator_columns {
 macro_rules! contract_columns {
     () => {
         "id, contract_ref, operator_id, kind::text AS kind, range_start, range_end, \
-         starts_on, ends_on, status::text AS status, created_at"
+         starts_on, ends_on, status::text AS status, version, ended_at, end_reason, created_at"
     };
 }
+pub(crate) use contract_columns;
 /// The columns of a [`SigningKey`].
 macro_rules! key_columns {
     () => {

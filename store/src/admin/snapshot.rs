@@ -77,7 +77,9 @@ impl Snapshot for Contract {
             "id": self.id, "contract_ref": c.contract_ref, "operator_id": c.operator_id,
             "kind": c.kind.as_str(), "range_start": c.range.0, "range_end": c.range.1,
             "starts_on": date_text(c.term.starts_on()), "ends_on": c.term.ends_on().map(date_text),
-            "status": self.status, "created_at": timestamp_text(&self.created_at),
+            "status": self.status, "version": self.version,
+            "ended_at": opt_timestamp(self.ended_at.as_ref()), "end_reason": self.end_reason,
+            "created_at": timestamp_text(&self.created_at),
         })
     }
 }

@@ -7,6 +7,10 @@
 //! - [`platform`]: the admin and system actions by identifier (suspend,
 //!   reinstate, recall, end or override a quarantine, retire, expire a
 //!   reservation);
+//! - [`contracts`]: suspend, resume and end a lease contract, and what
+//!   ending does to its identifiers (retire, cancel, flag);
+//! - [`retirement`]: the recall of an ended contract's leases at term end,
+//!   and the bulk retirement of its identifiers;
 //! - [`reads`]: single-row reads (number, snapshot, lookup, reservation,
 //!   lease);
 //! - [`rows`]: the locks and reads the transitions share;
@@ -27,11 +31,13 @@
 //! second pooled connection while it holds one (with its row locks), which
 //! under load would wait for connections that are all waiting likewise.
 
+pub mod contracts;
 mod leases;
 mod platform;
 mod reads;
 mod registry;
 mod reservations;
+mod retirement;
 mod rows;
 mod write;
 

@@ -456,8 +456,8 @@ impl Step for HeldReservation {
 }
 
 /// A reservation ended at the tenant's request (cancel).
-struct CancelledReservation {
-    reservation: Uuid,
+pub(super) struct CancelledReservation {
+    pub reservation: Uuid,
 }
 
 impl Step for CancelledReservation {

@@ -97,6 +97,9 @@ struct ContractView<'a> {
     starts_on: Day,
     ends_on: Option<Day>,
     status: &'a str,
+    version: i64,
+    ended_at: Option<Stamp>,
+    end_reason: Option<&'a str>,
     created_at: Stamp,
 }
 
@@ -113,6 +116,9 @@ impl AdminJson for Contract {
             starts_on: Day(c.term.starts_on()),
             ends_on: c.term.ends_on().map(Day),
             status: &self.status,
+            version: self.version,
+            ended_at: stamp(self.ended_at),
+            end_reason: self.end_reason.as_deref(),
             created_at: Stamp(self.created_at),
         })
     }
