@@ -43,15 +43,18 @@ enum Command {
     /// Import a signed MNO (MSISDN) or ATRA (short-code) lease file into
     /// inventory: verify its detached signature with the signer's key from
     /// mno_signing_keys, check every row, apply all rows or none (or, with
-    /// --partial, the good ones), and print the batch. Exit code 0: applied
+    /// --partial, the good ones), and print the batch. A file with the
+    /// header `msisdn,mcc,mnc,ported_at` is an ATRA portability file
+    /// (atra-port-v1): its numbers move to their recipient operators, all
+    /// rows or none (--partial is refused). Exit code 0: applied
     /// (or partial, or imported before); 1: rows refused, nothing applied;
     /// 2: the file was refused as a whole (unreadable, signature, key or
     /// format). On the data directory of a running `serve` it uses that
     /// serve's embedded cluster.
     /// The largest file: NUMBERING_IMPORT_MAX_BYTES (default 128 MiB).
     Import {
-        /// The CSV exactly as signed: `msisdn,mcc,mnc,contract_ref,vanity`
-        /// or `short_code,contract_ref`.
+        /// The CSV exactly as signed: `msisdn,mcc,mnc,contract_ref,vanity`,
+        /// `short_code,contract_ref` or `msisdn,mcc,mnc,ported_at`.
         #[arg(long, value_name = "F")]
         file: std::path::PathBuf,
         /// Its detached signature, JSON `{"key_id", "algorithm", "signature"}`.

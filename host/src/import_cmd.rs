@@ -1,13 +1,16 @@
 //! `numbering import --file F --sig F.sig [--partial]`: the CLI trigger of
 //! the signed lease import, with a progress bar (on a terminal) and a final
-//! summary.
+//! summary. A portability file (`atra-port-v1`, told by its header line)
+//! goes to the portability import instead (all rows or none).
 
 use std::{io::IsTerminal, path::Path, process::ExitCode, sync::Arc};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use numbering_import::{Importer, Progress, Upload};
-use numbering_store::{Actor, Ctx, Store, imports::Imported};
+use numbering_import::{
+    Importer, PortImportError, PortImporter, PortUpload, Progress, Upload, port_file::is_port_file,
+};
+use numbering_store::{Actor, Ctx, Store, imports::Imported, portings::Ported};
 
 use crate::{config::Config, runtime::Database};
 
@@ -50,10 +53,12 @@ pub async fn run(config: &Config, file: &Path, sig: &Path, partial: bool) -> Res
         (Err(e), _) => return Ok(unreadable("--file", file, &e)),
         (_, Err(e)) => return Ok(unreadable("--sig", sig, &e)),
     };
+    if is_port_file(&bytes) {
+        return run_port(config, file, bytes, signature, partial).await;
+    }
     let db = Database::open(config, false).await?;
     let bar = progress_bar(bytes.len() as u64);
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let ctx = Ctx::new(Actor::system(&format!("import-cli:{user}")));
+    let ctx = cli_ctx();
     let upload = Upload {
         file: bytes,
         signature,
@@ -78,6 +83,77 @@ pub async fn run(config: &Config, file: &Path, sig: &Path, partial: bool) -> Res
     };
     db.close().await;
     Ok(code)
+}
+
+fn cli_ctx() -> Ctx {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    Ctx::new(Actor::system(&format!("import-cli:{user}")))
+}
+
+/// A portability file: applied through [`PortImporter`] (its `PortingSink`,
+/// the same as the admin upload's), all rows or none.
+async fn run_port(
+    config: &Config,
+    file: &Path,
+    bytes: Vec<u8>,
+    signature: Vec<u8>,
+    partial: bool,
+) -> Result<ExitCode> {
+    if partial {
+        eprintln!(
+            "refused: --partial does not apply to a portability file (atra-port-v1: all rows or none); nothing was imported"
+        );
+        return Ok(ExitCode::from(REFUSED));
+    }
+    let db = Database::open(config, false).await?;
+    let upload = PortUpload {
+        file: bytes,
+        signature,
+        file_name: Some(file.display().to_string()),
+    };
+    let result = PortImporter::new(db.store.clone(), config.import)
+        .import(&cli_ctx(), upload)
+        .await;
+    let code = match result {
+        Ok(ported) => {
+            print_port_summary(file, &ported);
+            ExitCode::SUCCESS
+        }
+        Err(PortImportError::Rejected { total, rows }) => {
+            println!("portability file {}  REJECTED", file.display());
+            println!("  rows       {total} total, {} refused", rows.len());
+            println!("  first refused lines:");
+            for r in rows.iter().take(10) {
+                println!("    line {}: {}", r.line, r.reason);
+            }
+            println!("  nothing was applied (all rows or none)");
+            ExitCode::from(REJECTED)
+        }
+        Err(e) if !e.is_internal() => {
+            eprintln!("refused: {} ({}); nothing was applied", e, e.code());
+            ExitCode::from(REFUSED)
+        }
+        Err(e) => {
+            db.close().await;
+            return Err(e).context("the portability import failed inside the service");
+        }
+    };
+    db.close().await;
+    Ok(code)
+}
+
+fn print_port_summary(file: &Path, ported: &Ported) {
+    let b = ported.batch();
+    println!("porting import {}  APPLIED", b.id);
+    if matches!(ported, Ported::Existing(_)) {
+        println!("  this file was imported before: nothing changed (the first batch is shown)");
+    }
+    println!("  file       {}", file.display());
+    println!(
+        "  sha256     {}",
+        b.json["source_ref"].as_str().unwrap_or_default()
+    );
+    println!("  rows       {} ported numbers", b.total_rows);
 }
 
 /// A bar of `len` bytes on a terminal, hidden otherwise.

@@ -727,7 +727,7 @@ async fn the_admin_api_installs_keys_takes_uploads_and_lists_batches_and_their_r
 
 // ----- the bucket trigger --------------------------------------------------
 
-fn s3_event() -> S3Event {
+pub(crate) fn s3_event() -> S3Event {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/s3/object-created.json"

@@ -40,6 +40,7 @@ mod observability;
 mod outbox_lag;
 mod pool_admission;
 mod portability;
+mod portability_feeds;
 mod portal_api;
 mod postgres_tls;
 mod production_roles;

@@ -22,10 +22,10 @@ use serde_json::Value;
 const HEADER: &str = "msisdn,mcc,mnc,ported_at\n";
 
 /// Three Roshan numbers (412/40) in inventory.
-const NUMBERS: [&str; 3] = ["+93790000001", "+93790000002", "+93790000003"];
+pub(crate) const NUMBERS: [&str; 3] = ["+93790000001", "+93790000002", "+93790000003"];
 
 /// A test database with the three numbers and ATRA's key installed.
-async fn atra() -> (TestDb, MnoKey) {
+pub(crate) async fn atra() -> (TestDb, MnoKey) {
     let db = TestDb::new().await;
     db.inventory(&NUMBERS).await;
     let key = MnoKey::ed25519("atra-port-2026");
@@ -33,7 +33,7 @@ async fn atra() -> (TestDb, MnoKey) {
     (db, key)
 }
 
-fn file(rows: &[&str]) -> Vec<u8> {
+pub(crate) fn file(rows: &[&str]) -> Vec<u8> {
     let mut s = HEADER.to_owned();
     for r in rows {
         s.push_str(r);
@@ -42,7 +42,11 @@ fn file(rows: &[&str]) -> Vec<u8> {
     s.into_bytes()
 }
 
-async fn import(db: &TestDb, file: &[u8], sig: &[u8]) -> Result<Ported, PortImportError> {
+pub(crate) async fn import(
+    db: &TestDb,
+    file: &[u8],
+    sig: &[u8],
+) -> Result<Ported, PortImportError> {
     PortImporter::new(db.store.clone(), Default::default())
         .import(
             &system_ctx(),

@@ -9,6 +9,13 @@
 //! attribute, deletes late), and nothing for identifiers not in inventory.
 //! Writes are conditional on the version (`attribute_not_exists(id) OR v <= :v`),
 //! so of two racing writers the older version can never win.
+//!
+//! The relay's projection also writes routing's answer (`Lookup`: the
+//! serving operator and the portability fields) onto the item, read at the
+//! same version, so that Lookup is answered from this tier too. The fields
+//! are additive: an item without them (written before they existed, or by a
+//! hot-path fill, which reads only the snapshot) still decodes, with no
+//! routing answer. A fill never removes them from an item of its own version.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -22,6 +29,7 @@ use aws_sdk_dynamodb::{
 };
 use chrono::{DateTime, TimeZone, Utc};
 use numbering_shared::{Identifier, LeaseId, NumberSnapshot, NumberState, TenantId};
+use numbering_store::Lookup;
 
 use crate::BoxFuture;
 
@@ -43,12 +51,24 @@ pub struct Cached {
     pub snapshot: Option<NumberSnapshot>,
     /// The row version (0 for "not in inventory").
     pub version: i64,
+    /// Routing's answer at `version` (`None`: not carried by this item).
+    pub routing: Option<Lookup>,
 }
 
 impl Cached {
     pub fn from_snapshot(snapshot: Option<NumberSnapshot>) -> Self {
         let version = snapshot.as_ref().map_or(0, |s| s.version);
-        Self { snapshot, version }
+        Self {
+            snapshot,
+            version,
+            routing: None,
+        }
+    }
+
+    /// The same answer, carrying routing's view read at (or after) its version.
+    pub fn with_routing(mut self, routing: Option<Lookup>) -> Self {
+        self.routing = routing;
+        self
     }
 }
 
@@ -62,7 +82,7 @@ pub trait ProjectForward: Send + Sync {
     fn project_forward<'a>(
         &'a self,
         identifier: &'a Identifier,
-        snapshot: Option<NumberSnapshot>,
+        value: Cached,
     ) -> BoxFuture<'a, Result<(), LeaseCacheError>>;
 }
 
@@ -70,11 +90,10 @@ impl ProjectForward for LeaseCacheTable {
     fn project_forward<'a>(
         &'a self,
         identifier: &'a Identifier,
-        snapshot: Option<NumberSnapshot>,
+        value: Cached,
     ) -> BoxFuture<'a, Result<(), LeaseCacheError>> {
         Box::pin(async move {
-            self.put_forward(&identifier.key(), &Cached::from_snapshot(snapshot))
-                .await?;
+            self.put_forward(&identifier.key(), &value).await?;
             Ok(())
         })
     }
@@ -165,7 +184,8 @@ impl LeaseCacheTable {
         Ok(Some(decode(item)?))
     }
 
-    /// Writes `value` unless the table already holds a newer version.
+    /// Writes `value` unless the table already holds a newer version (or,
+    /// for a value without routing, the same version with routing).
     /// Returns whether it was written. Not-in-inventory answers are not stored.
     pub async fn put_forward(&self, key: &str, value: &Cached) -> Result<bool, LeaseCacheError> {
         let Some(snapshot) = &value.snapshot else {
@@ -173,18 +193,32 @@ impl LeaseCacheTable {
         };
         let valid_until =
             Utc::now() + chrono::Duration::from_std(self.item_validity).unwrap_or_default();
-        let item = encode(key, snapshot, valid_until);
-        let result = self
+        let mut item = encode(key, snapshot, valid_until);
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#id) OR #v <= :v")
             .expression_attribute_names("#id", "id")
             .expression_attribute_names("#v", "v")
-            .expression_attribute_values(":v", AttributeValue::N(snapshot.version.to_string()))
-            .send()
-            .await;
+            .expression_attribute_values(":v", AttributeValue::N(snapshot.version.to_string()));
+        put = match &value.routing {
+            Some(routing) => {
+                encode_routing(&mut item, routing);
+                put.condition_expression("attribute_not_exists(#id) OR #v <= :v")
+            }
+            // the same version's routing, written by the relay, stays while
+            // the item is valid
+            None => put
+                .condition_expression(
+                    "attribute_not_exists(#id) OR #v < :v \
+                     OR (#v = :v AND (attribute_not_exists(r_kind) OR valid_until <= :now))",
+                )
+                .expression_attribute_values(
+                    ":now",
+                    AttributeValue::N(Utc::now().timestamp_millis().to_string()),
+                ),
+        };
+        let result = put.set_item(Some(item)).send().await;
         match result {
             Ok(_) => Ok(true),
             Err(e)
@@ -329,12 +363,65 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Result<Cached, LeaseCacheEr
         .map(LeaseId::parse)
         .transpose()
         .map_err(|_| malformed("lease"))?;
-    Ok(Cached::from_snapshot(Some(NumberSnapshot {
+    let cached = Cached::from_snapshot(Some(NumberSnapshot {
         state,
         tenant_id,
         lease_id,
         lease_expires_at: millis(number(item, "lease_end")?),
         reserved_until: millis(number(item, "reserved_until")?),
         version,
-    })))
+    }));
+    Ok(cached.with_routing(decode_routing(item)?))
+}
+
+/// Routing's attributes (`r_kind` marks an item that carries them).
+fn encode_routing(item: &mut HashMap<String, AttributeValue>, r: &Lookup) {
+    let mut text = |name: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            item.insert(name.to_owned(), AttributeValue::S(v.clone()));
+        }
+    };
+    text("r_kind", &Some(r.kind.clone()));
+    text("r_state", &Some(r.state.clone()));
+    text("r_op", &r.operator_id);
+    text("r_op_name", &r.operator_name);
+    text("r_mcc", &r.mcc);
+    text("r_mnc", &r.mnc);
+    text("r_home_op", &r.home_operator_id);
+    text("r_home_mcc", &r.home_mcc);
+    text("r_home_mnc", &r.home_mnc);
+    item.insert("r_ported".to_owned(), AttributeValue::Bool(r.ported));
+    if let Some(t) = r.ported_at {
+        item.insert(
+            "r_ported_at".to_owned(),
+            AttributeValue::N(t.timestamp_millis().to_string()),
+        );
+    }
+}
+
+fn decode_routing(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<Option<Lookup>, LeaseCacheError> {
+    let Some(kind) = string(item, "r_kind")? else {
+        return Ok(None);
+    };
+    let text = |name: &str| string(item, name).map(|v| v.map(str::to_owned));
+    let ported = match item.get("r_ported") {
+        None => false,
+        Some(AttributeValue::Bool(b)) => *b,
+        Some(other) => return Err(LeaseCacheError::Malformed(format!("r_ported: {other:?}"))),
+    };
+    Ok(Some(Lookup {
+        kind: kind.to_owned(),
+        state: text("r_state")?.ok_or_else(|| LeaseCacheError::Malformed("no r_state".into()))?,
+        operator_id: text("r_op")?,
+        operator_name: text("r_op_name")?,
+        mcc: text("r_mcc")?,
+        mnc: text("r_mnc")?,
+        ported,
+        home_operator_id: text("r_home_op")?,
+        home_mcc: text("r_home_mcc")?,
+        home_mnc: text("r_home_mnc")?,
+        ported_at: millis(number(item, "r_ported_at")?),
+    }))
 }

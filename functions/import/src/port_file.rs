@@ -22,6 +22,21 @@ use crate::{
 /// The header of an `atra-port-v1` file.
 pub const HEADER: [&str; 4] = ["msisdn", "mcc", "mnc", "ported_at"];
 
+/// Whether `bytes` is an `atra-port-v1` file, by its header line (a UTF-8
+/// BOM, spaces around the names and their case aside): how the CLI and the
+/// bucket trigger tell a portability file from a lease file.
+pub fn is_port_file(bytes: &[u8]) -> bool {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let Ok(first) = std::str::from_utf8(first) else {
+        return false;
+    };
+    trim_newline(first)
+        .split(',')
+        .map(|f| f.trim().to_ascii_lowercase())
+        .eq(HEADER)
+}
+
 /// A parsed portability file: the candidate rows and the refused ones.
 #[derive(Debug, Clone)]
 pub struct ParsedPortFile {
@@ -174,8 +189,24 @@ fn short(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_port_file_is_told_by_its_header() {
+        assert!(super::is_port_file(
+            b"msisdn,mcc,mnc,ported_at\n+93790000001,412,50,2026-12-01\n"
+        ));
+        assert!(super::is_port_file(
+            b"\xEF\xBB\xBFMSISDN, mcc ,mnc,ported_at\r\n"
+        ));
+        assert!(!super::is_port_file(
+            b"msisdn,mcc,mnc,contract_ref,vanity\n"
+        ));
+        assert!(!super::is_port_file(b"short_code,contract_ref\n"));
+        assert!(!super::is_port_file(b""));
+    }
 
     fn now() -> DateTime<Utc> {
         "2026-12-07T12:00:00Z".parse().unwrap()

@@ -10,6 +10,10 @@
 //! same file and returns the first batch (imports are idempotent by SHA-256
 //! and serialised in the database).
 //!
+//! A portability file (`atra-port-v1`, told by its header line) goes to
+//! the [`PortImporter`] and its `PortingSink`, the same as the admin upload;
+//! any other file is a lease file.
+//!
 //! A refused file is an outcome of [`S3Trigger::handle`]; the Lambda
 //! (`crate::lambda`) turns it into a failed invocation, so that it lands in
 //! the on-failure destination with its event. A failure of the service
@@ -20,10 +24,10 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::s3::S3Event;
 use aws_sdk_s3::{Client, error::SdkError, operation::get_object::GetObjectError};
-use numbering_store::{Actor, Ctx, imports::Imported};
+use numbering_store::{Actor, Ctx, imports::Imported, portings::Ported};
 use serde_json::{Value, json};
 
-use crate::{Importer, Quiet, Upload};
+use crate::{Importer, PortImporter, PortUpload, Quiet, Upload, port_file::is_port_file};
 
 /// The suffix of a detached signature object.
 pub const SIG_SUFFIX: &str = ".sig";
@@ -37,6 +41,12 @@ pub enum Handled {
         bucket: String,
         key: String,
         imported: Imported,
+    },
+    /// A portability file, applied (or applied before).
+    Ported {
+        bucket: String,
+        key: String,
+        ported: Ported,
     },
     Refused {
         bucket: String,
@@ -63,6 +73,15 @@ impl Handled {
                 "outcome": if matches!(imported, Imported::Created(_)) { "imported" } else { "already_imported" },
                 "import": imported.batch().json,
             }),
+            Self::Ported {
+                bucket,
+                key,
+                ported,
+            } => json!({
+                "bucket": bucket, "key": key,
+                "outcome": if matches!(ported, Ported::Created(_)) { "ported" } else { "already_ported" },
+                "porting_import": ported.batch().json,
+            }),
             Self::Refused {
                 bucket,
                 key,
@@ -87,6 +106,8 @@ pub enum S3ImportError {
     },
     #[error("the import failed inside the service: {0}")]
     Service(#[source] crate::ImportError),
+    #[error("the portability import failed inside the service: {0}")]
+    Porting(#[source] crate::PortImportError),
 }
 
 /// The S3 trigger: a bucket client and the import pipeline.
@@ -94,11 +115,24 @@ pub enum S3ImportError {
 pub struct S3Trigger {
     s3: Client,
     importer: Importer,
+    ports: PortImporter,
 }
 
 impl S3Trigger {
+    /// Lease files through `importer`, portability files into its store.
     pub fn new(s3: Client, importer: Importer) -> Self {
-        Self { s3, importer }
+        let ports = PortImporter::new(importer.store().clone(), *importer.limits());
+        Self {
+            s3,
+            importer,
+            ports,
+        }
+    }
+
+    /// Portability files through `ports` (its `PortingSink`) instead.
+    pub fn with_ports(mut self, ports: PortImporter) -> Self {
+        self.ports = ports;
+        self
     }
 
     /// Handles one S3 event (all its records).
@@ -148,10 +182,32 @@ impl S3Trigger {
             Fetched::Bytes(b) => b,
         };
         let ctx = Ctx::new(Actor::system("import-s3"));
+        let file_name = Some(format!("s3://{bucket}/{file_key}"));
+        if is_port_file(&file) {
+            let upload = PortUpload {
+                file,
+                signature,
+                file_name,
+            };
+            return match self.ports.import(&ctx, upload).await {
+                Ok(ported) => Ok(Handled::Ported {
+                    bucket: bucket.into(),
+                    key: file_key,
+                    ported,
+                }),
+                Err(e) if e.is_internal() => Err(S3ImportError::Porting(e)),
+                Err(e) => Ok(Handled::Refused {
+                    bucket: bucket.into(),
+                    key: file_key,
+                    code: e.code(),
+                    detail: port_refusal(&e),
+                }),
+            };
+        }
         let upload = Upload {
             file,
             signature,
-            file_name: Some(format!("s3://{bucket}/{file_key}")),
+            file_name,
             partial: false,
         };
         match self.importer.import(&ctx, upload, Arc::new(Quiet)).await {
@@ -199,6 +255,18 @@ impl S3Trigger {
         }
         Ok(Fetched::Bytes(bytes.to_vec()))
     }
+}
+
+/// A refused portability file's detail: the reason and, for refused rows,
+/// the first of them with their lines.
+fn port_refusal(e: &crate::PortImportError) -> String {
+    let mut detail = e.to_string();
+    if let crate::PortImportError::Rejected { rows, .. } = e {
+        for r in rows.iter().take(10) {
+            detail.push_str(&format!("; line {}: {}", r.line, r.reason));
+        }
+    }
+    detail
 }
 
 /// One half of a pair, as found in the bucket.

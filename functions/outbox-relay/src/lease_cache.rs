@@ -3,15 +3,17 @@
 
 use std::sync::Arc;
 
-use numbering_clients::lease_cache::{LeaseCacheTable, ProjectForward};
+use numbering_clients::lease_cache::{Cached, LeaseCacheTable, ProjectForward};
 use numbering_shared::Identifier;
 use numbering_store::Store;
 
 use crate::{BoxFuture, OutboxEvent, Projection};
 
 /// Keeps the DynamoDB lease cache in step with the outbox: for each
-/// lease-state change, the identifier's current snapshot is read from
-/// Postgres and written forward (conditional on its version), before the
+/// lease-state change (`number.ported.v1` included), the identifier's
+/// current snapshot and then routing's view of it (`Lookup`: serving
+/// operator, portability fields) are read from Postgres and written forward
+/// as one item (conditional on the snapshot's version), before the
 /// relay publishes `num.cache.invalidate.v1`. Idempotent: a replayed event
 /// writes the same or a newer version, never an older one. In the host the
 /// target is the hot path's reader, so its in-process tier moves forward
@@ -49,8 +51,15 @@ impl Projection for LeaseCacheProjection {
                 );
                 return Ok(());
             };
+            // snapshot first: the routing read after it is at least as new
+            // as the version the item is written under
             let snapshot = self.store.snapshot(&identifier).await?;
-            self.target.project_forward(&identifier, snapshot).await?;
+            let routing = match snapshot {
+                Some(_) => self.store.lookup(&identifier).await?,
+                None => None,
+            };
+            let value = Cached::from_snapshot(snapshot).with_routing(routing);
+            self.target.project_forward(&identifier, value).await?;
             Ok(())
         })
     }

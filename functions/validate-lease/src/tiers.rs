@@ -1,5 +1,8 @@
 //! The read path: in-process cache → DynamoDB → Postgres (which fills both
-//! back), each tier under its own deadline. Fail-closed: when no tier can
+//! back), each tier under its own deadline. Lookup reads the same way: its
+//! in-process answers, then the DynamoDB item's routing fields (written by
+//! the relay's projection; an item without them is a miss), then the
+//! standby and the primary. Fail-closed: when no tier can
 //! answer, the answer is [`Unavailable`].
 
 use std::{
@@ -25,6 +28,8 @@ use crate::{
     local::{Cached, LocalCache},
     replica::Replica,
 };
+
+mod lookup;
 
 /// The answer could not be established; the message must not go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -368,56 +373,6 @@ impl LeaseReader {
         cached.snapshot
     }
 
-    /// Routing's view of `identifier` (`None`: not in inventory).
-    pub async fn lookup(&self, identifier: &Identifier) -> Result<Option<Lookup>, Unavailable> {
-        let started = Instant::now();
-        let (tier, found) = self.lookup_from(identifier).await;
-        let outcome = match &found {
-            Ok(Some(_)) => 0,
-            Ok(None) => 1,
-            Err(Unavailable) => 2,
-        };
-        self.inner.lookup_latency.record(tier, outcome, started);
-        found
-    }
-
-    async fn lookup_from(
-        &self,
-        identifier: &Identifier,
-    ) -> (Tier, Result<Option<Lookup>, Unavailable>) {
-        let key = identifier.key();
-        if let Some(hit) = self.inner.lookups.get(&key) {
-            return (Tier::Local, Ok(hit));
-        }
-        (Tier::Postgres, self.lookup_postgres(identifier, key).await)
-    }
-
-    async fn lookup_postgres(
-        &self,
-        identifier: &Identifier,
-        key: String,
-    ) -> Result<Option<Lookup>, Unavailable> {
-        if let Some(replica) = &self.inner.replica {
-            let deadline = self.inner.config.postgres_deadline;
-            if let Some(found) = replica.lookup(identifier, deadline).await {
-                self.inner.lookups.insert(key, found.clone());
-                return Ok(found);
-            }
-        }
-        let found = tokio::time::timeout(
-            self.inner.config.postgres_deadline,
-            self.inner.store.lookup(identifier),
-        )
-        .await
-        .map_err(|_| Unavailable)?
-        .map_err(|e| {
-            tracing::error!(error = %e, "lookup could not read postgres");
-            Unavailable
-        })?;
-        self.inner.lookups.insert(key, found.clone());
-        Ok(found)
-    }
-
     /// [`LeaseReader::invalidate`], for a change to `version` (when the
     /// message names one): the replica tier answers nothing older after it.
     pub fn invalidate_version(&self, identity_key: &str, version: Option<i64>) {
@@ -473,8 +428,18 @@ impl LeaseReader {
         identifier: &Identifier,
         snapshot: Option<NumberSnapshot>,
     ) -> Result<(), LeaseCacheError> {
+        self.project_cached(identifier, Cached::from_snapshot(snapshot))
+            .await
+    }
+
+    /// [`Self::project`] of a value that may carry routing's answer too
+    /// (the relay's projection), which the DynamoDB item keeps for Lookup.
+    pub async fn project_cached(
+        &self,
+        identifier: &Identifier,
+        cached: Cached,
+    ) -> Result<(), LeaseCacheError> {
         let key = identifier.key();
-        let cached = Cached::from_snapshot(snapshot);
         if let Some(dynamo) = &self.inner.dynamo {
             dynamo.put_forward(&key, &cached).await?;
         }
@@ -568,8 +533,8 @@ impl ProjectForward for LeaseReader {
     fn project_forward<'a>(
         &'a self,
         identifier: &'a Identifier,
-        snapshot: Option<NumberSnapshot>,
+        value: Cached,
     ) -> BoxFuture<'a, Result<(), LeaseCacheError>> {
-        Box::pin(self.project(identifier, snapshot))
+        Box::pin(self.project_cached(identifier, value))
     }
 }
