@@ -24,7 +24,8 @@
 //! - [`validation`]: the hot-path "may this tenant send from this identifier" verdict;
 //! - [`quota`]: per-tenant quotas per kind;
 //! - [`policy`]: TTLs, lease term and quarantine cool-offs;
-//! - [`region`]: the two regions, `kbl` and `mzr`.
+//! - [`region`]: the two regions, `kbl` and `mzr`;
+//! - [`renumbering`]: an operator's block move from one prefix to another.
 
 pub mod admission;
 pub mod identifier;
@@ -34,6 +35,7 @@ pub mod operator;
 pub mod policy;
 pub mod quota;
 pub mod region;
+pub mod renumbering;
 pub mod validation;
 
 pub use identifier::{Identifier, IdentifierError, IdentifierKind};

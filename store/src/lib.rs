@@ -25,6 +25,7 @@ mod pool;
 pub mod primary;
 mod query;
 mod record;
+pub mod renumbering;
 pub mod replica;
 mod scope;
 pub mod sender_ids;

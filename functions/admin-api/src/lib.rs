@@ -16,6 +16,7 @@ mod operators;
 mod pools;
 mod quarantine;
 mod readiness;
+mod renumberings;
 mod tenants;
 mod wire;
 
@@ -146,6 +147,7 @@ fn own_routes() -> Routes {
     ]
     .into_iter()
     .chain(tenants::routes())
+    .chain(renumberings::routes())
     .collect()
 }
 
@@ -402,5 +404,6 @@ pub fn operations() -> Vec<Op> {
     .chain(readiness::operations())
     .chain(imports::operations())
     .chain(tenants::operations())
+    .chain(renumberings::operations())
     .collect()
 }

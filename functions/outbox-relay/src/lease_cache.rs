@@ -10,7 +10,9 @@ use numbering_store::Store;
 use crate::{BoxFuture, OutboxEvent, Projection};
 
 /// Keeps the DynamoDB lease cache in step with the outbox: for each
-/// lease-state change, the identifier's current snapshot is read from
+/// lease-state change, the snapshot of the identifier (and of each old
+/// identifier a renumbering links to it, see
+/// [`OutboxEvent::lease_state_changes`]) is read from
 /// Postgres and written forward (conditional on its version), before the
 /// relay publishes `num.cache.invalidate.v1`. Idempotent: a replayed event
 /// writes the same or a newer version, never an older one. In the host the
@@ -39,18 +41,17 @@ impl LeaseCacheProjection {
 impl Projection for LeaseCacheProjection {
     fn project<'a>(&'a self, event: &'a OutboxEvent) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let Some((identifier, _version)) = event.lease_state_change() else {
-                return Ok(());
-            };
-            let Ok(identifier) = Identifier::parse(identifier) else {
-                tracing::warn!(
-                    identifier,
-                    "outbox event names a malformed identifier; not projected"
-                );
-                return Ok(());
-            };
-            let snapshot = self.store.snapshot(&identifier).await?;
-            self.target.project_forward(&identifier, snapshot).await?;
+            for (identifier, _version) in event.lease_state_changes() {
+                let Ok(identifier) = Identifier::parse(identifier) else {
+                    tracing::warn!(
+                        identifier,
+                        "outbox event names a malformed identifier; not projected"
+                    );
+                    continue;
+                };
+                let snapshot = self.store.snapshot(&identifier).await?;
+                self.target.project_forward(&identifier, snapshot).await?;
+            }
             Ok(())
         })
     }

@@ -152,6 +152,12 @@ pub struct OutboxEvent {
     pub tenant_id: Option<String>,
     pub payload: sqlx::types::Json<Value>,
     pub occurred_at: DateTime<Utc>,
+    /// The old identifiers a renumbering linked to this event's identifier
+    /// whose parallel-running window was still open when the event
+    /// happened: ValidateLease answers for them with this identifier's
+    /// snapshot, so their caches move with it (`identifier_links`).
+    #[sqlx(default)]
+    pub linked: Vec<String>,
 }
 
 impl OutboxEvent {
@@ -194,6 +200,19 @@ impl OutboxEvent {
         let version = self.payload.0.get("version")?.as_i64()?;
         Some((&self.aggregate_id, version))
     }
+
+    /// [`Self::lease_state_change`], and the same for each identifier
+    /// [`linked`](Self::linked) to it: every identifier whose ValidateLease
+    /// answer this event changes.
+    pub fn lease_state_changes(&self) -> Vec<(&str, i64)> {
+        let Some((identifier, version)) = self.lease_state_change() else {
+            return Vec::new();
+        };
+        std::iter::once(identifier)
+            .chain(self.linked.iter().map(String::as_str))
+            .map(|i| (i, version))
+            .collect()
+    }
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -226,7 +245,7 @@ impl CacheInvalidation {
 impl Projection for CacheInvalidation {
     fn project<'a>(&'a self, event: &'a OutboxEvent) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            if let Some((identifier, version)) = event.lease_state_change() {
+            for (identifier, version) in event.lease_state_changes() {
                 self.bus
                     .invalidate(identifier, version, event.occurred_at)
                     .await?;
@@ -463,8 +482,13 @@ impl Relay {
     /// prefix published. Returns how many rows were marked.
     pub async fn publish_pending(&self) -> Result<usize> {
         let rows: Vec<OutboxEvent> = sqlx::query_as(
-            "SELECT id, event_id, stream, event_type, aggregate_type, aggregate_id, tenant_id, payload, occurred_at \
-             FROM numbering.outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            "SELECT o.id, o.event_id, o.stream, o.event_type, o.aggregate_type, o.aggregate_id, o.tenant_id, \
+                    o.payload, o.occurred_at, \
+                    ARRAY(SELECT k.old_identifier FROM numbering.identifier_links k \
+                          WHERE o.aggregate_type = 'number' AND k.new_identifier = o.aggregate_id \
+                            AND coalesce(k.parallel_until, k.linked_at) >= o.occurred_at \
+                          ORDER BY k.old_identifier) AS linked \
+             FROM numbering.outbox o WHERE o.published_at IS NULL ORDER BY o.id LIMIT $1",
         )
         .bind(self.config.batch)
         .fetch_all(&self.pool)
