@@ -272,7 +272,11 @@ enum ConflictSource {
 }
 
 /// How many of the block's new identifiers are in inventory (not
-/// retired), and the first [`CONFLICT_SAMPLE`] of them.
+/// retired), and the first [`CONFLICT_SAMPLE`] of them. One probe of the
+/// identity index per number (a lateral subquery the planner may not
+/// flatten, `OFFSET 0`), whatever it thinks of the block's size: flattened,
+/// a block it underestimates became the inner side of a nested loop, one
+/// scan of `numbers` per number.
 async fn conflicts(
     tx: &mut sqlx::PgConnection,
     source: ConflictSource,
@@ -293,8 +297,10 @@ async fn conflicts(
     };
     let rows: Vec<(i64, String, String, String)> = sqlx::query_as(&format!(
         "SELECT count(*) OVER (), m.old_identifier, m.new_identifier, x.state::text \
-         FROM ({moves}) m JOIN numbering.numbers x \
-           ON x.identity_key = m.new_identifier AND x.state <> 'RETIRED' \
+         FROM ({moves}) m \
+         JOIN LATERAL (SELECT x.state FROM numbering.numbers x \
+                       WHERE x.identity_key = m.new_identifier AND x.state <> 'RETIRED' \
+                       OFFSET 0) x ON true \
          ORDER BY m.old_identifier LIMIT {CONFLICT_SAMPLE}"
     ))
     .bind(id)

@@ -95,20 +95,10 @@ async fn lock_plan(tx: &mut PgConnection, id: Uuid) -> Result<(Renumbering, bool
     Ok((row.plan, row.due))
 }
 
-/// Locks the block (its reservations and leases, then its numbers) and
-/// stages its moves; returns how many.
+/// Stages the block's moves and locks them (the numbers' reservations and
+/// leases, then the numbers), then re-reads each staged number under its
+/// lock (a number retired meanwhile is no longer moved); returns how many.
 async fn stage(tx: &mut PgConnection, id: Uuid) -> Result<i64> {
-    for (table, alias) in [("reservations", "s"), ("leases", "l")] {
-        sqlx::query(&format!(
-            "SELECT count(*) FROM (SELECT 1 FROM numbering.renumberings r \
-               JOIN numbering.numbers n ON {BLOCK} \
-               JOIN numbering.{table} {alias} ON {alias}.number_id = n.id \
-              WHERE r.id = $1 ORDER BY {alias}.id FOR UPDATE OF {alias}) x"
-        ))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    }
     sqlx::query(
         "CREATE TEMPORARY TABLE renumber_moves (old_id bigint PRIMARY KEY, new_id bigint UNIQUE, \
              old_identifier text NOT NULL, new_identifier text NOT NULL UNIQUE, \
@@ -117,21 +107,44 @@ async fn stage(tx: &mut PgConnection, id: Uuid) -> Result<i64> {
     )
     .execute(&mut *tx)
     .await?;
-    let staged = sqlx::query(&format!(
+    sqlx::query(&format!(
         "INSERT INTO renumber_moves (old_id, old_identifier, new_identifier, state, tenant_id, version) \
          SELECT n.id, n.identifier, {NEW_IDENTIFIER}, n.state, n.tenant_id, n.version \
-         FROM numbering.renumberings r JOIN numbering.numbers n ON {BLOCK} \
-         WHERE r.id = $1 ORDER BY n.id FOR UPDATE OF n"
+         FROM numbering.renumberings r JOIN numbering.numbers n ON {BLOCK} WHERE r.id = $1"
     ))
     .bind(id)
     .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    // the planner's estimates of the joins below
+    .await?;
+    // the planner's estimates of every join below
     sqlx::query("ANALYZE renumber_moves")
         .execute(&mut *tx)
         .await?;
-    Ok(staged as i64)
+    for (table, alias, key) in [
+        ("reservations", "s", "number_id"),
+        ("leases", "l", "number_id"),
+        ("numbers", "n", "id"),
+    ] {
+        sqlx::query(&format!(
+            "SELECT count(*) FROM (SELECT 1 FROM numbering.{table} {alias} \
+               JOIN renumber_moves m ON m.old_id = {alias}.{key} \
+              ORDER BY {alias}.id FOR UPDATE OF {alias}) x"
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "UPDATE renumber_moves m SET state = n.state, tenant_id = n.tenant_id, version = n.version \
+         FROM numbering.numbers n WHERE n.id = m.old_id",
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM renumber_moves WHERE state = 'RETIRED'")
+        .execute(&mut *tx)
+        .await?;
+    let staged: i64 = sqlx::query_scalar("SELECT count(*) FROM renumber_moves")
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(staged)
 }
 
 /// The moves themselves: new inventory rows (state, holder, version + 1),
