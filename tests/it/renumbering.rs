@@ -188,18 +188,22 @@ async fn a_thousand_numbers_in_mixed_states_move_with_their_leases_in_one_audite
     assert_eq!(db.count("numbering.identifier_links").await, 1000);
 }
 
+/// A link's old identifier, then its old row's state, holder and version,
+/// then the new row's.
+type Moved = (
+    String,
+    String,
+    Option<String>,
+    i64,
+    String,
+    Option<String>,
+    i64,
+);
+
 /// Old rows retired, new rows in the old ones' states with their holders,
 /// one version on, each linked.
 async fn assert_numbers_moved(db: &TestDb, ids: &[Identifier]) {
-    let rows: Vec<(
-        String,
-        String,
-        Option<String>,
-        i64,
-        String,
-        Option<String>,
-        i64,
-    )> = sqlx::query_as(
+    let rows: Vec<Moved> = sqlx::query_as(
         "SELECT o.identifier, o.state::text, o.tenant_id, o.version, \
                     n.state::text, n.tenant_id, n.version \
              FROM numbering.identifier_links k \
