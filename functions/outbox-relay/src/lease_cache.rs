@@ -9,6 +9,33 @@ use numbering_store::Store;
 
 use crate::{BoxFuture, OutboxEvent, Projection};
 
+/// The relay's read of unpublished outbox rows, oldest first, each with
+/// the old identifiers a renumbering links to its identifier (see
+/// [`OutboxEvent::linked`]).
+pub(crate) const PENDING: &str = "\
+    SELECT o.id, o.event_id, o.stream, o.event_type, o.aggregate_type, o.aggregate_id, o.tenant_id, \
+           o.payload, o.occurred_at, \
+           ARRAY(SELECT k.old_identifier FROM numbering.identifier_links k \
+                 WHERE o.aggregate_type = 'number' AND k.new_identifier = o.aggregate_id \
+                   AND coalesce(k.parallel_until, k.linked_at) >= o.occurred_at \
+                 ORDER BY k.old_identifier) AS linked \
+    FROM numbering.outbox o WHERE o.published_at IS NULL ORDER BY o.id LIMIT $1";
+
+impl OutboxEvent {
+    /// [`Self::lease_state_change`], and the same for each identifier
+    /// [`linked`](Self::linked) to it: every identifier whose ValidateLease
+    /// answer this event changes.
+    pub fn lease_state_changes(&self) -> Vec<(&str, i64)> {
+        let Some((identifier, version)) = self.lease_state_change() else {
+            return Vec::new();
+        };
+        std::iter::once(identifier)
+            .chain(self.linked.iter().map(String::as_str))
+            .map(|i| (i, version))
+            .collect()
+    }
+}
+
 /// Keeps the DynamoDB lease cache in step with the outbox: for each
 /// lease-state change, the snapshot of the identifier (and of each old
 /// identifier a renumbering links to it, see

@@ -200,19 +200,6 @@ impl OutboxEvent {
         let version = self.payload.0.get("version")?.as_i64()?;
         Some((&self.aggregate_id, version))
     }
-
-    /// [`Self::lease_state_change`], and the same for each identifier
-    /// [`linked`](Self::linked) to it: every identifier whose ValidateLease
-    /// answer this event changes.
-    pub fn lease_state_changes(&self) -> Vec<(&str, i64)> {
-        let Some((identifier, version)) = self.lease_state_change() else {
-            return Vec::new();
-        };
-        std::iter::once(identifier)
-            .chain(self.linked.iter().map(String::as_str))
-            .map(|i| (i, version))
-            .collect()
-    }
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -481,19 +468,11 @@ impl Relay {
     /// waits for JetStream's acks, runs the projections, and marks the acked
     /// prefix published. Returns how many rows were marked.
     pub async fn publish_pending(&self) -> Result<usize> {
-        let rows: Vec<OutboxEvent> = sqlx::query_as(
-            "SELECT o.id, o.event_id, o.stream, o.event_type, o.aggregate_type, o.aggregate_id, o.tenant_id, \
-                    o.payload, o.occurred_at, \
-                    ARRAY(SELECT k.old_identifier FROM numbering.identifier_links k \
-                          WHERE o.aggregate_type = 'number' AND k.new_identifier = o.aggregate_id \
-                            AND coalesce(k.parallel_until, k.linked_at) >= o.occurred_at \
-                          ORDER BY k.old_identifier) AS linked \
-             FROM numbering.outbox o WHERE o.published_at IS NULL ORDER BY o.id LIMIT $1",
-        )
-        .bind(self.config.batch)
-        .fetch_all(&self.pool)
-        .await
-        .context("reading the outbox")?;
+        let rows: Vec<OutboxEvent> = sqlx::query_as(lease_cache::PENDING)
+            .bind(self.config.batch)
+            .fetch_all(&self.pool)
+            .await
+            .context("reading the outbox")?;
         let oldest = rows.iter().map(|r| r.occurred_at).min();
         metrics::gauge!(OLDEST_UNPUBLISHED_METRIC)
             .set(oldest.map_or(0.0, |t| seconds_since(t, Utc::now())));
