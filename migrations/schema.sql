@@ -185,6 +185,94 @@ CREATE TYPE numbering.signing_algorithm AS ENUM (
 ALTER TYPE numbering.signing_algorithm OWNER TO postgres;
 
 --
+-- Name: account_quota_usage(text, text); Type: FUNCTION; Schema: numbering; Owner: postgres
+--
+
+CREATE FUNCTION numbering.account_quota_usage(p_tenant text, p_account text) RETURNS TABLE(quota_msisdn integer, quota_short_code integer, quota_alpha integer, used_msisdn bigint, used_short_code bigint, used_alpha bigint)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT a.quota_msisdn, a.quota_short_code, a.quota_alpha,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'MSISDN'), 0)::bigint,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'SHORT_CODE'), 0)::bigint,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'ALPHA'), 0)::bigint
+      FROM numbering.tenant_accounts a
+      LEFT JOIN (SELECT r.kind, count(*) AS n FROM numbering.reservations r
+                  WHERE r.tenant_id = p_tenant AND r.account_id = p_account
+                    AND r.status IN ('RESERVED', 'HELD') AND r.expires_at > now()
+                  GROUP BY r.kind
+                 UNION ALL
+                 SELECT c.kind, c.current_leases::bigint FROM numbering.account_lease_counts c
+                  WHERE c.tenant_id = p_tenant AND c.account_id = p_account) u ON true
+     WHERE a.tenant_id = p_tenant AND a.account_id = p_account
+     GROUP BY a.quota_msisdn, a.quota_short_code, a.quota_alpha
+$$;
+
+
+ALTER FUNCTION numbering.account_quota_usage(p_tenant text, p_account text) OWNER TO postgres;
+
+--
+-- Name: account_usage(text); Type: FUNCTION; Schema: numbering; Owner: postgres
+--
+
+CREATE FUNCTION numbering.account_usage(p_tenant text) RETURNS TABLE(account_id text, quota_msisdn integer, quota_short_code integer, quota_alpha integer, used_msisdn bigint, used_short_code bigint, used_alpha bigint)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT a.account_id, a.quota_msisdn, a.quota_short_code, a.quota_alpha,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'MSISDN'), 0)::bigint,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'SHORT_CODE'), 0)::bigint,
+           coalesce(sum(u.n) FILTER (WHERE u.kind = 'ALPHA'), 0)::bigint
+      FROM numbering.tenant_accounts a
+      LEFT JOIN (SELECT r.account_id, r.kind, count(*) AS n FROM numbering.reservations r
+                  WHERE r.tenant_id = p_tenant AND r.account_id IS NOT NULL
+                    AND r.status IN ('RESERVED', 'HELD') AND r.expires_at > now()
+                  GROUP BY r.account_id, r.kind
+                 UNION ALL
+                 SELECT c.account_id, c.kind, c.current_leases::bigint FROM numbering.account_lease_counts c
+                  WHERE c.tenant_id = p_tenant) u ON u.account_id = a.account_id
+     WHERE a.tenant_id = p_tenant
+     GROUP BY a.account_id, a.quota_msisdn, a.quota_short_code, a.quota_alpha
+     ORDER BY a.account_id
+$$;
+
+
+ALTER FUNCTION numbering.account_usage(p_tenant text) OWNER TO postgres;
+
+--
+-- Name: approval_transition(); Type: FUNCTION; Schema: numbering; Owner: postgres
+--
+
+CREATE FUNCTION numbering.approval_transition() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.status <> 'PENDING' THEN
+            RAISE EXCEPTION 'an approval starts PENDING, not %', NEW.status
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'approvals_status_transition';
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF (NEW.id, NEW.action, NEW.target_kind, NEW.target_id, NEW.target_version, NEW.payload,
+        NEW.justification, NEW.requested_by, NEW.requested_at, NEW.expires_at)
+       IS DISTINCT FROM
+       (OLD.id, OLD.action, OLD.target_kind, OLD.target_id, OLD.target_version, OLD.payload,
+        OLD.justification, OLD.requested_by, OLD.requested_at, OLD.expires_at)
+       OR NEW.tenant_id IS DISTINCT FROM OLD.tenant_id THEN
+        RAISE EXCEPTION 'what an approval requests never changes'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'approvals_immutable';
+    END IF;
+    IF OLD.status <> 'PENDING' OR NEW.status = 'PENDING' THEN
+        RAISE EXCEPTION 'approval % cannot go from % to %', OLD.id, OLD.status, NEW.status
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'approvals_status_transition';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+
+ALTER FUNCTION numbering.approval_transition() OWNER TO postgres;
+
+--
 -- Name: audit_partition_bounds(); Type: FUNCTION; Schema: numbering; Owner: postgres
 --
 
@@ -271,6 +359,40 @@ $$;
 
 
 ALTER FUNCTION numbering.complete_idempotency_key(p_tenant text, p_owner text, p_key text, p_status smallint, p_headers json, p_body bytea) OWNER TO postgres;
+
+--
+-- Name: count_current_account_leases(); Type: FUNCTION; Schema: numbering; Owner: postgres
+--
+
+CREATE FUNCTION numbering.count_current_account_leases() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'numbering', 'pg_temp'
+    AS $$
+DECLARE
+    was_current boolean := TG_OP <> 'INSERT' AND OLD.account_id IS NOT NULL
+                           AND OLD.status IN ('ACTIVE', 'SUSPENDED');
+    is_current  boolean := TG_OP <> 'DELETE' AND NEW.account_id IS NOT NULL
+                           AND NEW.status IN ('ACTIVE', 'SUSPENDED');
+BEGIN
+    IF was_current AND is_current AND OLD.tenant_id = NEW.tenant_id
+       AND OLD.account_id = NEW.account_id AND OLD.kind = NEW.kind THEN
+        RETURN NULL; -- suspended or reinstated: still held
+    END IF;
+    IF was_current THEN
+        UPDATE numbering.account_lease_counts c SET current_leases = c.current_leases - 1
+         WHERE c.tenant_id = OLD.tenant_id AND c.account_id = OLD.account_id AND c.kind = OLD.kind;
+    END IF;
+    IF is_current THEN
+        INSERT INTO numbering.account_lease_counts AS c (tenant_id, account_id, kind, current_leases)
+            VALUES (NEW.tenant_id, NEW.account_id, NEW.kind, 1)
+            ON CONFLICT (tenant_id, account_id, kind) DO UPDATE SET current_leases = c.current_leases + 1;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+
+ALTER FUNCTION numbering.count_current_account_leases() OWNER TO postgres;
 
 --
 -- Name: count_current_leases(); Type: FUNCTION; Schema: numbering; Owner: postgres
@@ -712,6 +834,68 @@ SET default_tablespace = '';
 SET default_table_access_method = heap;
 
 --
+-- Name: account_lease_counts; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.account_lease_counts (
+    tenant_id text NOT NULL,
+    account_id text NOT NULL,
+    kind numbering.identifier_kind NOT NULL,
+    current_leases integer NOT NULL,
+    CONSTRAINT account_lease_counts_non_negative CHECK ((current_leases >= 0))
+);
+
+
+ALTER TABLE numbering.account_lease_counts OWNER TO postgres;
+
+--
+-- Name: approvals; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.approvals (
+    id uuid NOT NULL,
+    action text NOT NULL,
+    target_kind text NOT NULL,
+    target_id text NOT NULL,
+    target_version text NOT NULL,
+    tenant_id text,
+    payload jsonb NOT NULL,
+    justification text NOT NULL,
+    requested_by text NOT NULL,
+    requested_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    request_id text,
+    status text DEFAULT 'PENDING'::text NOT NULL,
+    decided_by text,
+    decided_at timestamp with time zone,
+    decision_reason text,
+    CONSTRAINT approvals_action_format CHECK ((action ~ '^[a-z][a-z_]*(\.[a-z][a-z_]*)+$'::text)),
+    CONSTRAINT approvals_applied_before_expiry CHECK (((status <> 'APPLIED'::text) OR (decided_at < expires_at))),
+    CONSTRAINT approvals_approver_not_requester CHECK (((status <> ALL (ARRAY['APPLIED'::text, 'REJECTED'::text])) OR (decided_by <> requested_by))),
+    CONSTRAINT approvals_decided_after_request CHECK (((decided_at IS NULL) OR (decided_at >= requested_at))),
+    CONSTRAINT approvals_decision_matches_status CHECK (
+CASE status
+    WHEN 'PENDING'::text THEN ((decided_by IS NULL) AND (decided_at IS NULL) AND (decision_reason IS NULL))
+    WHEN 'APPLIED'::text THEN ((decided_by IS NOT NULL) AND (decided_at IS NOT NULL) AND (decision_reason IS NULL))
+    WHEN 'REJECTED'::text THEN ((decided_by IS NOT NULL) AND (decided_at IS NOT NULL) AND (btrim(COALESCE(decision_reason, ''::text)) <> ''::text))
+    WHEN 'WITHDRAWN'::text THEN ((decided_by = requested_by) AND (decided_at IS NOT NULL))
+    WHEN 'EXPIRED'::text THEN ((decided_by IS NULL) AND (decided_at IS NOT NULL))
+    ELSE NULL::boolean
+END),
+    CONSTRAINT approvals_expiry_after_request CHECK ((expires_at > requested_at)),
+    CONSTRAINT approvals_justified CHECK (((btrim(justification) <> ''::text) AND (length(justification) <= 2000))),
+    CONSTRAINT approvals_payload_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
+    CONSTRAINT approvals_requester_present CHECK ((btrim(requested_by) <> ''::text)),
+    CONSTRAINT approvals_status_known CHECK ((status = ANY (ARRAY['PENDING'::text, 'APPLIED'::text, 'REJECTED'::text, 'WITHDRAWN'::text, 'EXPIRED'::text]))),
+    CONSTRAINT approvals_target_present CHECK (((target_kind <> ''::text) AND (target_id <> ''::text)))
+);
+
+ALTER TABLE ONLY numbering.approvals FORCE ROW LEVEL SECURITY;
+
+
+ALTER TABLE numbering.approvals OWNER TO postgres;
+
+--
 -- Name: audit_archives; Type: TABLE; Schema: numbering; Owner: postgres
 --
 
@@ -957,6 +1141,7 @@ CREATE TABLE numbering.leases (
     end_reason numbering.quarantine_reason,
     suspended_by text,
     renewal_declined_at timestamp with time zone,
+    account_id text,
     CONSTRAINT leases_ended_iff_final CHECK (((status = 'ENDED'::numbering.lease_status) = ((ended_at IS NOT NULL) AND (end_reason IS NOT NULL)))),
     CONSTRAINT leases_renewals_non_negative CHECK ((renewals >= 0)),
     CONSTRAINT leases_suspended_iff_suspended_by CHECK (((status = 'SUSPENDED'::numbering.lease_status) = (suspended_by IS NOT NULL))),
@@ -1238,6 +1423,7 @@ CREATE TABLE numbering.reservations (
     expires_at timestamp with time zone NOT NULL,
     held_at timestamp with time zone,
     ended_at timestamp with time zone,
+    account_id text,
     CONSTRAINT reservations_ended_iff_final CHECK (((status = ANY (ARRAY['RESERVED'::numbering.reservation_status, 'HELD'::numbering.reservation_status])) = (ended_at IS NULL))),
     CONSTRAINT reservations_expiry_after_creation CHECK ((expires_at > created_at))
 );
@@ -1246,6 +1432,29 @@ ALTER TABLE ONLY numbering.reservations FORCE ROW LEVEL SECURITY;
 
 
 ALTER TABLE numbering.reservations OWNER TO postgres;
+
+--
+-- Name: tenant_accounts; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.tenant_accounts (
+    tenant_id text NOT NULL,
+    account_id text NOT NULL,
+    quota_msisdn integer DEFAULT 0 NOT NULL,
+    quota_short_code integer DEFAULT 0 NOT NULL,
+    quota_alpha integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT tenant_accounts_id_format CHECK ((account_id ~ '^[A-Za-z0-9._:-]{1,64}$'::text)),
+    CONSTRAINT tenant_accounts_quota_alpha_non_negative CHECK ((quota_alpha >= 0)),
+    CONSTRAINT tenant_accounts_quota_msisdn_non_negative CHECK ((quota_msisdn >= 0)),
+    CONSTRAINT tenant_accounts_quota_short_code_non_negative CHECK ((quota_short_code >= 0))
+);
+
+ALTER TABLE ONLY numbering.tenant_accounts FORCE ROW LEVEL SECURITY;
+
+
+ALTER TABLE numbering.tenant_accounts OWNER TO postgres;
 
 --
 -- Name: tenant_lease_counts; Type: TABLE; Schema: numbering; Owner: postgres
@@ -1308,6 +1517,22 @@ ALTER TABLE numbering.vanity_patterns OWNER TO postgres;
 --
 
 ALTER TABLE ONLY numbering.audit_log ATTACH PARTITION numbering.audit_log_default DEFAULT;
+
+
+--
+-- Name: account_lease_counts account_lease_counts_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.account_lease_counts
+    ADD CONSTRAINT account_lease_counts_pkey PRIMARY KEY (tenant_id, account_id, kind);
+
+
+--
+-- Name: approvals approvals_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.approvals
+    ADD CONSTRAINT approvals_pkey PRIMARY KEY (id);
 
 
 --
@@ -1527,6 +1752,14 @@ ALTER TABLE ONLY numbering.reservations
 
 
 --
+-- Name: tenant_accounts tenant_accounts_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.tenant_accounts
+    ADD CONSTRAINT tenant_accounts_pkey PRIMARY KEY (tenant_id, account_id);
+
+
+--
 -- Name: tenant_lease_counts tenant_lease_counts_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
@@ -1548,6 +1781,13 @@ ALTER TABLE ONLY numbering.tenant_pools
 
 ALTER TABLE ONLY numbering.vanity_patterns
     ADD CONSTRAINT vanity_patterns_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: approvals_by_status; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX approvals_by_status ON numbering.approvals USING btree (status, requested_at);
 
 
 --
@@ -1618,6 +1858,13 @@ CREATE INDEX identifier_links_by_old ON numbering.identifier_links USING btree (
 --
 
 CREATE INDEX lease_contracts_by_operator ON numbering.lease_contracts USING btree (operator_id, status);
+
+
+--
+-- Name: leases_by_account; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX leases_by_account ON numbering.leases USING btree (tenant_id, account_id, status) WHERE (account_id IS NOT NULL);
 
 
 --
@@ -1726,6 +1973,13 @@ CREATE INDEX renumberings_by_created ON numbering.renumberings USING btree (crea
 
 
 --
+-- Name: reservations_live_by_account; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX reservations_live_by_account ON numbering.reservations USING btree (tenant_id, account_id, kind) WHERE ((status = ANY (ARRAY['RESERVED'::numbering.reservation_status, 'HELD'::numbering.reservation_status])) AND (account_id IS NOT NULL));
+
+
+--
 -- Name: reservations_live_by_tenant; Type: INDEX; Schema: numbering; Owner: postgres
 --
 
@@ -1800,6 +2054,13 @@ CREATE RULE audit_log_no_update AS
 
 
 --
+-- Name: approvals approvals_workflow; Type: TRIGGER; Schema: numbering; Owner: postgres
+--
+
+CREATE TRIGGER approvals_workflow BEFORE INSERT OR UPDATE ON numbering.approvals FOR EACH ROW EXECUTE FUNCTION numbering.approval_transition();
+
+
+--
 -- Name: audit_archives audit_archives_append_only; Type: TRIGGER; Schema: numbering; Owner: postgres
 --
 
@@ -1860,6 +2121,13 @@ CREATE TRIGGER identifier_links_append_only BEFORE DELETE OR UPDATE ON numbering
 --
 
 CREATE TRIGGER leases_count_current AFTER INSERT OR DELETE OR UPDATE OF status, tenant_id, kind ON numbering.leases FOR EACH ROW EXECUTE FUNCTION numbering.count_current_leases();
+
+
+--
+-- Name: leases leases_count_current_by_account; Type: TRIGGER; Schema: numbering; Owner: postgres
+--
+
+CREATE TRIGGER leases_count_current_by_account AFTER INSERT OR DELETE OR UPDATE OF status, tenant_id, account_id, kind ON numbering.leases FOR EACH ROW EXECUTE FUNCTION numbering.count_current_account_leases();
 
 
 --
@@ -1940,6 +2208,14 @@ ALTER TABLE ONLY numbering.lease_imports
 
 
 --
+-- Name: leases leases_account_fk; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.leases
+    ADD CONSTRAINT leases_account_fk FOREIGN KEY (tenant_id, account_id) REFERENCES numbering.tenant_accounts(tenant_id, account_id);
+
+
+--
 -- Name: leases leases_number_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
@@ -2004,11 +2280,53 @@ ALTER TABLE ONLY numbering.renumberings
 
 
 --
+-- Name: reservations reservations_account_fk; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.reservations
+    ADD CONSTRAINT reservations_account_fk FOREIGN KEY (tenant_id, account_id) REFERENCES numbering.tenant_accounts(tenant_id, account_id);
+
+
+--
 -- Name: reservations reservations_number_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
 ALTER TABLE ONLY numbering.reservations
     ADD CONSTRAINT reservations_number_id_fkey FOREIGN KEY (number_id) REFERENCES numbering.numbers(id);
+
+
+--
+-- Name: tenant_accounts tenant_accounts_tenant_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.tenant_accounts
+    ADD CONSTRAINT tenant_accounts_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES numbering.tenant_pools(tenant_id);
+
+
+--
+-- Name: account_lease_counts; Type: ROW SECURITY; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE numbering.account_lease_counts ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: account_lease_counts account_lease_counts_scope; Type: POLICY; Schema: numbering; Owner: postgres
+--
+
+CREATE POLICY account_lease_counts_scope ON numbering.account_lease_counts FOR SELECT USING ((numbering.is_platform() OR (tenant_id = numbering.current_tenant())));
+
+
+--
+-- Name: approvals; Type: ROW SECURITY; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE numbering.approvals ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: approvals approvals_platform; Type: POLICY; Schema: numbering; Owner: postgres
+--
+
+CREATE POLICY approvals_platform ON numbering.approvals USING (numbering.is_platform()) WITH CHECK (numbering.is_platform());
 
 
 --
@@ -2119,6 +2437,19 @@ CREATE POLICY reservations_scope ON numbering.reservations USING ((numbering.is_
 
 
 --
+-- Name: tenant_accounts; Type: ROW SECURITY; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE numbering.tenant_accounts ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: tenant_accounts tenant_accounts_scope; Type: POLICY; Schema: numbering; Owner: postgres
+--
+
+CREATE POLICY tenant_accounts_scope ON numbering.tenant_accounts USING ((numbering.is_platform() OR (tenant_id = numbering.current_tenant()))) WITH CHECK ((numbering.is_platform() OR (tenant_id = numbering.current_tenant())));
+
+
+--
 -- Name: tenant_lease_counts; Type: ROW SECURITY; Schema: numbering; Owner: postgres
 --
 
@@ -2168,6 +2499,22 @@ GRANT USAGE ON SCHEMA numbering TO numbering_hot_path;
 
 
 --
+-- Name: FUNCTION account_quota_usage(p_tenant text, p_account text); Type: ACL; Schema: numbering; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION numbering.account_quota_usage(p_tenant text, p_account text) FROM PUBLIC;
+GRANT ALL ON FUNCTION numbering.account_quota_usage(p_tenant text, p_account text) TO numbering_app;
+
+
+--
+-- Name: FUNCTION account_usage(p_tenant text); Type: ACL; Schema: numbering; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION numbering.account_usage(p_tenant text) FROM PUBLIC;
+GRANT ALL ON FUNCTION numbering.account_usage(p_tenant text) TO numbering_app;
+
+
+--
 -- Name: FUNCTION audit_partition_bounds(); Type: ACL; Schema: numbering; Owner: postgres
 --
 
@@ -2188,6 +2535,13 @@ GRANT ALL ON FUNCTION numbering.claim_idempotency_key(p_tenant text, p_owner tex
 
 REVOKE ALL ON FUNCTION numbering.complete_idempotency_key(p_tenant text, p_owner text, p_key text, p_status smallint, p_headers json, p_body bytea) FROM PUBLIC;
 GRANT ALL ON FUNCTION numbering.complete_idempotency_key(p_tenant text, p_owner text, p_key text, p_status smallint, p_headers json, p_body bytea) TO numbering_app;
+
+
+--
+-- Name: FUNCTION count_current_account_leases(); Type: ACL; Schema: numbering; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION numbering.count_current_account_leases() FROM PUBLIC;
 
 
 --
@@ -2268,6 +2622,20 @@ GRANT ALL ON FUNCTION numbering.maintain_audit_partitions(months_ahead integer) 
 
 REVOKE ALL ON FUNCTION numbering.tenant_usage(p_tenant text) FROM PUBLIC;
 GRANT ALL ON FUNCTION numbering.tenant_usage(p_tenant text) TO numbering_app;
+
+
+--
+-- Name: TABLE account_lease_counts; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT ON TABLE numbering.account_lease_counts TO numbering_app;
+
+
+--
+-- Name: TABLE approvals; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE numbering.approvals TO numbering_app;
 
 
 --
@@ -2416,6 +2784,13 @@ GRANT SELECT ON TABLE numbering.replica_heartbeat TO numbering_hot_path;
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE numbering.reservations TO numbering_app;
+
+
+--
+-- Name: TABLE tenant_accounts; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE numbering.tenant_accounts TO numbering_app;
 
 
 --

@@ -116,6 +116,10 @@ enum Command {
         /// Tenant id (required for tenant_pool_admin).
         #[arg(long)]
         tenant: Option<String>,
+        /// Binds the token to one account of the tenant (the `account_id`
+        /// claim): it reserves for that account and may name no other.
+        #[arg(long)]
+        account: Option<String>,
         /// tenant_pool_admin or platform_admin.
         #[arg(long, default_value = "tenant_pool_admin")]
         role: String,
@@ -232,6 +236,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Token {
             tenant,
+            account,
             role,
             subject,
             ttl,
@@ -242,7 +247,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("--ttl {ttl:?}"))?;
             println!(
                 "{}",
-                token::mint(&jwt, &subject, tenant.as_deref(), &role, ttl)?
+                token::mint_for_account(
+                    &jwt,
+                    &subject,
+                    tenant.as_deref(),
+                    account.as_deref(),
+                    &role,
+                    ttl
+                )?
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -33,6 +33,8 @@ pub struct Config {
     pub edge: EdgeConfig,
     /// The portal's rate limit and sender-id registry.
     pub portal: PortalConfig,
+    /// The admin API's two-person rule (`NUMBERING_TWO_PERSON_ACTIONS`, …).
+    pub two_person: numbering_admin_api::config::TwoPersonConfig,
     /// `NUMBERING_AUDIT_SEAL_INTERVAL_MS` (default 250).
     pub audit_seal_interval_ms: u64,
     /// `NUMBERING_AUDIT_VERIFY_INTERVAL`, `NUMBERING_AUDIT_MAINTENANCE_INTERVAL`, ….
@@ -101,6 +103,7 @@ impl Config {
             demo_data,
             edge: EdgeConfig::from_lookup(get)?,
             portal: PortalConfig::from_lookup(get)?,
+            two_person: numbering_admin_api::config::TwoPersonConfig::from_lookup(get)?,
             audit_seal_interval_ms: number(get, "NUMBERING_AUDIT_SEAL_INTERVAL_MS", 250)?,
             audit_jobs: crate::audit_jobs::AuditJobsConfig::from_lookup(get)?,
             nats_url: get("NATS_URL"),

@@ -44,7 +44,7 @@ pub struct AppState {
 pub fn edge(config: &Config, hs256_secret: Option<&str>) -> anyhow::Result<Edge> {
     let edge = config.edge.edge(hs256_secret)?;
     edge.verifier.spawn_refresh(config.edge.jwt.jwks_max_age);
-    Ok(config.portal.apply(edge)?)
+    Ok(config.two_person.apply(config.portal.apply(edge)?))
 }
 
 /// Both REST APIs and their OpenAPI document (`/openapi.json`, `/docs`).

@@ -14,6 +14,8 @@ struct Claims<'a> {
     sub: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     tenant_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
     roles: Vec<&'a str>,
     iss: &'a str,
     aud: &'a str,
@@ -31,6 +33,25 @@ pub fn mint(
     role: &str,
     ttl: chrono::Duration,
 ) -> Result<String> {
+    mint_for_account(jwt, subject, tenant, None, role, ttl)
+}
+
+/// [`mint`] with an `account_id` claim: the one account of `tenant` the
+/// token acts for.
+pub fn mint_for_account(
+    jwt: &JwtConfig,
+    subject: &str,
+    tenant: Option<&str>,
+    account: Option<&str>,
+    role: &str,
+    ttl: chrono::Duration,
+) -> Result<String> {
+    if let Some(a) = account {
+        if tenant.is_none() {
+            bail!("--account needs --tenant");
+        }
+        numbering_shared::AccountId::parse(a).with_context(|| format!("--account {a:?}"))?;
+    }
     if !ROLES.contains(&role) {
         bail!(
             "unknown role {role:?}: expected one of {}",
@@ -51,6 +72,7 @@ pub fn mint(
     let claims = Claims {
         sub: subject,
         tenant_id: tenant,
+        account_id: account,
         roles: vec![role],
         iss: &jwt.issuer,
         aud: &jwt.audience,

@@ -1,4 +1,4 @@
-//! Identifiers of tenants, leases and reservations.
+//! Identifiers of tenants, accounts, leases and reservations.
 
 use std::fmt;
 use std::str::FromStr;
@@ -81,6 +81,54 @@ impl FromStr for TenantId {
     type Err = TenantIdError;
 
     /// Same as [`TenantId::parse`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// An account inside a tenant (an enterprise tenant's department or
+/// customer), as carried in the `account_id` JWT claim or chosen by the
+/// tenant's pool admin: the scope of a per-account sub-quota.
+///
+/// Invariant: the same syntax as a [`TenantId`] (1 to 64 ASCII letters,
+/// digits, `-`, `_`, `.` or `:`), compared exactly; unique within a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId(String);
+
+/// Why a string is not a valid account id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("account id must be 1 to 64 ASCII letters, digits, '-', '_', '.' or ':'")]
+pub struct InvalidAccountId;
+
+impl AccountId {
+    /// Parses an account id.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`InvalidAccountId`] for what [`TenantId::parse`] refuses.
+    pub fn parse(input: &str) -> Result<AccountId, InvalidAccountId> {
+        TenantId::parse(input)
+            .map(|t| AccountId(t.0))
+            .map_err(|_| InvalidAccountId)
+    }
+
+    /// The id as given.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for AccountId {
+    type Err = InvalidAccountId;
+
+    /// Same as [`AccountId::parse`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
     }

@@ -39,7 +39,7 @@ pub mod renumbering;
 pub mod validation;
 
 pub use identifier::{Identifier, IdentifierError, IdentifierKind};
-pub use ids::{LeaseId, ReservationId, TenantId};
+pub use ids::{AccountId, LeaseId, ReservationId, TenantId};
 pub use lifecycle::{ActorKind, NumberState, QuarantineReason, Transition};
 pub use policy::{CoolOffPolicy, LifecyclePolicy};
 pub use quota::{Quotas, Usage};

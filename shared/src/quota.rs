@@ -1,4 +1,6 @@
-//! Per-tenant quotas on identifiers, per kind.
+//! Quotas on identifiers, per kind: the tenant's pool, and optionally one
+//! of its accounts inside it (a sub-quota). An account's usage counts in
+//! the tenant's too, and both limits hold.
 
 use crate::identifier::IdentifierKind;
 
@@ -52,16 +54,47 @@ impl Usage {
     }
 }
 
-/// A reservation refused because the tenant's quota for the kind is used up.
+/// Whose limit a quota refusal hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QuotaScope {
+    /// The tenant's pool as a whole.
+    Tenant,
+    /// One account's sub-quota inside the pool.
+    Account,
+}
+
+impl QuotaScope {
+    /// `tenant` or `account`: the wire name (problem+json `scope`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            QuotaScope::Tenant => "tenant",
+            QuotaScope::Account => "account",
+        }
+    }
+}
+
+/// A reservation refused because a quota for the kind is used up: the
+/// tenant's, or the account's it was made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("quota for {kind} exhausted: {used} of {limit} in use")]
+#[error("{prefix}quota for {kind} exhausted: {used} of {limit} in use", prefix = prefix(*.scope))]
 pub struct QuotaExceeded {
     /// The kind of identifier asked for.
     pub kind: IdentifierKind,
-    /// The tenant's limit for that kind.
+    /// The limit for that kind.
     pub limit: u32,
-    /// How many the tenant holds already.
+    /// How many are held already, in that scope.
     pub used: u32,
+    /// Whose limit it is.
+    pub scope: QuotaScope,
+}
+
+/// How a refusal's message starts: the tenant's quota is "the" quota.
+const fn prefix(scope: QuotaScope) -> &'static str {
+    match scope {
+        QuotaScope::Tenant => "",
+        QuotaScope::Account => "account ",
+    }
 }
 
 /// Whether one more identifier of `kind` may be reserved.
@@ -83,7 +116,35 @@ pub fn check_reserve(
     if used < limit {
         Ok(())
     } else {
-        Err(QuotaExceeded { kind, limit, used })
+        Err(QuotaExceeded {
+            kind,
+            limit,
+            used,
+            scope: QuotaScope::Tenant,
+        })
+    }
+}
+
+/// Whether one more identifier of `kind` may be reserved for an account:
+/// the tenant's quota first (its usage includes every account's), then,
+/// when the reservation is for an account, that account's. Both must have
+/// room; the tenant's refusal is reported when both are full.
+///
+/// # Errors
+///
+/// Returns [`QuotaExceeded`] with the scope whose limit was reached.
+pub fn check_reserve_scoped(
+    kind: IdentifierKind,
+    tenant: (&Usage, &Quotas),
+    account: Option<(&Usage, &Quotas)>,
+) -> Result<(), QuotaExceeded> {
+    check_reserve(kind, tenant.0, tenant.1)?;
+    match account {
+        Some((usage, quotas)) => check_reserve(kind, usage, quotas).map_err(|e| QuotaExceeded {
+            scope: QuotaScope::Account,
+            ..e
+        }),
+        None => Ok(()),
     }
 }
 
@@ -118,7 +179,8 @@ mod tests {
             QuotaExceeded {
                 kind: IdentifierKind::Msisdn,
                 limit: 5,
-                used: 5
+                used: 5,
+                scope: QuotaScope::Tenant,
             }
         );
         assert_eq!(err.to_string(), "quota for MSISDN exhausted: 5 of 5 in use");
@@ -146,6 +208,71 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "quota for SHORT_CODE exhausted: 3 of 1 in use"
+        );
+    }
+
+    #[test]
+    fn an_account_needs_room_in_its_own_quota_and_in_the_tenants() {
+        let tenant_quotas = Quotas {
+            msisdn: 100,
+            ..QUOTAS
+        };
+        let account_quotas = Quotas {
+            msisdn: 10,
+            ..QUOTAS
+        };
+        let tenant_usage = Usage {
+            msisdn: 50,
+            ..Usage::default()
+        };
+        let account_full = Usage {
+            msisdn: 10,
+            ..Usage::default()
+        };
+        let err = check_reserve_scoped(
+            IdentifierKind::Msisdn,
+            (&tenant_usage, &tenant_quotas),
+            Some((&account_full, &account_quotas)),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (err.scope, err.limit, err.used),
+            (QuotaScope::Account, 10, 10)
+        );
+        assert_eq!(
+            err.to_string(),
+            "account quota for MSISDN exhausted: 10 of 10 in use"
+        );
+        let tenant_full = Usage {
+            msisdn: 100,
+            ..Usage::default()
+        };
+        let room = Usage {
+            msisdn: 3,
+            ..Usage::default()
+        };
+        let err = check_reserve_scoped(
+            IdentifierKind::Msisdn,
+            (&tenant_full, &tenant_quotas),
+            Some((&room, &account_quotas)),
+        )
+        .unwrap_err();
+        assert_eq!(err.scope, QuotaScope::Tenant);
+        assert!(
+            check_reserve_scoped(
+                IdentifierKind::Msisdn,
+                (&tenant_usage, &tenant_quotas),
+                Some((&room, &account_quotas)),
+            )
+            .is_ok()
+        );
+        assert!(
+            check_reserve_scoped(
+                IdentifierKind::Msisdn,
+                (&tenant_usage, &tenant_quotas),
+                None
+            )
+            .is_ok()
         );
     }
 

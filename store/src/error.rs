@@ -47,6 +47,9 @@ pub enum NotAllowed {
     Pool(#[from] Refusal),
     #[error("the lease has ended; auto-renew cannot change")]
     LeaseEnded,
+    /// A reservation for an account the tenant's pool does not have.
+    #[error("the pool has no account {0}")]
+    UnknownAccount(numbering_shared::AccountId),
 }
 
 /// A time-driven transition asked for before its time (`NOT_DUE`, 409).

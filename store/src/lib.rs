@@ -8,7 +8,9 @@
 //! migrations): one live reservation and one active lease per identifier,
 //! row-level security per tenant, an append-only audit trail.
 
+pub mod accounts;
 pub mod admin;
+pub mod approvals;
 pub mod audit;
 pub mod audit_jobs;
 mod automation;
@@ -34,6 +36,7 @@ pub mod uow;
 mod wakeup;
 
 pub use error::{InvalidInput, LifecycleError, NotAllowed, NotDue, is_constraint_violation};
+pub use lifecycle::AccountUsage;
 pub use lifecycle::{
     AssignError, BoxFuture, LeaseTerm, SenderIdRegistry, Store, Unavailable, assign_verified,
     assign_verified_for,

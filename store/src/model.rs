@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use numbering_shared::{
-    Identifier, IdentifierKind, LeaseId, NumberState, QuarantineReason, ReservationId, TenantId,
-    admission::Candidate,
+    AccountId, Identifier, IdentifierKind, LeaseId, NumberState, QuarantineReason, ReservationId,
+    TenantId, admission::Candidate,
 };
 use std::str::FromStr;
 
@@ -59,6 +59,13 @@ pub(crate) fn identifier(kind: &str, s: &str) -> Result<Identifier, LifecycleErr
 
 pub(crate) fn tenant(s: &str) -> Result<TenantId, LifecycleError> {
     TenantId::parse(s).map_err(|e| LifecycleError::Corrupt(format!("tenant id {s:?}: {e}")))
+}
+
+pub(crate) fn account(s: Option<&str>) -> Result<Option<AccountId>, LifecycleError> {
+    s.map(|s| {
+        AccountId::parse(s).map_err(|e| LifecycleError::Corrupt(format!("account id {s:?}: {e}")))
+    })
+    .transpose()
 }
 
 /// The inventory row of one identifier, locked for the transaction that read it.
@@ -170,6 +177,8 @@ pub struct Reservation {
     pub expires_at: DateTime<Utc>,
     pub held_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// The account it was made for (`None`: tenant-wide).
+    pub account_id: Option<AccountId>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -183,6 +192,7 @@ pub(crate) struct ReservationRow {
     pub expires_at: DateTime<Utc>,
     pub held_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    pub account_id: Option<String>,
     pub now: DateTime<Utc>,
 }
 
@@ -191,7 +201,8 @@ pub(crate) struct ReservationRow {
 macro_rules! reservation_columns {
     () => {
         "r.id, r.identifier, r.kind::text AS kind, r.tenant_id, \
-         r.status::text AS status, r.created_at, r.expires_at, r.held_at, r.ended_at, now() AS now"
+         r.status::text AS status, r.created_at, r.expires_at, r.held_at, r.ended_at, r.account_id, \
+         now() AS now"
     };
 }
 pub(crate) use reservation_columns;
@@ -210,6 +221,7 @@ impl ReservationRow {
             expires_at: self.expires_at,
             held_at: self.held_at,
             ended_at: self.ended_at,
+            account_id: account(self.account_id.as_deref())?,
         })
     }
 }
@@ -229,6 +241,8 @@ pub struct Lease {
     pub end_reason: Option<QuarantineReason>,
     /// Who suspended it (an actor label), while SUSPENDED.
     pub suspended_by: Option<String>,
+    /// The account it was leased for (`None`: tenant-wide).
+    pub account_id: Option<AccountId>,
 }
 
 impl Lease {
@@ -259,6 +273,7 @@ pub(crate) struct LeaseRow {
     pub ended_at: Option<DateTime<Utc>>,
     pub end_reason: Option<String>,
     pub suspended_by: Option<String>,
+    pub account_id: Option<String>,
 }
 
 /// The columns of a [`LeaseRow`] (`numbering.leases` aliased `l`), as a
@@ -267,7 +282,7 @@ macro_rules! lease_columns {
     () => {
         "l.id, l.number_id, l.identifier, l.kind::text AS kind, l.tenant_id, \
          l.reservation_id, l.status::text AS status, l.auto_renew, l.started_at, l.term_end, l.renewals, \
-         l.ended_at, l.end_reason::text AS end_reason, l.suspended_by"
+         l.ended_at, l.end_reason::text AS end_reason, l.suspended_by, l.account_id"
     };
 }
 pub(crate) use lease_columns;
@@ -293,6 +308,7 @@ impl LeaseRow {
                 .map(|r| parse("quarantine reason", r))
                 .transpose()?,
             suspended_by: self.suspended_by,
+            account_id: account(self.account_id.as_deref())?,
         })
     }
 }

@@ -5,14 +5,14 @@
 use std::sync::LazyLock;
 
 use numbering_shared::{
-    Identifier, IdentifierKind, LeaseId, Quotas, TenantId, Usage, admission::Rule,
+    AccountId, Identifier, IdentifierKind, LeaseId, Quotas, TenantId, Usage, admission::Rule,
 };
 use serde_json::json;
 use sqlx::{Postgres, postgres::PgArguments, query::QueryAs};
 
 use crate::{
     Lease, LifecycleError, NotAllowed, Store,
-    lifecycle::{lock_lease, usage},
+    lifecycle::{AccountUsage, account_usages, lock_lease, usage},
     model::{self, LeaseRow, lease_columns},
     record::{self, Ctx},
     scope::{self, Scope},
@@ -153,6 +153,9 @@ pub struct PoolView {
     pub allowed_kinds: Vec<String>,
     pub allowed_operators: Vec<String>,
     pub vanity_allowed: bool,
+    /// The pool's accounts, each with its sub-quotas and usage (which the
+    /// tenant's usage includes).
+    pub accounts: Vec<AccountUsage>,
 }
 
 impl Store {
@@ -199,16 +202,29 @@ impl Store {
         current_only: bool,
         limit: i64,
     ) -> Result<Vec<Lease>> {
+        self.leases_of(tenant, current_only, None, limit).await
+    }
+
+    /// [`Store::leases`], only `account`'s when one is given.
+    pub async fn leases_of(
+        &self,
+        tenant: &TenantId,
+        current_only: bool,
+        account: Option<&AccountId>,
+        limit: i64,
+    ) -> Result<Vec<Lease>> {
         let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
         let rows: Vec<LeaseRow> = sqlx::query_as(concat!(
             "SELECT ",
             lease_columns!(),
             " FROM numbering.leases l \
              WHERE ($1 = false OR l.status IN ('ACTIVE', 'SUSPENDED')) \
+               AND ($3::text IS NULL OR l.account_id = $3) \
              ORDER BY l.started_at DESC, l.id LIMIT $2"
         ))
         .bind(current_only)
         .bind(limit)
+        .bind(account.map(AccountId::as_str))
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -298,6 +314,7 @@ impl Store {
             return Ok(None);
         };
         let usage = usage(&mut tx, tenant).await?;
+        let accounts = account_usages(&mut tx, tenant).await?;
         tx.commit().await?;
         let q = |v: i32| u32::try_from(v).unwrap_or(0);
         Ok(Some(PoolView {
@@ -312,6 +329,7 @@ impl Store {
             allowed_kinds,
             allowed_operators,
             vanity_allowed,
+            accounts,
         }))
     }
 }

@@ -56,6 +56,11 @@ pub struct Ctx {
     /// events' data, so that a change can be followed from the request
     /// into the event its consumers receive.
     pub trace_id: Option<String>,
+    /// How a dangerous admin action was authorised, merged into its audit
+    /// entry's `after`: the two-person approval (`approval`: id, requester,
+    /// approver, justification; set by [`crate::Store::approve`]) or
+    /// `two_person_rule: "off"` (a deployment that turned the rule off).
+    pub audit_facts: Option<Value>,
 }
 
 impl Ctx {
@@ -64,6 +69,7 @@ impl Ctx {
             actor,
             request_id: None,
             trace_id: None,
+            audit_facts: None,
         }
     }
     pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
@@ -72,6 +78,10 @@ impl Ctx {
     }
     pub fn with_trace_id(mut self, trace_id: Option<String>) -> Self {
         self.trace_id = trace_id;
+        self
+    }
+    pub fn with_audit_facts(mut self, facts: Value) -> Self {
+        self.audit_facts = Some(facts);
         self
     }
 }
@@ -177,6 +187,7 @@ impl Change<'_> {
         });
         merge(&mut after, &self.details);
         with_trace_id(&mut after, ctx);
+        with_audit_facts(&mut after, ctx);
         let mut data = json!({
             "identifier": n.identifier,
             "kind": n.kind,
@@ -210,6 +221,10 @@ impl Change<'_> {
                     "actor": ctx.actor.label(),
                     "request_id": ctx.request_id,
             });
+            // the account a new lease is for (assign), when it has one
+            if let Some(account) = self.details.get("account_id") {
+                lease["account_id"] = account.clone();
+            }
             with_trace_id(&mut lease, ctx);
             payloads.push(lease.to_string());
         }
@@ -311,6 +326,11 @@ pub async fn record_admin_action(
     before: Option<&Value>,
     after: Option<&Value>,
 ) -> Result<(), sqlx::Error> {
+    let after = after.map(|a| {
+        let mut a = a.clone();
+        with_audit_facts(&mut a, ctx);
+        a
+    });
     sqlx::query(
         "INSERT INTO numbering.audit_log (actor, action, tenant_id, subject, before, after, request_id) \
          VALUES ($1, $2, $3, $4, $5::json, $6::json, $7)",
@@ -320,7 +340,7 @@ pub async fn record_admin_action(
     .bind(tenant_id)
     .bind(subject)
     .bind(before.map(Value::to_string))
-    .bind(after.map(Value::to_string))
+    .bind(after.as_ref().map(Value::to_string))
     .bind(ctx.request_id.as_deref())
     .execute(conn)
     .await?;
@@ -365,6 +385,13 @@ pub(crate) async fn record_invalid_transition(
 fn with_trace_id(v: &mut Value, ctx: &Ctx) {
     if let (Some(id), Some(obj)) = (&ctx.trace_id, v.as_object_mut()) {
         obj.insert("trace_id".to_owned(), json!(id));
+    }
+}
+
+/// Adds how the action was authorised ([`Ctx::audit_facts`]), when known.
+fn with_audit_facts(v: &mut Value, ctx: &Ctx) {
+    if let Some(facts) = &ctx.audit_facts {
+        merge(v, facts);
     }
 }
 

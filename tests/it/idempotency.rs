@@ -29,7 +29,7 @@ fn key_lock(owner: &str, key: &str) -> String {
 
 #[tokio::test]
 async fn a_mutating_request_without_an_idempotency_key_is_refused_with_400() {
-    let app = TestApp::new().await;
+    let app = TestApp::single_admin().await;
     app.db.pool_for("acme").await;
     app.db.inventory(&["+93791234567"]).await;
     let body = json!({ "identifier": "+93791234567" });

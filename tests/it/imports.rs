@@ -578,7 +578,7 @@ async fn upload(
 
 #[tokio::test]
 async fn the_admin_api_installs_keys_takes_uploads_and_lists_batches_and_their_refused_lines() {
-    let app = TestApp::new().await;
+    let app = TestApp::single_admin().await;
     let token = admin_token();
     let key = MnoKey::p256("roshan-p256");
     let install = |algorithm: &'static str, pem: String| json!({ "key_id": "roshan-p256", "operator_id": "roshan", "algorithm": algorithm, "public_key_pem": pem });

@@ -1,8 +1,10 @@
 //! Integration tests: one binary (fast to link), one module per capability.
 //! Every test gets its own database on a real Postgres (see `numbering_tests`).
 
+mod account_quotas;
 mod admin_rows;
 mod api_contract;
+mod approvals;
 mod audit_archive;
 mod audit_chain;
 mod audit_ops;

@@ -13,7 +13,7 @@ const A: &str = "/v1/admin/numbering";
 
 #[tokio::test]
 async fn the_phase_two_exit_flow_runs_over_http_and_ends_in_an_audited_override() {
-    let app = TestApp::new().await;
+    let app = TestApp::single_admin().await;
     app.db.pool_for("acme").await;
     app.db.inventory(&["+93791234567", "+93791234568"]).await;
     let acme = tenant_token("acme");
@@ -158,7 +158,7 @@ async fn the_phase_two_exit_flow_runs_over_http_and_ends_in_an_audited_override(
 
 #[tokio::test]
 async fn another_tenant_can_neither_see_nor_touch_a_tenants_reservations_and_leases() {
-    let app = TestApp::new().await;
+    let app = TestApp::single_admin().await;
     app.db.pool_for("acme").await;
     app.db.pool_for("globex").await;
     app.db.inventory(&["+93791234567", "+93791234568"]).await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use numbering_store::{PoolConfig, Store};
 use numbering_tests::{
     TestDb,
-    app::{TestApp, admin_token, edge},
+    app::{TestApp, admin_token, edge_with_two_person},
     system_ctx,
 };
 use reqwest::Method;
@@ -41,7 +41,9 @@ async fn sixteen_simultaneous_overrides_of_an_available_number_on_a_pool_of_four
  {
     let db = small_pool_db().await;
     let id = db.inventory(&["+93791239001"]).await.remove(0);
-    let app = std::sync::Arc::new(TestApp::with_edge(db, edge()).await);
+    // one admin's overrides, refused by the lifecycle: the rule is off
+    let edge = edge_with_two_person(&[("NUMBERING_TWO_PERSON_ACTIONS", "none")]);
+    let app = std::sync::Arc::new(TestApp::with_edge(db, edge).await);
     let token = admin_token();
     let path = format!("/v1/admin/numbering/quarantine/{}/override", id.as_str());
     let body = json!({ "justification": "a justification of well over twenty characters" });

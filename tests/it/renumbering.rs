@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use numbering_shared::{Identifier, NumberState, TenantId};
 use numbering_tests::{
     TestDb,
-    app::{TestApp, admin_token, tenant_token},
+    app::{TestApp, admin_token, admin_token_of, tenant_token},
     schema::{assert_valid, event_schema},
     tenant_ctx,
 };
@@ -114,6 +114,35 @@ async fn holdings(db: &TestDb) -> HashMap<(String, String), (String, String)> {
         .collect()
 }
 
+/// `POST apply` by alice (202: the two-person rule), which moves nothing,
+/// then bob's approval, which applies it: the apply's own answer.
+async fn two_admins(app: &TestApp, apply: &str) -> numbering_tests::app::Answer {
+    let links = app.db.count("numbering.identifier_links").await;
+    let why = json!({ "justification": "Roshan moves +937912 to +937222, notice R-2026-12" });
+    let asked = app.post(&admin_token_of("alice"), apply, why).await;
+    assert_eq!(asked.status, 202, "{:?}", asked.json);
+    assert_eq!(asked.json["action"], "renumbering.apply");
+    assert_eq!(
+        app.db.count("numbering.identifier_links").await,
+        links,
+        "nothing yet"
+    );
+    let approve = format!(
+        "/v1/admin/numbering/approvals/{}/approve",
+        asked.str("approval_id")
+    );
+    let own = app
+        .post(&admin_token_of("alice"), &approve, json!({}))
+        .await;
+    assert_eq!(own.code(), "SAME_APPROVER");
+    let approved = app.post(&admin_token_of("bob"), &approve, json!({})).await;
+    assert_eq!(approved.status, 200, "{:?}", approved.json);
+    numbering_tests::app::Answer {
+        json: approved.json["result"].clone(),
+        ..approved
+    }
+}
+
 fn renumbered(old: &str) -> String {
     old.replacen("+937912", "+937222", 1)
 }
@@ -145,8 +174,7 @@ async fn a_thousand_numbers_in_mixed_states_move_with_their_leases_in_one_audite
     assert_eq!(dry["conflict_count"], 0);
     let id = planned.str("id");
     let apply = format!("{PLANS}/{id}/apply");
-    let applied = app.post(&admin_token(), &apply, json!({})).await;
-    assert_eq!(applied.status, 200, "{:?}", applied.json);
+    let applied = two_admins(&app, &apply).await;
     assert_eq!(applied.json["status"], "APPLIED");
     assert_eq!(applied.json["moved"], 1000);
     assert_eq!(applied.json["counts"], dry["counts"]);
@@ -177,8 +205,7 @@ async fn a_thousand_numbers_in_mixed_states_move_with_their_leases_in_one_audite
     assert_history_shows_both(&app, &ids).await;
 
     // applying it again changes nothing
-    let again = app.post(&admin_token(), &apply, json!({})).await;
-    assert_eq!(again.status, 200);
+    let again = two_admins(&app, &apply).await;
     assert_eq!(again.json["applied_now"], false);
     assert_eq!(
         db.count("numbering.outbox WHERE event_type = 'number.renumbered.v1'")
@@ -273,10 +300,19 @@ async fn assert_events_and_audit(db: &TestDb, id: &str) {
     .fetch_all(&db.owner)
     .await
     .unwrap();
+    let op: Vec<&(String, Value)> = op
+        .iter()
+        .filter(|(a, _)| a.starts_with("renumbering."))
+        .collect();
     let actions: Vec<&str> = op.iter().map(|(a, _)| a.as_str()).collect();
     assert_eq!(actions, ["renumbering.plan", "renumbering.apply"]);
     assert_eq!(op[1].1["moved"], 1000);
     assert_eq!(op[1].1["counts"]["SUSPENDED"], 125);
+    assert!(
+        op[1].1.get("approval").is_some(),
+        "both admins: {}",
+        op[1].1
+    );
 }
 
 /// The admin's record of either identifier names the other; a tenant's
@@ -330,7 +366,8 @@ async fn assert_history_shows_both(app: &TestApp, ids: &[Identifier]) {
 
 #[tokio::test]
 async fn a_conflict_an_early_apply_and_a_bad_plan_are_refused_and_move_nothing() {
-    let app = TestApp::new().await;
+    // the two-person rule off (a single-admin deployment): apply answers at once
+    let app = TestApp::single_admin().await;
     let db = &app.db;
     db.inventory(&["+93791400001", "+93791400002", "+93722400002"])
         .await;

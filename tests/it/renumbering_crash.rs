@@ -1,5 +1,6 @@
 //! A crash halfway through an apply: the real `numbering serve` process is
-//! killed (SIGKILL) while Postgres runs the apply's statements. The block
+//! killed (SIGKILL) while Postgres runs the apply's statements (the second
+//! admin's approval, which runs the apply under the two-person rule). The block
 //! is then entirely unmoved (the apply is one transaction, never
 //! committed), and the same request, retried against a restarted host,
 //! moves all of it.
@@ -11,7 +12,7 @@ use std::{
 
 use numbering_tests::{
     TestDb,
-    app::{AUDIENCE, ISSUER, SECRET, admin_token},
+    app::{AUDIENCE, ISSUER, SECRET, admin_token_of},
     numbering_bin,
 };
 use serde_json::Value;
@@ -89,13 +90,14 @@ impl Drop for Host {
 
 async fn post(
     http: &reqwest::Client,
+    who: &str,
     url: &str,
     key: &str,
     body: &Value,
 ) -> reqwest::Result<(u16, Value)> {
     let r = http
         .post(url)
-        .bearer_auth(admin_token())
+        .bearer_auth(admin_token_of(who))
         .header("Idempotency-Key", key)
         .json(body)
         .timeout(Duration::from_secs(300))
@@ -148,6 +150,7 @@ async fn a_host_killed_during_an_apply_leaves_nothing_moved_and_the_retried_appl
     let http = reqwest::Client::new();
     let (status, plan) = post(
         &http,
+        "alice",
         &host.url("/v1/admin/numbering/renumberings"),
         "plan-1",
         &plan_body("+937917", "+937227", None),
@@ -156,15 +159,32 @@ async fn a_host_killed_during_an_apply_leaves_nothing_moved_and_the_retried_appl
     .unwrap();
     assert_eq!(status, 201, "{plan}");
     assert_eq!(plan["dry_run"]["total"], TOTAL);
-    let apply_url = host.url(&format!(
-        "/v1/admin/numbering/renumberings/{}/apply",
-        plan["id"].as_str().unwrap()
-    ));
+    // alice asks (202: the two-person rule); bob's approval runs the apply
+    let (status, asked) = post(
+        &http,
+        "alice",
+        &host.url(&format!(
+            "/v1/admin/numbering/renumberings/{}/apply",
+            plan["id"].as_str().unwrap()
+        )),
+        "apply-1",
+        &serde_json::json!({ "justification": "Roshan block move, notice R-2026-12" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 202, "{asked}");
+    let approve_path = format!(
+        "/v1/admin/numbering/approvals/{}/approve",
+        asked["approval_id"].as_str().unwrap()
+    );
+    let apply_url = host.url(&approve_path);
 
     // the apply runs; the host dies while Postgres works on it
     let call = {
         let (http, url) = (http.clone(), apply_url.clone());
-        tokio::spawn(async move { post(&http, &url, "apply-1", &serde_json::json!({})).await })
+        tokio::spawn(
+            async move { post(&http, "bob", &url, "approve-1", &serde_json::json!({})).await },
+        )
     };
     let started = Instant::now();
     let backend = loop {
@@ -215,11 +235,18 @@ async fn a_host_killed_during_an_apply_leaves_nothing_moved_and_the_retried_appl
     // a restarted host, the same request: the whole block moves
     drop(host);
     let host = Host::start(&db).await;
-    let apply_url = apply_url.replace(&apply_url[..apply_url.find("/v1").unwrap()], &host.url(""));
-    let (status, applied) = post(&http, &apply_url, "apply-1", &serde_json::json!({}))
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "{applied}");
+    let (status, approved) = post(
+        &http,
+        "bob",
+        &host.url(&approve_path),
+        "approve-1",
+        &serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!(approved["status"], "APPLIED");
+    let applied = &approved["result"];
     assert_eq!(applied["moved"], TOTAL);
     assert_eq!(applied["applied_now"], true);
     assert_eq!(progress(&db).await, (TOTAL, TOTAL, 0));

@@ -103,7 +103,7 @@ async fn one_sender_id_or_a_list_enters_inventory_available_with_an_audit_entry_
 
 #[tokio::test]
 async fn a_list_with_one_sender_id_already_in_inventory_registers_none_and_names_it_with_409() {
-    let app = TestApp::new().await;
+    let app = TestApp::single_admin().await;
     assert_eq!(
         register(&app, json!({ "sender_id": "AcmeBank" }))
             .await

@@ -71,9 +71,34 @@ pub fn export_tools() -> numbering_export::ExportTools {
     }
 }
 
+/// [`edge`] with the admin API's two-person rule as `vars` configure it
+/// (`NUMBERING_TWO_PERSON_ACTIONS`, …), parsed as the host parses them.
+pub fn edge_with_two_person(vars: &[(&str, &str)]) -> Edge {
+    let get = |k: &str| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    };
+    numbering_admin_api::config::TwoPersonConfig::from_lookup(&get)
+        .expect("a two-person configuration")
+        .apply(edge())
+}
+
+/// [`edge`] of a single-admin deployment: `NUMBERING_TWO_PERSON_ACTIONS=none`.
+pub fn single_admin_edge() -> Edge {
+    edge_with_two_person(&[("NUMBERING_TWO_PERSON_ACTIONS", "none")])
+}
+
 impl TestApp {
     pub async fn new() -> Self {
         Self::with_edge(TestDb::new().await, edge()).await
+    }
+
+    /// A single-admin deployment: the two-person rule explicitly off
+    /// (`NUMBERING_TWO_PERSON_ACTIONS=none`), so one admin's dangerous
+    /// action applies at once (and its audit entry says the rule was off).
+    pub async fn single_admin() -> Self {
+        Self::with_edge(TestDb::new().await, single_admin_edge()).await
     }
 
     pub async fn with_edge(db: TestDb, edge: Edge) -> Self {
@@ -210,4 +235,11 @@ pub fn tenant_token(tenant: &str) -> String {
 /// A platform_admin token.
 pub fn admin_token() -> String {
     sign(&claims(None, "platform_admin"))
+}
+
+/// A platform_admin token of the admin `sub` (two admins are two subjects).
+pub fn admin_token_of(sub: &str) -> String {
+    let mut c = claims(None, "platform_admin");
+    c["sub"] = serde_json::json!(sub);
+    sign(&c)
 }

@@ -5,7 +5,7 @@
 use numbering_http_edge::with_fallbacks;
 use numbering_store::{PoolConfig, Store};
 
-use crate::{TestDb, app::edge};
+use crate::{TestDb, app::single_admin_edge};
 
 /// `count` free MSISDNs `+9379<g:07>` (g from 1) of operator roshan
 /// (MCC 412, MNC `mnc`).
@@ -42,7 +42,7 @@ pub async fn serve_rest(db: &TestDb, db_connections: u32) -> anyhow::Result<Stri
     let mut config = PoolConfig::new(db.owner_url.clone());
     config.max_connections = db_connections;
     let store = Store::new(numbering_store::connect(&config).await?, Default::default());
-    let app = with_fallbacks(numbering::serve::rest_router(store, edge()));
+    let app = with_fallbacks(numbering::serve::rest_router(store, single_admin_edge()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });

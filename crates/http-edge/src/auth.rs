@@ -28,7 +28,7 @@ use jsonwebtoken::{
     Algorithm, DecodingKey, Validation, decode, decode_header,
     jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm},
 };
-use numbering_shared::TenantId;
+use numbering_shared::{AccountId, TenantId};
 use serde::Deserialize;
 
 use crate::{ApiError, ApiState};
@@ -42,6 +42,11 @@ pub struct Principal {
     pub subject: String,
     pub tenant_id: Option<TenantId>,
     pub roles: Vec<String>,
+    /// The `account_id` claim: the one account of its tenant the caller
+    /// acts for (reservations are made for it and may name no other);
+    /// `None`: the caller acts for the whole tenant and may name any of
+    /// its accounts, or none.
+    pub account_id: Option<AccountId>,
 }
 
 impl Principal {
@@ -57,6 +62,8 @@ struct Claims {
     tenant_id: Option<String>,
     #[serde(default)]
     roles: Vec<String>,
+    #[serde(default)]
+    account_id: Option<String>,
 }
 
 struct PublicKey {
@@ -323,10 +330,17 @@ impl Verifier {
             .map(TenantId::parse)
             .transpose()
             .map_err(|_| ApiError::unauthorized("the bearer token's tenant_id is not valid"))?;
+        let account_id = c
+            .account_id
+            .as_deref()
+            .map(AccountId::parse)
+            .transpose()
+            .map_err(|_| ApiError::unauthorized("the bearer token's account_id is not valid"))?;
         Ok(Principal {
             subject: c.sub,
             tenant_id,
             roles: c.roles,
+            account_id,
         })
     }
 }

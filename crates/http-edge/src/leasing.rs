@@ -5,7 +5,7 @@
 //! The caller chooses the audit actor through the `Ctx` it passes.
 
 use axum::http::StatusCode;
-use numbering_shared::{Identifier, LeaseId, ReservationId, TenantId};
+use numbering_shared::{AccountId, Identifier, LeaseId, ReservationId, TenantId};
 use numbering_store::{AssignError, Ctx, Lease, Reservation, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -20,6 +20,40 @@ use crate::{
 pub struct ReserveBody {
     pub identifier: Option<String>,
     pub criteria: Option<CriteriaBody>,
+    /// The account of the tenant the reservation is for (see [`account`]).
+    pub account_id: Option<String>,
+}
+
+/// The stable code of a request naming an account its caller may not act
+/// for (403).
+pub const ACCOUNT_NOT_PERMITTED: &str = "ACCOUNT_NOT_PERMITTED";
+
+/// The account a request acts for: `bound` is the caller's `account_id`
+/// claim, `named` the account the request names (`field`: in its body or
+/// query). A caller bound to an account acts for it whether or not the
+/// request names it, and may name no other (403 `ACCOUNT_NOT_PERMITTED`);
+/// a caller bound to none (the tenant's pool admin, a platform admin) acts
+/// for the account it names, or for the whole tenant when it names none.
+pub fn account(
+    bound: Option<&AccountId>,
+    named: Option<&str>,
+    field: &str,
+) -> Result<Option<AccountId>, ApiError> {
+    let named = named
+        .map(|raw| {
+            AccountId::parse(raw).map_err(|e| ApiError::invalid(field, format!("{field}: {e}")))
+        })
+        .transpose()?;
+    match (bound, named) {
+        (Some(b), Some(n)) if *b != n => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ACCOUNT_NOT_PERMITTED,
+            format!("this token acts for account {b} only, not {n}"),
+        )
+        .field(field)),
+        (Some(b), _) => Ok(Some(b.clone())),
+        (None, named) => Ok(named),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -30,21 +64,35 @@ pub struct AssignBody {
 }
 
 /// Reserves the identifier `body` names, or any available one matching its
-/// criteria, for `tenant`.
+/// criteria, for `tenant` (and the account the body names, if any).
 pub async fn reserve(
     store: &Store,
     ctx: &Ctx,
     tenant: &TenantId,
     body: ReserveBody,
 ) -> Result<Reservation, ApiError> {
+    reserve_as(store, ctx, tenant, None, body).await
+}
+
+/// [`reserve`] by a caller `bound` to one account (its `account_id`
+/// claim), checked by [`account`].
+pub async fn reserve_as(
+    store: &Store,
+    ctx: &Ctx,
+    tenant: &TenantId,
+    bound: Option<&AccountId>,
+    body: ReserveBody,
+) -> Result<Reservation, ApiError> {
+    let account = account(bound, body.account_id.as_deref(), "account_id")?;
+    let account = account.as_ref();
     Ok(match (body.identifier, body.criteria) {
         (Some(raw), None) => {
             let id = identifier("identifier", &raw)?;
-            store.reserve(ctx, tenant, &id).await?
+            store.reserve_for(ctx, tenant, account, &id).await?
         }
         (None, Some(c)) => {
             let c = c.criteria("criteria.")?;
-            store.reserve_any(ctx, tenant, &c).await?
+            store.reserve_any_for(ctx, tenant, account, &c).await?
         }
         _ => {
             return Err(ApiError::invalid(
@@ -117,6 +165,7 @@ pub fn reservation_json(r: &Reservation) -> Value {
         "expires_at": r.expires_at,
         "held_at": r.held_at,
         "ended_at": r.ended_at,
+        "account_id": r.account_id.as_ref().map(AccountId::as_str),
     })
 }
 
@@ -133,6 +182,7 @@ pub fn lease_json(l: &Lease) -> Value {
         "renewals": l.renewals,
         "ended_at": l.ended_at,
         "end_reason": l.end_reason.map(|r| r.as_str()),
+        "account_id": l.account_id.as_ref().map(AccountId::as_str),
     })
 }
 
@@ -141,7 +191,8 @@ pub fn reserve_schema() -> Value {
         "description": "exactly one of identifier or criteria",
         "properties": {
             "identifier": { "type": "string", "examples": ["+93791234567", "4455", "AcmeBank"] },
-            "criteria": criteria::schema()
+            "criteria": criteria::schema(),
+            "account_id": account_id_schema("the tenant's account the reservation is for (counted in its sub-quota and in the tenant's). A token with an account_id claim reserves for that account and may name no other (403 ACCOUNT_NOT_PERMITTED); a token without one may name any account of the pool, or none (tenant-wide). An account the pool does not have: 403 NOT_ALLOWED")
         },
         "oneOf": [ { "required": ["identifier"] }, { "required": ["criteria"] } ]
     })
@@ -162,7 +213,8 @@ pub fn reservation_schema() -> Value {
         "created_at": { "type": "string", "format": "date-time" },
         "expires_at": { "type": "string", "format": "date-time" },
         "held_at": { "type": ["string", "null"], "format": "date-time" },
-        "ended_at": { "type": ["string", "null"], "format": "date-time" }
+        "ended_at": { "type": ["string", "null"], "format": "date-time" },
+        "account_id": { "type": ["string", "null"], "description": "the account it was made for; null: tenant-wide" }
     }})
 }
 
@@ -176,6 +228,12 @@ pub fn lease_schema() -> Value {
         "term_end": { "type": "string", "format": "date-time" },
         "renewals": { "type": "integer" },
         "ended_at": { "type": ["string", "null"], "format": "date-time" },
-        "end_reason": { "type": ["string", "null"] }
+        "end_reason": { "type": ["string", "null"] },
+        "account_id": { "type": ["string", "null"], "description": "the account it was leased for (its reservation's); null: tenant-wide" }
     }})
+}
+
+/// The schema of an account id, described.
+pub fn account_id_schema(description: &str) -> Value {
+    json!({ "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$", "description": description })
 }

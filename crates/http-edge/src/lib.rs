@@ -6,6 +6,7 @@
 //! routers are built from.
 
 pub mod access_log;
+pub mod accounts;
 pub mod auth;
 pub mod config;
 pub mod criteria;
@@ -58,6 +59,24 @@ pub struct Edge {
     /// `NUMBERING_PORTAL_ENABLED`: false answers every portal route 503
     /// `PORTAL_DISABLED` (a rollback switch; the admin API is unaffected).
     pub portal_enabled: bool,
+    /// The admin API's two-person rule (`NUMBERING_TWO_PERSON_*`, parsed
+    /// by `numbering_admin_api::config`); `None`: its default, every
+    /// dangerous action needs a second admin.
+    pub two_person: Option<Arc<TwoPersonRule>>,
+}
+
+/// Which admin actions take effect only once a second admin approves
+/// them (`numbering_admin_api`'s `approvals` module names the actions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwoPersonRule {
+    /// The actions that need two admins; empty: the rule is off (a
+    /// single-admin deployment), which their audit entries record.
+    pub actions: std::collections::BTreeSet<String>,
+    /// A pool change that raises a quota above this needs two admins (as
+    /// does any change of the pool's tier, its `segment`).
+    pub quota_threshold: i32,
+    /// How long a request waits for its second admin.
+    pub ttl: std::time::Duration,
 }
 
 impl Edge {
@@ -73,6 +92,7 @@ impl Edge {
             exports: None,
             access_log: AccessLog::default(),
             portal_enabled: true,
+            two_person: None,
         }
     }
 }

@@ -101,6 +101,31 @@ pub fn list_of(item: Value) -> Value {
     }})
 }
 
+/// The answer of an admin action that waits for a second admin's
+/// approval (202), and of the approval routes.
+pub fn pending_approval_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["approval_id", "status", "action", "justification", "requested_by", "expires_at"],
+        "properties": {
+            "approval_id": { "type": "string", "format": "uuid" },
+            "status": { "enum": ["PENDING", "APPLIED", "REJECTED", "WITHDRAWN", "EXPIRED"] },
+            "action": { "type": "string", "examples": ["quarantine.override"] },
+            "target_kind": { "type": "string" },
+            "target_id": { "type": "string" },
+            "tenant_id": { "type": ["string", "null"] },
+            "payload": { "type": "object" },
+            "justification": { "type": "string" },
+            "requested_by": { "type": "string", "description": "the requesting admin's token sub" },
+            "requested_at": { "type": "string", "format": "date-time" },
+            "expires_at": { "type": "string", "format": "date-time" },
+            "decided_by": { "type": ["string", "null"] },
+            "decided_at": { "type": ["string", "null"], "format": "date-time" },
+            "decision_reason": { "type": ["string", "null"] }
+        }
+    })
+}
+
 fn problem_schema() -> Value {
     json!({
         "type": "object",
@@ -113,7 +138,8 @@ fn problem_schema() -> Value {
             "code": { "type": "string", "examples": ["QUOTA_EXCEEDED", "CONFLICT", "INVALID_TRANSITION",
                 "QUARANTINE_ACTIVE", "NOT_ALLOWED", "NOT_FOUND", "INVALID_IDENTIFIER", "IDEMPOTENCY_KEY_REUSED",
                 "VALIDATION_FAILED", "INVALID_TEXT", "INVALID_CURSOR", "METHOD_NOT_ALLOWED", "URI_TOO_LONG",
-                "HEADERS_TOO_LARGE", "DATABASE_UNAVAILABLE"] },
+                "HEADERS_TOO_LARGE", "DATABASE_UNAVAILABLE", "SAME_APPROVER", "APPROVAL_EXPIRED",
+                "APPROVAL_STALE"] },
             "detail": { "type": "string" },
             "field": { "type": "string", "description": "the request field that is wrong" }
         }
@@ -196,6 +222,20 @@ fn problem_responses(ops: &[Op]) -> Value {
     Value::Object(out)
 }
 
+/// The response of `op`'s other 2xx `status`: its success schema, but for
+/// 202, a dangerous admin action waiting for a second admin.
+fn other_success(op: &Op, status: u16) -> Value {
+    let (description, schema) = match status {
+        202 => (
+            "accepted: a pending two-person approval",
+            pending_approval_schema(),
+        ),
+        _ => ("success", (op.success.1)()),
+    };
+    json!({ "description": description, "headers": request_id_header(),
+            "content": { "application/json": { "schema": schema } } })
+}
+
 /// The OpenAPI 3.1 document of `ops`.
 pub fn document(title: &str, ops: &[Op]) -> Value {
     let mut paths = Map::new();
@@ -221,11 +261,7 @@ pub fn document(title: &str, ops: &[Op]) -> Value {
                     "content": { "application/json": { "schema": (op.success.1)() } } }),
         );
         for s in op.problems.iter().filter(|s| **s < 400) {
-            responses.insert(
-                s.to_string(),
-                json!({ "description": "success", "headers": request_id_header(),
-                        "content": { "application/json": { "schema": (op.success.1)() } } }),
-            );
+            responses.insert(s.to_string(), other_success(op, *s));
         }
         for s in op.problem_statuses() {
             responses.insert(

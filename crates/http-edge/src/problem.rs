@@ -182,6 +182,14 @@ impl From<LifecycleError> for ApiError {
         if let LifecycleError::QuarantineActive { until: Some(u) } = &e {
             err = err.with(json!({ "quarantine_ends_at": u }));
         }
+        if let LifecycleError::QuotaExceeded(q) = &e {
+            err = err.with(json!({
+                "scope": q.scope.as_str(),
+                "kind": q.kind.as_str(),
+                "limit": q.limit,
+                "used": q.used,
+            }));
+        }
         err
     }
 }

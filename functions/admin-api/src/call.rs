@@ -8,9 +8,9 @@ use axum::{
 use numbering_http_edge::{ApiError, ApiState, Caller, Principal, access_log};
 use numbering_shared::{Identifier, TenantId};
 use numbering_store::{Actor, Ctx, Store};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::wire::AdminJson;
+use crate::wire::{AdminJson, JustificationBody};
 
 /// An admin's change: the request's state (its store bound to the
 /// request's unit of work under an Idempotency-Key, see [`numbering_http_edge::RequestState`])
@@ -19,6 +19,9 @@ use crate::wire::AdminJson;
 pub(crate) struct AdminCall {
     pub state: ApiState,
     pub ctx: Ctx,
+    /// The admin's subject (the token's `sub`): who requests or approves
+    /// a two-person action.
+    pub subject: String,
 }
 
 impl AdminCall {
@@ -36,12 +39,14 @@ impl FromRequestParts<ApiState> for AdminCall {
             .extensions
             .get::<numbering_clients::traces::TraceId>()
             .map(|t| t.0.clone());
-        let ctx = Ctx::new(Actor::admin(&c.principal.subject))
+        let subject = c.principal.subject.clone();
+        let ctx = Ctx::new(Actor::admin(&subject))
             .with_request_id(c.request_id)
             .with_trace_id(trace_id);
         Ok(Self {
             state: c.state,
             ctx,
+            subject,
         })
     }
 }
@@ -80,4 +85,49 @@ pub(crate) fn ok(status: StatusCode, v: impl AdminJson) -> Response {
 pub(crate) fn items(v: Vec<impl AdminJson>) -> Response {
     let v: Vec<_> = v.into_iter().map(AdminJson::into_json).collect();
     ok(StatusCode::OK, json!({ "items": v, "next_cursor": null }))
+}
+
+/// The optional JSON body of a route that otherwise takes none (retire,
+/// recall): `{"justification": …}`. No body (and no content type) is an
+/// empty one; a body is read as [`ApiJson`](numbering_http_edge::extract::ApiJson) reads it.
+pub(crate) struct Justified(pub JustificationBody);
+
+impl axum::extract::FromRequest<ApiState> for Justified {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &ApiState) -> Result<Self, ApiError> {
+        if req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .is_none()
+        {
+            let bytes = axum::body::Bytes::from_request(req, state)
+                .await
+                .map_err(|e| match e.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "PAYLOAD_TOO_LARGE",
+                        "the request body is over the size limit",
+                    ),
+                    _ => ApiError::new(StatusCode::BAD_REQUEST, "MALFORMED_REQUEST", e.body_text()),
+                })?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Self(JustificationBody::default()));
+            }
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "the request body must be application/json",
+            ));
+        }
+        let numbering_http_edge::extract::ApiJson(body) =
+            numbering_http_edge::extract::ApiJson::from_request(req, state).await?;
+        Ok(Self(body))
+    }
+}
+
+/// A JSON value (a body recorded for a two-person approval) read as `T`,
+/// with the same problems as the body itself.
+pub(crate) fn body_of<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, ApiError> {
+    numbering_http_edge::extract::parse_json(v.to_string().as_bytes())
 }

@@ -21,6 +21,7 @@ pub async fn app(config: Config) -> Result<Router, BoxError> {
     let store = config.store.connect().await?;
     let mut edge = config.edge.edge(config.edge.jwt.hs256_secret.as_deref())?;
     edge.exports = Some(config.export.tools(&std::env::temp_dir()).await?);
+    let edge = config.two_person.apply(edge);
     let state = ApiState { store, edge };
     Ok(deployable(
         crate::router,

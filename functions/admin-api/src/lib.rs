@@ -3,8 +3,12 @@
 //! tenants, alphanumeric sender-ID registration, suspend / reinstate /
 //! recall / retire, quarantine list and override, audit query and chain
 //! verification, signed lease imports; reserve, assign and release on a
-//! tenant's behalf.
+//! tenant's behalf; two-person approvals of the dangerous actions
+//! (`approvals`: override, retire, recall, pool tier / big quota changes,
+//! signing-key install and revoke answer 202 until a second admin approves).
 
+mod accounts;
+mod approvals;
 mod audit;
 mod call;
 pub mod config;
@@ -147,6 +151,8 @@ fn own_routes() -> Routes {
     ]
     .into_iter()
     .chain(tenants::routes())
+    .chain(accounts::routes())
+    .chain(approvals::routes())
     .chain(renumberings::routes())
     .collect()
 }
@@ -240,7 +246,8 @@ pub fn operations() -> Vec<Op> {
             params: vec![],
             body: Some(signing_key_schema),
             success: (201, any_object),
-            problems: &[409],
+            // 202: waits for a second admin (the two-person rule)
+            problems: &[202, 409],
         },
         Op {
             method: "post",
@@ -251,7 +258,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("key_id", "key id")],
             body: Some(revoke_schema),
             success: (200, any_object),
-            problems: &[404],
+            problems: &[202, 404],
         },
         Op {
             method: "get",
@@ -284,7 +291,9 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("tenant_id", "tenant id")],
             body: Some(pool_schema),
             success: (200, any_object),
-            problems: &[],
+            // 202: a tier change or a quota raised above the threshold
+            // waits for a second admin (the two-person rule)
+            problems: &[202],
         },
         Op {
             method: "get",
@@ -323,16 +332,24 @@ pub fn operations() -> Vec<Op> {
             "reinstateNumber",
             "Reinstate a suspended lease",
         ),
-        transition(
-            "/v1/admin/numbering/numbers/{identifier}/recall",
-            "recallNumber",
-            "Recall a leased identifier into quarantine",
-        ),
-        transition(
-            "/v1/admin/numbering/numbers/{identifier}/retire",
-            "retireNumber",
-            "Retire an identifier from inventory",
-        ),
+        Op {
+            body: Some(justification_schema),
+            problems: &[202, 404, 409],
+            ..transition(
+                "/v1/admin/numbering/numbers/{identifier}/recall",
+                "recallNumber",
+                "Recall a leased identifier into quarantine (two-person rule: 202)",
+            )
+        },
+        Op {
+            body: Some(justification_schema),
+            problems: &[202, 404, 409],
+            ..transition(
+                "/v1/admin/numbering/numbers/{identifier}/retire",
+                "retireNumber",
+                "Retire an identifier from inventory (two-person rule: 202)",
+            )
+        },
         Op {
             method: "post",
             path: "/v1/admin/numbering/sender-ids",
@@ -364,7 +381,7 @@ pub fn operations() -> Vec<Op> {
             params: id("the identifier"),
             body: Some(override_schema),
             success: (200, number_schema),
-            problems: &[404, 409],
+            problems: &[202, 404, 409],
         },
         Op {
             method: "get",
@@ -404,6 +421,8 @@ pub fn operations() -> Vec<Op> {
     .chain(readiness::operations())
     .chain(imports::operations())
     .chain(tenants::operations())
+    .chain(accounts::operations())
+    .chain(approvals::operations())
     .chain(renumberings::operations())
     .collect()
 }

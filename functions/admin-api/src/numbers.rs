@@ -8,11 +8,14 @@ use numbering_http_edge::{
     extract::{ApiJson, ApiPath, ApiQuery},
 };
 use numbering_shared::NumberState;
-use numbering_store::{admin::NumberSearch, sender_ids::RegisterError};
-use serde_json::json;
+use numbering_store::{
+    Ctx, Store, admin::NumberSearch, approvals::Target, sender_ids::RegisterError,
+};
+use serde_json::{Value, json};
 
 use crate::{
-    call::{AdminCall, identifier, limit, ok, tenant_id},
+    approvals::{self, Applied},
+    call::{AdminCall, Justified, identifier, limit, ok, tenant_id},
     wire::{AdminJson, SearchQuery, SenderIdsBody, number_json},
 };
 
@@ -79,8 +82,52 @@ macro_rules! transition_handler {
 }
 transition_handler!(suspend);
 transition_handler!(reinstate);
-transition_handler!(recall);
-transition_handler!(retire);
+
+/// Retire and recall are dangerous: a request under the two-person rule
+/// (justification in an optional body), applied by [`apply_retire`] /
+/// [`apply_recall`].
+macro_rules! guarded_handler {
+    ($name:ident, $action:expr) => {
+        pub(crate) async fn $name(
+            a: AdminCall,
+            ApiPath(raw): ApiPath<String>,
+            Justified(body): Justified,
+        ) -> Result<Response, ApiError> {
+            let id = identifier(&raw)?;
+            let payload = json!({ "identifier": id.as_str() });
+            let request = approvals::Request {
+                action: $action,
+                target: Target::Number(id),
+                tenant_id: None,
+                payload,
+                justification: body.justification,
+            };
+            approvals::guard(&a, request).await
+        }
+    };
+}
+guarded_handler!(recall, approvals::NUMBER_RECALL);
+guarded_handler!(retire, approvals::NUMBER_RETIRE);
+
+/// Recalls the payload's `identifier`.
+pub(crate) async fn apply_recall(
+    store: &Store,
+    ctx: &Ctx,
+    payload: &Value,
+) -> Result<Applied, ApiError> {
+    let id = identifier(payload["identifier"].as_str().unwrap_or_default())?;
+    Ok((StatusCode::OK, number_json(&store.recall(ctx, &id).await?)))
+}
+
+/// Retires the payload's `identifier`.
+pub(crate) async fn apply_retire(
+    store: &Store,
+    ctx: &Ctx,
+    payload: &Value,
+) -> Result<Applied, ApiError> {
+    let id = identifier(payload["identifier"].as_str().unwrap_or_default())?;
+    Ok((StatusCode::OK, number_json(&store.retire(ctx, &id).await?)))
+}
 
 pub(crate) async fn register_sender_ids(
     a: AdminCall,

@@ -6,9 +6,13 @@ use numbering_http_edge::{
     extract::{ApiJson, ApiPath},
 };
 
+use numbering_store::{Ctx, Store, approvals::Target};
+use serde_json::{Value, json};
+
 use crate::{
-    call::{AdminCall, items, ok},
-    wire::{ContractBody, OperatorBody, RevokeBody, SigningKeyBody},
+    approvals::{self, Applied},
+    call::{AdminCall, body_of, items, ok},
+    wire::{AdminJson, ContractBody, OperatorBody, RevokeBody, SigningKeyBody},
 };
 
 pub(crate) async fn operators(RequestState(s): RequestState) -> Result<Response, ApiError> {
@@ -46,11 +50,30 @@ pub(crate) async fn signing_keys(RequestState(s): RequestState) -> Result<Respon
 
 pub(crate) async fn install_key(
     a: AdminCall,
-    ApiJson(body): ApiJson<SigningKeyBody>,
+    ApiJson(raw): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
+    let body: SigningKeyBody = body_of(&raw)?;
+    let justification = body.justification.clone();
     let input = body.try_into_input()?;
-    let key = a.store().install_signing_key(&a.ctx, &input).await?;
-    Ok(ok(StatusCode::CREATED, key))
+    let request = approvals::Request {
+        action: approvals::SIGNING_KEY_INSTALL,
+        target: Target::SigningKey(input.key_id),
+        tenant_id: None,
+        payload: raw,
+        justification,
+    };
+    approvals::guard(&a, request).await
+}
+
+/// Installs the payload's key (the install's body).
+pub(crate) async fn apply_install_key(
+    store: &Store,
+    ctx: &Ctx,
+    payload: &Value,
+) -> Result<Applied, ApiError> {
+    let input = body_of::<SigningKeyBody>(payload)?.try_into_input()?;
+    let key = store.install_signing_key(ctx, &input).await?;
+    Ok((StatusCode::CREATED, key.into_json()))
 }
 
 pub(crate) async fn revoke_key(
@@ -58,13 +81,36 @@ pub(crate) async fn revoke_key(
     ApiPath(key_id): ApiPath<String>,
     ApiJson(body): ApiJson<RevokeBody>,
 ) -> Result<Response, ApiError> {
-    if body.reason.trim().is_empty() || body.reason.len() > 1000 {
+    let reason = revocation_reason(&body.reason)?;
+    let payload = json!({ "key_id": key_id, "reason": reason });
+    let request = approvals::Request {
+        action: approvals::SIGNING_KEY_REVOKE,
+        target: Target::SigningKey(key_id),
+        tenant_id: None,
+        payload,
+        justification: body.justification.or(Some(body.reason)),
+    };
+    approvals::guard(&a, request).await
+}
+
+fn revocation_reason(reason: &str) -> Result<&str, ApiError> {
+    if reason.trim().is_empty() || reason.len() > 1000 {
         return Err(ApiError::invalid(
             "reason",
             "reason must be 1 to 1000 characters",
         ));
     }
-    let store = a.store();
-    let key = store.revoke_signing_key(&a.ctx, &key_id, &body.reason);
-    Ok(ok(StatusCode::OK, key.await?))
+    Ok(reason)
+}
+
+/// Revokes the payload's `key_id` for its `reason`.
+pub(crate) async fn apply_revoke_key(
+    store: &Store,
+    ctx: &Ctx,
+    payload: &Value,
+) -> Result<Applied, ApiError> {
+    let key_id = payload["key_id"].as_str().unwrap_or_default();
+    let reason = revocation_reason(payload["reason"].as_str().unwrap_or_default())?;
+    let key = store.revoke_signing_key(ctx, key_id, reason).await?;
+    Ok((StatusCode::OK, key.into_json()))
 }

@@ -20,10 +20,11 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    Routes,
-    call::{AdminCall, limit},
-    wire::LimitQuery,
+    Routes, approvals,
+    call::{AdminCall, Justified, limit},
+    wire::{LimitQuery, justification_schema},
 };
+use numbering_store::approvals::Target;
 
 const BASE: &str = "/v1/admin/numbering/renumberings";
 
@@ -188,15 +189,38 @@ async fn dry_run(a: AdminCall, ApiPath(raw): ApiPath<String>) -> Result<Response
     Ok(answer(StatusCode::OK, dry_run_json(&d)))
 }
 
-async fn apply(a: AdminCall, ApiPath(raw): ApiPath<String>) -> Result<Response, ApiError> {
-    let applied = a
-        .store()
-        .apply_renumbering(&a.ctx, id(&raw)?)
-        .await
-        .map_err(problem)?;
+/// Applying is dangerous (a whole block moves): a request under the
+/// two-person rule (`renumbering.apply`, justification in an optional
+/// body), applied by [`apply_plan`] once a second admin approves.
+async fn apply(
+    a: AdminCall,
+    ApiPath(raw): ApiPath<String>,
+    Justified(body): Justified,
+) -> Result<Response, ApiError> {
+    let id = id(&raw)?;
+    // a plan that does not exist is 404 now, not once approved
+    a.store().renumbering(id).await.map_err(problem)?;
+    let request = approvals::Request {
+        action: approvals::RENUMBERING_APPLY,
+        target: Target::Renumbering(id),
+        tenant_id: None,
+        payload: json!({ "renumbering_id": id.to_string() }),
+        justification: body.justification,
+    };
+    approvals::guard(&a, request).await
+}
+
+/// Applies the payload's `renumbering_id`: 200 with the plan as applied.
+pub(crate) async fn apply_plan(
+    store: &numbering_store::Store,
+    ctx: &numbering_store::Ctx,
+    payload: &Value,
+) -> Result<approvals::Applied, ApiError> {
+    let id = id(payload["renumbering_id"].as_str().unwrap_or_default())?;
+    let applied = store.apply_renumbering(ctx, id).await.map_err(problem)?;
     let mut v = plan_json(applied.renumbering());
     v["applied_now"] = json!(matches!(applied, Applied::Now(_)));
-    Ok(answer(StatusCode::OK, v))
+    Ok((StatusCode::OK, v))
 }
 
 /// The renumbering links of `id` (as the old or the new identifier), for
@@ -311,12 +335,13 @@ pub(crate) fn operations() -> Vec<Op> {
             method: "post",
             path: "/v1/admin/numbering/renumberings/{id}/apply",
             operation_id: "applyRenumbering",
-            summary: "Move the whole block in one transaction (all or nothing; an applied plan is answered unchanged); 409 RENUMBERING_NOT_DUE before the cutover, RENUMBERING_CONFLICT when a new identifier is in inventory",
+            summary: "Move the whole block in one transaction (all or nothing; an applied plan is answered unchanged); two-person rule (renumbering.apply): 202 until a second admin approves; 409 RENUMBERING_NOT_DUE before the cutover, RENUMBERING_CONFLICT when a new identifier is in inventory",
             tag: T,
             params: id(),
-            body: None,
+            body: Some(justification_schema),
             success: (200, plan_schema),
-            problems: &[404, 409],
+            // 202: waits for a second admin (the two-person rule)
+            problems: &[202, 404, 409],
         },
     ]
 }

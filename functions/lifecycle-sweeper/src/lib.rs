@@ -73,6 +73,8 @@ pub struct SweepReport {
     pub leases_expired: usize,
     pub idempotency_keys_pruned: u64,
     pub processed_events_pruned: u64,
+    /// Two-person approvals past their expiry, recorded EXPIRED.
+    pub approvals_expired: usize,
 }
 
 #[derive(Clone)]
@@ -158,6 +160,12 @@ impl Sweeper {
                 self.expire(&ctx, &lease, &mut report).await;
             }
         }
+        // they read as EXPIRED already; this records it (audit + event)
+        report.approvals_expired = self
+            .store
+            .expire_approvals(&ctx)
+            .await
+            .map_err(|e| anyhow::anyhow!("expiring approvals: {e}"))?;
         self.housekeeping(&mut report).await?;
         Ok(report)
     }

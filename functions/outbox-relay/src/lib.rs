@@ -100,7 +100,8 @@ pub const STREAMS: [StreamSpec; 5] = [
     },
     StreamSpec {
         name: "NUMBERING_AUDIT",
-        subjects: &["numbering.audit.>"],
+        // sealed entries and checkpoints; the two-person approvals' steps
+        subjects: &["numbering.audit.>", "numbering.approval.>"],
         max_age: Duration::from_secs(400 * DAY),
     },
     StreamSpec {

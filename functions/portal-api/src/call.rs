@@ -7,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use numbering_http_edge::{ApiError, ApiState, Caller};
-use numbering_shared::{ReservationId, TenantId};
+use numbering_shared::{AccountId, LeaseId, ReservationId, TenantId};
 use numbering_store::{Actor, Ctx, Store};
 
 /// A tenant's call: the request's state (its store bound to the request's
@@ -18,11 +18,51 @@ pub(crate) struct TenantCall {
     pub state: ApiState,
     pub tenant: TenantId,
     pub ctx: Ctx,
+    /// The account the token binds the caller to (its `account_id`
+    /// claim); `None`: the tenant's pool admin, for the whole tenant.
+    pub account: Option<AccountId>,
 }
 
 impl TenantCall {
     pub fn store(&self) -> &Store {
         &self.state.store
+    }
+
+    /// A caller bound to an account acts on its own account's reservations
+    /// only: another's (or a tenant-wide one) is 403
+    /// `ACCOUNT_NOT_PERMITTED`. A reservation that is not found is left to
+    /// the operation to answer.
+    pub async fn may_act_on_reservation(&self, id: ReservationId) -> Result<(), ApiError> {
+        let Some(bound) = &self.account else {
+            return Ok(());
+        };
+        match self.store().reservation(&self.tenant, id).await? {
+            Some(r) => permitted(bound, r.account_id.as_ref()),
+            None => Ok(()),
+        }
+    }
+
+    /// [`TenantCall::may_act_on_reservation`] for a lease.
+    pub async fn may_act_on_lease(&self, id: LeaseId) -> Result<(), ApiError> {
+        let Some(bound) = &self.account else {
+            return Ok(());
+        };
+        match self.store().lease(&self.tenant, id).await? {
+            Some(l) => permitted(bound, l.account_id.as_ref()),
+            None => Ok(()),
+        }
+    }
+}
+
+fn permitted(bound: &AccountId, of: Option<&AccountId>) -> Result<(), ApiError> {
+    if of == Some(bound) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            numbering_http_edge::leasing::ACCOUNT_NOT_PERMITTED,
+            format!("this token acts for account {bound} only"),
+        ))
     }
 }
 
@@ -41,7 +81,12 @@ impl FromRequestParts<ApiState> for TenantCall {
         let ctx = Ctx::new(Actor::tenant(&tenant, &p.subject))
             .with_request_id(request_id)
             .with_trace_id(trace_id(parts));
-        Ok(Self { state, tenant, ctx })
+        Ok(Self {
+            state,
+            tenant,
+            ctx,
+            account: p.account_id,
+        })
     }
 }
 

@@ -17,6 +17,9 @@ pub(crate) async fn assign(
     t: TenantCall,
     ApiJson(body): ApiJson<AssignBody>,
 ) -> Result<Response, ApiError> {
+    if let Ok(id) = numbering_shared::ReservationId::parse(&body.reservation_id) {
+        t.may_act_on_reservation(id).await?;
+    }
     let l = leasing::assign(&t.state, &t.ctx, &t.tenant, body).await?;
     Ok(json_response(StatusCode::CREATED, lease_json(&l)))
 }
@@ -37,7 +40,11 @@ pub(crate) async fn leases(
             "limit must be between 1 and 500",
         ));
     }
-    let ls = t.store().leases(&t.tenant, current, limit).await?;
+    let account = leasing::account(t.account.as_ref(), q.account_id.as_deref(), "account_id")?;
+    let ls = t
+        .store()
+        .leases_of(&t.tenant, current, account.as_ref(), limit)
+        .await?;
     Ok(items(ls.iter().map(lease_json).collect()))
 }
 
@@ -45,9 +52,11 @@ pub(crate) async fn lease(
     t: TenantCall,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
+    let id = lease_id(&id)?;
+    t.may_act_on_lease(id).await?;
     let l = t
         .store()
-        .lease(&t.tenant, lease_id(&id)?)
+        .lease(&t.tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found("lease"))?;
     Ok(json_response(StatusCode::OK, lease_json(&l)))
@@ -59,6 +68,7 @@ pub(crate) async fn update_lease(
     ApiJson(body): ApiJson<UpdateLeaseBody>,
 ) -> Result<Response, ApiError> {
     let id = lease_id(&id)?;
+    t.may_act_on_lease(id).await?;
     let l = t
         .store()
         .set_auto_renew(&t.ctx, &t.tenant, id, body.auto_renew)
@@ -70,6 +80,9 @@ pub(crate) async fn release(
     t: TenantCall,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
+    if let Ok(lease) = lease_id(&id) {
+        t.may_act_on_lease(lease).await?;
+    }
     let l = leasing::release(t.store(), &t.ctx, &t.tenant, &id).await?;
     Ok(json_response(StatusCode::OK, lease_json(&l)))
 }

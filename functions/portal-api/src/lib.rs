@@ -5,7 +5,10 @@
 //!
 //! The tenant always comes from the verified token, never from a body; every
 //! store call runs in that tenant's row-level-security scope, so another
-//! tenant's reservation or lease is simply not found (404).
+//! tenant's reservation or lease is simply not found (404). A token with an
+//! `account_id` claim acts for that account of the tenant only: another
+//! account's reservation or lease, or naming another account, is 403
+//! `ACCOUNT_NOT_PERMITTED` (see `numbering_http_edge::leasing::account`).
 
 mod call;
 pub mod config;
@@ -20,7 +23,7 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     middleware::from_fn_with_state,
-    routing::{delete, get, patch, post},
+    routing::{delete, get, patch, post, put},
 };
 use numbering_http_edge::{
     ApiError, ApiState, Routes, auth, criteria, idempotency, no_route,
@@ -29,8 +32,9 @@ use numbering_http_edge::{
 };
 
 use leases::{assign, history, lease, leases, release, update_lease};
-use pool::{browse, pool};
-use reservations::{cancel, hold, reservation, reserve};
+use numbering_http_edge::accounts::{account_quotas_schema, account_schema};
+use pool::{browse, pool, put_account};
+use reservations::{cancel, hold, reservation, reservations, reserve};
 use wire::*;
 
 pub const PREFIX: &str = "/v1/portal/numbering";
@@ -77,6 +81,11 @@ fn routes() -> Routes {
         ("post", "/v1/portal/numbering/reservations", post(reserve)),
         (
             "get",
+            "/v1/portal/numbering/reservations",
+            get(reservations),
+        ),
+        (
+            "get",
             "/v1/portal/numbering/reservations/{id}",
             get(reservation),
         ),
@@ -104,6 +113,11 @@ fn routes() -> Routes {
             post(release),
         ),
         ("get", "/v1/portal/numbering/pool", get(pool)),
+        (
+            "put",
+            "/v1/portal/numbering/pool/accounts/{account_id}",
+            put(put_account),
+        ),
         (
             "get",
             "/v1/portal/numbering/numbers/{identifier}/history",
@@ -144,7 +158,32 @@ pub fn operations() -> Vec<Op> {
             params: vec![],
             body: Some(reserve_schema),
             success: (201, reservation_schema),
-            problems: &[404, 409, 503],
+            // 403: an account not permitted (ACCOUNT_NOT_PERMITTED) or not
+            // in the pool; 409 QUOTA_EXCEEDED says its scope
+            problems: &[403, 404, 409, 503],
+        },
+        Op {
+            method: "get",
+            path: "/v1/portal/numbering/reservations",
+            operation_id: "listReservations",
+            summary: "The tenant's reservations, newest first, optionally one account's",
+            tag: T,
+            params: vec![
+                query(
+                    "status",
+                    "string",
+                    "live (default: RESERVED or HELD, not lapsed) or all",
+                ),
+                query(
+                    "account_id",
+                    "string",
+                    "only this account's (a token bound to an account: its own, and no other: 403 ACCOUNT_NOT_PERMITTED)",
+                ),
+                query("limit", "integer", "1 to 500 (default 100)"),
+            ],
+            body: None,
+            success: (200, || list_of(reservation_schema())),
+            problems: &[403, 503],
         },
         Op {
             method: "get",
@@ -155,7 +194,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "reservation id")],
             body: None,
             success: (200, reservation_schema),
-            problems: &[404, 503],
+            problems: &[403, 404, 503],
         },
         Op {
             method: "delete",
@@ -166,7 +205,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "reservation id")],
             body: None,
             success: (200, reservation_schema),
-            problems: &[404, 503],
+            problems: &[403, 404, 503],
         },
         Op {
             method: "post",
@@ -177,7 +216,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "reservation id")],
             body: None,
             success: (200, reservation_schema),
-            problems: &[404, 503],
+            problems: &[403, 404, 503],
         },
         Op {
             method: "post",
@@ -188,7 +227,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![],
             body: Some(assign_schema),
             success: (201, lease_schema),
-            problems: &[404, 503],
+            problems: &[403, 404, 503],
         },
         Op {
             method: "get",
@@ -198,11 +237,16 @@ pub fn operations() -> Vec<Op> {
             tag: T,
             params: vec![
                 query("status", "string", "current (default) or all"),
+                query(
+                    "account_id",
+                    "string",
+                    "only this account's (a token bound to an account: its own, and no other: 403 ACCOUNT_NOT_PERMITTED)",
+                ),
                 query("limit", "integer", "1 to 500 (default 100)"),
             ],
             body: None,
             success: (200, || list_of(lease_schema())),
-            problems: &[503],
+            problems: &[403, 503],
         },
         Op {
             method: "get",
@@ -213,7 +257,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "lease id")],
             body: None,
             success: (200, lease_schema),
-            problems: &[404, 503],
+            problems: &[403, 404, 503],
         },
         Op {
             method: "patch",
@@ -224,7 +268,7 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "lease id")],
             body: Some(update_lease_schema),
             success: (200, lease_schema),
-            problems: &[404, 503],
+            problems: &[403, 404, 503],
         },
         Op {
             method: "post",
@@ -235,18 +279,32 @@ pub fn operations() -> Vec<Op> {
             params: vec![path("id", "lease id")],
             body: None,
             success: (200, lease_schema),
-            problems: &[404, 503],
+            problems: &[403, 404, 503],
         },
         Op {
             method: "get",
             path: "/v1/portal/numbering/pool",
             operation_id: "getPool",
-            summary: "The tenant's pool: quotas and current usage per kind",
+            summary: "The tenant's pool: quotas and current usage per kind, and per account",
             tag: T,
             params: vec![],
             body: None,
             success: (200, pool_schema),
             problems: &[404, 503],
+        },
+        Op {
+            method: "put",
+            path: "/v1/portal/numbering/pool/accounts/{account_id}",
+            operation_id: "putAccountQuotas",
+            summary: "Create an account in the pool or set its sub-quotas per kind (the tenant's pool admin; a token bound to an account: 403 ACCOUNT_NOT_PERMITTED)",
+            tag: T,
+            params: vec![path(
+                "account_id",
+                "the account, 1 to 64 of A-Z a-z 0-9 . _ : -",
+            )],
+            body: Some(account_quotas_schema),
+            success: (200, account_schema),
+            problems: &[403, 404, 503],
         },
         Op {
             method: "get",

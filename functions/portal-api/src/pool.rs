@@ -1,8 +1,16 @@
 //! The tenant's pool: the available identifiers it admits (browse, by
-//! opaque cursor) and its quotas with their current usage.
+//! opaque cursor), its quotas with their current usage, and its accounts'
+//! sub-quotas.
 
 use axum::{http::StatusCode, response::Response};
-use numbering_http_edge::{ApiError, cursor, extract::ApiQuery};
+use numbering_http_edge::{
+    ApiError,
+    accounts::{AccountQuotasBody, account_id, account_json},
+    cursor,
+    extract::{ApiJson, ApiPath, ApiQuery},
+    leasing,
+};
+use numbering_store::Scope;
 use serde_json::json;
 
 use crate::{
@@ -41,5 +49,39 @@ pub(crate) async fn pool(t: TenantCall) -> Result<Response, ApiError> {
         .pool_view(&t.tenant)
         .await?
         .ok_or_else(|| ApiError::not_found("pool"))?;
-    Ok(json_response(StatusCode::OK, pool_json(&v)))
+    Ok(json_response(
+        StatusCode::OK,
+        pool_json(&v, t.account.as_ref()),
+    ))
+}
+
+/// Sets one account's sub-quotas: the tenant's pool admin only (a token
+/// bound to an account may not: 403 `ACCOUNT_NOT_PERMITTED`).
+pub(crate) async fn put_account(
+    t: TenantCall,
+    ApiPath(raw): ApiPath<String>,
+    ApiJson(body): ApiJson<AccountQuotasBody>,
+) -> Result<Response, ApiError> {
+    if let Some(bound) = &t.account {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            leasing::ACCOUNT_NOT_PERMITTED,
+            format!(
+                "this token acts for account {bound} only; the tenant's pool admin sets account quotas"
+            ),
+        ));
+    }
+    let account = account_id(&raw)?;
+    let quotas = body.quotas()?;
+    let a = t
+        .store()
+        .put_account_quotas(
+            &t.ctx,
+            Scope::Tenant(&t.tenant),
+            &t.tenant,
+            &account,
+            quotas,
+        )
+        .await?;
+    Ok(json_response(StatusCode::OK, account_json(&a)))
 }

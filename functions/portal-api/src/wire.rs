@@ -1,6 +1,8 @@
 //! The portal's wire format: request bodies (strict: unknown fields are
 //! refused) and the JSON of domain values, with their JSON Schemas.
 
+use numbering_http_edge::accounts::{account_json, account_schema};
+use numbering_shared::AccountId;
 use numbering_store::{Available, PoolView};
 
 // shared with the admin API acting for a tenant
@@ -30,6 +32,15 @@ pub struct UpdateLeaseBody {
 pub struct LeasesQuery {
     pub status: Option<String>,
     pub limit: Option<i64>,
+    pub account_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReservationsQuery {
+    pub status: Option<String>,
+    pub limit: Option<i64>,
+    pub account_id: Option<String>,
 }
 
 pub fn available_json(a: &Available) -> Value {
@@ -41,7 +52,15 @@ pub fn available_json(a: &Available) -> Value {
     })
 }
 
-pub fn pool_json(p: &PoolView) -> Value {
+/// The pool view; a caller bound to an account (`only`) sees that
+/// account's line alone among the accounts.
+pub fn pool_json(p: &PoolView, only: Option<&AccountId>) -> Value {
+    let accounts: Vec<Value> = p
+        .accounts
+        .iter()
+        .filter(|a| only.is_none_or(|o| *o == a.account_id))
+        .map(account_json)
+        .collect();
     json!({
         "tenant_id": p.tenant_id.as_str(),
         "status": p.status,
@@ -50,6 +69,7 @@ pub fn pool_json(p: &PoolView) -> Value {
         "allowed_kinds": p.allowed_kinds,
         "allowed_operators": p.allowed_operators,
         "vanity_allowed": p.vanity_allowed,
+        "accounts": accounts,
     })
 }
 
@@ -74,6 +94,8 @@ pub fn pool_schema() -> Value {
         "quotas": per_kind, "usage": per_kind,
         "allowed_kinds": { "type": "array", "items": { "type": "string" } },
         "allowed_operators": { "type": "array", "items": { "type": "string" } },
-        "vanity_allowed": { "type": "boolean" }
+        "vanity_allowed": { "type": "boolean" },
+        "accounts": { "type": "array", "items": account_schema(),
+            "description": "the pool's accounts with their sub-quotas and usage (counted in the tenant's usage too); a token bound to an account sees its own only" }
     }})
 }

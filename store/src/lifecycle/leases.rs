@@ -120,6 +120,9 @@ impl Store {
             "term_end": term_end,
             "auto_renew": auto_renew,
         });
+        if let Some(a) = &reservation.account_id {
+            details["account_id"] = json!(a);
+        }
         if let LeaseTerm::Legacy { started_at, .. } = term {
             details["legacy_seed"] = json!(true);
             details["started_at"] = json!(started_at);
@@ -136,7 +139,8 @@ impl Store {
         let moved = Moved::held_by(Some(tenant.as_str()), None);
         let step = NewLease {
             id: lease_id,
-            reservation,
+            reservation: reservation.id,
+            account_id: reservation.account_id,
             holding: Holding::of(&n, tenant),
             auto_renew,
             started_at,
@@ -283,6 +287,8 @@ impl Store {
 struct NewLease {
     id: LeaseId,
     reservation: Uuid,
+    /// The reservation's account, which the lease keeps.
+    account_id: Option<String>,
     holding: Holding,
     auto_renew: bool,
     started_at: DateTime<Utc>,
@@ -300,7 +306,7 @@ impl Step for NewLease {
         .push_bind(self.reservation)
         .push(
             "), step AS (INSERT INTO numbering.leases AS l (id, number_id, identifier, kind, \
-             tenant_id, reservation_id, auto_renew, started_at, term_end) SELECT ",
+             tenant_id, reservation_id, auto_renew, started_at, term_end, account_id) SELECT ",
         );
         let mut values = q.separated(", ");
         values.push_bind(self.id.as_uuid());
@@ -309,7 +315,8 @@ impl Step for NewLease {
             .push_bind(self.reservation)
             .push_bind(self.auto_renew)
             .push_bind(self.started_at)
-            .push_bind(self.term_end);
+            .push_bind(self.term_end)
+            .push_bind(self.account_id);
         q.push(concat!(" FROM moved RETURNING ", lease_columns!(), ")"));
     }
 }

@@ -37,7 +37,8 @@ mod write;
 
 pub use leases::{AssignError, LeaseTerm, assign_verified, assign_verified_for};
 pub use registry::{BoxFuture, SenderIdRegistry, Unavailable};
-pub(crate) use rows::{lock_lease, usage};
+pub use rows::AccountUsage;
+pub(crate) use rows::{account_usages, lock_lease, usage};
 
 use numbering_shared::{
     LifecyclePolicy, NumberState, Transition,

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use numbering_shared::{
-    Identifier, NumberState, ReservationId, TenantId, Transition, lifecycle, quota,
+    AccountId, Identifier, NumberState, ReservationId, TenantId, Transition, lifecycle, quota,
 };
 use serde_json::{Value, json};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -11,7 +11,9 @@ use uuid::Uuid;
 
 use super::{
     Result, Store,
-    rows::{Pool, inventory_state, lock_number_by_key, lock_pool, open_quarantine_end},
+    rows::{
+        Pool, account_quota, inventory_state, lock_number_by_key, lock_pool, open_quarantine_end,
+    },
     write::{Holding, Moved, Step, after, change, commit_change},
 };
 use crate::{
@@ -35,10 +37,25 @@ impl Store {
         tenant: &TenantId,
         identifier: &Identifier,
     ) -> Result<Reservation> {
+        self.reserve_for(ctx, tenant, None, identifier).await
+    }
+
+    /// [`Store::reserve`] for one of the tenant's accounts (`None`:
+    /// tenant-wide): the reservation records the account and must fit
+    /// under the account's quota as well as the tenant's (`QuotaExceeded`
+    /// says which scope refused); `NotAllowed` for an account the pool
+    /// does not have.
+    pub async fn reserve_for(
+        &self,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        account: Option<&AccountId>,
+        identifier: &Identifier,
+    ) -> Result<Reservation> {
         let key = identifier.key();
         let r = self
             .transition(Scope::Tenant(tenant), async |tx| {
-                let pool = lock_pool(tx, tenant).await?;
+                let pool = lock_pool_for(tx, tenant, account).await?;
                 lapse(tx, ctx, &key).await?;
                 let Some(n) = lock_number_by_key(tx, &key).await? else {
                     // invisible to this tenant: held by another one, or not in inventory
@@ -64,9 +81,21 @@ impl Store {
         tenant: &TenantId,
         criteria: &crate::Criteria,
     ) -> Result<Reservation> {
+        self.reserve_any_for(ctx, tenant, None, criteria).await
+    }
+
+    /// [`Store::reserve_any`] for one of the tenant's accounts, checked as
+    /// [`Store::reserve_for`] checks it.
+    pub async fn reserve_any_for(
+        &self,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        account: Option<&AccountId>,
+        criteria: &crate::Criteria,
+    ) -> Result<Reservation> {
         let r = self
             .transition(Scope::Tenant(tenant), async |tx| {
-                let pool = lock_pool(tx, tenant).await?;
+                let pool = lock_pool_for(tx, tenant, account).await?;
                 // the pool's own limits narrow the search, so "any" never
                 // picks what the checks of `reserve_locked` would refuse
                 let n = pick_available(tx, criteria)
@@ -86,7 +115,7 @@ impl Store {
         tx: &mut PgConnection,
         ctx: &Ctx,
         tenant: &TenantId,
-        pool: &Pool,
+        pool: &AccountPool<'_>,
         n: NumberRow,
     ) -> Result<ReservationRow> {
         let from = n.effective_state()?;
@@ -102,14 +131,24 @@ impl Store {
             | NumberState::Suspended => return Err(LifecycleError::Conflict),
         }
         let to = self.decide(tx, ctx, &n, from, Transition::Reserve).await?;
-        pool.rules
+        let (tenant_pool, account) = (&pool.pool, &pool.account);
+        tenant_pool
+            .rules
             .admits(&n.candidate()?)
             .map_err(NotAllowed::from)?;
-        quota::check_reserve(n.kind()?, &pool.usage, &pool.quotas)?;
+        quota::check_reserve_scoped(
+            n.kind()?,
+            (&tenant_pool.usage, &tenant_pool.quotas),
+            account.as_ref().map(|(_, usage, quotas)| (usage, quotas)),
+        )?;
 
         let until = after(n.now, self.policy.reservation_ttl)?;
         let id = ReservationId::new();
-        let details = json!({ "reservation_id": id.to_string(), "reserved_until": until });
+        let account_id = account.as_ref().map(|(id, ..)| id.as_str().to_owned());
+        let mut details = json!({ "reservation_id": id.to_string(), "reserved_until": until });
+        if let Some(a) = &account_id {
+            details["account_id"] = json!(a);
+        }
         let change = change(
             Transition::Reserve,
             &n,
@@ -122,6 +161,7 @@ impl Store {
             id,
             holding: Holding::of(&n, tenant),
             until,
+            account_id,
         };
         commit_change(tx, ctx, change, moved, step).await
     }
@@ -177,7 +217,7 @@ impl Store {
     ) -> Result<Reservation> {
         self.transition(Scope::Tenant(tenant), async |tx| {
             let (reservation, n, states) = self.live_reservation(tx, ctx, id, t).await?;
-            let (details, moved, step) = plan(reservation, &n)?;
+            let (details, moved, step) = plan(reservation.id, &n)?;
             let change = change(t, &n, states, Some(tenant.as_str()), details);
             commit_change(tx, ctx, change, moved, step).await
         })
@@ -211,17 +251,18 @@ impl Store {
     /// not its expiry has been recorded yet (by the sweeper, or by a reserve
     /// that noticed it): a refusal's code never depends on when background
     /// work ran. One that ended otherwise (consumed, cancelled) is an
-    /// invalid transition. Returns the reservation's id, the number and its
-    /// states before and after `t`.
+    /// invalid transition. Returns the reservation (id, account), the number
+    /// and its states before and after `t`.
     pub(super) async fn live_reservation(
         &self,
         tx: &mut PgConnection,
         ctx: &Ctx,
         id: ReservationId,
         t: Transition,
-    ) -> Result<(Uuid, NumberRow, (NumberState, NumberState))> {
+    ) -> Result<(LiveReservation, NumberRow, (NumberState, NumberState))> {
         #[derive(sqlx::FromRow)]
         struct Locked {
+            reservation_account_id: Option<String>,
             reservation_status: String,
             reservation_expires_at: DateTime<Utc>,
             reservation_tenant_id: String,
@@ -230,7 +271,7 @@ impl Store {
         }
         let locked: Option<Locked> = sqlx::query_as(concat!(
             "SELECT r.status::text AS reservation_status, r.expires_at AS reservation_expires_at, \
-                    r.tenant_id AS reservation_tenant_id, ",
+                    r.tenant_id AS reservation_tenant_id, r.account_id AS reservation_account_id, ",
             number_columns!(),
             " FROM numbering.reservations r JOIN numbering.numbers n ON n.id = r.number_id \
              WHERE r.id = $1 FOR UPDATE OF r, n"
@@ -260,8 +301,18 @@ impl Store {
             return Err(self.invalid(tx, ctx, &n.identifier, invalid).await);
         }
         let to = self.decide(tx, ctx, &n, from, t).await?;
-        Ok((id.as_uuid(), n, (from, to)))
+        let reservation = LiveReservation {
+            id: id.as_uuid(),
+            account_id: locked.reservation_account_id,
+        };
+        Ok((reservation, n, (from, to)))
     }
+}
+
+/// A live reservation, locked: its id and the account it was made for.
+pub(super) struct LiveReservation {
+    pub id: Uuid,
+    pub account_id: Option<String>,
 }
 
 /// Why reservation `id` could not be locked with its number: there is no
@@ -327,11 +378,40 @@ async fn pick_available(
     Ok(None)
 }
 
+/// The tenant's pool, locked, and the account a reservation is for with
+/// its usage and quotas (read under the pool's lock).
+struct AccountPool<'a> {
+    pool: Pool,
+    account: Option<(
+        &'a AccountId,
+        numbering_shared::Usage,
+        numbering_shared::Quotas,
+    )>,
+}
+
+/// Locks `tenant`'s pool ([`lock_pool`]), then reads `account`'s quota.
+async fn lock_pool_for<'a>(
+    tx: &mut PgConnection,
+    tenant: &TenantId,
+    account: Option<&'a AccountId>,
+) -> Result<AccountPool<'a>> {
+    let pool = lock_pool(tx, tenant).await?;
+    let account = match account {
+        Some(id) => {
+            let (usage, quotas) = account_quota(tx, tenant, id).await?;
+            Some((id, usage, quotas))
+        }
+        None => None,
+    };
+    Ok(AccountPool { pool, account })
+}
+
 /// A new reservation row (reserve).
 struct NewReservation {
     id: ReservationId,
     holding: Holding,
     until: DateTime<Utc>,
+    account_id: Option<String>,
 }
 
 impl Step for NewReservation {
@@ -340,12 +420,15 @@ impl Step for NewReservation {
     fn push(self, q: &mut QueryBuilder<'_, Postgres>) {
         q.push(
             "step AS (INSERT INTO numbering.reservations AS r \
-             (id, number_id, identifier, kind, tenant_id, status, expires_at) SELECT ",
+             (id, number_id, identifier, kind, tenant_id, status, expires_at, account_id) SELECT ",
         );
         let mut values = q.separated(", ");
         values.push_bind(self.id.as_uuid());
         self.holding.push_values(&mut values);
-        values.push("'RESERVED'").push_bind(self.until);
+        values
+            .push("'RESERVED'")
+            .push_bind(self.until)
+            .push_bind(self.account_id);
         q.push(concat!(
             " FROM moved RETURNING ",
             reservation_columns!(),
@@ -428,6 +511,7 @@ pub(super) async fn lapse(tx: &mut PgConnection, ctx: &Ctx, key: &str) -> Result
         actor: Actor::system("reservation-expiry"),
         request_id: ctx.request_id.clone(),
         trace_id: ctx.trace_id.clone(),
+        audit_facts: None,
     };
     let change = Change {
         transition: Transition::ExpireReservation,

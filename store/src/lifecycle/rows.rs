@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use numbering_shared::{
-    IdentifierKind, LeaseId, NumberState, Quotas, TenantId, Usage, admission::PoolRules,
+    AccountId, IdentifierKind, LeaseId, NumberState, Quotas, TenantId, Usage, admission::PoolRules,
 };
 use sqlx::PgConnection;
 
@@ -58,16 +58,74 @@ pub(super) async fn lock_pool(tx: &mut PgConnection, tenant: &TenantId) -> Resul
         vanity_allowed: row.vanity_allowed,
     };
     rules.open().map_err(NotAllowed::from)?;
-    let q = |v: i32| u32::try_from(v).unwrap_or(0);
     Ok(Pool {
-        quotas: Quotas {
-            msisdn: q(row.quota_msisdn),
-            short_code: q(row.quota_short_code),
-            alpha: q(row.quota_alpha),
-        },
+        quotas: quotas_from(row.quota_msisdn, row.quota_short_code, row.quota_alpha),
         usage: usage_from_counts(row.used_msisdn, row.used_short_code, row.used_alpha),
         rules,
     })
+}
+
+/// One account's quotas and usage (`numbering.account_quota_usage`), read
+/// by a reservation after [`lock_pool`] was granted: every reservation of
+/// the tenant, whatever its account, queues on the pool's row first, so
+/// this count (a fresh statement) is as exact as the tenant's. Refuses with
+/// `NotAllowed` an account the pool does not have.
+pub(super) async fn account_quota(
+    tx: &mut PgConnection,
+    tenant: &TenantId,
+    account: &AccountId,
+) -> Result<(Usage, Quotas)> {
+    type Row = (i32, i32, i32, i64, i64, i64);
+    let row: Option<Row> = sqlx::query_as("SELECT * FROM numbering.account_quota_usage($1, $2)")
+        .bind(tenant.as_str())
+        .bind(account.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some((m, s, a, um, us, ua)) = row else {
+        return Err(NotAllowed::UnknownAccount(account.clone()).into());
+    };
+    Ok((usage_from_counts(um, us, ua), quotas_from(m, s, a)))
+}
+
+/// One account of a tenant's pool: its quotas and what it uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountUsage {
+    pub account_id: AccountId,
+    pub quotas: Quotas,
+    pub usage: Usage,
+}
+
+/// Every account of the tenant's pool with its quotas and usage, by
+/// account id (`numbering.account_usage`).
+pub(crate) async fn account_usages(
+    tx: &mut PgConnection,
+    tenant: &TenantId,
+) -> Result<Vec<AccountUsage>> {
+    type Row = (String, i32, i32, i32, i64, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as("SELECT * FROM numbering.account_usage($1)")
+        .bind(tenant.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+    rows.into_iter()
+        .map(|(id, m, s, a, um, us, ua)| {
+            Ok(AccountUsage {
+                account_id: model::account(Some(&id))?
+                    .ok_or(LifecycleError::NotFound("account"))?,
+                quotas: quotas_from(m, s, a),
+                usage: usage_from_counts(um, us, ua),
+            })
+        })
+        .collect()
+}
+
+/// Quotas from their columns (a negative one, which a CHECK forbids, as 0).
+pub(crate) fn quotas_from(msisdn: i32, short_code: i32, alpha: i32) -> Quotas {
+    let q = |v: i32| u32::try_from(v).unwrap_or(0);
+    Quotas {
+        msisdn: q(msisdn),
+        short_code: q(short_code),
+        alpha: q(alpha),
+    }
 }
 
 /// Live reservations (not lapsed) plus current leases, per kind

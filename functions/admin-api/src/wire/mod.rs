@@ -130,6 +130,8 @@ pub struct SigningKeyBody {
     pub algorithm: String,
     pub public_key_pem: String,
     pub valid_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why (the two-person rule's request; see `approvals`).
+    pub justification: Option<String>,
 }
 
 impl SigningKeyBody {
@@ -168,6 +170,8 @@ impl SigningKeyBody {
 #[serde(deny_unknown_fields)]
 pub struct RevokeBody {
     pub reason: String,
+    /// Why (the two-person rule's request; default: the reason).
+    pub justification: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,6 +199,8 @@ pub struct PoolBody {
     pub allowed_operators: Vec<String>,
     #[serde(default)]
     pub vanity_allowed: bool,
+    /// Why (the two-person rule's request; see `approvals`).
+    pub justification: Option<String>,
 }
 
 fn active() -> String {
@@ -250,6 +256,14 @@ pub struct OverrideBody {
     pub justification: String,
 }
 
+/// The optional body of a route that otherwise takes none (retire, recall):
+/// the justification of a two-person request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JustificationBody {
+    pub justification: Option<String>,
+}
+
 numbering_http_edge::criteria_params! {
     /// `GET numbers`: the criteria, then the search's own parameters.
     pub struct SearchQuery {
@@ -303,13 +317,17 @@ pub fn signing_key_schema() -> Value {
         "operator_id": { "type": ["string", "null"] },
         "algorithm": { "type": "string", "enum": ["ed25519", "ecdsa-p256-sha256"] },
         "public_key_pem": { "type": "string" },
-        "valid_until": { "type": ["string", "null"], "format": "date-time" }
+        "valid_until": { "type": ["string", "null"], "format": "date-time" },
+        "justification": { "type": "string", "minLength": 1, "maxLength": 2000,
+            "description": "why: required when the two-person rule covers this action (NUMBERING_TWO_PERSON_ACTIONS)" }
     }})
 }
 
 pub fn revoke_schema() -> Value {
     json!({ "type": "object", "additionalProperties": false, "required": ["reason"], "properties": {
-        "reason": { "type": "string", "minLength": 1 }
+        "reason": { "type": "string", "minLength": 1 },
+        "justification": { "type": "string", "minLength": 1, "maxLength": 2000,
+            "description": "why, for the two-person rule (default: the reason)" }
     }})
 }
 
@@ -322,13 +340,25 @@ pub fn pool_schema() -> Value {
                             "ALPHA": { "type": "integer", "minimum": 0 } } },
         "allowed_kinds": { "type": "array", "items": { "type": "string", "enum": ["MSISDN", "SHORT_CODE", "ALPHA"] } },
         "allowed_operators": { "type": "array", "items": { "type": "string" } },
-        "vanity_allowed": { "type": "boolean" }
+        "vanity_allowed": { "type": "boolean" },
+        "justification": { "type": "string", "minLength": 1, "maxLength": 2000,
+            "description": "why: required when the two-person rule covers this action (NUMBERING_TWO_PERSON_ACTIONS)" }
     }})
 }
 
 pub fn override_schema() -> Value {
     json!({ "type": "object", "additionalProperties": false, "required": ["justification"], "properties": {
         "justification": { "type": "string", "minLength": 20 }
+    }})
+}
+
+/// The optional body of retire and recall.
+pub fn justification_schema() -> Value {
+    json!({ "type": "object", "additionalProperties": false,
+        "description": "optional (an empty body is fine where the two-person rule is off)",
+        "properties": {
+        "justification": { "type": "string", "minLength": 1, "maxLength": 2000,
+            "description": "why: required when the two-person rule covers this action (NUMBERING_TWO_PERSON_ACTIONS)" }
     }})
 }
 
