@@ -27,6 +27,7 @@
 //! - [`policy`]: TTLs, lease term and quarantine cool-offs;
 //! - [`region`]: the two regions, `kbl` and `mzr`;
 //! - [`forecast`]: the scarcity forecast (when a block's AVAILABLE stock runs out).
+//! - [`renumbering`]: an operator's block move from one prefix to another.
 
 pub mod admission;
 pub mod contract;
@@ -38,6 +39,7 @@ pub mod operator;
 pub mod policy;
 pub mod quota;
 pub mod region;
+pub mod renumbering;
 pub mod validation;
 
 pub use contract::{ContractAction, ContractStatus};

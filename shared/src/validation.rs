@@ -76,6 +76,11 @@ pub struct NumberSnapshot {
     pub reserved_until: Option<DateTime<Utc>>,
     /// The row version.
     pub version: i64,
+    /// Set when the identifier asked about was renumbered and this is its
+    /// new number's snapshot, read through the link during the
+    /// parallel-running window: the end of that window. From then on the
+    /// old identifier is not registered, whatever a cache still holds.
+    pub link_until: Option<DateTime<Utc>>,
 }
 
 impl NumberSnapshot {
@@ -143,6 +148,9 @@ impl Verdict {
 /// | `SUSPENDED` | this tenant | `LEASE_SUSPENDED` |
 /// | `QUARANTINED` | anyone | `QUARANTINE_ACTIVE` |
 /// | `AVAILABLE`, `RESERVED`, `HELD`, `RETIRED`, or no snapshot | anyone | `NOT_REGISTERED` |
+///
+/// A snapshot read through a renumbering's link (`link_until` set) answers
+/// as above until `link_until`, and `NOT_REGISTERED` from then on.
 #[must_use]
 pub fn validate(
     snapshot: Option<&NumberSnapshot>,
@@ -152,6 +160,9 @@ pub fn validate(
     let Some(snapshot) = snapshot else {
         return Verdict::not_registered();
     };
+    if snapshot.link_until.is_some_and(|until| now >= until) {
+        return Verdict::not_registered();
+    }
     let same_tenant = snapshot.tenant_id.as_ref() == Some(tenant);
     match snapshot.effective_state(now) {
         NumberState::Assigned if same_tenant => Verdict {
@@ -198,7 +209,23 @@ mod tests {
             lease_expires_at: Some(now() + Duration::days(30)),
             reserved_until: None,
             version: 3,
+            link_until: None,
         }
+    }
+
+    #[test]
+    fn a_renumbered_identifier_answers_as_its_new_number_until_the_window_ends() {
+        let mut s = leased(NumberState::Assigned, &acme());
+        s.link_until = Some(now() + Duration::seconds(1));
+        assert_eq!(
+            validate(Some(&s), &acme(), now()).reason,
+            ValidationReason::Ok
+        );
+        let after = now() + Duration::seconds(1);
+        assert_eq!(
+            validate(Some(&s), &acme(), after),
+            Verdict::not_registered()
+        );
     }
 
     #[test]
@@ -308,6 +335,7 @@ mod tests {
                         lease_expires_at: lease_end.map(|s| now() + Duration::seconds(s)),
                         reserved_until: reserved.map(|s| now() + Duration::seconds(s)),
                         version,
+                        link_until: None,
                     },
                 ),
         )

@@ -58,6 +58,8 @@ pub enum Target {
     SigningKey(String),
     /// A lease contract: its row's `version` (its status changes).
     Contract(uuid::Uuid),
+    /// A renumbering plan: its status (an apply waits on a PLANNED plan).
+    Renumbering(uuid::Uuid),
 }
 
 impl Target {
@@ -68,6 +70,7 @@ impl Target {
             Target::Pool(_) => "pool",
             Target::SigningKey(_) => "signing_key",
             Target::Contract(_) => "contract",
+            Target::Renumbering(_) => "renumbering",
         }
     }
 
@@ -78,6 +81,7 @@ impl Target {
             Target::Pool(t) => t.as_str().to_owned(),
             Target::SigningKey(k) => k.clone(),
             Target::Contract(c) => c.to_string(),
+            Target::Renumbering(id) => id.to_string(),
         }
     }
 
@@ -103,6 +107,11 @@ impl Target {
                 "SELECT coalesce((SELECT c.version::text FROM numbering.lease_contracts c \
                  WHERE c.id::text = $1), 'absent')",
                 c.to_string(),
+            ),
+            Target::Renumbering(id) => (
+                "SELECT coalesce((SELECT r.status::text FROM numbering.renumberings r \
+                 WHERE r.id::text = $1), 'absent')",
+                id.to_string(),
             ),
         };
         sqlx::query_scalar(sql).bind(key).fetch_one(conn).await
@@ -506,6 +515,7 @@ fn target_of(a: &Approval) -> Result<Target> {
         "pool" => Target::Pool(TenantId::parse(&a.target_id).map_err(|_| corrupt())?),
         "signing_key" => Target::SigningKey(a.target_id.clone()),
         "contract" => Target::Contract(a.target_id.parse().map_err(|_| corrupt())?),
+        "renumbering" => Target::Renumbering(Uuid::parse_str(&a.target_id).map_err(|_| corrupt())?),
         _ => return Err(corrupt()),
     })
 }

@@ -29,6 +29,7 @@ pub mod portings;
 pub mod primary;
 mod query;
 mod record;
+pub mod renumbering;
 pub mod replica;
 mod scope;
 pub mod sender_ids;

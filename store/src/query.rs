@@ -245,12 +245,17 @@ impl Store {
     ) -> Result<Vec<Lease>> {
         let mut tx = scope::begin(self, Scope::Tenant(tenant)).await?;
         // leases keep their own copy of the identifier, so the history stays
-        // readable whoever holds the number now (RLS shows only this tenant's)
+        // readable whoever holds the number now (RLS shows only this tenant's);
+        // a renumbered identifier's leases moved to its new number, under
+        // the new identifier: its history is theirs
         let rows: Vec<LeaseRow> = sqlx::query_as(concat!(
             "SELECT ",
             lease_columns!(),
             " FROM numbering.leases l \
-             WHERE upper(l.identifier) = $1 ORDER BY l.started_at DESC, l.id"
+             WHERE upper(l.identifier) = $1 \
+                OR l.number_id IN (SELECT k.new_number_id FROM numbering.identifier_links k \
+                                   WHERE k.old_identifier = $1) \
+             ORDER BY l.started_at DESC, l.id"
         ))
         .bind(identifier.key())
         .fetch_all(&mut *tx)

@@ -55,6 +55,7 @@ type ReplicaSnapshotRow = (
     Option<i64>,
     Option<uuid::Uuid>,
     Option<DateTime<Utc>>,
+    DateTime<Utc>,
     Option<DateTime<Utc>>,
 );
 
@@ -117,23 +118,22 @@ impl ReplicaReader {
         &self,
         identifier: &Identifier,
     ) -> Result<Stale<Option<NumberSnapshot>>, LifecycleError> {
-        let row: ReplicaSnapshotRow = sqlx::query_as(
-            "SELECT h.lag, s.state, s.tenant_id, s.reserved_until, s.version, s.lease_id, s.term_end, s.now \
-             FROM (SELECT extract(epoch FROM clock_timestamp() - at)::float8 AS lag \
-                   FROM numbering.replica_heartbeat) h \
-             LEFT JOIN LATERAL ( \
-               SELECT n.state::text AS state, n.tenant_id, n.reserved_until, n.version, \
-                      l.id AS lease_id, l.term_end, now() AS now \
-               FROM numbering.numbers n \
-               LEFT JOIN numbering.leases l ON l.number_id = n.id AND l.status IN ('ACTIVE', 'SUSPENDED') \
-               WHERE n.identity_key = $1 AND n.state <> 'RETIRED') s ON true",
-        )
-        .bind(identifier.key())
-        .fetch_one(&self.pool)
-        .await?;
-        let (lag, state, tenant, reserved_until, version, lease, term_end, now) = row;
-        let value = match (state, version, now) {
-            (Some(state), Some(v), Some(now)) => Some(into_snapshot((
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT h.lag, s.state, s.tenant_id, s.reserved_until, s.version, s.lease_id, s.term_end, now(), s.link_until \
+                 FROM (SELECT extract(epoch FROM clock_timestamp() - at)::float8 AS lag \
+                       FROM numbering.replica_heartbeat) h \
+                 LEFT JOIN LATERAL ({}) s ON true",
+                crate::snapshots::SNAPSHOT_OF_KEY
+            )
+        });
+        let row: ReplicaSnapshotRow = sqlx::query_as(SQL.as_str())
+            .bind(identifier.key())
+            .fetch_one(&self.pool)
+            .await?;
+        let (lag, state, tenant, reserved_until, version, lease, term_end, now, link_until) = row;
+        let value = match (state, version) {
+            (Some(state), Some(v)) => Some(into_snapshot((
                 state,
                 tenant,
                 reserved_until,
@@ -141,6 +141,7 @@ impl ReplicaReader {
                 lease,
                 term_end,
                 now,
+                link_until,
             ))?),
             _ => None,
         };

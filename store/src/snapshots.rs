@@ -20,7 +20,8 @@ use crate::{LifecycleError, model};
 pub const HOT_PATH_ROLE: &str = "numbering_hot_path";
 
 /// state, holder, reservation expiry, version, current lease, its term end,
-/// and the database's clock (a lapsed reservation reads as AVAILABLE).
+/// the database's clock (a lapsed reservation reads as AVAILABLE), and the
+/// end of the renumbering window it was read through, if it was.
 pub(crate) type SnapshotRow = (
     String,
     Option<String>,
@@ -29,10 +30,33 @@ pub(crate) type SnapshotRow = (
     Option<uuid::Uuid>,
     Option<DateTime<Utc>>,
     DateTime<Utc>,
+    Option<DateTime<Utc>>,
 );
 
+/// The snapshot of identity key `$1`, as the hot path's role reads it (on
+/// the primary and on a standby): its live inventory row, or else the new
+/// number a renumbering moved it to, with `link_until`: the end of the
+/// parallel-running window (the moment of the move, without one), from
+/// which `validation::validate` answers NOT_REGISTERED for it. Cached
+/// that way, an old identifier's entry can never answer past its window
+/// (migration 20261207300000, whose `numbering.lease_snapshot` is the same
+/// query). Columns: `state, tenant_id, reserved_until, version, lease_id,
+/// term_end, link_until`.
+pub(crate) const SNAPSHOT_OF_KEY: &str = "\
+    SELECT n.state::text AS state, n.tenant_id, n.reserved_until, n.version, \
+           l.id AS lease_id, l.term_end, s.link_until \
+    FROM (SELECT x.id, NULL::timestamptz AS link_until, 0 AS pref \
+            FROM numbering.numbers x WHERE x.identity_key = $1 AND x.state <> 'RETIRED' \
+          UNION ALL \
+          SELECT k.new_number_id, coalesce(k.parallel_until, k.linked_at), 1 \
+            FROM numbering.identifier_links k WHERE k.old_identifier = $1 \
+          ORDER BY 3, 2 DESC LIMIT 1) s \
+    JOIN numbering.numbers n ON n.id = s.id AND n.state <> 'RETIRED' \
+    LEFT JOIN numbering.leases l ON l.number_id = n.id AND l.status IN ('ACTIVE', 'SUSPENDED')";
+
 pub(crate) fn into_snapshot(row: SnapshotRow) -> Result<NumberSnapshot, LifecycleError> {
-    let (state, tenant_id, reserved_until, version, lease_id, lease_expires_at, now) = row;
+    let (state, tenant_id, reserved_until, version, lease_id, lease_expires_at, now, link_until) =
+        row;
     let state: NumberState = model::parse("number state", &state)?;
     Ok(NumberSnapshot {
         state: lifecycle::effective_state(state, reserved_until, now),
@@ -41,6 +65,7 @@ pub(crate) fn into_snapshot(row: SnapshotRow) -> Result<NumberSnapshot, Lifecycl
         lease_expires_at,
         reserved_until,
         version,
+        link_until,
     })
 }
 
@@ -84,20 +109,22 @@ impl SnapshotReader {
     }
 
     /// What ValidateLease needs to know about `identifier` (`None`: not in
-    /// inventory): state, holder, current lease and row version.
+    /// inventory): state, holder, current lease and row version; for an
+    /// identifier renumbered less than its window ago, its new number's.
     pub async fn snapshot(
         &self,
         identifier: &Identifier,
     ) -> Result<Option<NumberSnapshot>, LifecycleError> {
-        let row: Option<SnapshotRow> = sqlx::query_as(
-            "SELECT n.state::text, n.tenant_id, n.reserved_until, n.version, l.id, l.term_end, now() \
-             FROM numbering.numbers n \
-             LEFT JOIN numbering.leases l ON l.number_id = n.id AND l.status IN ('ACTIVE', 'SUSPENDED') \
-             WHERE n.identity_key = $1 AND n.state <> 'RETIRED'",
-        )
-        .bind(identifier.key())
-        .fetch_optional(&self.pool)
-        .await?;
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT state, tenant_id, reserved_until, version, lease_id, term_end, now(), link_until \
+                 FROM ({SNAPSHOT_OF_KEY}) s"
+            )
+        });
+        let row: Option<SnapshotRow> = sqlx::query_as(SQL.as_str())
+            .bind(identifier.key())
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(into_snapshot).transpose()
     }
 }

@@ -554,6 +554,7 @@ async fn an_older_dynamodb_item_never_overwrites_a_newer_one() {
             lease_expires_at: None,
             reserved_until: None,
             version,
+            link_until: None,
         }))
     };
     assert!(
@@ -599,6 +600,7 @@ async fn an_expired_dynamodb_item_is_a_miss() {
             lease_expires_at: None,
             reserved_until: None,
             version: 1,
+            link_until: None,
         },
     ));
     // an item written with a long validity is a hit (checked with no

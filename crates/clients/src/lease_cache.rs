@@ -4,7 +4,8 @@
 //! lease-state change. Both use this one type, so the item format has one
 //! home.
 //!
-//! One item per identity key: the snapshot, its row `version`, a
+//! One item per identity key: the snapshot (with `link_until` for an old
+//! identifier read through a renumbering's link), its row `version`, a
 //! `valid_until` checked on every read (DynamoDB's own TTL, the `ttl`
 //! attribute, deletes late), and nothing for identifiers not in inventory.
 //! Writes are conditional on the version (`attribute_not_exists(id) OR v <= :v`),
@@ -339,6 +340,9 @@ fn encode(
     if let Some(t) = snapshot.reserved_until {
         item.insert("reserved_until".to_owned(), millis(t));
     }
+    if let Some(t) = snapshot.link_until {
+        item.insert("link_until".to_owned(), millis(t));
+    }
     item.insert("valid_until".to_owned(), millis(valid_until));
     // DynamoDB TTL (seconds); deletion is late and best-effort, hence valid_until
     item.insert(
@@ -370,6 +374,7 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Result<Cached, LeaseCacheEr
         lease_expires_at: millis(number(item, "lease_end")?),
         reserved_until: millis(number(item, "reserved_until")?),
         version,
+        link_until: millis(number(item, "link_until")?),
     }));
     Ok(cached.with_routing(decode_routing(item)?))
 }

@@ -57,7 +57,9 @@ use numbering_store::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{Routes, call::AdminCall, contracts, numbers, operators, pools, quarantine};
+use crate::{
+    Routes, call::AdminCall, contracts, numbers, operators, pools, quarantine, renumberings,
+};
 
 /// Ending a quarantine early.
 pub(crate) const QUARANTINE_OVERRIDE: &str = "quarantine.override";
@@ -77,6 +79,9 @@ pub(crate) const SIGNING_KEY_REVOKE: &str = "signing_key.revoke";
 /// recalled at term end).
 pub(crate) const CONTRACT_END: &str = "contract.end";
 
+/// Applying a renumbering plan (an operator's whole block moves).
+pub(crate) const RENUMBERING_APPLY: &str = "renumbering.apply";
+
 /// Every action the rule can guard: the default of `NUMBERING_TWO_PERSON_ACTIONS`.
 pub(crate) const ACTIONS: &[&str] = &[
     QUARANTINE_OVERRIDE,
@@ -86,6 +91,7 @@ pub(crate) const ACTIONS: &[&str] = &[
     SIGNING_KEY_INSTALL,
     SIGNING_KEY_REVOKE,
     CONTRACT_END,
+    RENUMBERING_APPLY,
 ];
 
 /// An applied action's answer: the status and body its direct route gives.
@@ -107,6 +113,7 @@ async fn apply(
         SIGNING_KEY_INSTALL => operators::apply_install_key(store, ctx, payload).await,
         SIGNING_KEY_REVOKE => operators::apply_revoke_key(store, ctx, payload).await,
         CONTRACT_END => contracts::apply_end(store, ctx, payload).await,
+        RENUMBERING_APPLY => renumberings::apply_plan(store, ctx, payload).await,
         other => Err(ApiError::internal(&format!(
             "no applier for the action {other:?}"
         ))),

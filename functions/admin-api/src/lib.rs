@@ -27,6 +27,7 @@ mod portings;
 mod quarantine;
 mod readiness;
 mod review;
+mod renumberings;
 mod tenants;
 mod wire;
 
@@ -167,6 +168,7 @@ fn own_routes() -> Routes {
     .chain(accounts::routes())
     .chain(approvals::routes())
     .chain(review::routes())
+    .chain(renumberings::routes())
     .collect()
 }
 
@@ -441,5 +443,6 @@ pub fn operations() -> Vec<Op> {
     .chain(portings::operations())
     .chain(forecast::operations())
     .chain(review::operations())
+    .chain(renumberings::operations())
     .collect()
 }

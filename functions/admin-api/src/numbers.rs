@@ -57,12 +57,15 @@ pub(crate) async fn number(
     RequestState(s): RequestState,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<Response, ApiError> {
+    let id = identifier(&raw)?;
     let n = s
         .store
-        .number(&identifier(&raw)?)
+        .number(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("identifier"))?;
-    Ok(ok(StatusCode::OK, number_json(&n)))
+    let mut v = number_json(&n);
+    v["links"] = crate::renumberings::links_json(&s.store, &id).await?;
+    Ok(ok(StatusCode::OK, v))
 }
 
 macro_rules! transition_handler {

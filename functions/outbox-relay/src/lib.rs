@@ -154,6 +154,12 @@ pub struct OutboxEvent {
     pub tenant_id: Option<String>,
     pub payload: sqlx::types::Json<Value>,
     pub occurred_at: DateTime<Utc>,
+    /// The old identifiers a renumbering linked to this event's identifier
+    /// whose parallel-running window was still open when the event
+    /// happened: ValidateLease answers for them with this identifier's
+    /// snapshot, so their caches move with it (`identifier_links`).
+    #[sqlx(default)]
+    pub linked: Vec<String>,
 }
 
 impl OutboxEvent {
@@ -228,7 +234,7 @@ impl CacheInvalidation {
 impl Projection for CacheInvalidation {
     fn project<'a>(&'a self, event: &'a OutboxEvent) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            if let Some((identifier, version)) = event.lease_state_change() {
+            for (identifier, version) in event.lease_state_changes() {
                 self.bus
                     .invalidate(identifier, version, event.occurred_at)
                     .await?;
@@ -464,14 +470,11 @@ impl Relay {
     /// waits for JetStream's acks, runs the projections, and marks the acked
     /// prefix published. Returns how many rows were marked.
     pub async fn publish_pending(&self) -> Result<usize> {
-        let rows: Vec<OutboxEvent> = sqlx::query_as(
-            "SELECT id, event_id, stream, event_type, aggregate_type, aggregate_id, tenant_id, payload, occurred_at \
-             FROM numbering.outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
-        )
-        .bind(self.config.batch)
-        .fetch_all(&self.pool)
-        .await
-        .context("reading the outbox")?;
+        let rows: Vec<OutboxEvent> = sqlx::query_as(lease_cache::PENDING)
+            .bind(self.config.batch)
+            .fetch_all(&self.pool)
+            .await
+            .context("reading the outbox")?;
         let oldest = rows.iter().map(|r| r.occurred_at).min();
         metrics::gauge!(OLDEST_UNPUBLISHED_METRIC)
             .set(oldest.map_or(0.0, |t| seconds_since(t, Utc::now())));

@@ -219,6 +219,7 @@ mod tests {
             lease_expires_at: None,
             reserved_until: None,
             version,
+            link_until: None,
         }))
     }
 

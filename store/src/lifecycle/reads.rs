@@ -36,11 +36,12 @@ impl Store {
 
     /// What ValidateLease needs to know about `identifier`, read from
     /// Postgres in one round trip (`numbering.lease_snapshot`): state,
-    /// holder, current lease and row version. The hot path itself reads
+    /// holder, current lease and row version (for an identifier renumbered
+    /// less than its window ago, its new number's). The hot path itself reads
     /// through [`SnapshotReader`](crate::SnapshotReader).
     pub async fn snapshot(&self, identifier: &Identifier) -> Result<Option<NumberSnapshot>> {
         let row: Option<crate::snapshots::SnapshotRow> = sqlx::query_as(
-            "SELECT state, tenant_id, reserved_until, version, lease_id, lease_term_end, read_at \
+            "SELECT state, tenant_id, reserved_until, version, lease_id, lease_term_end, read_at, link_until \
              FROM numbering.lease_snapshot($1)",
         )
         .bind(identifier.key())

@@ -366,7 +366,9 @@ pub fn number_schema() -> Value {
     json!({ "type": "object", "properties": {
         "identifier": { "type": "string" }, "kind": { "type": "string" }, "state": { "type": "string" },
         "tenant_id": { "type": ["string", "null"] }, "operator_id": { "type": ["string", "null"] },
-        "vanity": { "type": "boolean" }, "version": { "type": "integer" }
+        "vanity": { "type": "boolean" }, "version": { "type": "integer" },
+        "links": { "type": "array", "items": { "type": "object" },
+                   "description": "getNumber only: renumberings that moved this identifier to, or from, another (old_identifier, new_identifier, renumbering_id, linked_at, parallel_until)" }
     }})
 }
 
