@@ -146,6 +146,18 @@ CREATE TYPE numbering.quarantine_reason AS ENUM (
 ALTER TYPE numbering.quarantine_reason OWNER TO postgres;
 
 --
+-- Name: renumbering_status; Type: TYPE; Schema: numbering; Owner: postgres
+--
+
+CREATE TYPE numbering.renumbering_status AS ENUM (
+    'PLANNED',
+    'APPLIED'
+);
+
+
+ALTER TYPE numbering.renumbering_status OWNER TO postgres;
+
+--
 -- Name: reservation_status; Type: TYPE; Schema: numbering; Owner: postgres
 --
 
@@ -626,16 +638,24 @@ ALTER FUNCTION numbering.lease_contracts_ended_is_final() OWNER TO postgres;
 -- Name: lease_snapshot(text); Type: FUNCTION; Schema: numbering; Owner: numbering_reader
 --
 
-CREATE FUNCTION numbering.lease_snapshot(p_identity_key text) RETURNS TABLE(state text, tenant_id text, reserved_until timestamp with time zone, version bigint, lease_id uuid, lease_term_end timestamp with time zone, read_at timestamp with time zone)
+CREATE FUNCTION numbering.lease_snapshot(p_identity_key text) RETURNS TABLE(state text, tenant_id text, reserved_until timestamp with time zone, version bigint, lease_id uuid, lease_term_end timestamp with time zone, read_at timestamp with time zone, link_until timestamp with time zone)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'numbering', 'pg_temp'
     AS $$
 BEGIN
     RETURN QUERY
-    SELECT n.state::text, n.tenant_id, n.reserved_until, n.version, l.id, l.term_end, now()
-    FROM numbering.numbers n
-    LEFT JOIN numbering.leases l ON l.number_id = n.id AND l.status IN ('ACTIVE', 'SUSPENDED')
-    WHERE n.identity_key = p_identity_key AND n.state <> 'RETIRED';
+    SELECT n.state::text, n.tenant_id, n.reserved_until, n.version, l.id, l.term_end, now(), s.link_until
+    FROM (SELECT x.id, NULL::timestamptz AS link_until, 0 AS pref
+            FROM numbering.numbers x
+           WHERE x.identity_key = p_identity_key AND x.state <> 'RETIRED'
+          UNION ALL
+          SELECT k.new_number_id, coalesce(k.parallel_until, k.linked_at), 1
+            FROM numbering.identifier_links k
+           WHERE k.old_identifier = p_identity_key
+          ORDER BY 3, 2 DESC
+          LIMIT 1) s
+    JOIN numbering.numbers n ON n.id = s.id AND n.state <> 'RETIRED'
+    LEFT JOIN numbering.leases l ON l.number_id = n.id AND l.status IN ('ACTIVE', 'SUSPENDED');
 END
 $$;
 
@@ -843,6 +863,32 @@ $$;
 
 
 ALTER FUNCTION numbering.regulator_export_transition() OWNER TO postgres;
+
+--
+-- Name: renumbering_immutable(); Type: FUNCTION; Schema: numbering; Owner: postgres
+--
+
+CREATE FUNCTION numbering.renumbering_immutable() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF OLD.status = 'APPLIED' THEN
+        RAISE EXCEPTION 'renumbering % is applied and never changes', OLD.id
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'renumberings_applied_immutable';
+    END IF;
+    IF NEW.id <> OLD.id OR NEW.operator_id <> OLD.operator_id OR NEW.old_prefix <> OLD.old_prefix
+       OR NEW.new_prefix <> OLD.new_prefix OR NEW.cutover_at <> OLD.cutover_at
+       OR NEW.parallel_until IS DISTINCT FROM OLD.parallel_until
+       OR NEW.requested_by <> OLD.requested_by THEN
+        RAISE EXCEPTION 'a renumbering plan is applied as planned'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'renumberings_applied_immutable';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+
+ALTER FUNCTION numbering.renumbering_immutable() OWNER TO postgres;
 
 --
 -- Name: tenant_usage(text); Type: FUNCTION; Schema: numbering; Owner: postgres
@@ -1072,6 +1118,25 @@ ALTER TABLE ONLY numbering.idempotency_keys FORCE ROW LEVEL SECURITY;
 
 
 ALTER TABLE numbering.idempotency_keys OWNER TO postgres;
+
+--
+-- Name: identifier_links; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.identifier_links (
+    old_number_id bigint NOT NULL,
+    new_number_id bigint NOT NULL,
+    old_identifier text NOT NULL,
+    new_identifier text NOT NULL,
+    renumbering_id uuid NOT NULL,
+    linked_at timestamp with time zone DEFAULT now() NOT NULL,
+    parallel_until timestamp with time zone,
+    CONSTRAINT identifier_links_differ CHECK (((old_identifier <> new_identifier) AND (old_number_id <> new_number_id))),
+    CONSTRAINT identifier_links_msisdn CHECK (((old_identifier ~ '^\+937[0-9]{8}$'::text) AND (new_identifier ~ '^\+937[0-9]{8}$'::text)))
+);
+
+
+ALTER TABLE numbering.identifier_links OWNER TO postgres;
 
 --
 -- Name: lease_contracts; Type: TABLE; Schema: numbering; Owner: postgres
@@ -1431,6 +1496,35 @@ CREATE TABLE numbering.regulator_exports (
 ALTER TABLE numbering.regulator_exports OWNER TO postgres;
 
 --
+-- Name: renumberings; Type: TABLE; Schema: numbering; Owner: postgres
+--
+
+CREATE TABLE numbering.renumberings (
+    id uuid NOT NULL,
+    operator_id text NOT NULL,
+    old_prefix text NOT NULL,
+    new_prefix text NOT NULL,
+    cutover_at timestamp with time zone NOT NULL,
+    parallel_until timestamp with time zone,
+    status numbering.renumbering_status DEFAULT 'PLANNED'::numbering.renumbering_status NOT NULL,
+    requested_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    applied_by text,
+    applied_at timestamp with time zone,
+    counts json,
+    moved integer,
+    CONSTRAINT renumberings_applied_consistently CHECK (((status = 'APPLIED'::numbering.renumbering_status) = ((applied_at IS NOT NULL) AND (applied_by IS NOT NULL) AND (counts IS NOT NULL) AND (moved IS NOT NULL)))),
+    CONSTRAINT renumberings_moved_non_negative CHECK (((moved IS NULL) OR (moved >= 0))),
+    CONSTRAINT renumberings_prefix_format CHECK (((old_prefix ~ '^\+937[0-9]{0,7}$'::text) AND (new_prefix ~ '^\+937[0-9]{0,7}$'::text))),
+    CONSTRAINT renumberings_prefixes_differ CHECK ((old_prefix <> new_prefix)),
+    CONSTRAINT renumberings_prefixes_same_length CHECK ((length(old_prefix) = length(new_prefix))),
+    CONSTRAINT renumberings_window_after_cutover CHECK (((parallel_until IS NULL) OR (parallel_until > cutover_at)))
+);
+
+
+ALTER TABLE numbering.renumberings OWNER TO postgres;
+
+--
 -- Name: replica_heartbeat; Type: TABLE; Schema: numbering; Owner: postgres
 --
 
@@ -1642,6 +1736,22 @@ ALTER TABLE ONLY numbering.idempotency_keys
 
 
 --
+-- Name: identifier_links identifier_links_new_once; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.identifier_links
+    ADD CONSTRAINT identifier_links_new_once UNIQUE (new_number_id);
+
+
+--
+-- Name: identifier_links identifier_links_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.identifier_links
+    ADD CONSTRAINT identifier_links_pkey PRIMARY KEY (old_number_id);
+
+
+--
 -- Name: lease_contracts lease_contracts_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
@@ -1786,6 +1896,14 @@ ALTER TABLE ONLY numbering.regulator_exports
 
 
 --
+-- Name: renumberings renumberings_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.renumberings
+    ADD CONSTRAINT renumberings_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: replica_heartbeat replica_heartbeat_pkey; Type: CONSTRAINT; Schema: numbering; Owner: postgres
 --
 
@@ -1895,6 +2013,20 @@ CREATE INDEX audit_log_default_txid_id_idx ON numbering.audit_log_default USING 
 --
 
 CREATE INDEX idempotency_keys_expiry ON numbering.idempotency_keys USING btree (expires_at);
+
+
+--
+-- Name: identifier_links_by_new; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX identifier_links_by_new ON numbering.identifier_links USING btree (new_identifier);
+
+
+--
+-- Name: identifier_links_by_old; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX identifier_links_by_old ON numbering.identifier_links USING btree (old_identifier);
 
 
 --
@@ -2028,6 +2160,13 @@ CREATE INDEX quarantine_due ON numbering.quarantine_records USING btree (ends_at
 --
 
 CREATE UNIQUE INDEX quarantine_one_open_per_number ON numbering.quarantine_records USING btree (number_id) WHERE (ended_at IS NULL);
+
+
+--
+-- Name: renumberings_by_created; Type: INDEX; Schema: numbering; Owner: postgres
+--
+
+CREATE INDEX renumberings_by_created ON numbering.renumberings USING btree (created_at DESC, id);
 
 
 --
@@ -2168,6 +2307,13 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON numbering.audit_log FOR 
 
 
 --
+-- Name: identifier_links identifier_links_append_only; Type: TRIGGER; Schema: numbering; Owner: postgres
+--
+
+CREATE TRIGGER identifier_links_append_only BEFORE DELETE OR UPDATE ON numbering.identifier_links FOR EACH ROW EXECUTE FUNCTION numbering.refuse_audit_mutation();
+
+
+--
 -- Name: lease_contracts lease_contracts_ended_is_final; Type: TRIGGER; Schema: numbering; Owner: postgres
 --
 
@@ -2207,6 +2353,44 @@ CREATE TRIGGER portings_check BEFORE INSERT OR UPDATE ON numbering.portings FOR 
 --
 
 CREATE TRIGGER regulator_exports_workflow BEFORE INSERT OR UPDATE ON numbering.regulator_exports FOR EACH ROW EXECUTE FUNCTION numbering.regulator_export_transition();
+
+
+--
+-- Name: renumberings renumberings_immutable; Type: TRIGGER; Schema: numbering; Owner: postgres
+--
+
+CREATE TRIGGER renumberings_immutable BEFORE UPDATE ON numbering.renumberings FOR EACH ROW EXECUTE FUNCTION numbering.renumbering_immutable();
+
+
+--
+-- Name: renumberings renumberings_no_delete; Type: TRIGGER; Schema: numbering; Owner: postgres
+--
+
+CREATE TRIGGER renumberings_no_delete BEFORE DELETE ON numbering.renumberings FOR EACH ROW EXECUTE FUNCTION numbering.refuse_audit_mutation();
+
+
+--
+-- Name: identifier_links identifier_links_new_number_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.identifier_links
+    ADD CONSTRAINT identifier_links_new_number_id_fkey FOREIGN KEY (new_number_id) REFERENCES numbering.numbers(id);
+
+
+--
+-- Name: identifier_links identifier_links_old_number_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.identifier_links
+    ADD CONSTRAINT identifier_links_old_number_id_fkey FOREIGN KEY (old_number_id) REFERENCES numbering.numbers(id);
+
+
+--
+-- Name: identifier_links identifier_links_renumbering_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.identifier_links
+    ADD CONSTRAINT identifier_links_renumbering_id_fkey FOREIGN KEY (renumbering_id) REFERENCES numbering.renumberings(id);
 
 
 --
@@ -2335,6 +2519,14 @@ ALTER TABLE ONLY numbering.quarantine_records
 
 ALTER TABLE ONLY numbering.quarantine_records
     ADD CONSTRAINT quarantine_records_number_id_fkey FOREIGN KEY (number_id) REFERENCES numbering.numbers(id);
+
+
+--
+-- Name: renumberings renumberings_operator_id_fkey; Type: FK CONSTRAINT; Schema: numbering; Owner: postgres
+--
+
+ALTER TABLE ONLY numbering.renumberings
+    ADD CONSTRAINT renumberings_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES numbering.mobile_operators(id);
 
 
 --
@@ -2733,6 +2925,15 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE numbering.idempotency_keys TO numberi
 
 
 --
+-- Name: TABLE identifier_links; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT,INSERT ON TABLE numbering.identifier_links TO numbering_app;
+GRANT SELECT ON TABLE numbering.identifier_links TO numbering_reader;
+GRANT SELECT ON TABLE numbering.identifier_links TO numbering_hot_path;
+
+
+--
 -- Name: TABLE lease_contracts; Type: ACL; Schema: numbering; Owner: postgres
 --
 
@@ -2834,6 +3035,13 @@ GRANT SELECT,INSERT,UPDATE ON TABLE numbering.quarantine_records TO numbering_ap
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE numbering.regulator_exports TO numbering_app;
+
+
+--
+-- Name: TABLE renumberings; Type: ACL; Schema: numbering; Owner: postgres
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE numbering.renumberings TO numbering_app;
 
 
 --

@@ -26,8 +26,8 @@ mod pools;
 mod portings;
 mod quarantine;
 mod readiness;
-mod review;
 mod renumberings;
+mod review;
 mod tenants;
 mod wire;
 
