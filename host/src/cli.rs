@@ -479,6 +479,9 @@ fn print_banner(
         None => out.push_str("  gRPC         numbering.v1.NumberingService, grpc.health.v1, reflection on the port above\n"),
     }
     out.push_str(&format!("  hot path     {tiers}\n"));
+    out.push_str(&format!(
+        "  console      http://{addr}/console/  (Commerce Ops: paste the platform-admin token)   API docs: http://{addr}/docs\n"
+    ));
     out.push_str(&format!("  health       http://{addr}/healthz   ready: http://{addr}/readyz   metrics: http://{addr}/metrics\n"));
     if let Some(ops) = config.ops_listen {
         out.push_str(&format!(
@@ -503,6 +506,9 @@ fn print_banner(
             let t = token::mint(&jwt, "demo-user", Some(tenant), "tenant_pool_admin", ttl)?;
             out.push_str(&format!("    {tenant:<16} {t}\n"));
         }
+        // a second admin approves what the first requests (the two-person rule)
+        let t = token::mint(&jwt, "demo-approver", None, "platform_admin", ttl)?;
+        out.push_str(&format!("    {:<16} {t}\n", "second admin"));
         let t = token::mint(&jwt, "demo-admin", None, "platform_admin", ttl)?;
         out.push_str(&format!("    {:<16} {t}\n", "platform admin"));
     }

@@ -163,12 +163,22 @@ fn own_routes() -> Routes {
         ("get", "/v1/admin/numbering/audit/verify", get(audit_verify)),
     ]
     .into_iter()
-    .chain(tenants::routes())
-    .chain(contracts::routes())
-    .chain(accounts::routes())
-    .chain(approvals::routes())
-    .chain(review::routes())
-    .chain(renumberings::routes())
+    .chain(module_routes())
+    .collect()
+}
+
+/// The routes of the resource modules that keep their own table.
+fn module_routes() -> Routes {
+    [
+        tenants::routes(),
+        contracts::routes(),
+        accounts::routes(),
+        approvals::routes(),
+        review::routes(),
+        renumberings::routes(),
+    ]
+    .into_iter()
+    .flatten()
     .collect()
 }
 
