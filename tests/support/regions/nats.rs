@@ -117,7 +117,21 @@ impl NatsNode {
 }
 
 impl NatsPair {
+    /// Starts the pair; a port another process took between its choice and
+    /// the server's bind (tests run in parallel) is retried on new ports.
     pub(super) async fn start(dir: &Path) -> Result<Self> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(dir).await {
+                Err(e) if attempt < 3 && format!("{e:#}").contains("address already in use") => {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_once(dir: &Path) -> Result<Self> {
         let kbl = NatsNode::new(Region::Kbl, dir)?;
         let mzr = NatsNode::new(Region::Mzr, dir)?;
         for (me, other) in [(&kbl, &mzr), (&mzr, &kbl)] {
