@@ -178,7 +178,17 @@ fn problem(e: ImportError) -> ApiError {
     err
 }
 
-fn form_error(e: MultipartError) -> ApiError {
+/// A body that is not a multipart form (the portability upload's too).
+pub(crate) fn not_multipart(_: MultipartRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UNSUPPORTED_MEDIA_TYPE",
+        "the request body must be multipart/form-data with the parts file and signature",
+    )
+}
+
+/// A malformed or oversized multipart form (the portability upload's too).
+pub(crate) fn form_error(e: MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -200,13 +210,7 @@ async fn upload(
     headers: HeaderMap,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let mut form = form.map_err(|_| {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "the request body must be multipart/form-data with the parts file and signature",
-        )
-    })?;
+    let mut form = form.map_err(not_multipart)?;
     let (mut file, mut signature, mut file_name, mut partial) = (None, None, None, false);
     while let Some(field) = form.next_field().await.map_err(form_error)? {
         match field.name() {

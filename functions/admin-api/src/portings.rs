@@ -9,10 +9,7 @@
 
 use axum::{
     Extension, Router,
-    extract::{
-        DefaultBodyLimit, Multipart,
-        multipart::{MultipartError, MultipartRejection},
-    },
+    extract::{DefaultBodyLimit, Multipart, multipart::MultipartRejection},
     http::{HeaderMap, StatusCode},
     middleware::from_fn_with_state,
     response::{IntoResponse, Response},
@@ -26,7 +23,10 @@ use numbering_import::{
 use numbering_store::portings::{Ported, PortingsError};
 use serde_json::{Value, json};
 
-use crate::{Routes, ctx};
+use crate::{
+    Routes, ctx,
+    imports::{form_error, not_multipart},
+};
 
 const BASE: &str = "/v1/admin/numbering/porting-imports";
 
@@ -122,35 +122,13 @@ fn problem(e: PortImportError) -> ApiError {
     err
 }
 
-fn form_error(e: MultipartError) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "FILE_TOO_LARGE",
-            "the upload is over the import size limit",
-        )
-    } else {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_REQUEST",
-            format!("the multipart form: {}", e.body_text()),
-        )
-    }
-}
-
 async fn upload(
     Extension(importer): Extension<PortImporter>,
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let mut form = form.map_err(|_| {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "the request body must be multipart/form-data with the parts file and signature",
-        )
-    })?;
+    let mut form = form.map_err(not_multipart)?;
     let (mut file, mut signature, mut file_name) = (None, None, None);
     while let Some(field) = form.next_field().await.map_err(form_error)? {
         match field.name() {
